@@ -1,0 +1,3 @@
+using Cnn.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);
