@@ -1,0 +1,48 @@
+using System.Text.Json;
+using Cnn.Backbones.Models;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary><c>cnn models</c>: lists the registered architectures with their parameter counts and default input.</summary>
+internal sealed class ModelsCommand : ICliCommand
+{
+    public string Name => "models";
+
+    public string Summary => "list registered architectures with parameter counts";
+
+    public string Usage => "models [--family <name>] [--json]";
+
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
+
+    public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        string? family = arguments.String("--family");
+        bool json = arguments.Flag("--json");
+        arguments.EnsureAllRead();
+        var models = ModelRegistry.List(family);
+        if (models.Count == 0)
+            throw new CliUsageException($"no models in family '{family}'; families: {string.Join(", ", ModelRegistry.List().Select(m => m.Family).Distinct())}");
+        if (json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(models.Select(m => new
+            {
+                name = m.Name,
+                family = m.Family,
+                parameters = m.ParameterCount,
+                input_size = new[] { m.DefaultConfig.InputSize.Channels, m.DefaultConfig.InputSize.Height, m.DefaultConfig.InputSize.Width },
+                crop_pct = m.DefaultConfig.CropPct,
+                interpolation = m.DefaultConfig.Interpolation,
+            }), new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        int width = Math.Max(12, models.Max(m => m.Name.Length) + 2);
+        stdout.WriteLine($"{"model".PadRight(width)}{"family",-10}{"params",14}  input");
+        foreach (var m in models)
+        {
+            var size = m.DefaultConfig.InputSize;
+            stdout.WriteLine($"{m.Name.PadRight(width)}{m.Family,-10}{m.ParameterCount,14:N0}  {size.Channels}x{size.Height}x{size.Width}");
+        }
+        stdout.WriteLine($"{models.Count} models");
+        return 0;
+    }
+}

@@ -1,0 +1,49 @@
+using Cnn.Backbones.Diagnostics;
+using Cnn.Backbones.Models;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary><c>cnn summary &lt;model&gt;</c>: a torchsummary-style per-layer table with parameter and memory totals.</summary>
+internal sealed class SummaryCommand : ICliCommand
+{
+    public string Name => "summary";
+
+    public string Summary => "per-layer table (output shapes, parameters) and totals of a model";
+
+    public string Usage => "summary <model> [--input 3x224x224] [--num-classes N]";
+
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
+
+    public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        if (arguments.Positionals.Count != 1)
+            throw new CliUsageException("give exactly one model name (see 'cnn models')");
+        string name = arguments.Positionals[0];
+        string? input = arguments.String("--input");
+        int numClasses = arguments.Int("--num-classes", -1, min: 0);
+        arguments.EnsureAllRead();
+        var info = ModelRegistry.Get(name);
+        long[] shape = input is null
+            ? new long[] { info.DefaultConfig.InputSize.Channels, info.DefaultConfig.InputSize.Height, info.DefaultConfig.InputSize.Width }
+            : ParseShape(input);
+        var options = new ModelOptions
+        {
+            InChannels = (int)shape[0],
+            NumClasses = numClasses >= 0 ? numClasses : info.DefaultConfig.NumClasses,
+        };
+        using var model = ModelRegistry.Create(name, options);
+        var summary = ModelSummary.Create(model, shape);
+        stdout.WriteLine($"{name}  input {string.Join("x", shape)}");
+        stdout.Write(summary.ToTable());
+        return 0;
+    }
+
+    /// <summary>Parses <c>CxHxW</c> (e.g. <c>3x224x224</c>).</summary>
+    internal static long[] ParseShape(string text)
+    {
+        var parts = text.Split('x', 'X', ',');
+        if (parts.Length != 3 || !parts.All(p => long.TryParse(p, out long v) && v > 0))
+            throw new CliUsageException($"--input must be CxHxW with positive integers (e.g. 3x224x224), got '{text}'");
+        return parts.Select(long.Parse).ToArray();
+    }
+}
