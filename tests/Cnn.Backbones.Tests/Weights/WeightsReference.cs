@@ -105,10 +105,10 @@ internal static class WeightsReference
     }
 
     /// <summary>Asserts the state dict has exactly the names (in order) and values Python dumped.</summary>
-    public static void AssertMatches(Dictionary<string, Expected> expected, IEnumerable<KeyValuePair<string, Tensor>> actual, IEnumerable<string>? expectedOrder = null)
+    public static void AssertMatches(Dictionary<string, Expected> expected, IEnumerable<KeyValuePair<string, Tensor>> actual, IEnumerable<string>? expectedOrder = null, string context = "")
     {
         var list = actual.ToList();
-        CollectionAssert.AreEqual((expectedOrder ?? expected.Keys).ToList(), list.Select(kv => kv.Key).ToList(), "tensor names and order");
-        foreach (var (name, tensor) in list) AssertMatches(expected[name], tensor, name);
+        CollectionAssert.AreEqual((expectedOrder ?? expected.Keys).ToList(), list.Select(kv => kv.Key).ToList(), $"{context} tensor names and order");
+        foreach (var (name, tensor) in list) AssertMatches(expected[name], tensor, $"{context} {name}".Trim());
     }
 }
