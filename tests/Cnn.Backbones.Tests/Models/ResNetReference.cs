@@ -144,6 +144,15 @@ internal static class ResNetReference
         public StateDict LoadOutputs() => WeightFile.Load(OutputsPath);
     }
 
+    /// <summary>Same shape and bit-for-bit equal values.</summary>
+    public static bool Identical(Tensor a, Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var equal = a.eq(b);
+        using var all = equal.all();
+        return all.item<bool>();
+    }
+
     /// <summary>Asserts max|actual - expected| &lt;= 1e-4 · max|expected| and equal shapes.</summary>
     public static void AssertClose(Tensor expected, Tensor actual, string what)
     {
