@@ -1,0 +1,100 @@
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Weights.Pickle;
+
+/// <summary>A Python tuple produced by the restricted unpickler.</summary>
+internal sealed class PyTuple(object?[] items)
+{
+    public object?[] Items { get; } = items;
+
+    public static readonly PyTuple Empty = new(Array.Empty<object?>());
+
+    public override bool Equals(object? obj) => obj is PyTuple other && Items.Length == other.Items.Length &&
+                                                Items.Zip(other.Items).All(p => PyKeyComparer.Instance.Equals(p.First, p.Second));
+
+    public override int GetHashCode() => Items.Aggregate(17, (h, item) => h * 31 + PyKeyComparer.Instance.GetHashCode(item!));
+
+    public override string ToString() => "(" + string.Join(", ", Items.Select(Describe)) + (Items.Length == 1 ? ",)" : ")");
+
+    internal static string Describe(object? value) => value switch
+    {
+        null => "None",
+        string s => $"'{s}'",
+        _ => value.ToString() ?? "?",
+    };
+}
+
+/// <summary>An insertion-ordered Python dict (also what <c>collections.OrderedDict()</c> builds).</summary>
+internal sealed class PyDict
+{
+    private readonly Dictionary<object, int> _index = new(PyKeyComparer.Instance);
+    private readonly List<KeyValuePair<object?, object?>> _items = new();
+
+    public IReadOnlyList<KeyValuePair<object?, object?>> Items => _items;
+
+    public int Count => _items.Count;
+
+    public void Set(object? key, object? value)
+    {
+        object boxed = key ?? PyNoneKey.Instance;
+        if (_index.TryGetValue(boxed, out int position))
+            _items[position] = new KeyValuePair<object?, object?>(key, value);
+        else
+        {
+            _index[boxed] = _items.Count;
+            _items.Add(new KeyValuePair<object?, object?>(key, value));
+        }
+    }
+
+    public object? Get(string key) => _index.TryGetValue(key, out int position) ? _items[position].Value : null;
+
+    public override string ToString() => $"dict({Count} items)";
+
+    private sealed class PyNoneKey
+    {
+        public static readonly PyNoneKey Instance = new();
+    }
+}
+
+/// <summary>Key equality close enough to Python's for dict keys read from a pickle (strings, numbers, tuples, bytes).</summary>
+internal sealed class PyKeyComparer : IEqualityComparer<object>
+{
+    public static readonly PyKeyComparer Instance = new();
+
+    public new bool Equals(object? x, object? y) => (x, y) switch
+    {
+        (null, null) => true,
+        (long a, long b) => a == b,
+        (long a, double b) => a == b,
+        (double a, long b) => a == b,
+        (bool a, long b) => (a ? 1 : 0) == b,
+        (long a, bool b) => a == (b ? 1 : 0),
+        (byte[] a, byte[] b) => a.AsSpan().SequenceEqual(b),
+        _ => x is not null && x.Equals(y),
+    };
+
+    public int GetHashCode(object obj) => obj switch
+    {
+        bool b => (b ? 1L : 0L).GetHashCode(),
+        double d when d == Math.Floor(d) && Math.Abs(d) < 9e18 => ((long)d).GetHashCode(),
+        byte[] bytes => bytes.Length,
+        _ => obj.GetHashCode(),
+    };
+}
+
+/// <summary>An allowed Python global (class or function), named <c>module.name</c>.</summary>
+internal sealed record PyGlobal(string Module, string Name)
+{
+    public string FullName => $"{Module}.{Name}";
+
+    public override string ToString() => FullName;
+}
+
+/// <summary>A checkpoint storage: zip entry <c>data/&lt;Key&gt;</c> holding <see cref="Numel"/> elements of <see cref="DType"/>.</summary>
+internal sealed record StorageRef(string Key, ScalarType DType, long Numel, string Location);
+
+/// <summary>A tensor as the pickle describes it: a strided view into a storage. No data is read until it is materialized.</summary>
+internal sealed record TensorRef(StorageRef Storage, long Offset, long[] Size, long[] Stride)
+{
+    public override string ToString() => $"tensor[{string.Join(", ", Size)}]";
+}

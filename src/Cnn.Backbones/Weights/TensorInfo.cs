@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Weights;
+
+/// <summary>What a weight file says about one tensor, without its values.</summary>
+/// <param name="Name">The tensor's name (its key in the state dict).</param>
+/// <param name="DType">The element type as stored.</param>
+/// <param name="Shape">The dimensions; empty for a scalar.</param>
+public sealed record TensorInfo(string Name, ScalarType DType, IReadOnlyList<long> Shape)
+{
+    /// <summary>The number of elements (product of <see cref="Shape"/>; 1 for a scalar).</summary>
+    public long Numel => Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>The PyTorch name of <see cref="DType"/>, e.g. <c>float32</c>.</summary>
+    public string DTypeName => DTypes.Name(DType);
+
+    /// <summary>The shape as PyTorch prints it, e.g. <c>[64, 3, 7, 7]</c>.</summary>
+    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+}

@@ -1,0 +1,55 @@
+namespace Cnn.Backbones.Weights;
+
+/// <summary>
+/// Opens a weight file whatever its format, deciding by content rather than by extension: a zip archive is a
+/// <c>torch.save</c> checkpoint (<see cref="TorchCheckpoint"/>), a file starting with a pickle opcode is a legacy
+/// (pre-1.6) torch checkpoint or a bare pickle, which are refused with advice, and anything else is read as
+/// <see cref="SafeTensors"/>.
+/// </summary>
+public static class WeightFile
+{
+    /// <summary>The kinds of weight file recognised by content.</summary>
+    public enum Format
+    {
+        /// <summary>A <c>torch.save</c> zip checkpoint (<c>.pth</c>, <c>.pt</c>, <c>.bin</c>, …).</summary>
+        TorchZip,
+        /// <summary>A pre-1.6 torch checkpoint or another raw pickle stream.</summary>
+        Pickle,
+        /// <summary>A safetensors file.</summary>
+        SafeTensors,
+    }
+
+    /// <summary>Reads every tensor of the file into a new <see cref="StateDict"/> on the CPU.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist (the message gives the path).</exception>
+    /// <exception cref="UnsafePickleException">A torch checkpoint references a Python global outside the allow-list.</exception>
+    /// <exception cref="WeightFileException">The file is damaged or in an unsupported format.</exception>
+    public static StateDict Load(string path) => Detect(path) switch
+    {
+        Format.TorchZip or Format.Pickle => TorchCheckpoint.Read(path),
+        _ => SafeTensors.Read(path),
+    };
+
+    /// <summary>
+    /// Lists the tensors of the file (name, dtype, shape) in file order. For safetensors only the header is read;
+    /// for torch checkpoints only the pickle is read, not the tensor data.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="WeightFileException">The file is damaged, refused or unsupported.</exception>
+    public static IReadOnlyList<TensorInfo> Inspect(string path) => Detect(path) switch
+    {
+        Format.TorchZip or Format.Pickle => TorchCheckpoint.Inspect(path),
+        _ => SafeTensors.Inspect(path),
+    };
+
+    /// <summary>Decides the format of a file from its first bytes.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static Format Detect(string path)
+    {
+        using var stream = SafeTensors.OpenRead(path);
+        Span<byte> head = stackalloc byte[4];
+        int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (read >= 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && head[2] == 3 && head[3] == 4) return Format.TorchZip;
+        if (read >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return Format.Pickle;
+        return Format.SafeTensors;
+    }
+}

@@ -1,0 +1,217 @@
+using Cnn.Backbones.Native;
+using Cnn.Backbones.Weights;
+using Cnn.Tests.Shared;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Tests.Weights;
+
+[TestClass]
+public sealed class TorchCheckpointTests
+{
+    /// <summary>
+    /// A conv+bn+linear state dict with a float16 and a bfloat16 tensor, an int64 buffer, a transposed (non-contiguous) tensor
+    /// and two tensors viewing one storage, saved in several ways by torch.save. Prints the exact values as JSON.
+    /// </summary>
+    internal const string MakeCheckpoints = """
+        import os
+        torch.manual_seed(0)
+        class Tiny(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = torch.nn.Conv2d(3, 4, 3)
+                self.bn = torch.nn.BatchNorm2d(4)
+                self.fc = torch.nn.Linear(4, 2)
+                self.register_buffer("steps", torch.tensor([3, -7, 2**40], dtype=torch.int64))
+        m = Tiny()
+        m.train()
+        with torch.no_grad():
+            m.bn(m.conv(torch.randn(2, 3, 5, 5)))  # non-trivial running stats and num_batches_tracked
+        sd = m.state_dict()
+        sd["extra.half"] = torch.randn(2, 3).half()
+        sd["extra.bf16"] = torch.randn(5).bfloat16()
+        sd["extra.transposed"] = torch.randn(3, 4).t()
+        base = torch.randn(4, 5)
+        sd["shared.rows"] = base[1:3]
+        sd["shared.column"] = base[:, 2]
+        sd["extra.flags"] = torch.tensor([True, False, True])
+        assert not sd["extra.transposed"].is_contiguous() and not sd["shared.column"].is_contiguous()
+        assert sd["shared.rows"].storage().data_ptr() == sd["shared.column"].storage().data_ptr()
+
+        out = sys.argv[1]
+        torch.save(sd, os.path.join(out, "plain.pth"))
+        torch.save(sd, os.path.join(out, "protocol4.pth"), pickle_protocol=4)
+        trained = Tiny()  # a separate model, so the optimizer step does not change sd's tensors
+        opt = torch.optim.SGD(trained.parameters(), lr=0.1, momentum=0.9)
+        trained.fc(torch.randn(1, 4)).sum().backward()
+        opt.step()
+        torch.save({"epoch": 3, "arch": "tiny", "best": 0.75, "flags": [1, 2.5, None, True, (1, "a")], "state_dict": sd,
+                    "optimizer": opt.state_dict()}, os.path.join(out, "wrapped.pth"))
+        torch.save({"model": {"module." + k: v for k, v in sd.items()}, "epoch": 1}, os.path.join(out, "parallel_model.pth"))
+        dp = torch.nn.DataParallel(m).state_dict()
+        assert all(k.startswith("module.") for k in dp)
+        for k, v in sd.items():
+            if k.startswith(("extra.", "shared.")):
+                dp["module." + k] = v
+        torch.save(dp, os.path.join(out, "dataparallel.pth"))
+        torch.save(sd, os.path.join(out, "legacy.pth"), _use_new_zipfile_serialization=False)
+        print(dump(sd))
+        """;
+
+    [TestInitialize]
+    public void Init() => TorchRuntime.EnsureLoaded();
+
+    [TestMethod]
+    public void ReadsEveryTensorExactly_InEveryWayTorchSaveWritesIt()
+    {
+        using var dir = new TempDirectory();
+        var expected = WeightsReference.ParseDump(WeightsReference.Run(MakeCheckpoints, dir.Path));
+        CollectionAssert.Contains(expected.Keys.ToList(), "bn.num_batches_tracked");
+
+        foreach (var file in new[] { "plain.pth", "protocol4.pth", "wrapped.pth", "parallel_model.pth", "dataparallel.pth" })
+        {
+            string path = dir.File(file);
+            Assert.AreEqual(WeightFile.Format.TorchZip, WeightFile.Detect(path), file);
+            using var weights = WeightFile.Load(path);
+            WeightsReference.AssertMatches(expected, weights, context: file);
+            foreach (var (name, tensor) in weights)
+                Assert.IsTrue(tensor.is_contiguous(), $"{file}: {name} must be a contiguous copy");
+
+            var infos = WeightFile.Inspect(path);
+            CollectionAssert.AreEqual(expected.Keys.ToList(), infos.Select(i => i.Name).ToList(), file);
+            foreach (var info in infos)
+            {
+                Assert.AreEqual(expected[info.Name].DType, info.DTypeName, $"{file}: {info.Name}");
+                CollectionAssert.AreEqual(expected[info.Name].Shape, info.Shape.ToArray(), $"{file}: {info.Name}");
+            }
+            long total = expected.Where(kv => !kv.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal)).Sum(kv => kv.Value.Values.LongLength);
+            Assert.AreEqual(total, weights.TotalParameters, file);
+        }
+    }
+
+    [TestMethod]
+    public void TensorsSharingAStorageBecomeIndependentCopies()
+    {
+        using var dir = new TempDirectory();
+        WeightsReference.Run(MakeCheckpoints, dir.Path);
+        using var weights = TorchCheckpoint.Read(dir.File("plain.pth"));
+        var rows = weights["shared.rows"];
+        var column = weights["shared.column"];
+        float before = column[1].item<float>();
+        rows.fill_(0f); // rows is base[1:3], which contains column[1] and column[2] in Python
+        Assert.AreEqual(before, column[1].item<float>());
+    }
+
+    [TestMethod]
+    public void LegacyFormatIsRefusedWithResaveAdvice()
+    {
+        using var dir = new TempDirectory();
+        WeightsReference.Run(MakeCheckpoints, dir.Path);
+        string path = dir.File("legacy.pth");
+        Assert.AreEqual(WeightFile.Format.Pickle, WeightFile.Detect(path));
+        var ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(path));
+        StringAssert.Contains(ex.Message, path);
+        StringAssert.Contains(ex.Message, "legacy format");
+        StringAssert.Contains(ex.Message, "torch.save(obj, path, _use_new_zipfile_serialization=True)");
+        Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Inspect(path));
+    }
+
+    [TestMethod]
+    public void ZipCheckpointCallingOsSystemIsRefusedAndNothingRuns()
+    {
+        using var dir = new TempDirectory();
+        string marker = dir.File("pwned");
+        string path = dir.File("evil.pth");
+        WeightsReference.Run("""
+            import os
+            class Evil:
+                def __reduce__(self):
+                    return (os.system, ("touch " + sys.argv[2],))
+            torch.save({"weight": torch.zeros(2), "evil": Evil()}, sys.argv[1])
+            """, path, marker);
+        Assert.IsFalse(File.Exists(marker), "saving must not have run the payload");
+
+        var ex = Assert.ThrowsExactly<UnsafePickleException>(() => WeightFile.Load(path));
+        Assert.AreEqual("posix.system", ex.Global);
+        StringAssert.Contains(ex.Message, "refused to load 'evil.pth'");
+        StringAssert.Contains(ex.Message, "'posix.system'");
+        Assert.AreEqual(path, ex.FilePath);
+        Assert.ThrowsExactly<UnsafePickleException>(() => WeightFile.Inspect(path));
+        Assert.IsFalse(File.Exists(marker), "the payload must never run");
+    }
+
+    [TestMethod]
+    public void BarePickleCallingEvalIsRefusedAndNothingRuns()
+    {
+        using var dir = new TempDirectory();
+        string marker = dir.File("pwned");
+        string path = dir.File("evil.pkl");
+        WeightsReference.Run("""
+            import builtins, pickle
+            class Evil:
+                def __reduce__(self):
+                    return (builtins.eval, ("open(%r, 'w').close()" % sys.argv[2],))
+            with open(sys.argv[1], "wb") as f:
+                pickle.dump({"weight": Evil()}, f, protocol=4)
+            """, path, marker);
+        var ex = Assert.ThrowsExactly<UnsafePickleException>(() => WeightFile.Load(path));
+        Assert.AreEqual("builtins.eval", ex.Global);
+        StringAssert.Contains(ex.Message, "'builtins.eval'");
+        Assert.IsFalse(File.Exists(marker), "the payload must never run");
+    }
+
+    [TestMethod]
+    public void WholePickledModelIsRefusedWithStateDictAdvice()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("model.pth");
+        WeightsReference.Run("torch.save(torch.nn.Linear(2, 3), sys.argv[1])\n", path);
+        var ex = Assert.ThrowsExactly<UnsafePickleException>(() => WeightFile.Load(path));
+        StringAssert.StartsWith(ex.Global, "torch.nn.modules.linear.");
+        StringAssert.Contains(ex.Message, "model.state_dict()");
+    }
+
+    [TestMethod]
+    public void HarmlessBarePickleIsNotACheckpoint()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("plain.pkl");
+        WeightsReference.Run("import pickle\nopen(sys.argv[1], 'wb').write(pickle.dumps({'a': [1, 2.5, 'x']}, protocol=2))\n", path);
+        var ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(path));
+        StringAssert.Contains(ex.Message, "bare pickle");
+        StringAssert.Contains(ex.Message, path);
+    }
+
+    [TestMethod]
+    public void DamagedCheckpointsFailWithClearErrors()
+    {
+        using var dir = new TempDirectory();
+        WeightsReference.Run(MakeCheckpoints, dir.Path);
+        byte[] original = File.ReadAllBytes(dir.File("plain.pth"));
+
+        string truncated = dir.File("truncated.pth");
+        File.WriteAllBytes(truncated, original[..(original.Length / 2)]);
+        var ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(truncated));
+        StringAssert.Contains(ex.Message, truncated);
+
+        // A zip whose storage entry is missing.
+        string missingStorage = dir.File("missing_storage.pth");
+        WeightsReference.Run("""
+            import zipfile
+            src = zipfile.ZipFile(sys.argv[1])
+            with zipfile.ZipFile(sys.argv[2], "w") as dst:
+                for info in src.infolist():
+                    if not info.filename.endswith("/data/0"):
+                        dst.writestr(info, src.read(info))
+            """, dir.File("plain.pth"), missingStorage);
+        ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(missingStorage));
+        StringAssert.Contains(ex.Message, "storage '0' is missing");
+        StringAssert.Contains(ex.Message, missingStorage);
+
+        // A zip that is not a checkpoint.
+        string notCheckpoint = dir.File("other.zip");
+        WeightsReference.Run("import zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('readme.txt', 'hi')\n", notCheckpoint);
+        ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(notCheckpoint));
+        StringAssert.Contains(ex.Message, "data.pkl");
+    }
+}
