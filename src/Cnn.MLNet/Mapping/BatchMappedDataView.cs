@@ -59,7 +59,7 @@ internal sealed class BatchMappedDataView : IDataView
         private readonly int _inputCount;
         private readonly float[][] _outputs;
         private DataViewRowCursor? _ahead;
-        private Func<ImageValue>? _readAhead;
+        private Func<int, Cnn.MLNet.Data.ImageSample>? _readAhead;
         private long _aheadRow = -1;
         private long _row = -1;
         private long _batchStart;
@@ -126,12 +126,12 @@ internal sealed class BatchMappedDataView : IDataView
                 if (!_ahead!.MoveNext()) throw new InvalidOperationException("The input data ended early while reading ahead.");
                 _aheadRow++;
             }
-            var images = new List<ImageValue>(_view._mapping.BatchSize);
+            var images = new List<Cnn.MLNet.Data.ImageSample>(_view._mapping.BatchSize);
             {
                 while (images.Count < _view._mapping.BatchSize && _ahead!.MoveNext())
                 {
                     _aheadRow++;
-                    images.Add(_readAhead!());
+                    images.Add(_readAhead!(0));
                 }
                 _batchStart = _row;
                 _batchCount = images.Count;

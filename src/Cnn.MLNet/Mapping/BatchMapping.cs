@@ -32,7 +32,7 @@ internal interface IBatchMapping
     /// Computes every output column for <paramref name="images"/>. <paramref name="outputs"/>[c] receives
     /// <c>images.Count * OutputColumns[c].Width</c> values, row-major. Key columns receive the key value (1-based) as float.
     /// </summary>
-    void Map(IReadOnlyList<ImageValue> images, float[][] outputs);
+    void Map(IReadOnlyList<Cnn.MLNet.Data.ImageSample> images, float[][] outputs);
 
     /// <summary>Checks the input schema; throws <see cref="ArgumentOutOfRangeException"/> with an actionable message if the image column is missing or not an image.</summary>
     void CheckInput(DataViewSchema schema);

@@ -44,7 +44,7 @@ internal sealed class BatchRowToRowMapper : IRowToRowMapper
         private readonly DataViewRow _input;
         private readonly HashSet<int> _active;
         private readonly float[][] _outputs;
-        private readonly Func<ImageValue>? _read;
+        private readonly Func<int, Cnn.MLNet.Data.ImageSample>? _read;
         private long _computedFor = -1;
 
         public Row(BatchRowToRowMapper owner, DataViewRow input, HashSet<int> active)
@@ -79,7 +79,7 @@ internal sealed class BatchRowToRowMapper : IRowToRowMapper
                 // unless the row has a real, unchanged position.
                 if (_input.Position < 0 || _input.Position != _computedFor)
                 {
-                    _owner._mapping.Map(new[] { _read!() }, _outputs);
+                    _owner._mapping.Map(new[] { _read!(0) }, _outputs);
                     _computedFor = _input.Position;
                 }
                 return (_outputs[output], 0);

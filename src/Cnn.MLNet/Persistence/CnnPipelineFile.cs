@@ -26,13 +26,6 @@ public static class CnnPipelineFile
 {
     private const string ManifestEntry = "manifest.json";
     private const string Format = "cnn-mlnet-pipeline";
-    private static readonly Dictionary<string, Func<MLContext, ZipArchive, string, ITransformer>> Loaders = new(StringComparer.Ordinal);
-
-    internal static void RegisterLoader(string stageKind, Func<MLContext, ZipArchive, string, ITransformer> loader)
-    {
-        lock (Loaders) Loaders[stageKind] = loader;
-    }
-
     /// <summary>Saves <paramref name="model"/> (a fitted transformer or chain) and the schema it expects to <paramref name="path"/>.</summary>
     /// <remarks>The file is written to a temporary name first and renamed, so an existing file is never left half-written.</remarks>
     public static void Save(MLContext mlContext, ITransformer model, DataViewSchema inputSchema, string path)
@@ -123,11 +116,11 @@ public static class CnnPipelineFile
                     transformers.Add(LoadMlNetTransformer(mlContext, archive, stage.Entry, path));
                     continue;
                 }
-                Func<MLContext, ZipArchive, string, ITransformer>? loader;
-                lock (Loaders) Loaders.TryGetValue(stage.Kind, out loader);
-                if (loader is null)
-                    throw new InvalidDataException($"'{path}': stage kind '{stage.Kind}' is unknown to this version of Cnn.MLNet.");
-                transformers.Add(loader(mlContext, archive, stage.Entry));
+                transformers.Add(stage.Kind switch
+                {
+                    Scoring.CnnClassifierTransformer.Kind => Scoring.CnnClassifierTransformer.Load(archive, stage.Entry),
+                    _ => throw new InvalidDataException($"'{path}': stage kind '{stage.Kind}' is unknown to this version of Cnn.MLNet."),
+                });
             }
             return new TransformerChain<ITransformer>(transformers.ToArray());
         }

@@ -1,5 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
 using Microsoft.ML.Transforms.Image;
 
 namespace Cnn.MLNet.Mapping;
@@ -16,51 +18,6 @@ public enum ImageColumnKind
     /// <summary>A text column holding image file paths.</summary>
     Path,
 }
-
-/// <summary>One image read from a data view row: a decoded image, encoded bytes, or a file path, plus where it came from.</summary>
-public sealed class ImageValue
-{
-    private ImageValue(ImageColumnKind kind, DecodedPixels? pixels, byte[]? bytes, string? path, string origin)
-    {
-        Kind = kind;
-        Pixels = pixels;
-        Bytes = bytes;
-        FilePath = path;
-        Origin = origin;
-    }
-
-    /// <summary>What the value holds.</summary>
-    public ImageColumnKind Kind { get; }
-
-    /// <summary>A copy of the decoded image's pixels when <see cref="Kind"/> is <see cref="ImageColumnKind.Image"/>.</summary>
-    public DecodedPixels? Pixels { get; }
-
-    /// <summary>The encoded bytes when <see cref="Kind"/> is <see cref="ImageColumnKind.EncodedBytes"/>.</summary>
-    public byte[]? Bytes { get; }
-
-    /// <summary>The file path when <see cref="Kind"/> is <see cref="ImageColumnKind.Path"/>.</summary>
-    public string? FilePath { get; }
-
-    /// <summary>Where the image came from, for error messages (e.g. "row 17 of column 'Image'" or the file path).</summary>
-    public string Origin { get; }
-
-    /// <summary>Copies a decoded image's pixels (the <see cref="MLImage"/> itself is not kept, so its owner may dispose it).</summary>
-    public static ImageValue FromImage(MLImage image, string origin)
-        => new(ImageColumnKind.Image, new DecodedPixels(image.Width, image.Height, image.PixelFormat, image.Pixels.ToArray()), null, null, origin);
-
-    /// <summary>Wraps encoded image bytes.</summary>
-    public static ImageValue FromBytes(byte[] bytes, string origin) => new(ImageColumnKind.EncodedBytes, null, bytes, null, origin);
-
-    /// <summary>Wraps an image file path.</summary>
-    public static ImageValue FromPath(string path) => new(ImageColumnKind.Path, null, null, path, path);
-}
-
-/// <summary>A copy of an <see cref="MLImage"/>'s pixels: 32 bits per pixel in <paramref name="Format"/> order, row-major.</summary>
-/// <param name="Width">Width in pixels.</param>
-/// <param name="Height">Height in pixels.</param>
-/// <param name="Format">Byte order of each pixel (BGRA or RGBA).</param>
-/// <param name="Data">Width × Height × 4 bytes.</param>
-public sealed record DecodedPixels(int Width, int Height, MLPixelFormat Format, byte[] Data);
 
 /// <summary>Reads image values of any supported column kind from data view rows.</summary>
 public static class ImageColumns
@@ -93,46 +50,53 @@ public static class ImageColumns
         return column;
     }
 
-    /// <summary>Creates a delegate that reads the current row's image from <paramref name="row"/>.</summary>
-    public static Func<ImageValue> CreateReader(DataViewRow row, DataViewSchema.Column column)
+    /// <summary>
+    /// Creates a delegate that reads the current row's image from <paramref name="row"/> as an <see cref="ImageSample"/> with
+    /// the label index the delegate is given. Decoded <see cref="MLImage"/> values are copied to raw pixels, so the
+    /// sample does not depend on the image's owner keeping it alive.
+    /// </summary>
+    public static Func<int, ImageSample> CreateReader(DataViewRow row, DataViewSchema.Column column)
     {
         string name = column.Name;
+        string Where() => $"row {row.Position} of column '{name}'";
         switch (KindOf(column))
         {
             case ImageColumnKind.Image:
             {
                 var getter = row.GetGetter<MLImage>(column);
-                return () =>
+                return label =>
                 {
                     MLImage image = null!;
                     getter(ref image);
                     if (image is null)
-                        throw new InvalidDataException($"Row {row.Position}, column '{name}': the image is missing (LoadImages could not read the file?).");
-                    return ImageValue.FromImage(image, image.Tag is { Length: > 0 } tag ? tag : $"row {row.Position} of column '{name}'");
+                        throw new ImageDecodeException(Where(), "the image is missing (LoadImages could not read the file?)");
+                    string origin = image.Tag is { Length: > 0 } tag ? tag : Where();
+                    var decoded = ImageDecoder.FromMLImage(image, 3, origin);
+                    return ImageSample.FromPixels(decoded.Pixels.ToArray(), decoded.Width, decoded.Height, 3, label, origin);
                 };
             }
             case ImageColumnKind.EncodedBytes:
             {
                 var getter = row.GetGetter<VBuffer<byte>>(column);
-                return () =>
+                return label =>
                 {
                     VBuffer<byte> buffer = default;
                     getter(ref buffer);
                     if (buffer.Length == 0)
-                        throw new InvalidDataException($"Row {row.Position}, column '{name}': the image bytes are empty.");
-                    return ImageValue.FromBytes(buffer.DenseValues().ToArray(), $"row {row.Position} of column '{name}'");
+                        throw new ImageDecodeException(Where(), "the image bytes are empty");
+                    return ImageSample.FromEncoded(buffer.DenseValues().ToArray(), label, Where());
                 };
             }
             default:
             {
                 var getter = row.GetGetter<ReadOnlyMemory<char>>(column);
-                return () =>
+                return label =>
                 {
                     ReadOnlyMemory<char> text = default;
                     getter(ref text);
                     if (text.IsEmpty)
-                        throw new InvalidDataException($"Row {row.Position}, column '{name}': the image path is empty.");
-                    return ImageValue.FromPath(text.ToString());
+                        throw new ImageDecodeException(Where(), "the image path is empty");
+                    return ImageSample.FromFile(text.ToString(), label);
                 };
             }
         }

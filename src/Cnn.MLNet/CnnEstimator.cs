@@ -1,0 +1,113 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Mapping;
+using Cnn.MLNet.Scoring;
+using Cnn.MLNet.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
+
+namespace Cnn.MLNet;
+
+/// <summary>
+/// An ML.NET multiclass trainer that fine-tunes a CNN backbone on an image column. Lazy: nothing is read or trained
+/// until <see cref="Fit"/>; <see cref="GetOutputSchema"/> validates the columns first. Create it with <see cref="CnnTrainer"/>
+/// or <c>mlContext.MulticlassClassification.Trainers.Cnn(...)</c>.
+/// </summary>
+public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
+{
+    private readonly IHostEnvironment? _environment;
+
+    internal CnnEstimator(CnnTrainerOptions options, IHostEnvironment? environment)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!ModelRegistry.Exists(options.Architecture))
+            ModelRegistry.Get(options.Architecture); // throws the registry's error with close matches
+        options.Validate();
+        Options = options;
+        _environment = environment;
+    }
+
+    /// <summary>The trainer's options.</summary>
+    public CnnTrainerOptions Options { get; }
+
+    /// <summary>Checks the input columns and describes the output: the input columns plus Score and PredictedLabel.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A column is missing or has the wrong type; the message says how to fix it.</exception>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        if (SchemaShapes.Find(inputSchema, Options.ImageColumnName) is not { } image)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Input column '{Options.ImageColumnName}' is missing. Load images first, e.g. mlContext.Transforms.LoadImages(\"{Options.ImageColumnName}\", imageFolder, \"ImagePath\"), or set ImageColumnName.");
+        bool isImage = image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is ImageDataViewType
+            || image.Kind != SchemaShape.Column.VectorKind.Scalar && image.ItemType == NumberDataViewType.Byte
+            || image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is TextDataViewType;
+        if (!isImage)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Column '{Options.ImageColumnName}' ({image.Kind} of {image.ItemType}) is not an image: expected LoadImages output, LoadRawImageBytes output or a text column of file paths.");
+        if (SchemaShapes.Find(inputSchema, Options.LabelColumnName) is not { } label)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Label column '{Options.LabelColumnName}' is missing. Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\", yourLabelColumn) or set LabelColumnName.");
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType != NumberDataViewType.UInt32)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Label column '{Options.LabelColumnName}' is {label.Kind} of {label.ItemType}{(label.IsKey ? " key" : "")}; the CNN trainer needs a scalar key. " +
+                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\") before the trainer.");
+
+        // Build the added columns as a schema and convert: SchemaShape columns cannot be constructed directly.
+        var builder = new DataViewSchema.Builder();
+        var scoreAnnotations = new DataViewSchema.Annotations.Builder();
+        scoreAnnotations.Add("SlotNames", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
+        builder.AddColumn(Options.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2), scoreAnnotations.ToAnnotations());
+        DataViewSchema.Annotations? keyValues = null;
+        if (SchemaShapes.Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType })
+        {
+            var annotations = new DataViewSchema.Annotations.Builder();
+            annotations.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
+            keyValues = annotations.ToAnnotations();
+        }
+        builder.AddColumn(Options.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues);
+        return SchemaShapes.Append(inputSchema, builder.ToSchema());
+    }
+
+    /// <summary>Reads the data, trains the network and returns the fitted transformer.</summary>
+    /// <exception cref="OperationCanceledException">The options' cancellation token was cancelled.</exception>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
+    public CnnClassifierTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        GetOutputSchema(SchemaShapes.FromSchema(input.Schema));
+        var o = Options;
+        var labels = LabelKeys.FromColumn(input.Schema[o.LabelColumnName]);
+        using var channel = (_environment as IChannelProvider)?.Start("CnnTrainer");
+        var token = o.CancellationToken;
+
+        var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token);
+        TrainingData.CheckTrainable(rows, labels.Names, "training");
+        IReadOnlyList<ImageSample> train, validation;
+        var all = new ImageDataset(rows.Select(r => r.Sample).ToList(), labels.Names);
+        if (o.ValidationSet is not null)
+        {
+            if (o.ValidationSet.Schema.GetColumnOrNull(o.LabelColumnName) is not { } validationLabel || validationLabel.Type is not KeyDataViewType key || key.Count != (ulong)labels.Count)
+                throw new ArgumentOutOfRangeException(nameof(o.ValidationSet),
+                    $"The validation set's '{o.LabelColumnName}' column must be a key with the training label's {labels.Count} classes: transform it with the same fitted MapValueToKey.");
+            train = all.Samples;
+            validation = TrainingData.Read(o.ValidationSet, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token).Select(r => r.Sample).ToList();
+        }
+        else if (o.ValidationFraction > 0)
+        {
+            var (trainPart, validationPart) = all.Split(o.ValidationFraction, o.Seed);
+            train = trainPart.Samples;
+            validation = validationPart.Samples;
+        }
+        else
+        {
+            train = all.Samples;
+            validation = Array.Empty<ImageSample>();
+        }
+        channel?.Info(MessageSensitivity.None,
+            $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
+        var network = new CnnTrainingLoop(o, channel).Train(train, validation, labels.Names);
+        return new CnnClassifierTransformer(network, labels, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
+    }
+}

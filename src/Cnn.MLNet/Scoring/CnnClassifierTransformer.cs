@@ -1,0 +1,149 @@
+using System.IO.Compression;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Mapping;
+using Cnn.MLNet.Persistence;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Scoring;
+
+/// <summary>
+/// A fitted CNN classifier: adds <c>Score</c> (class probabilities) and <c>PredictedLabel</c> (of the training label's key
+/// type) to data with an image column. Lazy and batched in <see cref="Transform"/>; row by row in a prediction engine.
+/// Save it with <see cref="CnnPipelineFile"/> (alone or inside a fitted pipeline).
+/// </summary>
+public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransformer, IDisposable
+{
+    internal const string Kind = "cnn-classifier";
+    private readonly ClassifierMapping _mapping;
+
+    internal CnnClassifierTransformer(CnnNetwork network, LabelKeys labels, string imageColumn, string scoreColumn, string predictedLabelColumn, int batchSize)
+    {
+        Network = network;
+        Labels = labels;
+        _mapping = new ClassifierMapping(this, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
+    }
+
+    internal CnnNetwork Network { get; }
+
+    internal LabelKeys Labels { get; }
+
+    /// <summary>Registered architecture of the network.</summary>
+    public string Architecture => Network.Architecture;
+
+    /// <summary>Number of classes.</summary>
+    public int NumClasses => Labels.Count;
+
+    /// <summary>Class names (the label's key values), in score order.</summary>
+    public IReadOnlyList<string> ClassNames => Labels.Names;
+
+    /// <summary>Name of the image column the transformer reads.</summary>
+    public string ImageColumnName => _mapping.InputColumnName;
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => BatchMappedSchema.Create(Checked(inputSchema), _mapping);
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowToRowMapper(inputSchema, _mapping);
+
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, _mapping);
+
+    /// <summary>Class probabilities of a batch of images, [N, classes].</summary>
+    internal float[] Probabilities(IReadOnlyList<ImageSample> images)
+    {
+        using var logits = Network.Forward(images);
+        using var probabilities = logits.softmax(1);
+        return probabilities.data<float>().ToArray();
+    }
+
+    string IPersistentTransformer.StageKind => Kind;
+
+    /// <summary>
+    /// Not supported: ML.NET 5 cannot load components from other assemblies, so <c>mlContext.Model.Save</c> could write a file
+    /// nobody can read. Use <see cref="CnnPipelineFile.Save"/>, which stores the whole pipeline in one file.
+    /// </summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
+        "A pipeline with a CNN stage cannot be saved with mlContext.Model.Save (ML.NET 5 cannot load components from other assemblies). " +
+        "Use Cnn.MLNet.Persistence.CnnPipelineFile.Save(mlContext, model, data.Schema, path) and CnnPipelineFile.Load(mlContext, path, out schema).");
+
+    /// <summary>Writes the network, its preprocessing and the label keys under <paramref name="prefix"/>.</summary>
+    void IPersistentTransformer.Save(ZipArchive archive, string prefix)
+    {
+        Network.Save(archive, prefix);
+        using var writer = new StreamWriter(archive.CreateEntry(prefix + "classifier.json").Open());
+        writer.Write(System.Text.Json.JsonSerializer.Serialize(new Stored(ImageColumnName, _mapping.ScoreColumn, _mapping.PredictedLabelColumn, _mapping.BatchSize, Labels.ToJson())));
+    }
+
+    internal static CnnClassifierTransformer Load(ZipArchive archive, string prefix)
+    {
+        var entry = archive.GetEntry(prefix + "classifier.json") ?? throw new InvalidDataException($"Model file: '{prefix}classifier.json' is missing.");
+        Stored stored;
+        using (var reader = new StreamReader(entry.Open()))
+            stored = System.Text.Json.JsonSerializer.Deserialize<Stored>(reader.ReadToEnd()) ?? throw new InvalidDataException("Model file: empty classifier description.");
+        var network = CnnNetwork.Load(archive, prefix);
+        return new CnnClassifierTransformer(network, LabelKeys.FromJson(stored.Labels), stored.ImageColumn, stored.ScoreColumn, stored.PredictedLabelColumn, stored.BatchSize);
+    }
+
+    /// <summary>Releases the network's native memory.</summary>
+    public void Dispose() => Network.Dispose();
+
+    private DataViewSchema Checked(DataViewSchema schema)
+    {
+        _mapping.CheckInput(schema);
+        return schema;
+    }
+
+    private sealed record Stored(string ImageColumn, string ScoreColumn, string PredictedLabelColumn, int BatchSize, string Labels);
+
+    private sealed class ClassifierMapping : IBatchMapping
+    {
+        private readonly CnnClassifierTransformer _owner;
+
+        public ClassifierMapping(CnnClassifierTransformer owner, string imageColumn, string scoreColumn, string predictedLabelColumn, int batchSize)
+        {
+            _owner = owner;
+            InputColumnName = imageColumn;
+            ScoreColumn = scoreColumn;
+            PredictedLabelColumn = predictedLabelColumn;
+            BatchSize = batchSize;
+            var labels = owner.Labels;
+            OutputColumns = new[]
+            {
+                new OutputColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, labels.Count), labels.ScoreAnnotations()),
+                new OutputColumn(predictedLabelColumn, labels.KeyType, labels.KeyValuesAnnotation()),
+            };
+        }
+
+        public string InputColumnName { get; }
+
+        public string ScoreColumn { get; }
+
+        public string PredictedLabelColumn { get; }
+
+        public IReadOnlyList<OutputColumn> OutputColumns { get; }
+
+        public int BatchSize { get; }
+
+        public void CheckInput(DataViewSchema schema) => ImageColumns.Find(schema, InputColumnName);
+
+        public void Map(IReadOnlyList<ImageSample> images, float[][] outputs)
+        {
+            int classes = _owner.Labels.Count;
+            var probabilities = _owner.Probabilities(images);
+            probabilities.AsSpan().CopyTo(outputs[0]);
+            for (int i = 0; i < images.Count; i++)
+            {
+                var row = probabilities.AsSpan(i * classes, classes);
+                int best = 0;
+                for (int c = 1; c < classes; c++)
+                    if (row[c] > row[best]) best = c;
+                outputs[1][i] = best + 1; // keys are 1-based; 0 means missing
+            }
+        }
+    }
+}
