@@ -58,14 +58,30 @@ public sealed class TorchCheckpointTests
         print(dump(sd))
         """;
 
+    private static TempDirectory? _fixture;
+    private static Dictionary<string, WeightsReference.Expected>? _expected;
+
+    /// <summary>Generates the checkpoints once for the class (starting Python and torch costs seconds).</summary>
+    [ClassInitialize]
+    public static void MakeFixture(TestContext _)
+    {
+        _fixture = new TempDirectory();
+        _expected = WeightsReference.ParseDump(WeightsReference.Run(MakeCheckpoints, _fixture.Path));
+    }
+
+    [ClassCleanup]
+    public static void RemoveFixture() => _fixture?.Dispose();
+
+    private static TempDirectory Fixture => _fixture!;
+
     [TestInitialize]
     public void Init() => TorchRuntime.EnsureLoaded();
 
     [TestMethod]
     public void ReadsEveryTensorExactly_InEveryWayTorchSaveWritesIt()
     {
-        using var dir = new TempDirectory();
-        var expected = WeightsReference.ParseDump(WeightsReference.Run(MakeCheckpoints, dir.Path));
+        var dir = Fixture;
+        var expected = _expected!;
         CollectionAssert.Contains(expected.Keys.ToList(), "bn.num_batches_tracked");
 
         foreach (var file in new[] { "plain.pth", "protocol4.pth", "wrapped.pth", "parallel_model.pth", "dataparallel.pth" })
@@ -92,8 +108,7 @@ public sealed class TorchCheckpointTests
     [TestMethod]
     public void TensorsSharingAStorageBecomeIndependentCopies()
     {
-        using var dir = new TempDirectory();
-        WeightsReference.Run(MakeCheckpoints, dir.Path);
+        var dir = Fixture;
         using var weights = TorchCheckpoint.Read(dir.File("plain.pth"));
         var rows = weights["shared.rows"];
         var column = weights["shared.column"];
@@ -105,9 +120,7 @@ public sealed class TorchCheckpointTests
     [TestMethod]
     public void LegacyFormatIsRefusedWithResaveAdvice()
     {
-        using var dir = new TempDirectory();
-        WeightsReference.Run(MakeCheckpoints, dir.Path);
-        string path = dir.File("legacy.pth");
+        string path = Fixture.File("legacy.pth");
         Assert.AreEqual(WeightFile.Format.Pickle, WeightFile.Detect(path));
         var ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(path));
         StringAssert.Contains(ex.Message, path);
@@ -186,8 +199,7 @@ public sealed class TorchCheckpointTests
     public void DamagedCheckpointsFailWithClearErrors()
     {
         using var dir = new TempDirectory();
-        WeightsReference.Run(MakeCheckpoints, dir.Path);
-        byte[] original = File.ReadAllBytes(dir.File("plain.pth"));
+        byte[] original = File.ReadAllBytes(Fixture.File("plain.pth"));
 
         string truncated = dir.File("truncated.pth");
         File.WriteAllBytes(truncated, original[..(original.Length / 2)]);
@@ -203,7 +215,7 @@ public sealed class TorchCheckpointTests
                 for info in src.infolist():
                     if not info.filename.endswith("/data/0"):
                         dst.writestr(info, src.read(info))
-            """, dir.File("plain.pth"), missingStorage);
+            """, Fixture.File("plain.pth"), missingStorage);
         ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(missingStorage));
         StringAssert.Contains(ex.Message, "storage '0' is missing");
         StringAssert.Contains(ex.Message, missingStorage);
