@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Models;
+
+/// <summary>
+/// A model family (ResNet, VGG, …): lists its variants for <see cref="ModelRegistry"/>. Implement it once per family file with
+/// a public parameterless constructor; the registry finds every implementation in this assembly.
+/// </summary>
+public interface IModelFamily
+{
+    /// <summary>The family's variants, in listing order.</summary>
+    IEnumerable<ModelDefinition> Models { get; }
+}
+
+/// <summary>One registered model variant.</summary>
+/// <param name="Name">Model name, exactly as torchvision/timm spell it (e.g. <c>resnet50</c>).</param>
+/// <param name="Family">Family name (e.g. <c>resnet</c>).</param>
+/// <param name="DefaultConfig">Configuration of its reference pretrained weights.</param>
+/// <param name="Factory">Builds the model from validated options on a device (null: default device).</param>
+public sealed record ModelDefinition(string Name, string Family, PretrainedConfig DefaultConfig, Func<ModelOptions, Device?, Backbone> Factory);
+
+/// <summary>What <see cref="ModelRegistry.List"/> reports about a model.</summary>
+/// <param name="Name">Model name.</param>
+/// <param name="Family">Family name.</param>
+/// <param name="DefaultConfig">Configuration of its reference pretrained weights.</param>
+/// <param name="ParameterCount">Parameters of the default model (1000 classes, 3 input channels), counted from a built model.</param>
+public sealed record ModelInfo(string Name, string Family, PretrainedConfig DefaultConfig, long ParameterCount);
+
+/// <summary>Creates models by name (<c>ModelRegistry.Create("resnet50", new ModelOptions { NumClasses = 10 })</c>) and lists them.</summary>
+public static class ModelRegistry
+{
+    private static readonly Lazy<IReadOnlyDictionary<string, ModelDefinition>> Definitions = new(Discover);
+    private static readonly ConcurrentDictionary<string, long> ParameterCounts = new(StringComparer.Ordinal);
+
+    /// <summary>Whether a model with this name is registered (names are case-insensitive).</summary>
+    /// <param name="name">Model name.</param>
+    public static bool Exists(string name) => name is not null && Definitions.Value.ContainsKey(name);
+
+    /// <summary>Every registered model with its family, default pretrained configuration and parameter count.</summary>
+    /// <param name="family">Only this family (e.g. <c>"resnet"</c>), or null for all.</param>
+    public static IReadOnlyList<ModelInfo> List(string? family = null) =>
+        Definitions.Value.Values
+            .Where(d => family is null || string.Equals(d.Family, family, StringComparison.OrdinalIgnoreCase))
+            .Select(Describe)
+            .ToArray();
+
+    /// <summary>Describes one model.</summary>
+    /// <param name="name">Model name.</param>
+    /// <exception cref="ArgumentException">No model has this name; the message lists close matches.</exception>
+    public static ModelInfo Get(string name) => Describe(Find(name));
+
+    /// <summary>
+    /// Builds a model. With <see cref="ModelOptions.WeightsPath"/> set, loads the weights as timm loads pretrained weights: the body
+    /// strictly, the classifier only when its class count matches, the first convolution adapted to the input channels.
+    /// </summary>
+    /// <param name="name">Model name, e.g. <c>resnet50</c> (see <see cref="List"/>).</param>
+    /// <param name="options">Options; null for the defaults (1000 classes, 3 channels).</param>
+    /// <exception cref="ArgumentException">Unknown name (the message lists close matches) or invalid options.</exception>
+    public static Backbone Create(string name, ModelOptions? options = null)
+    {
+        var definition = Find(name);
+        options ??= new ModelOptions();
+        options.Validate();
+        var model = definition.Factory(options, null);
+        if (options.WeightsPath is { } path)
+        {
+            try
+            {
+                model.LoadPretrained(path);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        return model;
+    }
+
+    private static ModelInfo Describe(ModelDefinition d) =>
+        new(d.Name, d.Family, d.DefaultConfig, ParameterCounts.GetOrAdd(d.Name, _ => CountParameters(d)));
+
+    private static long CountParameters(ModelDefinition d)
+    {
+        // The meta device allocates no storage, so even the largest variants cost only their module objects.
+        using var model = d.Factory(new ModelOptions(), META);
+        return model.parameters().Sum(p => p.numel());
+    }
+
+    private static ModelDefinition Find(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (Definitions.Value.TryGetValue(name, out var definition)) return definition;
+        var close = CloseMatches(name);
+        throw new ArgumentException(
+            $"Unknown model '{name}'. " +
+            (close.Count > 0 ? $"Did you mean: {string.Join(", ", close)}? " : "") +
+            $"Registered models: {string.Join(", ", Definitions.Value.Keys)}.", nameof(name));
+    }
+
+    /// <summary>Registered names within a small edit distance of <paramref name="name"/>, or containing it, closest first.</summary>
+    internal static IReadOnlyList<string> CloseMatches(string name, int max = 5)
+    {
+        string query = name.Trim().ToLowerInvariant();
+        return Definitions.Value.Keys
+            .Select(k => (Name: k, Distance: EditDistance(query, k.ToLowerInvariant())))
+            .Where(x => x.Distance <= Math.Max(2, query.Length / 3) || (query.Length >= 3 && x.Name.Contains(query, StringComparison.OrdinalIgnoreCase)))
+            .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
+            .Take(max)
+            .Select(x => x.Name)
+            .ToArray();
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) previous[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (previous, current) = (current, previous);
+        }
+        return previous[b.Length];
+    }
+
+    private static IReadOnlyDictionary<string, ModelDefinition> Discover()
+    {
+        var definitions = new Dictionary<string, ModelDefinition>(StringComparer.OrdinalIgnoreCase);
+        var families = typeof(ModelRegistry).Assembly.GetTypes()
+            .Where(t => typeof(IModelFamily).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false } && t.GetConstructor(Type.EmptyTypes) is not null)
+            .OrderBy(t => t.FullName, StringComparer.Ordinal);
+        foreach (var type in families)
+        {
+            var family = (IModelFamily)Activator.CreateInstance(type)!;
+            foreach (var definition in family.Models)
+            {
+                if (!definitions.TryAdd(definition.Name, definition))
+                    throw new InvalidOperationException($"Model '{definition.Name}' is registered twice ({definitions[definition.Name].Family} and {definition.Family}).");
+            }
+        }
+        return definitions;
+    }
+}

@@ -1,0 +1,310 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Models;
+
+/// <summary>Residual block type of a ResNet.</summary>
+public enum ResNetBlock
+{
+    /// <summary>Two 3×3 convolutions (ResNet-18/34), expansion 1.</summary>
+    Basic,
+
+    /// <summary>1×1 → 3×3 (strided, grouped) → 1×1 convolutions (ResNet-50 and deeper, ResNeXt, Wide ResNet), expansion 4.</summary>
+    Bottleneck,
+}
+
+/// <summary>Architecture of a ResNet variant, as the arguments of torchvision's <c>ResNet(block, layers, groups, width_per_group)</c>.</summary>
+/// <param name="Name">Variant name, e.g. <c>resnet50</c>.</param>
+/// <param name="Block">Block type.</param>
+/// <param name="Layers">Number of blocks in layer1..layer4.</param>
+/// <param name="Groups">Groups of the 3×3 convolutions (ResNeXt cardinality).</param>
+/// <param name="WidthPerGroup">Width per group (64 for plain ResNet, 128 for Wide ResNet-2, 4 or 8 for ResNeXt).</param>
+/// <param name="PretrainedConfig">Configuration of the reference (torchvision IMAGENET1K_V1) weights.</param>
+public sealed record ResNetArchitecture(
+    string Name, ResNetBlock Block, IReadOnlyList<int> Layers, int Groups, int WidthPerGroup, PretrainedConfig PretrainedConfig)
+{
+    /// <summary>Output channels of a block relative to its <c>planes</c>: 1 for basic, 4 for bottleneck blocks.</summary>
+    public int Expansion => Block == ResNetBlock.Basic ? 1 : 4;
+}
+
+/// <summary>
+/// torchvision's ResNet (v1.5: bottleneck stride on the 3×3 conv), also ResNeXt and Wide ResNet, with timm-style hooks.
+/// State-dict keys, order and shapes equal torchvision 0.14's: <c>conv1, bn1, layer1..layer4, fc</c>, blocks
+/// <c>layerK.i.conv1/bn1/conv2/bn2[/conv3/bn3][/downsample.0/.1]</c>.
+/// </summary>
+/// <remarks>The stem activation is named <c>act1</c> (timm's name, used by <see cref="Backbone.FeatureInfo"/>); torchvision calls it
+/// <c>relu</c>. It has no parameters, so checkpoints are unaffected.</remarks>
+public sealed class ResNet : Backbone
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly ReLU act1;
+    private readonly MaxPool2d maxpool;
+    private readonly Sequential layer1;
+    private readonly Sequential layer2;
+    private readonly Sequential layer3;
+    private readonly Sequential layer4;
+    private nn.Module<Tensor, Tensor>? fc;
+
+    private static readonly IReadOnlyList<StageGroup> Stages =
+    [
+        new("stem", ["conv1.", "bn1."]),
+        new("layer1", ["layer1."]),
+        new("layer2", ["layer2."]),
+        new("layer3", ["layer3."]),
+        new("layer4", ["layer4."]),
+        new("head", ["fc."]),
+    ];
+
+    /// <summary>Builds the network with torchvision's initialisation (Kaiming-normal fan-out convolutions, BatchNorm 1/0).</summary>
+    /// <param name="architecture">Variant to build.</param>
+    /// <param name="options">Creation options (classes, input channels, features-only, drop rate, zero-init residual).</param>
+    /// <param name="device">Device for the parameters; null for the default (CPU). The meta device builds without memory.</param>
+    public ResNet(ResNetArchitecture architecture, ModelOptions? options = null, Device? device = null)
+        : base(architecture.Name, options ??= new ModelOptions(), 512 * architecture.Expansion, FeatureInfoOf(architecture), architecture.PretrainedConfig)
+    {
+        if (architecture.Layers.Count != 4 || architecture.Layers.Any(n => n < 1))
+            throw new ArgumentException($"A ResNet needs 4 stages of at least one block each; got [{string.Join(", ", architecture.Layers)}].", nameof(architecture));
+        if (architecture.Block == ResNetBlock.Basic && (architecture.Groups != 1 || architecture.WidthPerGroup != 64))
+            throw new ArgumentException("BasicBlock only supports groups=1 and width_per_group=64.", nameof(architecture));
+        Architecture = architecture;
+
+        conv1 = nn.Conv2d(options.InChannels, 64, 7, stride: 2, padding: 3, bias: false, device: device);
+        bn1 = nn.BatchNorm2d(64, device: device);
+        act1 = nn.ReLU();
+        maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
+        var builder = new LayerBuilder(architecture, device);
+        layer1 = builder.MakeLayer(64, architecture.Layers[0], stride: 1);
+        layer2 = builder.MakeLayer(128, architecture.Layers[1], stride: 2);
+        layer3 = builder.MakeLayer(256, architecture.Layers[2], stride: 2);
+        layer4 = builder.MakeLayer(512, architecture.Layers[3], stride: 2);
+        if (!options.FeaturesOnly) fc = CreateClassifier(options.NumClasses, device);
+        RegisterComponents();
+        InitializeWeights(options.ZeroInitResidual);
+    }
+
+    /// <summary>The architecture this model was built from.</summary>
+    public ResNetArchitecture Architecture { get; }
+
+    /// <inheritdoc />
+    public override IReadOnlyList<StageGroup> StageGroups => Stages;
+
+    /// <inheritdoc />
+    protected override nn.Module<Tensor, Tensor>? Classifier { get => fc; set => fc = value; }
+
+    /// <inheritdoc />
+    protected override Tensor ForwardStage(int index, Tensor x)
+    {
+        switch (index)
+        {
+            case 0:
+                using (var scope = NewDisposeScope())
+                    return act1.forward(bn1.forward(conv1.forward(x))).MoveToOuterDisposeScope();
+            case 1:
+                using (var pooled = maxpool.forward(x))
+                    return layer1.forward(pooled);
+            case 2: return layer2.forward(x);
+            case 3: return layer3.forward(x);
+            case 4: return layer4.forward(x);
+            default: throw new ArgumentOutOfRangeException(nameof(index), index, "ResNet has feature stages 0..4.");
+        }
+    }
+
+    private static IReadOnlyList<FeatureInfo> FeatureInfoOf(ResNetArchitecture a) =>
+    [
+        new(64, 2, "act1"),
+        new(64 * a.Expansion, 4, "layer1"),
+        new(128 * a.Expansion, 8, "layer2"),
+        new(256 * a.Expansion, 16, "layer3"),
+        new(512 * a.Expansion, 32, "layer4"),
+    ];
+
+    private void InitializeWeights(bool zeroInitResidual)
+    {
+        using var noGrad = no_grad();
+        foreach (var (_, module) in named_modules())
+        {
+            switch (module)
+            {
+                case Conv2d conv:
+                    nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                    break;
+                case BatchNorm2d bn:
+                    nn.init.constant_(bn.weight, 1);
+                    nn.init.constant_(bn.bias, 0);
+                    break;
+            }
+        }
+        if (!zeroInitResidual) return;
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is ResNetBlockModule block) nn.init.constant_(block.LastNorm.weight, 0);
+        }
+    }
+
+    /// <summary>torchvision's <c>_make_layer</c>: tracks the running input width across layers.</summary>
+    private sealed class LayerBuilder(ResNetArchitecture architecture, Device? device)
+    {
+        private int _inplanes = 64;
+
+        public Sequential MakeLayer(int planes, int blocks, int stride)
+        {
+            int outChannels = planes * architecture.Expansion;
+            Sequential? downsample = stride != 1 || _inplanes != outChannels
+                ? nn.Sequential(Conv1x1(_inplanes, outChannels, stride, device), nn.BatchNorm2d(outChannels, device: device))
+                : null;
+            var layers = new List<nn.Module<Tensor, Tensor>> { CreateBlock(_inplanes, planes, stride, downsample) };
+            _inplanes = outChannels;
+            for (int i = 1; i < blocks; i++) layers.Add(CreateBlock(_inplanes, planes, 1, null));
+            return nn.Sequential(layers);
+        }
+
+        private ResNetBlockModule CreateBlock(int inplanes, int planes, int stride, Sequential? downsample) =>
+            architecture.Block == ResNetBlock.Basic
+                ? new BasicBlock(inplanes, planes, stride, downsample, device)
+                : new Bottleneck(inplanes, planes, stride, downsample, architecture.Groups, architecture.WidthPerGroup, device);
+    }
+
+    internal static Conv2d Conv3x3(int inPlanes, int outPlanes, int stride, int groups, Device? device) =>
+        nn.Conv2d(inPlanes, outPlanes, 3, stride: stride, padding: 1, groups: groups, bias: false, device: device);
+
+    internal static Conv2d Conv1x1(int inPlanes, int outPlanes, int stride, Device? device) =>
+        nn.Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false, device: device);
+}
+
+/// <summary>A residual block; <see cref="LastNorm"/> is the BatchNorm zeroed by <c>zero_init_residual</c>.</summary>
+public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Creates the block module.</summary>
+    /// <param name="name">Module type name.</param>
+    protected ResNetBlockModule(string name) : base(name) { }
+
+    /// <summary>The last BatchNorm of the residual branch.</summary>
+    public abstract BatchNorm2d LastNorm { get; }
+}
+
+/// <summary>torchvision's <c>BasicBlock</c>: conv3x3(stride) → BN → ReLU → conv3x3 → BN, plus the (downsampled) identity, → ReLU.</summary>
+public sealed class BasicBlock : ResNetBlockModule
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly ReLU relu;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Sequential? downsample;
+
+    /// <summary>Creates the block.</summary>
+    /// <param name="inplanes">Input channels.</param>
+    /// <param name="planes">Output channels.</param>
+    /// <param name="stride">Stride of the first convolution.</param>
+    /// <param name="downsample">Projection of the identity (<c>conv1x1</c> + BN) when shape changes, else null.</param>
+    /// <param name="device">Device for the parameters, or null.</param>
+    public BasicBlock(int inplanes, int planes, int stride = 1, Sequential? downsample = null, Device? device = null) : base(nameof(BasicBlock))
+    {
+        conv1 = ResNet.Conv3x3(inplanes, planes, stride, 1, device);
+        bn1 = nn.BatchNorm2d(planes, device: device);
+        relu = nn.ReLU();
+        conv2 = ResNet.Conv3x3(planes, planes, 1, 1, device);
+        bn2 = nn.BatchNorm2d(planes, device: device);
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override BatchNorm2d LastNorm => bn2;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var @out = relu.forward(bn1.forward(conv1.forward(x)));
+        @out = bn2.forward(conv2.forward(@out));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return relu.forward(@out + identity).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// torchvision's <c>Bottleneck</c> (ResNet v1.5): conv1x1 → BN → ReLU → conv3x3(stride, groups) → BN → ReLU → conv1x1 → BN,
+/// plus the (downsampled) identity, → ReLU. Inner width is <c>int(planes · width_per_group / 64) · groups</c>.
+/// </summary>
+public sealed class Bottleneck : ResNetBlockModule
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Conv2d conv3;
+    private readonly BatchNorm2d bn3;
+    private readonly ReLU relu;
+    private readonly Sequential? downsample;
+
+    /// <summary>Creates the block.</summary>
+    /// <param name="inplanes">Input channels.</param>
+    /// <param name="planes">Base channels; the output has <c>4 · planes</c>.</param>
+    /// <param name="stride">Stride of the 3×3 convolution.</param>
+    /// <param name="downsample">Projection of the identity (<c>conv1x1</c> + BN) when shape changes, else null.</param>
+    /// <param name="groups">Groups of the 3×3 convolution.</param>
+    /// <param name="baseWidth">Width per group.</param>
+    /// <param name="device">Device for the parameters, or null.</param>
+    public Bottleneck(int inplanes, int planes, int stride = 1, Sequential? downsample = null, int groups = 1, int baseWidth = 64, Device? device = null)
+        : base(nameof(Bottleneck))
+    {
+        int width = (int)(planes * (baseWidth / 64.0)) * groups;
+        conv1 = ResNet.Conv1x1(inplanes, width, 1, device);
+        bn1 = nn.BatchNorm2d(width, device: device);
+        conv2 = ResNet.Conv3x3(width, width, stride, groups, device);
+        bn2 = nn.BatchNorm2d(width, device: device);
+        conv3 = ResNet.Conv1x1(width, planes * 4, 1, device);
+        bn3 = nn.BatchNorm2d(planes * 4, device: device);
+        relu = nn.ReLU();
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override BatchNorm2d LastNorm => bn3;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var @out = relu.forward(bn1.forward(conv1.forward(x)));
+        @out = relu.forward(bn2.forward(conv2.forward(@out)));
+        @out = bn3.forward(conv3.forward(@out));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return relu.forward(@out + identity).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Registers torchvision's ResNet, ResNeXt and Wide ResNet variants with their IMAGENET1K_V1 configurations.</summary>
+public sealed class ResNetFamily : IModelFamily
+{
+    /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
+    public const string Family = "resnet";
+
+    /// <summary>The architectures, by name, as torchvision defines them.</summary>
+    public static IReadOnlyList<ResNetArchitecture> Architectures { get; } =
+    [
+        Define("resnet18", ResNetBlock.Basic, [2, 2, 2, 2]),
+        Define("resnet34", ResNetBlock.Basic, [3, 4, 6, 3]),
+        Define("resnet50", ResNetBlock.Bottleneck, [3, 4, 6, 3]),
+        Define("resnet101", ResNetBlock.Bottleneck, [3, 4, 23, 3]),
+        Define("resnet152", ResNetBlock.Bottleneck, [3, 8, 36, 3]),
+        Define("resnext50_32x4d", ResNetBlock.Bottleneck, [3, 4, 6, 3], groups: 32, widthPerGroup: 4),
+        Define("resnext101_32x8d", ResNetBlock.Bottleneck, [3, 4, 23, 3], groups: 32, widthPerGroup: 8),
+        // torchvision's only weights for this variant were trained with the new recipe: resize 232, crop 224.
+        Define("resnext101_64x4d", ResNetBlock.Bottleneck, [3, 4, 23, 3], groups: 64, widthPerGroup: 4, resizeSize: 232),
+        Define("wide_resnet50_2", ResNetBlock.Bottleneck, [3, 4, 6, 3], widthPerGroup: 128),
+        Define("wide_resnet101_2", ResNetBlock.Bottleneck, [3, 4, 23, 3], widthPerGroup: 128),
+    ];
+
+    /// <inheritdoc />
+    public IEnumerable<ModelDefinition> Models =>
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (options, device) => new ResNet(a, options, device)));
+
+    private static ResNetArchitecture Define(string name, ResNetBlock block, int[] layers, int groups = 1, int widthPerGroup = 64, int resizeSize = 256) =>
+        new(name, block, layers, groups, widthPerGroup,
+            PretrainedConfig.TorchvisionImageNet(cropSize: 224, resizeSize: resizeSize, firstConv: "conv1", classifier: "fc", tag: "torchvision IMAGENET1K_V1"));
+}
