@@ -6,6 +6,7 @@ public static class CliApp
     /// <summary>Every verb, in the order <c>cnn help</c> lists them.</summary>
     public static IReadOnlyList<ICliCommand> Commands { get; } = new ICliCommand[]
     {
+        new Commands.WeightsCommand(),
     };
 
     /// <summary>Runs the command line and returns the process exit code (0 success, 1 failure, 2 usage error).</summary>

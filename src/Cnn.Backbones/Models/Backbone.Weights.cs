@@ -44,7 +44,7 @@ public abstract partial class Backbone
 
     /// <summary>
     /// Loads pretrained weights for fine-tuning, as timm does: the body must match exactly; the classifier is loaded when its
-    /// class count equals <see cref="NumClasses"/> and otherwise keeps its fresh initialisation; the first convolution is adapted
+    /// class count equals <see cref="NumClasses"/> and otherwise (or when the file has none) keeps its fresh initialisation; the first convolution is adapted
     /// to <see cref="InChannels"/>. Nothing is loaded when the body does not match.
     /// </summary>
     /// <param name="path">Weight file.</param>
@@ -54,7 +54,7 @@ public abstract partial class Backbone
     {
         using var weights = WeightFile.Load(path);
         using var adapted = AdaptFirstConv(weights) ?? Copy(weights);
-        if (FileClassifierClasses(adapted) is { } fileClasses && fileClasses != NumClasses)
+        if (FileClassifierClasses(adapted) != NumClasses) // another class count, or a headless file
         {
             string prefix = PretrainedConfig.Classifier + ".";
             foreach (var key in adapted.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())

@@ -59,7 +59,7 @@ public sealed class StateDict : IReadOnlyDictionary<string, Tensor>, IDisposable
             ThrowIfDisposed();
             long total = 0;
             foreach (var name in _order)
-                if (!name.EndsWith("num_batches_tracked", StringComparison.Ordinal))
+                if (!TensorInfo.IsBatchCounter(name))
                     total += _tensors[name].numel();
             return total;
         }

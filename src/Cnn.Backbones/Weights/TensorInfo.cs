@@ -11,6 +11,14 @@ public sealed record TensorInfo(string Name, ScalarType DType, IReadOnlyList<lon
     /// <summary>The number of elements (product of <see cref="Shape"/>; 1 for a scalar).</summary>
     public long Numel => Shape.Aggregate(1L, (a, b) => a * b);
 
+    /// <summary>
+    /// False for BatchNorm's <c>num_batches_tracked</c> counters (names ending with it), which
+    /// <see cref="StateDict.TotalParameters"/> and parameter totals leave out; true for everything else.
+    /// </summary>
+    public bool CountsAsParameter => !IsBatchCounter(Name);
+
+    internal static bool IsBatchCounter(string name) => name.EndsWith("num_batches_tracked", StringComparison.Ordinal);
+
     /// <summary>The PyTorch name of <see cref="DType"/>, e.g. <c>float32</c>.</summary>
     public string DTypeName => DTypes.Name(DType);
 

@@ -50,7 +50,7 @@ public static class TorchCheckpoint
                 var storage = reference.Storage;
                 if (!storages.TryGetValue(storage.Key, out var storageTensor))
                     storages[storage.Key] = storageTensor = ReadStorage(zip, prefix, storage, name, path);
-                result.Add(name, Materialize(storageTensor, reference, name, path));
+                result.Add(name, Materialize(storageTensor, reference));
                 if (--uses[storage.Key] == 0)
                 {
                     storageTensor.Dispose();
@@ -141,7 +141,10 @@ public static class TorchCheckpoint
         var tensors = new List<(string Name, TensorRef Tensor)>();
         foreach (var (key, value) in stateDict.Items)
             if (key is string name && value is TensorRef tensor)
+            {
+                Validate(tensor, name, path);
                 tensors.Add((name, tensor));
+            }
         if (tensors.Count == 0)
             throw new WeightFileException(path, $"{path}: the checkpoint holds no tensors at the top level or under {string.Join(", ", WrapperKeys)} (top-level keys: {DescribeKeys(stateDict)}).");
 
@@ -207,24 +210,46 @@ public static class TorchCheckpoint
         return tensor;
     }
 
-    private static Tensor Materialize(Tensor storage, TensorRef reference, string name, string path)
+    /// <summary>Checks that a tensor's view lies inside its storage, before anything is allocated.</summary>
+    private static void Validate(TensorRef reference, string name, string path)
     {
         long[] size = reference.Size, stride = reference.Stride;
+        string view = $"offset {reference.Offset}, size [{string.Join(", ", size)}], stride [{string.Join(", ", stride)}]";
         if (size.Any(s => s < 0) || stride.Any(s => s < 0) || reference.Offset < 0)
-            throw new WeightFileException(path, $"{path}: tensor '{name}': negative size, stride or offset (size [{string.Join(", ", size)}], stride [{string.Join(", ", stride)}], offset {reference.Offset}).", name);
-        if (size.All(s => s > 0))
+            throw new WeightFileException(path, $"{path}: tensor '{name}': negative size, stride or offset ({view}).", name);
+        if (size.Any(s => s == 0)) return;
+        long last, numel;
+        try
         {
-            long last = reference.Offset;
-            for (int i = 0; i < size.Length; i++) last += (size[i] - 1) * stride[i];
-            if (last >= reference.Storage.Numel)
-                throw new WeightFileException(path,
-                    $"{path}: tensor '{name}': its view (offset {reference.Offset}, size [{string.Join(", ", size)}], stride [{string.Join(", ", stride)}]) reaches element {last} of storage '{reference.Storage.Key}', which holds {reference.Storage.Numel} elements (damaged checkpoint).",
-                    name);
+            last = reference.Offset;
+            numel = 1;
+            for (int i = 0; i < size.Length; i++)
+            {
+                last = checked(last + checked((size[i] - 1) * stride[i]));
+                numel = checked(numel * size[i]);
+            }
         }
+        catch (OverflowException)
+        {
+            throw new WeightFileException(path, $"{path}: tensor '{name}': impossible view ({view}) (damaged checkpoint).", name);
+        }
+        if (last >= reference.Storage.Numel)
+            throw new WeightFileException(path,
+                $"{path}: tensor '{name}': its view ({view}) reaches element {last} of storage '{reference.Storage.Key}', which holds {reference.Storage.Numel} elements (damaged checkpoint).",
+                name);
+        // Views with zero strides can describe far more elements than their storage holds; refuse absurd ones.
+        if (numel > Math.Max(reference.Storage.Numel, 1L << 24))
+            throw new WeightFileException(path,
+                $"{path}: tensor '{name}': a broadcast view ({view}) of {numel} elements over a storage of {reference.Storage.Numel}; refusing to expand it (damaged checkpoint?).",
+                name);
+    }
+
+    private static Tensor Materialize(Tensor storage, TensorRef reference)
+    {
         using var scope = torch.NewDisposeScope();
-        var result = torch.empty(size, reference.Storage.DType);
+        var result = torch.empty(reference.Size, reference.Storage.DType);
         if (result.numel() > 0)
-            result.copy_(storage.as_strided(size, stride, reference.Offset));
+            result.copy_(storage.as_strided(reference.Size, reference.Stride, reference.Offset));
         return result.MoveToOuterDisposeScope();
     }
 

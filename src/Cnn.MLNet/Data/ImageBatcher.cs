@@ -23,6 +23,9 @@ public sealed class ImageBatcher
     private readonly ConcurrentBag<DecodedImage> _images = [];
     private long _skipped;
 
+    /// <summary>Test hook: called with the batch index when <see cref="CreateBatch"/> starts preparing a batch.</summary>
+    internal Action<int>? BatchStarting;
+
     /// <summary>Creates a batcher that prepares images with <paramref name="preprocessor"/>.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public ImageBatcher(ImagePreprocessor preprocessor, ImageBatcherOptions? options = null)
@@ -82,6 +85,7 @@ public sealed class ImageBatcher
             if ((uint)indices[i] >= (uint)samples.Count)
                 throw new ArgumentOutOfRangeException(nameof(indices), indices[i], $"Index {indices[i]} is outside the {samples.Count} samples.");
         cancellationToken.ThrowIfCancellationRequested();
+        BatchStarting?.Invoke(batchIndex);
 
         var buffers = Rent();
         var failures = Options.SkipCorruptImages ? new ImageDecodeException?[n] : null;

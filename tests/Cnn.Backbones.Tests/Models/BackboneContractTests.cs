@@ -146,6 +146,10 @@ public sealed class BackboneContractTests
         CollectionAssert.AreEqual(new long[] { 10, 512 }, pretrained.state_dict()["fc.weight"].shape);
         using var same = ModelRegistry.Create("resnet18", new ModelOptions { WeightsPath = Resnet18Weights });
         Assert.IsTrue(ResNetReference.Identical(same.state_dict()["fc.weight"], file["fc.weight"]), "matching classifier is loaded");
+        using var features = ModelRegistry.Create("resnet18", new ModelOptions { FeaturesOnly = true, WeightsPath = Resnet18Weights });
+        Assert.IsTrue(ResNetReference.Identical(features.state_dict()["layer1.0.conv1.weight"], file["layer1.0.conv1.weight"]), "features-only body is loaded");
+        var headless = Assert.ThrowsExactly<ClassifierMismatchException>(() => features.LoadWeights(Resnet18Weights));
+        StringAssert.Contains(headless.Message, "features-only");
         conv1Before.Dispose();
         fcBefore.Dispose();
     }
@@ -278,5 +282,46 @@ public sealed class BackboneContractTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet18", new ModelOptions { WeightsPath = "/nonexistent/w.pth" })).Message, "does not exist");
         using var model = ModelRegistry.Create("resnet18");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.ResetClassifier(-1));
+    }
+}
+
+/// <summary>torchvision's initialisation: Kaiming-normal (fan-out, ReLU) convolutions, BatchNorm weight 1 / bias 0, zero_init_residual.</summary>
+[TestClass]
+public sealed class ResNetInitialisationTests
+{
+    [TestMethod]
+    public void ConvolutionsAreKaimingNormalFanOutAndNormsStartAtIdentity()
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(3);
+        using var model = ModelRegistry.Create("resnet50");
+        var state = model.state_dict();
+        foreach (var key in new[] { "layer4.0.conv2.weight", "layer3.0.conv3.weight", "layer2.0.downsample.0.weight" })
+        {
+            var w = state[key];
+            double fanOut = w.shape[0] * w.shape[2] * w.shape[3];
+            double expected = Math.Sqrt(2.0 / fanOut);
+            double std = w.std().item<float>();
+            Assert.AreEqual(expected, std, 0.03 * expected, $"{key}: std {std:G4} vs sqrt(2 / fan_out) = {expected:G4}");
+            Assert.AreEqual(0.0, w.mean().item<float>(), 0.05 * expected, $"{key} mean");
+        }
+        foreach (var (key, value) in state.Where(e => e.Key.Contains("bn", StringComparison.Ordinal) || e.Key.Contains("downsample.1", StringComparison.Ordinal)))
+        {
+            if (key.EndsWith(".weight", StringComparison.Ordinal)) Assert.IsTrue(value.eq(1).all().item<bool>(), key);
+            if (key.EndsWith(".bias", StringComparison.Ordinal)) Assert.IsTrue(value.eq(0).all().item<bool>(), key);
+        }
+    }
+
+    [TestMethod]
+    [DataRow("resnet18", "bn2")]
+    [DataRow("resnet50", "bn3")]
+    public void ZeroInitResidualZeroesTheLastNormOfEveryBlock(string name, string lastNorm)
+    {
+        TorchRuntime.EnsureLoaded();
+        using var model = ModelRegistry.Create(name, new ModelOptions { ZeroInitResidual = true });
+        var lastWeights = model.state_dict().Where(e => e.Key.StartsWith("layer", StringComparison.Ordinal) && e.Key.EndsWith($".{lastNorm}.weight", StringComparison.Ordinal)).ToList();
+        Assert.AreEqual(ResNetFamily.Architectures.Single(a => a.Name == name).Layers.Sum(), lastWeights.Count);
+        foreach (var (key, value) in lastWeights) Assert.IsTrue(value.eq(0).all().item<bool>(), key);
+        Assert.IsTrue(model.state_dict()["layer1.0.bn1.weight"].eq(1).all().item<bool>(), "other norms keep weight 1");
     }
 }

@@ -1,5 +1,7 @@
 using Cnn.Backbones.Native;
+using System.IO.Compression;
 using Cnn.Backbones.Weights;
+using Cnn.Backbones.Weights.Pickle;
 using Cnn.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -58,14 +60,30 @@ public sealed class TorchCheckpointTests
         print(dump(sd))
         """;
 
+    private static TempDirectory? _fixture;
+    private static Dictionary<string, WeightsReference.Expected>? _expected;
+
+    /// <summary>Generates the checkpoints once for the class (starting Python and torch costs seconds).</summary>
+    [ClassInitialize]
+    public static void MakeFixture(TestContext _)
+    {
+        _fixture = new TempDirectory();
+        _expected = WeightsReference.ParseDump(WeightsReference.Run(MakeCheckpoints, _fixture.Path));
+    }
+
+    [ClassCleanup]
+    public static void RemoveFixture() => _fixture?.Dispose();
+
+    private static TempDirectory Fixture => _fixture!;
+
     [TestInitialize]
     public void Init() => TorchRuntime.EnsureLoaded();
 
     [TestMethod]
     public void ReadsEveryTensorExactly_InEveryWayTorchSaveWritesIt()
     {
-        using var dir = new TempDirectory();
-        var expected = WeightsReference.ParseDump(WeightsReference.Run(MakeCheckpoints, dir.Path));
+        var dir = Fixture;
+        var expected = _expected!;
         CollectionAssert.Contains(expected.Keys.ToList(), "bn.num_batches_tracked");
 
         foreach (var file in new[] { "plain.pth", "protocol4.pth", "wrapped.pth", "parallel_model.pth", "dataparallel.pth" })
@@ -92,8 +110,7 @@ public sealed class TorchCheckpointTests
     [TestMethod]
     public void TensorsSharingAStorageBecomeIndependentCopies()
     {
-        using var dir = new TempDirectory();
-        WeightsReference.Run(MakeCheckpoints, dir.Path);
+        var dir = Fixture;
         using var weights = TorchCheckpoint.Read(dir.File("plain.pth"));
         var rows = weights["shared.rows"];
         var column = weights["shared.column"];
@@ -105,9 +122,7 @@ public sealed class TorchCheckpointTests
     [TestMethod]
     public void LegacyFormatIsRefusedWithResaveAdvice()
     {
-        using var dir = new TempDirectory();
-        WeightsReference.Run(MakeCheckpoints, dir.Path);
-        string path = dir.File("legacy.pth");
+        string path = Fixture.File("legacy.pth");
         Assert.AreEqual(WeightFile.Format.Pickle, WeightFile.Detect(path));
         var ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(path));
         StringAssert.Contains(ex.Message, path);
@@ -186,8 +201,7 @@ public sealed class TorchCheckpointTests
     public void DamagedCheckpointsFailWithClearErrors()
     {
         using var dir = new TempDirectory();
-        WeightsReference.Run(MakeCheckpoints, dir.Path);
-        byte[] original = File.ReadAllBytes(dir.File("plain.pth"));
+        byte[] original = File.ReadAllBytes(Fixture.File("plain.pth"));
 
         string truncated = dir.File("truncated.pth");
         File.WriteAllBytes(truncated, original[..(original.Length / 2)]);
@@ -203,7 +217,7 @@ public sealed class TorchCheckpointTests
                 for info in src.infolist():
                     if not info.filename.endswith("/data/0"):
                         dst.writestr(info, src.read(info))
-            """, dir.File("plain.pth"), missingStorage);
+            """, Fixture.File("plain.pth"), missingStorage);
         ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(missingStorage));
         StringAssert.Contains(ex.Message, "storage '0' is missing");
         StringAssert.Contains(ex.Message, missingStorage);
@@ -213,5 +227,102 @@ public sealed class TorchCheckpointTests
         WeightsReference.Run("import zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('readme.txt', 'hi')\n", notCheckpoint);
         ex = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(notCheckpoint));
         StringAssert.Contains(ex.Message, "data.pkl");
+    }
+
+    [TestMethod]
+    public void CorruptedPicklesOnlyEverFailWithWeightFileException()
+    {
+        // Mutate the real data.pkl at random (seeded) and feed it through the whole reader: every outcome must be a
+        // clean load or a WeightFileException, never a crash, another exception type or an absurd allocation.
+        byte[] original = File.ReadAllBytes(Fixture.File("plain.pth"));
+        byte[] pickle;
+        using (var zip = new ZipArchive(new MemoryStream(original)))
+        {
+            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal));
+            using var stream = entry.Open();
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            pickle = copy.ToArray();
+        }
+        var random = new Random(1234);
+        int refused = 0, loaded = 0;
+        using var dir = new TempDirectory();
+        for (int iteration = 0; iteration < 2000; iteration++)
+        {
+            byte[] mutated = Mutate(pickle, random);
+            var storage = new StorageRef("0", ScalarType.Float32, 108, "cpu");
+            var unpickler = new RestrictedUnpickler("fuzz.pth", "data.pkl", _ => storage);
+            try
+            {
+                unpickler.Load(mutated);
+            }
+            catch (WeightFileException)
+            {
+            }
+            catch (Exception ex)
+            {
+                Assert.Fail($"iteration {iteration}: unpickler threw {ex.GetType().Name}: {ex.Message}");
+            }
+
+            if (iteration % 10 != 0) continue; // the full reader, with zip round trips, on a sample
+            string path = dir.File($"fuzz{iteration}.pth");
+            File.WriteAllBytes(path, ReplaceEntry(original, "/data.pkl", mutated));
+            try
+            {
+                using var weights = WeightFile.Load(path);
+                loaded++;
+            }
+            catch (WeightFileException)
+            {
+                refused++;
+            }
+            catch (Exception ex)
+            {
+                Assert.Fail($"iteration {iteration}: reader threw {ex.GetType().Name}: {ex.Message}");
+            }
+            File.Delete(path);
+        }
+        Assert.IsTrue(refused > 0, "some mutations must be refused");
+    }
+
+    private static byte[] Mutate(byte[] data, Random random)
+    {
+        byte[] copy = (byte[])data.Clone();
+        switch (random.Next(3))
+        {
+            case 0:
+                return copy[..random.Next(copy.Length)];
+            case 1:
+                for (int i = random.Next(1, 4); i > 0; i--) copy[random.Next(copy.Length)] = (byte)random.Next(256);
+                return copy;
+            default:
+                // Replace one small integer argument (BININT1) with a large one to stress sizes, strides and offsets.
+                int position = random.Next(copy.Length - 1);
+                for (int i = position; i < copy.Length - 1; i++)
+                    if (copy[i] == (byte)'K') { copy[i + 1] = (byte)random.Next(256); break; }
+                return copy;
+        }
+    }
+
+    private static byte[] ReplaceEntry(byte[] zipBytes, string suffix, byte[] content)
+    {
+        using var output = new MemoryStream();
+        using (var source = new ZipArchive(new MemoryStream(zipBytes)))
+        using (var target = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var entry in source.Entries)
+            {
+                var copy = target.CreateEntry(entry.FullName, CompressionLevel.NoCompression);
+                using var to = copy.Open();
+                if (entry.FullName.EndsWith(suffix, StringComparison.Ordinal))
+                    to.Write(content);
+                else
+                {
+                    using var from = entry.Open();
+                    from.CopyTo(to);
+                }
+            }
+        }
+        return output.ToArray();
     }
 }

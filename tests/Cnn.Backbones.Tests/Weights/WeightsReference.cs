@@ -105,10 +105,17 @@ internal static class WeightsReference
     }
 
     /// <summary>Asserts the state dict has exactly the names (in order) and values Python dumped.</summary>
-    public static void AssertMatches(Dictionary<string, Expected> expected, IEnumerable<KeyValuePair<string, Tensor>> actual, IEnumerable<string>? expectedOrder = null, string context = "")
+    public static void AssertMatches(Dictionary<string, Expected> expected, IEnumerable<KeyValuePair<string, Tensor>> actual, IEnumerable<string>? expectedOrder = null, string context = "", bool ignoreOrder = false)
     {
         var list = actual.ToList();
-        CollectionAssert.AreEqual((expectedOrder ?? expected.Keys).ToList(), list.Select(kv => kv.Key).ToList(), $"{context} tensor names and order");
+        var expectedNames = (expectedOrder ?? expected.Keys).ToList();
+        var actualNames = list.Select(kv => kv.Key).ToList();
+        if (ignoreOrder)
+        {
+            expectedNames.Sort(StringComparer.Ordinal);
+            actualNames.Sort(StringComparer.Ordinal);
+        }
+        CollectionAssert.AreEqual(expectedNames, actualNames, $"{context} tensor names{(ignoreOrder ? "" : " and order")}");
         foreach (var (name, tensor) in list) AssertMatches(expected[name], tensor, $"{context} {name}".Trim());
     }
 }

@@ -3,18 +3,34 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Weights.Pickle;
 
 /// <summary>A Python tuple produced by the restricted unpickler.</summary>
-internal sealed class PyTuple(object?[] items)
+/// <remarks>Nesting of tuples is limited to <see cref="MaxDepth"/> by the unpickler, so the recursive members below are bounded.</remarks>
+internal sealed class PyTuple
 {
-    public object?[] Items { get; } = items;
+    public const int MaxDepth = 64;
+
+    public PyTuple(object?[] items)
+    {
+        Items = items;
+        Depth = 1 + items.Select(i => i is PyTuple t ? t.Depth : 0).DefaultIfEmpty(0).Max();
+    }
+
+    public object?[] Items { get; }
+
+    /// <summary>1 for a tuple without tuples inside, 2 for a tuple of such tuples, and so on.</summary>
+    public int Depth { get; }
 
     public static readonly PyTuple Empty = new(Array.Empty<object?>());
 
     public override bool Equals(object? obj) => obj is PyTuple other && Items.Length == other.Items.Length &&
                                                 Items.Zip(other.Items).All(p => PyKeyComparer.Instance.Equals(p.First, p.Second));
 
-    public override int GetHashCode() => Items.Aggregate(17, (h, item) => h * 31 + PyKeyComparer.Instance.GetHashCode(item!));
+    public override int GetHashCode() => Items.Aggregate(17, (h, item) => h * 31 + (item is null ? 0 : PyKeyComparer.Instance.GetHashCode(item)));
 
-    public override string ToString() => "(" + string.Join(", ", Items.Select(Describe)) + (Items.Length == 1 ? ",)" : ")");
+    public override string ToString()
+    {
+        string text = "(" + string.Join(", ", Items.Take(8).Select(Describe)) + (Items.Length > 8 ? ", …" : "") + (Items.Length == 1 ? ",)" : ")");
+        return text.Length > 200 ? text[..200] + "…" : text;
+    }
 
     internal static string Describe(object? value) => value switch
     {

@@ -116,10 +116,10 @@ internal sealed class RestrictedUnpickler
 
                 // Containers
                 case (byte)')': Push(PyTuple.Empty); break; // EMPTY_TUPLE
-                case (byte)'t': Push(new PyTuple(PopMark().ToArray())); break; // TUPLE
-                case 0x85: Push(new PyTuple(PopMany(1))); break; // TUPLE1
-                case 0x86: Push(new PyTuple(PopMany(2))); break; // TUPLE2
-                case 0x87: Push(new PyTuple(PopMany(3))); break; // TUPLE3
+                case (byte)'t': Push(Tuple(PopMark().ToArray())); break; // TUPLE
+                case 0x85: Push(Tuple(PopMany(1))); break; // TUPLE1
+                case 0x86: Push(Tuple(PopMany(2))); break; // TUPLE2
+                case 0x87: Push(Tuple(PopMany(3))); break; // TUPLE3
                 case (byte)']': Push(new List<object?>()); break; // EMPTY_LIST
                 case (byte)'l': Push(PopMark()); break; // LIST
                 case (byte)'a': { var item = Pop(); AsList(Peek(), "APPEND").Add(item); break; } // APPEND
@@ -301,6 +301,13 @@ internal sealed class RestrictedUnpickler
     {
         if (args.Length < min || args.Length > max)
             throw Damaged($"{function.FullName} called with {args.Length} arguments, expected {(min == max ? $"{min}" : $"{min} to {max}")}");
+    }
+
+    private PyTuple Tuple(object?[] items)
+    {
+        var tuple = new PyTuple(items);
+        if (tuple.Depth > PyTuple.MaxDepth) throw Damaged($"tuples nested more than {PyTuple.MaxDepth} deep");
+        return tuple;
     }
 
     private PyDict DictFrom(List<object?> items)
