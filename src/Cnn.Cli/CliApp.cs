@@ -6,6 +6,8 @@ public static class CliApp
     /// <summary>Every verb, in the order <c>cnn help</c> lists them.</summary>
     public static IReadOnlyList<ICliCommand> Commands { get; } = new ICliCommand[]
     {
+        new Commands.ModelsCommand(),
+        new Commands.SummaryCommand(),
         new Commands.WeightsCommand(),
     };
 

@@ -133,7 +133,7 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var pooled = nn.functional.adaptive_avg_pool2d(x, [1, 1]).flatten(1);
         if (DropRate > 0) pooled = nn.functional.dropout(pooled, DropRate, training);
-        var result = preLogits ? pooled : classifier.forward(pooled);
+        var result = preLogits ? pooled : classifier.call(pooled);
         return result.MoveToOuterDisposeScope();
     }
 

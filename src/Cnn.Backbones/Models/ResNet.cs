@@ -100,13 +100,13 @@ public sealed class ResNet : Backbone
         {
             case 0:
                 using (var scope = NewDisposeScope())
-                    return act1.forward(bn1.forward(conv1.forward(x))).MoveToOuterDisposeScope();
+                    return act1.call(bn1.call(conv1.call(x))).MoveToOuterDisposeScope();
             case 1:
-                using (var pooled = maxpool.forward(x))
-                    return layer1.forward(pooled);
-            case 2: return layer2.forward(x);
-            case 3: return layer3.forward(x);
-            case 4: return layer4.forward(x);
+                using (var pooled = maxpool.call(x))
+                    return layer1.call(pooled);
+            case 2: return layer2.call(x);
+            case 3: return layer3.call(x);
+            case 4: return layer4.call(x);
             default: throw new ArgumentOutOfRangeException(nameof(index), index, "ResNet has feature stages 0..4.");
         }
     }
@@ -218,10 +218,10 @@ public sealed class BasicBlock : ResNetBlockModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var @out = relu.forward(bn1.forward(conv1.forward(x)));
-        @out = bn2.forward(conv2.forward(@out));
-        var identity = downsample is null ? x : downsample.forward(x);
-        return relu.forward(@out + identity).MoveToOuterDisposeScope();
+        var @out = relu.call(bn1.call(conv1.call(x)));
+        @out = bn2.call(conv2.call(@out));
+        var identity = downsample is null ? x : downsample.call(x);
+        return relu.call(@out + identity).MoveToOuterDisposeScope();
     }
 }
 
@@ -270,11 +270,11 @@ public sealed class Bottleneck : ResNetBlockModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var @out = relu.forward(bn1.forward(conv1.forward(x)));
-        @out = relu.forward(bn2.forward(conv2.forward(@out)));
-        @out = bn3.forward(conv3.forward(@out));
-        var identity = downsample is null ? x : downsample.forward(x);
-        return relu.forward(@out + identity).MoveToOuterDisposeScope();
+        var @out = relu.call(bn1.call(conv1.call(x)));
+        @out = relu.call(bn2.call(conv2.call(@out)));
+        @out = bn3.call(conv3.call(@out));
+        var identity = downsample is null ? x : downsample.call(x);
+        return relu.call(@out + identity).MoveToOuterDisposeScope();
     }
 }
 

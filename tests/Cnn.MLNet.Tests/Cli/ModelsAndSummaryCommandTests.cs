@@ -32,29 +32,45 @@ public sealed class ModelsAndSummaryCommandTests
         Assert.AreEqual(0, exit, error);
         // Reference: torchvision's resnet18 with forward hooks on every non-container module (torchsummary's rule).
         string reference = ReferencePython.Run("""
-            import torch, torchvision
+            import json, torch, torchvision
             m = torchvision.models.resnet18().eval()
-            acts, rows = [], []
-            def hook(mod, inp, out):
-                acts.append(out[0].numel()); rows.append(type(mod).__name__)
+            rows = []
+            def hook(name):
+                def record(mod, inp, out):
+                    rows.append([name, [-1] + list(out.shape[1:]), sum(p.numel() for p in mod.parameters(recurse=False)), out[0].numel()])
+                return record
             for name, mod in m.named_modules():
                 if name and not isinstance(mod, (torch.nn.Sequential, torch.nn.ModuleList)):
-                    mod.register_forward_hook(hook)
+                    mod.register_forward_hook(hook(name))
             with torch.no_grad():
                 m(torch.randn(2, 3, 64, 64))
-            total = sum(p.numel() for p in m.parameters())
-            print(total, len(rows), "%.2f" % (2 * sum(acts) * 4 / 1024 ** 2))
+            print(json.dumps({"total": sum(p.numel() for p in m.parameters()), "rows": rows}))
             """);
-        var parts = reference.Trim().Split(' ');
-        StringAssert.Contains(output, $"Total params: {long.Parse(parts[0]):N0}");
-        StringAssert.Contains(output, $"Trainable params: {long.Parse(parts[0]):N0}");
+        using var json = System.Text.Json.JsonDocument.Parse(reference);
+        long total = json.RootElement.GetProperty("total").GetInt64();
+        var expected = json.RootElement.GetProperty("rows").EnumerateArray()
+            .Select(r => (Name: r[0].GetString()!, Shape: "[" + string.Join(", ", r[1].EnumerateArray().Select(d => d.GetInt64())) + "]", Params: r[2].GetInt64(), Values: r[3].GetInt64()))
+            .ToList();
+        StringAssert.Contains(output, $"Total params: {total:N0}");
+        StringAssert.Contains(output, $"Trainable params: {total:N0}");
         StringAssert.Contains(output, "Non-trainable params: 0");
-        StringAssert.Contains(output, $"Forward/backward pass size (MB): {parts[2]}");
+
         var lines = output.Split('\n');
         int first = Array.FindIndex(lines, l => l.StartsWith("====", StringComparison.Ordinal));
         int second = Array.FindIndex(lines, first + 1, l => l.StartsWith("====", StringComparison.Ordinal));
-        Assert.AreEqual(int.Parse(parts[1]), second - first - 1, "one row per hooked module, as torchsummary");
-        StringAssert.Contains(output, "[-1, 512, 2, 2]");
+        var rows = lines[(first + 1)..second]
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^(\S+)\s+(\S+)\s+(\[[-\d, ]+\])\s+([\d,]+)\s*$"))
+            .Select(m => (Name: m.Groups[1].Value, Shape: m.Groups[3].Value, Params: long.Parse(m.Groups[4].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture)))
+            .ToList();
+        // Layers with parameters are the same modules, in the same order, with the same output shapes and counts.
+        CollectionAssert.AreEqual(
+            expected.Where(r => r.Params > 0).Select(r => $"{r.Name} {r.Shape} {r.Params}").ToList(),
+            rows.Where(r => r.Params > 0).Select(r => $"{r.Name} {r.Shape} {r.Params}").ToList());
+        // Parameter-free rows differ only by naming (timm's 'act1' for the stem ReLU) and the functional global pool.
+        Assert.AreEqual(expected.Count - 1, rows.Count, "every module but torchvision's avgpool module");
+        Assert.AreEqual(expected[^1].Shape, rows[^1].Shape, "logits");
+        double referenceMB = 2.0 * expected.Where(r => r.Name != "avgpool").Sum(r => r.Values) * 4 / (1024 * 1024);
+        StringAssert.Contains(output, $"Forward/backward pass size (MB): {referenceMB:0.00}");
     }
 
     [TestMethod]
