@@ -9,7 +9,7 @@ namespace Cnn.MLNet;
 /// <c>pipeline.Append(CnnTrainer.ResNet50(new CnnTrainerOptions { WeightsPath = "resnet50.pth" }))</c>.
 /// Pass an <see cref="MLContext"/> to receive progress through its <c>Log</c> event.
 /// </summary>
-public static class CnnTrainer
+public static partial class CnnTrainer
 {
     /// <summary>A trainer for any registered architecture (see <c>ModelRegistry.List()</c> or <c>cnn models</c>).</summary>
     /// <exception cref="ArgumentException">The name is not registered; the message lists close matches.</exception>

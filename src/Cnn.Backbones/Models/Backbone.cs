@@ -149,6 +149,15 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         return ForwardHead(features);
     }
 
+    /// <summary>
+    /// The training-time forward pass: the logits plus any auxiliary classifier outputs with their loss weights
+    /// (torchvision's GoogLeNet adds two aux heads weighted 0.3, Inception v3 one weighted 0.4). Trainers add
+    /// <c>weight × loss(aux)</c> to the main loss in training mode and ignore the auxiliaries in evaluation. Most backbones
+    /// have none: the default returns <see cref="forward"/>'s logits and no auxiliaries.
+    /// </summary>
+    /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
+    public virtual TrainingOutput ForwardTrain(Tensor x) => new(call(x), Array.Empty<AuxiliaryOutput>());
+
     /// <summary>The classifier head: a linear layer, or identity when <see cref="NumClasses"/> is 0.</summary>
     /// <exception cref="InvalidOperationException">The model was built features-only.</exception>
     public nn.Module<Tensor, Tensor> GetClassifier() =>

@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Cnn.Backbones.Models;
 
 /// <summary>
@@ -74,3 +76,13 @@ public sealed record StageGroup(string Name, IReadOnlyList<string> Prefixes)
 /// <param name="Stage">The stage.</param>
 /// <param name="Parameters">Its parameters with their full names.</param>
 public sealed record StageParameters(StageGroup Stage, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> Parameters);
+
+/// <summary>An auxiliary classifier's logits and the weight of its loss in the training objective.</summary>
+/// <param name="Logits">Auxiliary logits [N, classes].</param>
+/// <param name="Weight">Loss weight (e.g. 0.3 for each GoogLeNet aux head).</param>
+public sealed record AuxiliaryOutput(Tensor Logits, double Weight);
+
+/// <summary>What <see cref="Backbone.ForwardTrain"/> returns: the main logits and the auxiliary outputs (often none).</summary>
+/// <param name="Logits">Main logits [N, classes].</param>
+/// <param name="Auxiliary">Auxiliary outputs, active only in training mode.</param>
+public sealed record TrainingOutput(Tensor Logits, IReadOnlyList<AuxiliaryOutput> Auxiliary);

@@ -93,8 +93,11 @@ internal sealed class CnnTrainingLoop
                 using var scope = NewDisposeScope();
                 var x = batch.ToTensor().to(device);
                 var y = batch.LabelsToTensor().to(device);
-                var logits = model.call(x);
+                var output = model.ForwardTrain(x);
+                var logits = output.Logits;
                 var loss = nn.functional.cross_entropy(logits, y);
+                foreach (var auxiliary in output.Auxiliary)
+                    loss = loss + auxiliary.Weight * nn.functional.cross_entropy(auxiliary.Logits, y);
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingDivergedException(epoch, batchIndex, value, rate);
