@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Persistence;
+using Cnn.MLNet.Scoring;
+using Cnn.MLNet.Training;
+using Cnn.Tests.Shared;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cnn.MLNet.Tests.Training;
+
+[TestClass]
+public sealed class CnnTrainerTests
+{
+    private static CnnTrainerOptions SmallOptions(int epochs = 2) => new()
+    {
+        ImageColumnName = "Image",
+        InputChannels = 1,
+        ImageSize = 32,
+        CropPct = 1.0,
+        Epochs = epochs,
+        BatchSize = 32,
+        LearningRate = 2e-3,
+        Augment = false,
+        Seed = 7,
+    };
+
+    private sealed class Prediction
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+        public string PredictedClass { get; set; } = "";
+    }
+
+    [TestMethod]
+    public void FitsEvaluatesSavesAndLoadsAsOnePipeline()
+    {
+        var ml = new MLContext(seed: 1);
+        var messages = new List<string>();
+        ml.Log += (_, e) => { if (e.Source == "CnnTrainer") lock (messages) messages.Add(e.Message); };
+        var epochs = new List<EpochMetrics>();
+        var options = SmallOptions();
+        options.EpochCompleted = epochs.Add;
+        var train = FashionMnistFixture.View(ml, train: true, perClass: 40);
+        var test = FashionMnistFixture.View(ml, train: false, perClass: 20);
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.Cnn(options))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
+        var model = pipeline.Fit(train);
+
+        Assert.AreEqual(2, epochs.Count);
+        Assert.IsTrue(epochs[1].TrainLoss < epochs[0].TrainLoss, $"loss should fall: {epochs[0]} -> {epochs[1]}");
+        Assert.IsTrue(messages.Any(m => m.Contains("epoch 2", StringComparison.Ordinal)), "progress goes through the MLContext log");
+
+        var scored = model.Transform(test);
+        var metrics = ml.MulticlassClassification.Evaluate(scored);
+        Assert.IsTrue(metrics.MicroAccuracy > 0.3, $"accuracy {metrics.MicroAccuracy:P1} should beat chance (10%) clearly");
+        var scoreColumn = scored.Schema["Score"];
+        Assert.AreEqual(10, ((VectorDataViewType)scoreColumn.Type).Size);
+        var predictedLabel = scored.Schema["PredictedLabel"];
+        Assert.AreEqual(10UL, ((KeyDataViewType)predictedLabel.Type).Count);
+
+        var before = ScoresOf(ml, scored);
+        var classes = ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: false).Select(p => p.PredictedClass).ToList();
+        CollectionAssert.IsSubsetOf(classes.Distinct().ToList(), FashionMnist.ClassNames.ToList());
+
+        using var folder = new TempDirectory();
+        string path = folder.File("model.zip");
+        CnnPipelineFile.Save(ml, model, train.Schema, path);
+        var loaded = CnnPipelineFile.Load(new MLContext(), path, out var inputSchema);
+        Assert.IsNotNull(inputSchema.GetColumnOrNull("Image"));
+        var after = ScoresOf(ml, loaded.Transform(test));
+        Assert.AreEqual(before.Count, after.Count);
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i], after[i], $"row {i}: loaded model must give identical scores");
+
+        // Row by row through a prediction engine.
+        var engine = ml.Model.CreatePredictionEngine<EncodedImageRow, Prediction>(loaded);
+        var firstRow = ml.Data.CreateEnumerable<EncodedImageRow>(test, reuseRowObject: false).First();
+        var single = engine.Predict(firstRow);
+        // A batch of one may use other convolution kernels than a full batch: equal to float rounding.
+        for (int c = 0; c < before[0].Length; c++)
+            Assert.AreEqual(before[0][c], single.Score[c], 1e-5f, $"class {c}");
+        Assert.AreEqual(classes[0], single.PredictedClass);
+    }
+
+    internal static List<float[]> ScoresOf(MLContext ml, IDataView scored)
+    {
+        var result = new List<float[]>();
+        using var cursor = scored.GetRowCursor(new[] { scored.Schema["Score"] });
+        var getter = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
+        VBuffer<float> value = default;
+        while (cursor.MoveNext())
+        {
+            getter(ref value);
+            result.Add(value.DenseValues().ToArray());
+        }
+        return result;
+    }
+
+    [TestMethod]
+    public void SchemaErrorsAreReportedBeforeTraining()
+    {
+        var ml = new MLContext();
+        var data = FashionMnistFixture.View(ml, train: true, perClass: 2);
+        var estimator = CnnTrainer.ResNet18(SmallOptions());
+        // The label is text, not a key.
+        var notKey = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => estimator.Fit(data));
+        StringAssert.Contains(notKey.Message, "MapValueToKey");
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        // A missing image column.
+        var options = SmallOptions();
+        options.ImageColumnName = "Picture";
+        var missing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => CnnTrainer.ResNet18(options).Fit(keyed));
+        StringAssert.Contains(missing.Message, "'Picture' is missing");
+        // A column that holds no images.
+        options.ImageColumnName = "Label";
+        var notImage = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => CnnTrainer.ResNet18(options).Fit(keyed));
+        StringAssert.Contains(notImage.Message, "not an image");
+        // Unknown architecture and bad option values fail at construction.
+        Assert.ThrowsExactly<ArgumentException>(() => CnnTrainer.Create("resnet5O"));
+        var bad = SmallOptions();
+        bad.BatchSize = 0;
+        var badError = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => CnnTrainer.ResNet18(bad));
+        StringAssert.Contains(badError.Message, "BatchSize");
+    }
+
+    [TestMethod]
+    public void EmptySingleClassAndMissingLabelsAreClearErrors()
+    {
+        var ml = new MLContext();
+        var data = FashionMnistFixture.View(ml, train: true, perClass: 3, classes: 2);
+        var mapper = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data);
+
+        var empty = mapper.Transform(ml.Data.LoadFromEnumerable(Array.Empty<EncodedImageRow>()));
+        var emptyError = Assert.ThrowsExactly<InvalidOperationException>(() => CnnTrainer.ResNet18(SmallOptions()).Fit(empty));
+        StringAssert.Contains(emptyError.Message, "no rows");
+
+        var oneClassRows = ml.Data.CreateEnumerable<EncodedImageRow>(data, false).Where(r => r.Label == FashionMnist.ClassNames[0]).ToList();
+        var oneClass = mapper.Transform(ml.Data.LoadFromEnumerable(oneClassRows));
+        var singleError = Assert.ThrowsExactly<InvalidOperationException>(() => CnnTrainer.ResNet18(SmallOptions()).Fit(oneClass));
+        StringAssert.Contains(singleError.Message, "single class");
+
+        var unknownLabel = ml.Data.CreateEnumerable<EncodedImageRow>(data, false).ToList();
+        unknownLabel[4].Label = "Not a class";
+        var withUnknown = mapper.Transform(ml.Data.LoadFromEnumerable(unknownLabel));
+        var missingError = Assert.ThrowsExactly<InvalidDataException>(() => CnnTrainer.ResNet18(SmallOptions()).Fit(withUnknown));
+        StringAssert.Contains(missingError.Message, "Row 4");
+    }
+
+    [TestMethod]
+    public void CorruptImageIsNamedOrSkippedWhenAsked()
+    {
+        var ml = new MLContext();
+        var rows = ml.Data.CreateEnumerable<EncodedImageRow>(FashionMnistFixture.View(ml, true, perClass: 8, classes: 2), false).ToList();
+        rows[5].Image = rows[5].Image.Take(20).ToArray(); // truncated PNG
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+        var options = SmallOptions(epochs: 1);
+        var error = Assert.ThrowsExactly<Cnn.MLNet.Imaging.ImageDecodeException>(() => CnnTrainer.ResNet18(options).Fit(data));
+        StringAssert.Contains(error.Message, "row 5");
+
+        var skipping = SmallOptions(epochs: 1);
+        skipping.SkipCorruptImages = true;
+        var messages = new List<string>();
+        ml.Log += (_, e) => { if (e.Source == "CnnTrainer") lock (messages) messages.Add(e.Message); };
+        using var model = ml.MulticlassClassification.Trainers.Cnn(skipping).Fit(data);
+        Assert.IsTrue(messages.Any(m => m.Contains("1 corrupt training images skipped", StringComparison.Ordinal)), string.Join("\n", messages));
+    }
+
+    [TestMethod]
+    public void DivergingLossStopsWithEpochAndStep()
+    {
+        var ml = new MLContext();
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 16, 2)).Transform(FashionMnistFixture.View(ml, true, 16, 2));
+        var options = SmallOptions(epochs: 3);
+        options.Optimizer = CnnOptimizer.Sgd;
+        options.LearningRate = 1e12;
+        var error = Assert.ThrowsExactly<TrainingDivergedException>(() => CnnTrainer.ResNet18(options).Fit(data));
+        StringAssert.Contains(error.Message, "Lower the learning rate");
+        Assert.IsTrue(error.Epoch >= 1 && error.Step >= 1);
+    }
+
+    [TestMethod]
+    public void CancellationStopsWithinOneBatch()
+    {
+        var ml = new MLContext();
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 20, 2)).Transform(FashionMnistFixture.View(ml, true, 20, 2));
+        using var cancel = new CancellationTokenSource();
+        var options = SmallOptions(epochs: 50);
+        options.CancellationToken = cancel.Token;
+        int completed = 0;
+        options.EpochCompleted = _ => { completed++; cancel.Cancel(); };
+        Assert.Throws<OperationCanceledException>(() => CnnTrainer.ResNet18(options).Fit(data));
+        Assert.AreEqual(1, completed, "no further epoch may complete after cancellation");
+    }
+
+    [TestMethod]
+    public void FrozenBackboneKeepsItsWeightsAndBatchNormStatistics()
+    {
+        var ml = new MLContext();
+        using var folder = new TempDirectory();
+        string weights = folder.File("start.safetensors");
+        using (var start = Cnn.Backbones.Models.ModelRegistry.Create("resnet18", new() { NumClasses = 1000, InChannels = 1 }))
+        using (var dict = Cnn.Backbones.Weights.StateDict.FromModule(start))
+            Cnn.Backbones.Weights.SafeTensors.Write(weights, dict);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 16, 3)).Transform(FashionMnistFixture.View(ml, true, 16, 3));
+        var options = SmallOptions(epochs: 2);
+        options.WeightsPath = weights;
+        options.Freeze = FreezeMode.Backbone;
+        using var model = CnnTrainer.ResNet18(options).Fit(data);
+        using var original = Cnn.Backbones.Weights.SafeTensors.Read(weights);
+        var trained = model.Network.Model.state_dict();
+        foreach (var (name, tensor) in original)
+        {
+            if (name.StartsWith("fc.", StringComparison.Ordinal)) continue;
+            Assert.IsTrue(trained[name].to(TorchSharp.torch.CPU).eq(tensor).all().item<bool>(), $"{name} must not change when the backbone is frozen");
+        }
+        Assert.AreEqual(3L, trained["fc.weight"].shape[0]);
+    }
+
+    [TestMethod]
+    public void MemoryStaysFlatAcrossEpochs()
+    {
+        var ml = new MLContext();
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 24, 4)).Transform(FashionMnistFixture.View(ml, true, 24, 4));
+        var options = SmallOptions(epochs: 8);
+        options.Augment = true;
+        var resident = new List<long>();
+        options.EpochCompleted = _ =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            resident.Add(Process.GetCurrentProcess().WorkingSet64);
+        };
+        using var model = CnnTrainer.ResNet18(options).Fit(data);
+        // After warm-up (allocator pools, first-epoch caches), later epochs must not keep growing.
+        long growth = resident[^1] - resident[2];
+        Assert.IsTrue(growth < 40L * 1024 * 1024, $"resident memory grew by {growth / (1024 * 1024)} MB from epoch 3 to 8: {string.Join(", ", resident.Select(r => r / (1024 * 1024)))} MB");
+    }
+}
