@@ -119,6 +119,7 @@ public static class CnnPipelineFile
                 transformers.Add(stage.Kind switch
                 {
                     Scoring.CnnClassifierTransformer.Kind => Scoring.CnnClassifierTransformer.Load(archive, stage.Entry),
+                    Features.CnnFeatureTransformer.Kind => Features.CnnFeatureTransformer.Load(archive, stage.Entry),
                     _ => throw new InvalidDataException($"'{path}': stage kind '{stage.Kind}' is unknown to this version of Cnn.MLNet."),
                 });
             }

@@ -1,0 +1,86 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet.Mapping;
+using Cnn.MLNet.Scoring;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cnn.MLNet.Features;
+
+/// <summary>
+/// Creates a <see cref="CnnFeatureTransformer"/>: nothing is learned, <see cref="Fit"/> only builds the backbone and loads its
+/// weights. Create it with <c>mlContext.Transforms.ExtractCnnFeatures(...)</c>.
+/// </summary>
+public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
+{
+    internal CnnFeatureEstimator(CnnFeatureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ModelRegistry.Get(options.Architecture);
+        options.Validate();
+        Options = options;
+    }
+
+    /// <summary>The extractor's options.</summary>
+    public CnnFeatureOptions Options { get; }
+
+    /// <summary>Checks the image column and describes the output: the input plus the feature column(s).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        if (SchemaShapes.Find(inputSchema, Options.ImageColumnName) is not { } image)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Input column '{Options.ImageColumnName}' is missing. Load images first (LoadImages, LoadRawImageBytes or a path column) or set ImageColumnName.");
+        bool scalar = image.Kind == SchemaShape.Column.VectorKind.Scalar;
+        if (!(scalar && image.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType or TextDataViewType || !scalar && image.ItemType == NumberDataViewType.Byte))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Column '{Options.ImageColumnName}' ({image.Kind} of {image.ItemType}) is not an image.");
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn(Options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, 1));
+        foreach (int stage in Options.StageIndices ?? Array.Empty<int>())
+            builder.AddColumn($"{Options.OutputColumnName}.stage{stage}", new VectorDataViewType(NumberDataViewType.Single, 1));
+        return SchemaShapes.Append(inputSchema, builder.ToSchema());
+    }
+
+    /// <summary>Builds the backbone with its weights; checks the input schema.</summary>
+    public CnnFeatureTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ImageColumns.Find(input.Schema, Options.ImageColumnName);
+        return Create(Options);
+    }
+
+    internal static CnnFeatureTransformer Create(CnnFeatureOptions o)
+    {
+        var info = ModelRegistry.Get(o.Architecture);
+        var preprocess = CnnNetwork.PreprocessFor(info.DefaultConfig, o.InputChannels, o.ImageSize, o.Mean, o.Std, o.CropPct);
+        var modelOptions = new ModelOptions { NumClasses = info.DefaultConfig.NumClasses, InChannels = o.InputChannels, WeightsPath = o.WeightsPath };
+        var network = CnnNetwork.Create(o.Architecture, modelOptions, preprocess, CnnNetwork.ResolveDevice(o.Device));
+        try
+        {
+            return new CnnFeatureTransformer(network, o.ImageColumnName, o.OutputColumnName, o.StageIndices ?? Array.Empty<int>(), o.BatchSize);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+}
+
+/// <summary>ML.NET catalog entry: <c>mlContext.Transforms.ExtractCnnFeatures(...)</c>.</summary>
+public static class CnnFeatureCatalog
+{
+    /// <summary>Pooled CNN features (and optional stage maps) of an image column, for downstream trainers.</summary>
+    public static CnnFeatureEstimator ExtractCnnFeatures(this TransformsCatalog catalog, CnnFeatureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new CnnFeatureEstimator(options);
+    }
+
+    /// <summary>Pooled features of <paramref name="architecture"/> with <paramref name="weightsPath"/> into <paramref name="outputColumnName"/>.</summary>
+    public static CnnFeatureEstimator ExtractCnnFeatures(this TransformsCatalog catalog, string outputColumnName = "Features",
+        string architecture = "resnet18", string? weightsPath = null, string imageColumnName = "Image")
+        => catalog.ExtractCnnFeatures(new CnnFeatureOptions
+        {
+            OutputColumnName = outputColumnName, Architecture = architecture, WeightsPath = weightsPath, ImageColumnName = imageColumnName,
+        });
+}

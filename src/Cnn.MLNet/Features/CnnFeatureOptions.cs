@@ -1,0 +1,56 @@
+namespace Cnn.MLNet.Features;
+
+/// <summary>Options of <see cref="CnnFeatureEstimator"/>: which backbone and weights turn images into feature vectors.</summary>
+public sealed class CnnFeatureOptions
+{
+    /// <summary>Registered architecture (e.g. <c>resnet50</c>). Default resnet18.</summary>
+    public string Architecture { get; set; } = "resnet18";
+
+    /// <summary>Weights (<c>.pth</c>/<c>.safetensors</c>); the body is loaded strictly, a classifier of any size is ignored. Null: random init.</summary>
+    public string? WeightsPath { get; set; }
+
+    /// <summary>Image column: LoadImages output, LoadRawImageBytes output or a text column of paths. Default <c>Image</c>.</summary>
+    public string ImageColumnName { get; set; } = "Image";
+
+    /// <summary>Output column of the pooled pre-logits vector (length = the backbone's NumFeatures). Default <c>Features</c>.</summary>
+    public string OutputColumnName { get; set; } = "Features";
+
+    /// <summary>
+    /// Stage maps to add as extra columns (indices into the backbone's FeatureInfo, as timm's <c>out_indices</c>); each map is
+    /// a C×H×W float tensor column named <c>{OutputColumnName}.stage{index}</c> (e.g. <c>Features.stage3</c>, ResNet's layer3). Default none.
+    /// </summary>
+    public IReadOnlyList<int>? StageIndices { get; set; }
+
+    /// <summary>Input channels: 3 (RGB) or 1 (grayscale). Default 3.</summary>
+    public int InputChannels { get; set; } = 3;
+
+    /// <summary>Square input size; null uses the architecture's pretrained configuration.</summary>
+    public int? ImageSize { get; set; }
+
+    /// <summary>Centre-crop fraction; null uses the pretrained configuration's.</summary>
+    public double? CropPct { get; set; }
+
+    /// <summary>Normalisation mean per channel; null uses the pretrained configuration's.</summary>
+    public IReadOnlyList<float>? Mean { get; set; }
+
+    /// <summary>Normalisation standard deviation per channel; null uses the pretrained configuration's.</summary>
+    public IReadOnlyList<float>? Std { get; set; }
+
+    /// <summary>Images per forward pass. Default 32.</summary>
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>Where the network runs. Default <see cref="CnnDevice.Auto"/>.</summary>
+    public CnnDevice Device { get; set; } = CnnDevice.Auto;
+
+    /// <summary>Checks the values; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Architecture)) throw new ArgumentOutOfRangeException(nameof(Architecture), "CnnFeatureOptions.Architecture must name a registered architecture.");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "CnnFeatureOptions.BatchSize must be >= 1.");
+        if (InputChannels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(InputChannels), InputChannels, "CnnFeatureOptions.InputChannels must be 1 or 3.");
+        if (ImageSize is < 8) throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, "CnnFeatureOptions.ImageSize must be >= 8 or null.");
+        if (CropPct is not null && !(CropPct > 0 && CropPct <= 1)) throw new ArgumentOutOfRangeException(nameof(CropPct), CropPct, "CnnFeatureOptions.CropPct must be in (0, 1].");
+        if (WeightsPath is not null && !File.Exists(WeightsPath))
+            throw new FileNotFoundException($"CnnFeatureOptions.WeightsPath: weights file '{WeightsPath}' does not exist.", WeightsPath);
+    }
+}

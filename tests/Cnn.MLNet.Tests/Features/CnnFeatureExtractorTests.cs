@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Cnn.MLNet.Features;
+using Cnn.MLNet.Persistence;
+using Cnn.MLNet.Tests.Training;
+using Cnn.Tests.Shared;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cnn.MLNet.Tests.Features;
+
+[TestClass]
+public sealed class CnnFeatureExtractorTests
+{
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
+    [TestMethod]
+    public void PooledFeaturesAndStageMapsMatchTorchvision()
+    {
+        using var folder = new TempDirectory();
+        string output = ReferencePython.Run("""
+            import sys, json, torch, torchvision, numpy as np
+            from PIL import Image
+            import torchvision.transforms as T
+            folder = sys.argv[1]
+            torch.manual_seed(0)
+            m = torchvision.models.resnet18().eval()
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5)
+            torch.save(m.state_dict(), folder + "/w.pth")
+            rng = np.random.default_rng(3)
+            paths = []
+            for i, size in enumerate([(50, 40), (64, 64), (90, 70)]):
+                p = f"{folder}/img{i}.png"
+                Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(p)
+                paths.append(p)
+            tf = T.Compose([T.Resize(73), T.CenterCrop(64), T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+            x = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths])
+            with torch.no_grad():
+                y = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+                l3 = m.layer3(m.layer2(m.layer1(y)))
+                pooled = torch.flatten(m.avgpool(m.layer4(l3)), 1)
+            print(json.dumps({"paths": paths, "pooled": pooled.tolist(), "layer3": l3.flatten(1).tolist()}))
+            """, folder.Path);
+        using var reference = JsonDocument.Parse(output);
+        var paths = reference.RootElement.GetProperty("paths").EnumerateArray().Select(p => p.GetString()!).ToArray();
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }));
+        var extractor = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
+        {
+            Architecture = "resnet18", WeightsPath = folder.File("w.pth"), ImageColumnName = "ImagePath", ImageSize = 64, CropPct = 0.875,
+            StageIndices = new[] { 3 }, BatchSize = 2, // two batches: checks the read-ahead across batch borders
+        });
+        using var transformer = extractor.Fit(data);
+        var transformed = transformer.Transform(data);
+        Assert.AreEqual(512, ((VectorDataViewType)transformed.Schema["Features"].Type).Size);
+        Compare(transformed, "Features", reference.RootElement.GetProperty("pooled"));
+        Compare(transformed, "Features.stage3", reference.RootElement.GetProperty("layer3"));
+    }
+
+    private static void Compare(IDataView data, string column, JsonElement expectedRows)
+    {
+        var expected = expectedRows.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToList();
+        using var cursor = data.GetRowCursor(new[] { data.Schema[column] });
+        var getter = cursor.GetGetter<VBuffer<float>>(data.Schema[column]);
+        VBuffer<float> value = default;
+        int row = 0;
+        while (cursor.MoveNext())
+        {
+            getter(ref value);
+            var actual = value.DenseValues().ToArray();
+            Assert.AreEqual(expected[row].Length, actual.Length, $"{column} row {row} length");
+            float scale = expected[row].Max(Math.Abs);
+            float worst = expected[row].Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+            Assert.IsTrue(worst <= 1e-4f * scale, $"{column} row {row}: max|diff| {worst} > 1e-4 x {scale}");
+            row++;
+        }
+        Assert.AreEqual(expected.Count, row);
+    }
+
+    [TestMethod]
+    public void FeaturesFeedAnMLNetTrainerAndTheMixedPipelineSavesAndLoads()
+    {
+        var ml = new MLContext(seed: 3);
+        var train = FashionMnistFixture.View(ml, train: true, perClass: 30, classes: 4);
+        var test = FashionMnistFixture.View(ml, train: false, perClass: 15, classes: 4);
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { InputChannels = 1, ImageSize = 32, CropPct = 1.0 }))
+            .Append(ml.Transforms.NormalizeMinMax("Features"))
+            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features", maximumNumberOfIterations: 30))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
+        var model = pipeline.Fit(train);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+        // Random convolutional features of a 4-class Fashion-MNIST slice are linearly separable well above chance (25%).
+        Assert.IsTrue(metrics.MicroAccuracy > 0.45, $"accuracy {metrics.MicroAccuracy:P1}");
+
+        using var folder = new TempDirectory();
+        CnnPipelineFile.Save(ml, model, train.Schema, folder.File("features.zip"));
+        var loaded = CnnPipelineFile.Load(new MLContext(), folder.File("features.zip"), out _);
+        var before = CnnTrainerTests.ScoresOf(ml, model.Transform(test));
+        var after = CnnTrainerTests.ScoresOf(ml, loaded.Transform(test));
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+    }
+
+    [TestMethod]
+    public void BadStageIndexAndMissingColumnAreClearErrors()
+    {
+        var ml = new MLContext();
+        var data = FashionMnistFixture.View(ml, train: true, perClass: 1, classes: 2);
+        var badStage = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { InputChannels = 1, ImageSize = 32, StageIndices = new[] { 9 } });
+        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => badStage.Fit(data));
+        StringAssert.Contains(error.Message, "layer4");
+        var missing = ml.Transforms.ExtractCnnFeatures(imageColumnName: "Picture");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => missing.Fit(data)).Message, "'Picture' is missing");
+    }
+}
