@@ -1,0 +1,78 @@
+// Training throughput: CnnTrainer.Fit end to end from encoded images vs a bare TorchSharp loop on pre-decoded tensors.
+// Same model (resnet18), input size (112 px), batch (32), optimizer (AdamW) and number of images.
+// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N]
+using System.Diagnostics;
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
+using Cnn.MLNet;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
+using Cnn.MLNet.Training;
+using Microsoft.ML;
+using TorchSharp;
+using static TorchSharp.torch;
+
+int images = Argument("--images", 512), epochs = Argument("--epochs", 2), size = Argument("--size", 112), batch = Argument("--batch", 32);
+TorchRuntime.EnsureLoaded();
+Console.WriteLine($"resnet18, {size} px, batch {batch}, {images} images x {epochs} epochs, {Environment.ProcessorCount} cores, torch threads {torch.get_num_threads()}");
+
+// Encoded source images: 160x120 RGB JPEG-like content (smooth gradients + noise) saved as PNG, two classes.
+var random = new Random(1);
+var rows = Enumerable.Range(0, images).Select(i =>
+{
+    var pixels = new byte[160 * 120 * 3];
+    for (int p = 0; p < pixels.Length; p++) pixels[p] = (byte)((p / 3 % 160) * (i % 2 == 0 ? 1 : 0) + random.Next(64));
+    return new EncodedImageRow { Image = ImageEncoder.EncodePng(pixels, 160, 120, 3), Label = i % 2 == 0 ? "a" : "b" };
+}).ToList();
+
+// (a) CnnTrainer.Fit from encoded images: decode, resize, augment, batch, prefetch, train.
+var ml = new MLContext(seed: 1);
+var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+var epochRates = new List<double>();
+var options = new CnnTrainerOptions
+{
+    ImageColumnName = "Image", ImageSize = size, CropPct = 1.0, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1, Device = CnnDevice.Cpu,
+    EpochCompleted = m => epochRates.Add(m.ImagesPerSecond),
+};
+var clock = Stopwatch.StartNew();
+using (CnnTrainer.ResNet18(options).Fit(data)) { }
+double fitSeconds = clock.Elapsed.TotalSeconds;
+double fitRate = (double)images * epochs / fitSeconds;
+
+// (b) Bare TorchSharp loop on tensors decoded beforehand (no decoding, resizing or augmentation in the loop).
+torch.manual_seed(1);
+using var model = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 2 });
+var inputs = randn(images, 3, size, size);
+var labels = tensor(Enumerable.Range(0, images).Select(i => (long)(i % 2)).ToArray());
+using var optimizer = optim.AdamW(model.parameters(), 1e-3);
+model.train();
+var bareEpochs = new List<double>();
+for (int epoch = 0; epoch < epochs; epoch++)
+{
+    var epochClock = Stopwatch.StartNew();
+    for (int start = 0; start < images; start += batch)
+    {
+        using var scope = NewDisposeScope();
+        long n = Math.Min(batch, images - start);
+        var x = inputs.narrow(0, start, n);
+        var y = labels.narrow(0, start, n);
+        var loss = nn.functional.cross_entropy(model.call(x), y);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+    }
+    bareEpochs.Add(images / epochClock.Elapsed.TotalSeconds);
+}
+double bareRate = bareEpochs.Average();
+double epochRate = epochRates.Average();
+
+Console.WriteLine($"(a) CnnTrainer.Fit end to end      : {fitRate,8:0.0} img/s  ({fitSeconds:0.0} s incl. reading the data view and building the model)");
+Console.WriteLine($"    of which training epochs        : {epochRate,8:0.0} img/s  (per epoch: {string.Join(", ", epochRates.Select(r => r.ToString("0.0")))})");
+Console.WriteLine($"(b) bare TorchSharp loop            : {bareRate,8:0.0} img/s  (per epoch: {string.Join(", ", bareEpochs.Select(r => r.ToString("0.0")))})");
+Console.WriteLine($"ratio (a)/(b): end to end {fitRate / bareRate:0.00}, epochs {epochRate / bareRate:0.00}  (target >= 0.9)");
+
+int Argument(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) && v > 0 ? v : fallback;
+}
