@@ -61,6 +61,7 @@ public static class ModelRegistry
     public static Backbone Create(string name, ModelOptions? options = null)
     {
         var definition = Find(name);
+        Native.TorchRuntime.EnsureLoaded();
         options ??= new ModelOptions();
         options.Validate();
         var model = definition.Factory(options, null);
@@ -85,6 +86,7 @@ public static class ModelRegistry
     private static long CountParameters(ModelDefinition d)
     {
         // The meta device allocates no storage, so even the largest variants cost only their module objects.
+        Native.TorchRuntime.EnsureLoaded();
         using var model = d.Factory(new ModelOptions(), META);
         return model.parameters().Sum(p => p.numel());
     }

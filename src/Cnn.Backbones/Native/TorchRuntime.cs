@@ -142,7 +142,18 @@ public static class TorchRuntime
         foreach (var need in missing)
             ElfImage.MarkVersionNeedWeak(bytes, need);
 
-        string patched = WritePatchedCopy(original, bytes);
+        string patched;
+        try
+        {
+            patched = WritePatchedCopy(original, bytes);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new TorchNativeLoadException(
+                $"{LibraryFile} needs {string.Join(", ", missing.Select(m => m.Version))}, which the system's {libstdcxx} lacks, and the " +
+                $"compatible copy could not be written to '{CacheRoot()}' ({ex.Message}). Set CNN_MLNET_NATIVE_CACHE to a writable folder, " +
+                "or install libstdc++6 from GCC 13 or newer.", ex);
+        }
         string directory = Path.GetDirectoryName(original)!;
         // The copy lives elsewhere, so its $ORIGIN run path no longer finds libtorch: load libtorch from the original folder
         // first; the copy's DT_NEEDED entries then resolve to the already-loaded objects by soname.

@@ -25,6 +25,7 @@ public static class SafeTensors
     /// <exception cref="WeightFileException">The file is truncated or its header is invalid; the message says which tensor and what is wrong.</exception>
     public static StateDict Read(string path)
     {
+        Native.TorchRuntime.EnsureLoaded();
         TensorBytes.EnsureLittleEndianHost();
         using var stream = OpenRead(path);
         var header = ReadHeader(stream, path);

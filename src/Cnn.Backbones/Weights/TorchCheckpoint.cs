@@ -35,6 +35,7 @@ public static class TorchCheckpoint
     /// <exception cref="WeightFileException">The file is damaged, in the legacy format, or holds no state dict.</exception>
     public static StateDict Read(string path)
     {
+        Native.TorchRuntime.EnsureLoaded();
         TensorBytes.EnsureLittleEndianHost();
         using var stream = SafeTensors.OpenRead(path);
         using var zip = OpenZip(stream, path);
