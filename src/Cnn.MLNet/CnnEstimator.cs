@@ -37,15 +37,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        if (SchemaShapes.Find(inputSchema, Options.ImageColumnName) is not { } image)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Input column '{Options.ImageColumnName}' is missing. Load images first, e.g. mlContext.Transforms.LoadImages(\"{Options.ImageColumnName}\", imageFolder, \"ImagePath\"), or set ImageColumnName.");
-        bool isImage = image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is ImageDataViewType
-            || image.Kind != SchemaShape.Column.VectorKind.Scalar && image.ItemType == NumberDataViewType.Byte
-            || image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is TextDataViewType;
-        if (!isImage)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Column '{Options.ImageColumnName}' ({image.Kind} of {image.ItemType}) is not an image: expected LoadImages output, LoadRawImageBytes output or a text column of file paths.");
+        SchemaShapes.RequireImageColumn(inputSchema, Options.ImageColumnName);
         if (SchemaShapes.Find(inputSchema, Options.LabelColumnName) is not { } label)
             throw new ArgumentOutOfRangeException(nameof(inputSchema),
                 $"Label column '{Options.LabelColumnName}' is missing. Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\", yourLabelColumn) or set LabelColumnName.");

@@ -27,12 +27,7 @@ public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        if (SchemaShapes.Find(inputSchema, Options.ImageColumnName) is not { } image)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Input column '{Options.ImageColumnName}' is missing. Load images first (LoadImages, LoadRawImageBytes or a path column) or set ImageColumnName.");
-        bool scalar = image.Kind == SchemaShape.Column.VectorKind.Scalar;
-        if (!(scalar && image.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType or TextDataViewType || !scalar && image.ItemType == NumberDataViewType.Byte))
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Column '{Options.ImageColumnName}' ({image.Kind} of {image.ItemType}) is not an image.");
+        SchemaShapes.RequireImageColumn(inputSchema, Options.ImageColumnName);
         var builder = new DataViewSchema.Builder();
         builder.AddColumn(Options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, 1));
         foreach (int stage in Options.StageIndices ?? Array.Empty<int>())

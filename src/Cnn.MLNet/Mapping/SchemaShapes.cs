@@ -28,6 +28,24 @@ internal static class SchemaShapes
         return found;
     }
 
+    /// <summary>
+    /// Checks that <paramref name="name"/> is an image column (LoadImages output, encoded bytes or a text column of paths);
+    /// otherwise throws <see cref="ArgumentOutOfRangeException"/> saying how to provide one.
+    /// </summary>
+    public static void RequireImageColumn(SchemaShape shape, string name)
+    {
+        if (Find(shape, name) is not { } image)
+            throw new ArgumentOutOfRangeException(nameof(name),
+                $"Input column '{name}' is missing. Load images first, e.g. mlContext.Transforms.LoadImages(\"{name}\", imageFolder, \"ImagePath\") " +
+                "or LoadRawImageBytes, or set the image column name in the options.");
+        bool scalar = image.Kind == SchemaShape.Column.VectorKind.Scalar;
+        bool isImage = scalar && image.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType or Microsoft.ML.Data.TextDataViewType
+            || !scalar && image.ItemType == Microsoft.ML.Data.NumberDataViewType.Byte;
+        if (!isImage)
+            throw new ArgumentOutOfRangeException(nameof(name),
+                $"Column '{name}' ({image.Kind} of {image.ItemType}) is not an image: expected LoadImages output, LoadRawImageBytes output or a text column of file paths.");
+    }
+
     /// <summary><paramref name="input"/> with the columns of <paramref name="added"/> appended, replacing same-named ones.</summary>
     public static SchemaShape Append(SchemaShape input, DataViewSchema added)
     {
