@@ -90,120 +90,131 @@ internal static class ClassicReference
 
     private const string ParityScript = Common + """
 
-        spec, size, out, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-        name = spec.split('+')[0]
-        torch.manual_seed(0)
-        model = build(spec)
-        with torch.no_grad():
-            # Non-trivial BatchNorm parameters and running statistics, so a wrong eps/momentum/affine order shows.
-            for m in model.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.uniform_(-0.2, 0.2)
-                    m.running_mean.uniform_(-0.3, 0.3)
-                    m.running_var.uniform_(0.5, 2.0)
-                    m.num_batches_tracked.fill_(17)
-        torch.save(model.state_dict(), out + "/weights.pth")
-        g = torch.Generator().manual_seed(1234)
-        x = torch.randn(2, 1 if name == 'lenet5' else 3, size, size, generator=g)
-
-        def pool_stages(features, x):
-            # timm's convention: a stage ends just before each max pooling; the last one ends with the features.
-            pools = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)]
-            bounds = [0] + pools + [len(features)]
-            outs = []
-            for a, b in zip(bounds, bounds[1:]):
-                if a == b:
-                    continue
-                for i in range(a, b):
-                    x = features[i](x)
-                outs.append(x)
-            return outs
-
-        def stages_and_head(m, x):
-            if name == 'lenet5':
-                s = m.stages(x)
-                return (s,) + m.head(s[-1])
-            if name == 'alexnet' or name.startswith('vgg'):
-                s = pool_stages(m.features, x)
-                pre = m.classifier[:6](torch.flatten(m.avgpool(s[-1]), 1))
-                return s, pre, m.classifier[6](pre)
-            if name.startswith('squeezenet'):
-                s = pool_stages(m.features, x)
-                return s, torch.flatten(F.adaptive_avg_pool2d(s[-1], 1), 1), torch.flatten(m.classifier(s[-1]), 1)
-            if name == 'googlenet':
-                x = m._transform_input(x)
-                s0 = m.conv1(x)
-                s1 = m.conv3(m.conv2(m.maxpool1(s0)))
-                s2 = m.inception3b(m.inception3a(m.maxpool2(s1)))
-                s3 = m.inception4e(m.inception4d(m.inception4c(m.inception4b(m.inception4a(m.maxpool3(s2))))))
-                s4 = m.inception5b(m.inception5a(m.maxpool4(s3)))
-                s = [s0, s1, s2, s3, s4]
-            elif name == 'inception_v3':
-                x = m._transform_input(x)
-                s0 = m.Conv2d_2b_3x3(m.Conv2d_2a_3x3(m.Conv2d_1a_3x3(x)))
-                s1 = m.Conv2d_4a_3x3(m.Conv2d_3b_1x1(m.maxpool1(s0)))
-                s2 = m.Mixed_5d(m.Mixed_5c(m.Mixed_5b(m.maxpool2(s1))))
-                s3 = m.Mixed_6e(m.Mixed_6d(m.Mixed_6c(m.Mixed_6b(m.Mixed_6a(s2)))))
-                s4 = m.Mixed_7c(m.Mixed_7b(m.Mixed_7a(s3)))
-                s = [s0, s1, s2, s3, s4]
-            elif name.startswith('densenet'):
-                f = m.features
-                s0 = f.relu0(f.norm0(f.conv0(x)))
-                s1 = f.denseblock1(f.pool0(s0))
-                s2 = f.denseblock2(f.transition1(s1))
-                s3 = f.denseblock3(f.transition2(s2))
-                s4 = F.relu(f.norm5(f.denseblock4(f.transition3(s3))))
-                s = [s0, s1, s2, s3, s4]
-            fc = m.classifier if name.startswith('densenet') else m.fc
-            pre = torch.flatten(F.adaptive_avg_pool2d(s[-1], 1), 1)
-            return s, pre, fc(pre)
-
-        tensors = {"input": x}
-        meta = {}
-        if mode == 'eval':
-            model.eval()
+        def job(spec, size, out, mode):
+            name = spec.split('+')[0]
+            torch.manual_seed(0)
+            model = build(spec)
             with torch.no_grad():
-                s, pre, logits = stages_and_head(model, x)
-                assert torch.allclose(logits, model(x), rtol=0, atol=1e-6), "staged forward differs from model(x)"
-            for i, t in enumerate(s):
-                tensors[f"stage{i}"] = t
-            tensors["pre_logits"] = pre
-            tensors["logits"] = logits
-        else:
-            # Training mode (batch statistics) with every dropout off, so the auxiliary outputs are deterministic.
-            model.train()
-            for m in model.modules():
-                if isinstance(m, nn.Dropout):
-                    m.eval()
-            with torch.no_grad():
-                o = model(x)
+                # Non-trivial BatchNorm parameters and running statistics, so a wrong eps/momentum/affine order shows.
+                for m in model.modules():
+                    if isinstance(m, nn.BatchNorm2d):
+                        m.weight.uniform_(0.5, 1.5)
+                        m.bias.uniform_(-0.2, 0.2)
+                        m.running_mean.uniform_(-0.3, 0.3)
+                        m.running_var.uniform_(0.5, 2.0)
+                        m.num_batches_tracked.fill_(17)
+            torch.save(model.state_dict(), out + "/weights.pth")
+            g = torch.Generator().manual_seed(1234)
+            x = torch.randn(2, 1 if name == 'lenet5' else 3, size, size, generator=g)
+
+            def pool_stages(features, x):
+                # timm's convention: a stage ends just before each max pooling; the last one ends with the features.
+                pools = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)]
+                bounds = [0] + pools + [len(features)]
+                outs = []
+                for a, b in zip(bounds, bounds[1:]):
+                    if a == b:
+                        continue
+                    for i in range(a, b):
+                        x = features[i](x)
+                    outs.append(x)
+                return outs
+
+            def stages_and_head(m, x):
+                if name == 'lenet5':
+                    s = m.stages(x)
+                    return (s,) + m.head(s[-1])
+                if name == 'alexnet' or name.startswith('vgg'):
+                    s = pool_stages(m.features, x)
+                    pre = m.classifier[:6](torch.flatten(m.avgpool(s[-1]), 1))
+                    return s, pre, m.classifier[6](pre)
+                if name.startswith('squeezenet'):
+                    s = pool_stages(m.features, x)
+                    return s, torch.flatten(F.adaptive_avg_pool2d(s[-1], 1), 1), torch.flatten(m.classifier(s[-1]), 1)
                 if name == 'googlenet':
-                    tensors["aux1"], tensors["aux2"] = o.aux_logits1, o.aux_logits2
-                else:
-                    tensors["aux"] = o.aux_logits
-                    try:
-                        model(torch.randn(2, 3, size - 1, size - 1, generator=g))
-                        meta["aux_fails_one_pixel_smaller"] = False
-                    except RuntimeError:
-                        meta["aux_fails_one_pixel_smaller"] = True
-        meta["num_stages"] = sum(1 for k in tensors if k.startswith("stage"))
-        with open(out + "/meta.json", "w") as f:
-            json.dump(meta, f)
-        # Outputs as safetensors (a plain format, independent of the .pth reader under test).
-        header, offset, blobs = {}, 0, []
-        for k, t in tensors.items():
-            b = t.contiguous().numpy().tobytes()
-            header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-            offset += len(b)
-            blobs.append(b)
-        h = json.dumps(header).encode("utf-8")
-        h += b" " * ((8 - len(h) % 8) % 8)
-        with open(out + "/outputs.safetensors", "wb") as f:
-            f.write(struct.pack("<Q", len(h)))
-            f.write(h)
-            for b in blobs:
-                f.write(b)
+                    x = m._transform_input(x)
+                    s0 = m.conv1(x)
+                    s1 = m.conv3(m.conv2(m.maxpool1(s0)))
+                    s2 = m.inception3b(m.inception3a(m.maxpool2(s1)))
+                    s3 = m.inception4e(m.inception4d(m.inception4c(m.inception4b(m.inception4a(m.maxpool3(s2))))))
+                    s4 = m.inception5b(m.inception5a(m.maxpool4(s3)))
+                    s = [s0, s1, s2, s3, s4]
+                elif name == 'inception_v3':
+                    x = m._transform_input(x)
+                    s0 = m.Conv2d_2b_3x3(m.Conv2d_2a_3x3(m.Conv2d_1a_3x3(x)))
+                    s1 = m.Conv2d_4a_3x3(m.Conv2d_3b_1x1(m.maxpool1(s0)))
+                    s2 = m.Mixed_5d(m.Mixed_5c(m.Mixed_5b(m.maxpool2(s1))))
+                    s3 = m.Mixed_6e(m.Mixed_6d(m.Mixed_6c(m.Mixed_6b(m.Mixed_6a(s2)))))
+                    s4 = m.Mixed_7c(m.Mixed_7b(m.Mixed_7a(s3)))
+                    s = [s0, s1, s2, s3, s4]
+                elif name.startswith('densenet'):
+                    f = m.features
+                    s0 = f.relu0(f.norm0(f.conv0(x)))
+                    s1 = f.denseblock1(f.pool0(s0))
+                    s2 = f.denseblock2(f.transition1(s1))
+                    s3 = f.denseblock3(f.transition2(s2))
+                    s4 = F.relu(f.norm5(f.denseblock4(f.transition3(s3))))
+                    s = [s0, s1, s2, s3, s4]
+                fc = m.classifier if name.startswith('densenet') else m.fc
+                pre = torch.flatten(F.adaptive_avg_pool2d(s[-1], 1), 1)
+                return s, pre, fc(pre)
+
+            tensors = {"input": x}
+            meta = {}
+            if mode == 'eval':
+                model.eval()
+                with torch.no_grad():
+                    s, pre, logits = stages_and_head(model, x)
+                    assert torch.allclose(logits, model(x), rtol=0, atol=1e-6), "staged forward differs from model(x)"
+                for i, t in enumerate(s):
+                    tensors[f"stage{i}"] = t
+                tensors["pre_logits"] = pre
+                tensors["logits"] = logits
+            else:
+                # Training mode (batch statistics) with every dropout off, so the auxiliary outputs are deterministic.
+                model.train()
+                for m in model.modules():
+                    if isinstance(m, nn.Dropout):
+                        m.eval()
+                with torch.no_grad():
+                    if name == 'googlenet':
+                        # Hooks on the aux modules themselves: torchvision 0.14's GoogLeNetOutputs swaps the field names
+                        # (aux_logits1 holds aux2's output).
+                        captured = {}
+                        for k in ('aux1', 'aux2'):
+                            getattr(model, k).register_forward_hook(lambda mod, inp, outp, k=k: captured.__setitem__(k, outp))
+                        model(x)
+                        tensors["aux1"], tensors["aux2"] = captured["aux1"], captured["aux2"]
+                    else:
+                        o = model(x)
+                        tensors["aux"] = o.aux_logits
+                        try:
+                            model(torch.randn(2, 3, size - 1, size - 1, generator=g))
+                            meta["aux_fails_one_pixel_smaller"] = False
+                        except RuntimeError:
+                            meta["aux_fails_one_pixel_smaller"] = True
+            meta["num_stages"] = sum(1 for k in tensors if k.startswith("stage"))
+            with open(out + "/meta.json", "w") as f:
+                json.dump(meta, f)
+            # Outputs as safetensors (a plain format, independent of the .pth reader under test).
+            header, offset, blobs = {}, 0, []
+            for k, t in tensors.items():
+                b = t.contiguous().numpy().tobytes()
+                header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+                offset += len(b)
+                blobs.append(b)
+            h = json.dumps(header).encode("utf-8")
+            h += b" " * ((8 - len(h) % 8) % 8)
+            with open(out + "/outputs.safetensors", "wb") as f:
+                f.write(struct.pack("<Q", len(h)))
+                f.write(h)
+                for b in blobs:
+                    f.write(b)
+
+        # Each argument is one fixture: spec|size|mode|output folder (one process: torch is imported once).
+        for arg in sys.argv[1:]:
+            spec, size, mode, out = arg.split('|')
+            job(spec, int(size), out, mode)
         """;
 
     private static readonly Lazy<IReadOnlyDictionary<string, ArchitectureDump>> Architectures = new(LoadArchitectures);
@@ -211,9 +222,37 @@ internal static class ClassicReference
 
     public static ArchitectureDump Architecture(string spec) => Architectures.Value[spec];
 
+    /// <summary>
+    /// The fixtures the tests use. The first request for any of them generates them all in one Python process, which saves a
+    /// torch import (several seconds on a busy machine) per fixture.
+    /// </summary>
+    private static readonly (string Spec, int Size, string Mode)[] Batch =
+    [
+        ("alexnet", 64, "eval"), ("vgg11", 64, "eval"), ("vgg11_bn", 64, "eval"),
+        ("googlenet", 64, "eval"), ("googlenet+notransform", 64, "eval"), ("googlenet+aux", 64, "eval"), ("googlenet+aux", 64, "train"),
+        ("inception_v3", 75, "eval"), ("inception_v3", InceptionV3.MinAuxInputSize, "train"),
+        ("densenet121", 64, "eval"), ("squeezenet1_0", 64, "eval"), ("squeezenet1_1", 64, "eval"), ("lenet5", 32, "eval"), ("lenet5", 28, "eval"),
+    ];
+
+    private static readonly Lazy<bool> BatchGenerated = new(() =>
+    {
+        var fixtures = Fixture.Generate(Batch);
+        for (int i = 0; i < Batch.Length; i++)
+        {
+            var fixture = fixtures[i];
+            Fixtures.TryAdd(Key(Batch[i].Spec, Batch[i].Size, Batch[i].Mode), new Lazy<Fixture>(() => fixture));
+        }
+        return true;
+    });
+
     /// <summary>The parity fixture for a spec, input size and mode ("eval" or "train"); generated once per test run and shared.</summary>
-    public static Fixture Parity(string spec, int size, string mode = "eval") =>
-        Fixtures.GetOrAdd($"{spec}@{size}/{mode}", _ => new Lazy<Fixture>(() => Fixture.Generate(spec, size, mode))).Value;
+    public static Fixture Parity(string spec, int size, string mode = "eval")
+    {
+        if (Batch.Contains((spec, size, mode))) _ = BatchGenerated.Value;
+        return Fixtures.GetOrAdd(Key(spec, size, mode), _ => new Lazy<Fixture>(() => Fixture.Generate([(spec, size, mode)])[0])).Value;
+    }
+
+    private static string Key(string spec, int size, string mode) => $"{spec}@{size}/{mode}";
 
     /// <summary>The model options equivalent to a spec's flags.</summary>
     public static ModelOptions OptionsFor(string spec, ModelOptions? baseOptions = null)
@@ -274,13 +313,17 @@ internal static class ClassicReference
         public string OutputsPath => Path.Combine(Directory, "outputs.safetensors");
         public int StageCount => Meta.GetProperty("num_stages").GetInt32();
 
-        public static Fixture Generate(string spec, int size, string mode)
+        public static IReadOnlyList<Fixture> Generate(IReadOnlyList<(string Spec, int Size, string Mode)> jobs)
         {
-            var temp = new TempDirectory();
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => temp.Dispose();
-            ReferencePython.Run(ParityScript, spec, size.ToString(CultureInfo.InvariantCulture), temp.Path, mode);
-            using var doc = JsonDocument.Parse(File.ReadAllText(temp.File("meta.json")));
-            return new Fixture(temp.Path, doc.RootElement.Clone());
+            var folders = jobs.Select(_ => new TempDirectory()).ToArray();
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => { foreach (var f in folders) f.Dispose(); };
+            ReferencePython.Run(ParityScript, jobs.Select((j, i) =>
+                $"{j.Spec}|{j.Size.ToString(CultureInfo.InvariantCulture)}|{j.Mode}|{folders[i].Path}").ToArray());
+            return folders.Select(f =>
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(f.File("meta.json")));
+                return new Fixture(f.Path, doc.RootElement.Clone());
+            }).ToArray();
         }
 
         public StateDict LoadOutputs() => WeightFile.Load(OutputsPath);
