@@ -74,6 +74,47 @@ public sealed class ModelsAndSummaryCommandTests
     }
 
     [TestMethod]
+    public void SummaryOfVgg16ListsTorchvisionsLayersWithShapesAndParameters()
+    {
+        var (exit, output, error) = Run("summary", "vgg16", "--input", "3x64x64");
+        Assert.AreEqual(0, exit, error);
+        // Reference: torchvision's vgg16 with forward hooks on every non-container module (values are irrelevant: no init).
+        string reference = ReferencePython.Run("""
+            import json, torch, torchvision
+            for cls in (torch.nn.Conv2d, torch.nn.Linear):
+                cls.reset_parameters = lambda self: None
+            torch.nn.init.kaiming_normal_ = torch.nn.init.normal_ = torch.nn.init.constant_ = lambda t, *a, **k: t
+            m = torchvision.models.vgg16().eval()
+            rows = []
+            def hook(name):
+                def record(mod, inp, out):
+                    rows.append([name, [-1] + list(out.shape[1:]), sum(p.numel() for p in mod.parameters(recurse=False))])
+                return record
+            for name, mod in m.named_modules():
+                if name and not isinstance(mod, (torch.nn.Sequential, torch.nn.ModuleList)):
+                    mod.register_forward_hook(hook(name))
+            with torch.no_grad():
+                m(torch.zeros(2, 3, 64, 64))
+            print(json.dumps({"total": sum(p.numel() for p in m.parameters()), "rows": rows}))
+            """);
+        using var json = System.Text.Json.JsonDocument.Parse(reference);
+        long total = json.RootElement.GetProperty("total").GetInt64();
+        var expected = json.RootElement.GetProperty("rows").EnumerateArray()
+            .Select(r => $"{r[0].GetString()} [{string.Join(", ", r[1].EnumerateArray().Select(d => d.GetInt64()))}] {r[2].GetInt64()}")
+            .ToList();
+        StringAssert.Contains(output, $"Total params: {total:N0}");
+        var lines = output.Split('\n');
+        int first = Array.FindIndex(lines, l => l.StartsWith("====", StringComparison.Ordinal));
+        int second = Array.FindIndex(lines, first + 1, l => l.StartsWith("====", StringComparison.Ordinal));
+        var rows = lines[(first + 1)..second]
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^(\S+)\s+(\S+)\s+(\[[-\d, ]+\])\s+([\d,]+)\s*$"))
+            .Select(m => $"{m.Groups[1].Value} {m.Groups[3].Value} {long.Parse(m.Groups[4].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture)}")
+            .ToList();
+        // Every torchvision layer (features.0..30, avgpool, classifier.0..6), in order, with its output shape and parameters.
+        CollectionAssert.AreEqual(expected, rows);
+    }
+
+    [TestMethod]
     public void UnknownModelGivesOneLineAndNonZeroExit()
     {
         var (exit, output, error) = Run("summary", "resnet5O");
