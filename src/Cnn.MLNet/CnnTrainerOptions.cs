@@ -143,6 +143,15 @@ public sealed class CnnTrainerOptions
     /// <summary>Dropout before the classifier, in [0, 1). Default 0.</summary>
     public double DropRate { get; set; }
 
+    /// <summary>GoogLeNet / Inception v3: build and train the auxiliary classifiers (null = the architecture's default).</summary>
+    public bool? AuxLogits { get; set; }
+
+    /// <summary>Loss weight of each auxiliary classifier (null = torchvision's: 0.3 for GoogLeNet, 0.4 for Inception v3).</summary>
+    public double? AuxLossWeight { get; set; }
+
+    /// <summary>GoogLeNet / Inception v3: torchvision's <c>transform_input</c> (null = the architecture's default).</summary>
+    public bool? TransformInput { get; set; }
+
     /// <summary>Skip images that cannot be decoded (and report how many) instead of failing. Default false.</summary>
     public bool SkipCorruptImages { get; set; }
 

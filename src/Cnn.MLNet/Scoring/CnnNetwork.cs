@@ -124,6 +124,7 @@ internal sealed class CnnNetwork : IDisposable
     {
         var config = new NetworkConfig(
             Architecture, ModelOptions.NumClasses, ModelOptions.InChannels, ModelOptions.DropRate,
+            ModelOptions.AuxLogits, ModelOptions.AuxLossWeight, ModelOptions.TransformInput,
             Preprocess.Height, Preprocess.Width, Preprocess.Channels, Preprocess.Mean.ToArray(), Preprocess.Std.ToArray(),
             Preprocess.CropPct, Preprocess.Interpolation.ToString());
         using (var stream = archive.CreateEntry(prefix + "network.json").Open())
@@ -153,7 +154,11 @@ internal sealed class CnnNetwork : IDisposable
             Height = config.Height, Width = config.Width, Channels = config.Channels, Mean = config.Mean, Std = config.Std,
             CropPct = config.CropPct, Interpolation = Enum.Parse<ResizeInterpolation>(config.Interpolation),
         };
-        var modelOptions = new ModelOptions { NumClasses = config.NumClasses, InChannels = config.InChannels, DropRate = config.DropRate };
+        var modelOptions = new ModelOptions
+        {
+            NumClasses = config.NumClasses, InChannels = config.InChannels, DropRate = config.DropRate,
+            AuxLogits = config.AuxLogits, AuxLossWeight = config.AuxLossWeight, TransformInput = config.TransformInput,
+        };
         var network = Create(config.Architecture, modelOptions, preprocess, device ?? CPU);
         var weightsEntry = archive.GetEntry(prefix + "network.safetensors") ?? throw new InvalidDataException($"Model file: '{prefix}network.safetensors' is missing.");
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");
@@ -180,6 +185,6 @@ internal sealed class CnnNetwork : IDisposable
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     private sealed record NetworkConfig(
-        string Architecture, int NumClasses, int InChannels, double DropRate,
+        string Architecture, int NumClasses, int InChannels, double DropRate, bool? AuxLogits, double? AuxLossWeight, bool? TransformInput,
         int Height, int Width, int Channels, float[] Mean, float[] Std, double CropPct, string Interpolation);
 }
