@@ -30,7 +30,7 @@ public abstract partial class Backbone
     public WeightLoadReport LoadWeights(StateDict weights, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(weights);
-        using var adapted = AdaptFirstConv(weights);
+        using var adapted = Adapt(weights);
         var source = adapted ?? weights;
         try
         {
@@ -53,7 +53,7 @@ public abstract partial class Backbone
     public WeightLoadReport LoadPretrained(string path)
     {
         using var weights = WeightFile.Load(path);
-        using var adapted = AdaptFirstConv(weights) ?? Copy(weights);
+        using var adapted = Adapt(weights) ?? Copy(weights);
         if (FileClassifierClasses(adapted) != NumClasses) // another class count, or a headless file
         {
             string prefix = PretrainedConfig.Classifier + ".";
@@ -69,6 +69,33 @@ public abstract partial class Backbone
     /// <summary>Classes of the file's classifier (rows of <c>{Classifier}.weight</c>), or null when the file has none.</summary>
     private int? FileClassifierClasses(StateDict weights) =>
         weights.TryGetValue(PretrainedConfig.Classifier + ".weight", out var w) && w.dim() >= 1 ? (int)w.shape[0] : null;
+
+    /// <summary>
+    /// Adapts a checkpoint to this model's architecture before loading, e.g. resampling a Vision Transformer's position embedding
+    /// made for another image size. Returns a new state dict (entries may be <c>alias()</c>es of <paramref name="weights"/>'s), or
+    /// null when nothing needs to change. The default changes nothing.
+    /// </summary>
+    /// <param name="weights">The checkpoint (after first-convolution adaptation); not modified.</param>
+    protected virtual StateDict? AdaptCheckpoint(StateDict weights) => null;
+
+    /// <summary>First-convolution adaptation, then <see cref="AdaptCheckpoint"/>; null when neither changes anything.</summary>
+    private StateDict? Adapt(StateDict weights)
+    {
+        var first = AdaptFirstConv(weights);
+        StateDict? own;
+        try
+        {
+            own = AdaptCheckpoint(first ?? weights);
+        }
+        catch
+        {
+            first?.Dispose();
+            throw;
+        }
+        if (own is null) return first;
+        first?.Dispose(); // own holds its own handles (aliases keep the storage alive)
+        return own;
+    }
 
     /// <summary>
     /// A copy of <paramref name="weights"/> whose first-conv weight is adapted to <see cref="InChannels"/>, or null when no

@@ -123,7 +123,7 @@ internal sealed class CnnNetwork : IDisposable
     public void Save(ZipArchive archive, string prefix)
     {
         var config = new NetworkConfig(
-            Architecture, ModelOptions.NumClasses, ModelOptions.InChannels, ModelOptions.DropRate,
+            Architecture, ModelOptions.NumClasses, ModelOptions.InChannels, Model.DropRate,
             Preprocess.Height, Preprocess.Width, Preprocess.Channels, Preprocess.Mean.ToArray(), Preprocess.Std.ToArray(),
             Preprocess.CropPct, Preprocess.Interpolation.ToString());
         using (var stream = archive.CreateEntry(prefix + "network.json").Open())
@@ -153,7 +153,8 @@ internal sealed class CnnNetwork : IDisposable
             Height = config.Height, Width = config.Width, Channels = config.Channels, Mean = config.Mean, Std = config.Std,
             CropPct = config.CropPct, Interpolation = Enum.Parse<ResizeInterpolation>(config.Interpolation),
         };
-        var modelOptions = new ModelOptions { NumClasses = config.NumClasses, InChannels = config.InChannels, DropRate = config.DropRate };
+        // ImageSize only matters to size-dependent architectures (ViT position embeddings); CNNs ignore it.
+        var modelOptions = new ModelOptions { NumClasses = config.NumClasses, InChannels = config.InChannels, DropRate = config.DropRate, ImageSize = config.Height };
         var network = Create(config.Architecture, modelOptions, preprocess, device ?? CPU);
         var weightsEntry = archive.GetEntry(prefix + "network.safetensors") ?? throw new InvalidDataException($"Model file: '{prefix}network.safetensors' is missing.");
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");

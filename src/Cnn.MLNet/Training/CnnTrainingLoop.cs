@@ -33,7 +33,7 @@ internal sealed class CnnTrainingLoop
         var device = CnnNetwork.ResolveDevice(o.Device);
         var info = ModelRegistry.Get(o.Architecture);
         var evalPreprocess = CnnNetwork.PreprocessFor(info.DefaultConfig, o.InputChannels, o.ImageSize, o.Mean, o.Std, o.CropPct);
-        var modelOptions = new ModelOptions { NumClasses = classNames.Count, InChannels = o.InputChannels, DropRate = o.DropRate, WeightsPath = o.WeightsPath };
+        var modelOptions = new ModelOptions { NumClasses = classNames.Count, InChannels = o.InputChannels, DropRate = o.DropRate, WeightsPath = o.WeightsPath, ImageSize = o.ImageSize };
         var network = CnnNetwork.Create(o.Architecture, modelOptions, evalPreprocess, device);
         try
         {
