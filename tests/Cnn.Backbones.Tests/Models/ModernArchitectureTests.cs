@@ -16,12 +16,17 @@ public sealed class ModernArchitectureTests
         "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
         "efficientnet_b7", "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+        "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
+        "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf",
+        "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf",
     ];
 
     private static readonly Dictionary<string, string[]> Families = new()
     {
         [MobileNetFamily.Family] = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"],
         [EfficientNetFamily.Family] = Variants.Where(v => v.StartsWith("efficientnet", StringComparison.Ordinal)).ToArray(),
+        [ConvNeXtFamily.Family] = Variants.Where(v => v.StartsWith("convnext", StringComparison.Ordinal)).ToArray(),
+        [RegNetFamily.Family] = Variants.Where(v => v.StartsWith("regnet", StringComparison.Ordinal)).ToArray(),
     };
 
     public static IEnumerable<object[]> VariantRows => Variants.Select(v => new object[] { v });

@@ -17,6 +17,9 @@ public sealed class ModernParityTests
         new("mobilenet_v3_large", 64, "avgpool", "in"),
         new("efficientnet_b0", 64, "avgpool", "in"),
         new("efficientnet_v2_s", 64, "avgpool", "in"),
+        new("convnext_tiny", 64, "avgpool", "in"),
+        new("regnet_y_400mf", 64, "avgpool", "in"),
+        new("regnet_x_400mf", 64, "avgpool", "in"),
     ];
 
     private static readonly Lazy<IReadOnlyDictionary<string, ModernReference.ParityFixture>> Fixtures = new(() => ModernReference.MakeFixtures(Cases));
@@ -27,6 +30,9 @@ public sealed class ModernParityTests
     [DataRow("mobilenet_v3_large_64")]
     [DataRow("efficientnet_b0_64")]
     [DataRow("efficientnet_v2_s_64")]
+    [DataRow("convnext_tiny_64")]
+    [DataRow("regnet_y_400mf_64")]
+    [DataRow("regnet_x_400mf_64")]
     public void EvalOutputsMatchTorchvision(string id)
     {
         TorchRuntime.EnsureLoaded();
