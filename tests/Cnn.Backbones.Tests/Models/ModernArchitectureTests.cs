@@ -19,6 +19,7 @@ public sealed class ModernArchitectureTests
         "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
         "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf",
         "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf",
+        "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32",
     ];
 
     private static readonly Dictionary<string, string[]> Families = new()
@@ -27,6 +28,7 @@ public sealed class ModernArchitectureTests
         [EfficientNetFamily.Family] = Variants.Where(v => v.StartsWith("efficientnet", StringComparison.Ordinal)).ToArray(),
         [ConvNeXtFamily.Family] = Variants.Where(v => v.StartsWith("convnext", StringComparison.Ordinal)).ToArray(),
         [RegNetFamily.Family] = Variants.Where(v => v.StartsWith("regnet", StringComparison.Ordinal)).ToArray(),
+        [VisionTransformerFamily.Family] = Variants.Where(v => v.StartsWith("vit", StringComparison.Ordinal)).ToArray(),
     };
 
     public static IEnumerable<object[]> VariantRows => Variants.Select(v => new object[] { v });

@@ -1,4 +1,7 @@
+using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
+using Cnn.Backbones.Weights;
+using static TorchSharp.torch;
 
 namespace Cnn.Backbones.Tests.Models;
 
@@ -20,6 +23,9 @@ public sealed class ModernParityTests
         new("convnext_tiny", 64, "avgpool", "in"),
         new("regnet_y_400mf", 64, "avgpool", "in"),
         new("regnet_x_400mf", 64, "avgpool", "in"),
+        // torchvision's ViT only accepts its image_size: the registered vit_b_16 at 224 (batch 1), plus a 160-pixel model whose
+        // position embedding is resampled from the 224 one by timm's rule.
+        new("vit_b_16", 224, "encoder", "out", Batch: 1, ResampleSize: 160),
     ];
 
     private static readonly Lazy<IReadOnlyDictionary<string, ModernReference.ParityFixture>> Fixtures = new(() => ModernReference.MakeFixtures(Cases));
@@ -33,10 +39,31 @@ public sealed class ModernParityTests
     [DataRow("convnext_tiny_64")]
     [DataRow("regnet_y_400mf_64")]
     [DataRow("regnet_x_400mf_64")]
+    [DataRow("vit_b_16_224")]
     public void EvalOutputsMatchTorchvision(string id)
     {
         TorchRuntime.EnsureLoaded();
         var c = Cases.Single(x => x.Id == id);
         ModernReference.AssertParity(c, Fixtures.Value[id]);
+    }
+
+    [TestMethod]
+    public void VitWeightsFor224LoadIntoA160ModelWithTimmsBicubicPositionEmbeddingResampling()
+    {
+        TorchRuntime.EnsureLoaded();
+        var fixture = Fixtures.Value["vit_b_16_224"];
+        using var model = ModelRegistry.Create("vit_b_16", new ModelOptions { ImageSize = 160 });
+        Assert.AreEqual(10, ((VisionTransformer)model).GridSize);
+        var report = model.LoadWeights(fixture.WeightsPath, strict: true);
+        Assert.IsTrue(report.IsComplete, report.ToString());
+        model.eval();
+        using var outputs = WeightFile.Load(fixture.OutputsPath);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        ResNetReference.AssertClose(outputs["resampled_pos"], model.state_dict()["encoder.pos_embedding"], "resampled pos_embedding");
+        ResNetReference.AssertClose(outputs["resampled_logits"], model.forward(outputs["resampled_input"]), "vit_b_16@160 logits");
+        // The model refuses inputs of the size its embedding was not made for.
+        var wrong = Assert.ThrowsExactly<ArgumentException>(() => model.forward(zeros(1, 3, 224, 224)));
+        StringAssert.Contains(wrong.Message, "ImageSize");
     }
 }
