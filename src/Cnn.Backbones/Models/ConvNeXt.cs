@@ -84,7 +84,7 @@ public sealed class ConvNeXt : SequentialBackbone
 
     private static void Init(Tensor weight, Tensor? bias)
     {
-        nn.init.trunc_normal_(weight, std: 0.02);
+        Layers.TruncatedNormal(weight, 0.02);
         if (bias is not null) nn.init.zeros_(bias);
     }
 

@@ -45,6 +45,53 @@ public static class Layers
         return activation is null ? nn.Sequential(conv, bn) : nn.Sequential(conv, bn, activation());
     }
 
+    /// <summary>
+    /// PyTorch's <c>nn.init.trunc_normal_</c> (inverse-CDF sampling, clamped to [<paramref name="a"/>, <paramref name="b"/>]).
+    /// TorchSharp's own <c>trunc_normal_</c> occasionally yields NaN (a uniform sample at ±1 of <c>erfinv</c>); here the uniform
+    /// samples are kept strictly inside (-1, 1).
+    /// </summary>
+    /// <param name="tensor">Tensor to fill in place.</param>
+    /// <param name="std">Standard deviation.</param>
+    /// <param name="mean">Mean.</param>
+    /// <param name="a">Lower bound (absolute).</param>
+    /// <param name="b">Upper bound (absolute).</param>
+    public static void TruncatedNormal(Tensor tensor, double std, double mean = 0, double a = -2, double b = 2)
+    {
+        using var noGrad = no_grad();
+        static double Cdf(double x) => (1 + Erf(x / Math.Sqrt(2))) / 2;
+        double l = Cdf((a - mean) / std), u = Cdf((b - mean) / std);
+        const double limit = 1 - 1e-6;
+        tensor.uniform_(2 * l - 1, 2 * u - 1).clamp_(-limit, limit).erfinv_().mul_(std * Math.Sqrt(2)).add_(mean).clamp_(a, b);
+    }
+
+    // erf in double precision: Taylor series for |x| < 3, the continued fraction of erfc beyond.
+    private static double Erf(double x)
+    {
+        if (x > 6) return 1;
+        if (x < -6) return -1;
+        double ax = Math.Abs(x);
+        double result;
+        if (ax < 3)
+        {
+            double term = ax, sum = ax;
+            for (int n = 1; n < 200; n++)
+            {
+                term *= -ax * ax / n;
+                double add = term / (2 * n + 1);
+                sum += add;
+                if (Math.Abs(add) < 1e-17) break;
+            }
+            result = 2 / Math.Sqrt(Math.PI) * sum;
+        }
+        else
+        {
+            double f = 0;
+            for (int n = 60; n >= 1; n--) f = n / 2.0 / (ax + f);
+            result = 1 - Math.Exp(-ax * ax) / Math.Sqrt(Math.PI) / (ax + f);
+        }
+        return x < 0 ? -result : result;
+    }
+
     /// <summary>True for the meta device, where initialisers are skipped (there is no storage).</summary>
     /// <param name="device">A device, or null for the default.</param>
     internal static bool IsMeta(Device? device) => device is not null && device.type == DeviceType.META;

@@ -185,7 +185,7 @@ public sealed class VisionTransformer : Backbone
     {
         using var noGrad = no_grad();
         long fanIn = conv_proj.in_channels * conv_proj.kernel_size[0] * conv_proj.kernel_size[1];
-        nn.init.trunc_normal_(conv_proj.weight, std: Math.Sqrt(1.0 / fanIn));
+        Layers.TruncatedNormal(conv_proj.weight, Math.Sqrt(1.0 / fanIn));
         nn.init.zeros_(conv_proj.bias!);
         encoder.Initialize();
         if (_head is Linear head)
