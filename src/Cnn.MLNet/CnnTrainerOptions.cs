@@ -140,8 +140,11 @@ public sealed class CnnTrainerOptions
     /// <summary>Lower bound of the random resized crop's area fraction. Default 0.08 (torchvision).</summary>
     public double AugmentMinScale { get; set; } = 0.08;
 
-    /// <summary>Dropout before the classifier, in [0, 1). Default 0.</summary>
-    public double DropRate { get; set; }
+    /// <summary>
+    /// Dropout before the classifier, in [0, 1). Default null: the architecture's own value (torchvision's per-variant dropout,
+    /// e.g. 0.2 for MobileNet and EfficientNet-B0; 0 for ResNet).
+    /// </summary>
+    public double? DropRate { get; set; }
 
     /// <summary>GoogLeNet / Inception v3: build and train the auxiliary classifiers (null = the architecture's default).</summary>
     public bool? AuxLogits { get; set; }
@@ -185,7 +188,7 @@ public sealed class CnnTrainerOptions
         Check(Std is null || (Std.Count == InputChannels && Std.All(s => s > 0)), nameof(Std), Std?.Count, $"must have {InputChannels} positive values");
         Check(CropPct is null || (CropPct > 0 && CropPct <= 1), nameof(CropPct), CropPct, "must be in (0, 1]");
         Check(AugmentMinScale > 0 && AugmentMinScale <= 1, nameof(AugmentMinScale), AugmentMinScale, "must be in (0, 1]");
-        Check(DropRate >= 0 && DropRate < 1, nameof(DropRate), DropRate, "must be in [0, 1)");
+        Check(DropRate is null || (DropRate >= 0 && DropRate < 1), nameof(DropRate), DropRate, "must be in [0, 1) or null");
         Check(Freeze != FreezeMode.UpToStage || FreezeUpToStage >= 0, nameof(FreezeUpToStage), FreezeUpToStage, "must be >= 0");
         if (WeightsPath is not null && !File.Exists(WeightsPath))
             throw new FileNotFoundException($"CnnTrainerOptions.WeightsPath: weights file '{WeightsPath}' does not exist.", WeightsPath);

@@ -82,14 +82,20 @@ public abstract partial class Backbone
     /// <param name="weights">A private copy of the file's entries; rename or remove entries in place.</param>
     protected virtual void RemapWeights(StateDict weights) { }
 
-    /// <summary>A private copy of <paramref name="weights"/> with the first conv adapted and <see cref="RemapWeights"/> applied.</summary>
+    /// <summary>
+    /// A private copy of <paramref name="weights"/> with the first conv adapted, <see cref="RemapWeights"/> and then
+    /// <see cref="AdaptCheckpoint"/> applied.
+    /// </summary>
     private StateDict Prepare(StateDict weights)
     {
         var copy = AdaptFirstConv(weights) ?? Copy(weights);
         try
         {
             RemapWeights(copy);
-            return copy;
+            var own = AdaptCheckpoint(copy);
+            if (own is null) return copy;
+            copy.Dispose(); // own holds its own handles (aliases keep the storage alive)
+            return own;
         }
         catch
         {
@@ -101,6 +107,14 @@ public abstract partial class Backbone
     /// <summary>Classes of the file's classifier (rows of <c>{Classifier}.weight</c>), or null when the file has none.</summary>
     private int? FileClassifierClasses(StateDict weights) =>
         weights.TryGetValue(PretrainedConfig.Classifier + ".weight", out var w) && w.dim() >= 1 ? (int)w.shape[0] : null;
+
+    /// <summary>
+    /// Adapts a checkpoint to this model's architecture before loading, e.g. resampling a Vision Transformer's position embedding
+    /// made for another image size. Returns a new state dict (entries may be <c>alias()</c>es of <paramref name="weights"/>'s), or
+    /// null when nothing needs to change. The default changes nothing.
+    /// </summary>
+    /// <param name="weights">The checkpoint (after first-convolution adaptation); not modified.</param>
+    protected virtual StateDict? AdaptCheckpoint(StateDict weights) => null;
 
     /// <summary>
     /// A copy of <paramref name="weights"/> whose first-conv weight is adapted to <see cref="InChannels"/>, or null when no

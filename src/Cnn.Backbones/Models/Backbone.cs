@@ -26,7 +26,12 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <param name="numFeatures">Channels of the last feature map (input width of the classifier).</param>
     /// <param name="featureInfo">Every feature stage, shallow to deep; the last one is <see cref="ForwardFeatures"/>'s output.</param>
     /// <param name="pretrainedConfig">Configuration of the reference pretrained weights.</param>
-    protected Backbone(string name, ModelOptions options, int numFeatures, IReadOnlyList<FeatureInfo> featureInfo, PretrainedConfig pretrainedConfig)
+    /// <param name="defaultDropRate">
+    /// Dropout before the classifier when <see cref="ModelOptions.DropRate"/> is null: the architecture's own value (e.g. torchvision's
+    /// 0.2 for EfficientNet-B0), 0 for architectures without one.
+    /// </param>
+    protected Backbone(string name, ModelOptions options, int numFeatures, IReadOnlyList<FeatureInfo> featureInfo, PretrainedConfig pretrainedConfig,
+        double defaultDropRate = 0)
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -35,7 +40,7 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         InChannels = options.InChannels;
         NumClasses = options.FeaturesOnly ? 0 : options.NumClasses;
         NumFeatures = numFeatures;
-        DropRate = options.DropRate;
+        DropRate = options.DropRate ?? defaultDropRate;
         FeaturesOnly = options.FeaturesOnly;
         FeatureInfo = featureInfo;
         OutIndices = options.ResolveOutIndices(featureInfo.Count);
@@ -51,7 +56,7 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <summary>Channels of the last feature map, i.e. the length of the pooled feature vector.</summary>
     public int NumFeatures { get; }
 
-    /// <summary>Dropout probability before the classifier.</summary>
+    /// <summary>Dropout probability before the classifier (<see cref="ModelOptions.DropRate"/>, or the architecture's default).</summary>
     public double DropRate { get; }
 
     /// <summary>True when built as a feature extractor: no pooling and no classifier (timm's <c>features_only</c>).</summary>
@@ -122,9 +127,12 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         return outputs;
     }
 
-    /// <summary>Global average pool, dropout (when training and <see cref="DropRate"/> &gt; 0), then the classifier.</summary>
-    /// <param name="x">A feature map [N, <see cref="NumFeatures"/>, h, w] from <see cref="ForwardFeatures"/>.</param>
-    /// <param name="preLogits">Return the pooled (and dropped-out) vector [N, <see cref="NumFeatures"/>] instead of logits.</param>
+    /// <summary>
+    /// <see cref="ForwardPool"/> (global average pool for CNNs), dropout (when training and <see cref="DropRate"/> &gt; 0), then
+    /// the classifier.
+    /// </summary>
+    /// <param name="x">The output of <see cref="ForwardFeatures"/> (a map [N, <see cref="NumFeatures"/>, h, w] for CNNs).</param>
+    /// <param name="preLogits">Return the pooled (and dropped-out) vector, the classifier's input, instead of logits.</param>
     /// <exception cref="InvalidOperationException">The model was built features-only.</exception>
     /// <remarks>Families whose head is more than pool + linear (AlexNet/VGG's MLP, SqueezeNet's 1×1-conv classifier, LeNet's
     /// flatten + fully connected layers) override this; <paramref name="preLogits"/> then returns the classifier's input vector.</remarks>
@@ -133,11 +141,19 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         var classifier = Classifier ?? throw new InvalidOperationException(
             $"{GetName()} was built with FeaturesOnly = true and has no head; use ForwardStages or ForwardFeatures.");
         using var scope = NewDisposeScope();
-        var pooled = nn.functional.adaptive_avg_pool2d(x, [1, 1]).flatten(1);
+        var pooled = ForwardPool(x);
         if (DropRate > 0) pooled = nn.functional.dropout(pooled, DropRate, training);
         var result = preLogits ? pooled : classifier.call(pooled);
         return result.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The head before dropout and classifier: global average pooling to [N, <see cref="NumFeatures"/>] by default. Families whose
+    /// head has more (a norm, a hidden layer, token pooling) override it; its output is what <see cref="ForwardHead"/> returns
+    /// with <c>preLogits</c>.
+    /// </summary>
+    /// <param name="x">The output of <see cref="ForwardFeatures"/>.</param>
+    protected virtual Tensor ForwardPool(Tensor x) => nn.functional.adaptive_avg_pool2d(x, [1, 1]).flatten(1);
 
     /// <summary>
     /// Logits [N, <see cref="NumClasses"/>]; pooled features [N, <see cref="NumFeatures"/>] when <see cref="NumClasses"/> is 0;
@@ -180,24 +196,11 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         var device = parameters().FirstOrDefault()?.device;
         var head = CreateClassifier(numClasses, device);
         ReplaceClassifier(head);
+        Classifier = head;
         old.Dispose();
         NumClasses = numClasses;
         ResetAuxiliaryClassifiers(numClasses, device);
         ApplyFreezeState();
-    }
-
-    /// <summary>
-    /// Installs <paramref name="head"/> as the classifier in place of the current one. The default registers it as a direct child
-    /// named <see cref="PretrainedConfig"/>.Classifier and sets <see cref="Classifier"/>; families whose classifier sits inside
-    /// another module (e.g. <c>classifier.6</c>) override this to replace it there.
-    /// </summary>
-    /// <param name="head">The new classifier.</param>
-    protected virtual void ReplaceClassifier(nn.Module<Tensor, Tensor> head)
-    {
-        string name = PretrainedConfig.Classifier;
-        register_module(name, null!); // unregister the old head, then register the new one under the same name
-        register_module(name, head);
-        Classifier = head;
     }
 
     /// <summary>
@@ -207,6 +210,28 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <param name="numClasses">The new number of classes (0: the auxiliary outputs are switched off).</param>
     /// <param name="device">Device of the model's parameters, or null.</param>
     protected virtual void ResetAuxiliaryClassifiers(int numClasses, Device? device) { }
+
+    /// <summary>
+    /// Registers <paramref name="head"/> in place of the current classifier under <see cref="PretrainedConfig"/>.Classifier. The
+    /// default handles a classifier registered directly on the model (<c>fc</c>) or inside a <see cref="ModuleContainer"/>
+    /// (<c>classifier.1</c>, <c>heads.head</c>).
+    /// </summary>
+    /// <param name="head">The new classifier.</param>
+    protected virtual void ReplaceClassifier(nn.Module<Tensor, Tensor> head)
+    {
+        string name = PretrainedConfig.Classifier;
+        int dot = name.LastIndexOf('.');
+        if (dot < 0)
+        {
+            register_module(name, null!); // unregister the old head, then register the new one under the same name
+            register_module(name, head);
+            return;
+        }
+        string parentName = name[..dot];
+        var parent = named_modules().FirstOrDefault(m => m.name == parentName).module as ModuleContainer
+            ?? throw new InvalidOperationException($"{GetName()}: the classifier's parent '{parentName}' is not a {nameof(ModuleContainer)}; override {nameof(ReplaceClassifier)}.");
+        parent.Set(name[(dot + 1)..], head);
+    }
 
     /// <summary>
     /// The state dict in PyTorch's order (for every module: its parameters, then its persistent buffers, then its children),

@@ -114,9 +114,9 @@ internal static class ClassicLayers
         return x >= 0 ? y : -y;
     }
 
-    /// <summary>The dropout a torchvision head uses: the option when set (&gt; 0), else the architecture's default.</summary>
+    /// <summary>The dropout a torchvision head uses: the option when set (0 included), else the architecture's default.</summary>
     public static ModelOptions WithHeadDropout(ModelOptions options, double torchvisionDefault) =>
-        options.DropRate > 0 ? options : options with { DropRate = torchvisionDefault };
+        options.DropRate is not null ? options : options with { DropRate = torchvisionDefault };
 
     /// <summary>Parameter-name prefixes (<c>features.3.</c>) of the layers in [start, end) of a sequence that have parameters.</summary>
     public static IEnumerable<string> ParameterPrefixes(string container, IndexedSequence sequence, int start, int end)

@@ -23,11 +23,32 @@ public sealed record ModelOptions
     public IReadOnlyList<int>? OutIndices { get; init; }
 
     /// <summary>
-    /// Dropout probability applied to the pooled features before the classifier, in [0, 1). Default 0. Families whose torchvision
-    /// definition has dropout in its head (AlexNet, VGG and SqueezeNet 0.5, GoogLeNet 0.2, Inception v3 0.5) use that value when
-    /// this is 0 and this value otherwise (as timm's <c>drop_rate</c>); <see cref="Backbone.DropRate"/> reports the value in use.
+    /// Dropout probability applied to the pooled features before the classifier, in [0, 1). Null (default) uses the architecture's
+    /// own value: torchvision's per-variant dropout (0.5 for AlexNet, VGG, SqueezeNet and Inception v3, 0.2 for GoogLeNet,
+    /// MobileNet and EfficientNet-B0/B1, up to 0.5 for B6/B7), 0 for architectures without one (ResNet, RegNet, ConvNeXt, ViT).
     /// </summary>
-    public double DropRate { get; init; }
+    public double? DropRate { get; init; }
+
+    /// <summary>
+    /// Maximum stochastic-depth (drop-path) probability, scaled linearly over the blocks as torchvision does, for architectures
+    /// with residual stochastic depth (EfficientNet, ConvNeXt); in [0, 1). Null (default) uses torchvision's value for the variant
+    /// (0.2 for EfficientNet, 0.1–0.5 for ConvNeXt). Active only in training mode.
+    /// </summary>
+    public double? DropPathRate { get; init; }
+
+    /// <summary>
+    /// Input image size (square) for architectures whose parameters depend on it (the Vision Transformer's position embedding).
+    /// Null (default) uses the pretrained configuration's size; weights made for another size are resampled when loaded.
+    /// Ignored by convolutional networks, which accept any size.
+    /// </summary>
+    public int? ImageSize { get; init; }
+
+    /// <summary>
+    /// Pooling of token outputs for transformer backbones: <c>"token"</c> (the class token, torchvision's and the default) or
+    /// <c>"avg"</c> (mean of the patch tokens, timm's <c>global_pool='avg'</c>). Null uses the default. Convolutional networks
+    /// only accept null or <c>"avg"</c>.
+    /// </summary>
+    public string? GlobalPool { get; init; }
 
     /// <summary>
     /// Build the auxiliary classifiers of GoogLeNet (<c>aux1</c>, <c>aux2</c>) and Inception v3 (<c>AuxLogits</c>), torchvision's
@@ -68,8 +89,14 @@ public sealed record ModelOptions
             throw new ArgumentOutOfRangeException(nameof(NumClasses), NumClasses, $"{nameof(NumClasses)} must be >= 0 (0 = no classifier, pooled features out); got {NumClasses}.");
         if (InChannels < 1)
             throw new ArgumentOutOfRangeException(nameof(InChannels), InChannels, $"{nameof(InChannels)} must be >= 1; got {InChannels}.");
-        if (double.IsNaN(DropRate) || DropRate < 0 || DropRate >= 1)
-            throw new ArgumentOutOfRangeException(nameof(DropRate), DropRate, $"{nameof(DropRate)} must be in [0, 1); got {DropRate}.");
+        if (DropRate is { } drop && (double.IsNaN(drop) || drop < 0 || drop >= 1))
+            throw new ArgumentOutOfRangeException(nameof(DropRate), DropRate, $"{nameof(DropRate)} must be in [0, 1) or null (the architecture's default); got {DropRate}.");
+        if (DropPathRate is { } dropPath && (double.IsNaN(dropPath) || dropPath < 0 || dropPath >= 1))
+            throw new ArgumentOutOfRangeException(nameof(DropPathRate), DropPathRate, $"{nameof(DropPathRate)} must be in [0, 1) or null (the architecture's default); got {DropPathRate}.");
+        if (ImageSize is < 1)
+            throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, $"{nameof(ImageSize)} must be >= 1 or null; got {ImageSize}.");
+        if (GlobalPool is not (null or "avg" or "token"))
+            throw new ArgumentException($"{nameof(GlobalPool)} must be \"token\", \"avg\" or null; got \"{GlobalPool}\".", nameof(GlobalPool));
         if (AuxLossWeight is { } w && (!double.IsFinite(w) || w < 0))
             throw new ArgumentOutOfRangeException(nameof(AuxLossWeight), w, $"{nameof(AuxLossWeight)} must be a finite number >= 0; got {w}.");
         if (TransformInput == true && InChannels != 3)

@@ -14,6 +14,19 @@ public enum ResNetBlock
     Bottleneck,
 }
 
+/// <summary>Attention layer inside each residual block (timm's <c>block_args=dict(attn_layer=...)</c>).</summary>
+public enum ResNetAttention
+{
+    /// <summary>None (torchvision's ResNet).</summary>
+    None,
+
+    /// <summary>
+    /// timm's squeeze-excitation (<c>attn_layer='se'</c>): <c>se.fc1</c>/<c>se.fc2</c> 1×1 convs with bias, reduction 1/16 rounded
+    /// to a multiple of 8, ReLU and sigmoid gate, after the block's last BatchNorm.
+    /// </summary>
+    SqueezeExcitation,
+}
+
 /// <summary>Architecture of a ResNet variant, as the arguments of torchvision's <c>ResNet(block, layers, groups, width_per_group)</c>.</summary>
 /// <param name="Name">Variant name, e.g. <c>resnet50</c>.</param>
 /// <param name="Block">Block type.</param>
@@ -21,8 +34,10 @@ public enum ResNetBlock
 /// <param name="Groups">Groups of the 3×3 convolutions (ResNeXt cardinality).</param>
 /// <param name="WidthPerGroup">Width per group (64 for plain ResNet, 128 for Wide ResNet-2, 4 or 8 for ResNeXt).</param>
 /// <param name="PretrainedConfig">Configuration of the reference (torchvision IMAGENET1K_V1) weights.</param>
+/// <param name="Attention">Attention layer in every block (SE-ResNet); none for torchvision's models.</param>
 public sealed record ResNetArchitecture(
-    string Name, ResNetBlock Block, IReadOnlyList<int> Layers, int Groups, int WidthPerGroup, PretrainedConfig PretrainedConfig)
+    string Name, ResNetBlock Block, IReadOnlyList<int> Layers, int Groups, int WidthPerGroup, PretrainedConfig PretrainedConfig,
+    ResNetAttention Attention = ResNetAttention.None)
 {
     /// <summary>Output channels of a block relative to its <c>planes</c>: 1 for basic, 4 for bottleneck blocks.</summary>
     public int Expansion => Block == ResNetBlock.Basic ? 1 : 4;
@@ -68,6 +83,8 @@ public sealed class ResNet : Backbone
             throw new ArgumentException($"A ResNet needs 4 stages of at least one block each; got [{string.Join(", ", architecture.Layers)}].", nameof(architecture));
         if (architecture.Block == ResNetBlock.Basic && (architecture.Groups != 1 || architecture.WidthPerGroup != 64))
             throw new ArgumentException("BasicBlock only supports groups=1 and width_per_group=64.", nameof(architecture));
+        if (options.GlobalPool is "token")
+            throw new ArgumentException($"{architecture.Name} is a CNN: GlobalPool must be null or \"avg\"; got \"token\".", nameof(options));
         Architecture = architecture;
 
         conv1 = nn.Conv2d(options.InChannels, 64, 7, stride: 2, padding: 3, bias: false, device: device);
@@ -162,8 +179,15 @@ public sealed class ResNet : Backbone
 
         private ResNetBlockModule CreateBlock(int inplanes, int planes, int stride, Sequential? downsample) =>
             architecture.Block == ResNetBlock.Basic
-                ? new BasicBlock(inplanes, planes, stride, downsample, device)
-                : new Bottleneck(inplanes, planes, stride, downsample, architecture.Groups, architecture.WidthPerGroup, device);
+                ? new BasicBlock(inplanes, planes, stride, downsample, device, Attention(planes))
+                : new Bottleneck(inplanes, planes, stride, downsample, architecture.Groups, architecture.WidthPerGroup, device, Attention(planes * 4));
+
+        private nn.Module<Tensor, Tensor>? Attention(int channels) => architecture.Attention switch
+        {
+            ResNetAttention.None => null,
+            // timm's SEModule: rd_channels = make_divisible(channels / 16, 8, round_limit=0.)
+            _ => new SqueezeExcitation(channels, Math.Max(8, (int)(channels / 16.0 + 4) / 8 * 8), nn.ReLU(), nn.Sigmoid(), device),
+        };
     }
 
     internal static Conv2d Conv3x3(int inPlanes, int outPlanes, int stride, int groups, Device? device) =>
@@ -192,6 +216,7 @@ public sealed class BasicBlock : ResNetBlockModule
     private readonly ReLU relu;
     private readonly Conv2d conv2;
     private readonly BatchNorm2d bn2;
+    private readonly nn.Module<Tensor, Tensor>? se;
     private readonly Sequential? downsample;
 
     /// <summary>Creates the block.</summary>
@@ -200,13 +225,16 @@ public sealed class BasicBlock : ResNetBlockModule
     /// <param name="stride">Stride of the first convolution.</param>
     /// <param name="downsample">Projection of the identity (<c>conv1x1</c> + BN) when shape changes, else null.</param>
     /// <param name="device">Device for the parameters, or null.</param>
-    public BasicBlock(int inplanes, int planes, int stride = 1, Sequential? downsample = null, Device? device = null) : base(nameof(BasicBlock))
+    /// <param name="attention">Attention applied after <c>bn2</c> (registered as <c>se</c>), or null.</param>
+    public BasicBlock(int inplanes, int planes, int stride = 1, Sequential? downsample = null, Device? device = null, nn.Module<Tensor, Tensor>? attention = null)
+        : base(nameof(BasicBlock))
     {
         conv1 = ResNet.Conv3x3(inplanes, planes, stride, 1, device);
         bn1 = nn.BatchNorm2d(planes, device: device);
         relu = nn.ReLU();
         conv2 = ResNet.Conv3x3(planes, planes, 1, 1, device);
         bn2 = nn.BatchNorm2d(planes, device: device);
+        se = attention;
         this.downsample = downsample;
         RegisterComponents();
     }
@@ -220,6 +248,7 @@ public sealed class BasicBlock : ResNetBlockModule
         using var scope = NewDisposeScope();
         var @out = relu.call(bn1.call(conv1.call(x)));
         @out = bn2.call(conv2.call(@out));
+        if (se is not null) @out = se.call(@out);
         var identity = downsample is null ? x : downsample.call(x);
         return relu.call(@out + identity).MoveToOuterDisposeScope();
     }
@@ -237,6 +266,7 @@ public sealed class Bottleneck : ResNetBlockModule
     private readonly BatchNorm2d bn2;
     private readonly Conv2d conv3;
     private readonly BatchNorm2d bn3;
+    private readonly nn.Module<Tensor, Tensor>? se;
     private readonly ReLU relu;
     private readonly Sequential? downsample;
 
@@ -248,7 +278,9 @@ public sealed class Bottleneck : ResNetBlockModule
     /// <param name="groups">Groups of the 3×3 convolution.</param>
     /// <param name="baseWidth">Width per group.</param>
     /// <param name="device">Device for the parameters, or null.</param>
-    public Bottleneck(int inplanes, int planes, int stride = 1, Sequential? downsample = null, int groups = 1, int baseWidth = 64, Device? device = null)
+    /// <param name="attention">Attention applied after <c>bn3</c> (registered as <c>se</c>, timm's layout), or null.</param>
+    public Bottleneck(int inplanes, int planes, int stride = 1, Sequential? downsample = null, int groups = 1, int baseWidth = 64, Device? device = null,
+        nn.Module<Tensor, Tensor>? attention = null)
         : base(nameof(Bottleneck))
     {
         int width = (int)(planes * (baseWidth / 64.0)) * groups;
@@ -258,6 +290,7 @@ public sealed class Bottleneck : ResNetBlockModule
         bn2 = nn.BatchNorm2d(width, device: device);
         conv3 = ResNet.Conv1x1(width, planes * 4, 1, device);
         bn3 = nn.BatchNorm2d(planes * 4, device: device);
+        se = attention;
         relu = nn.ReLU();
         this.downsample = downsample;
         RegisterComponents();
@@ -273,6 +306,7 @@ public sealed class Bottleneck : ResNetBlockModule
         var @out = relu.call(bn1.call(conv1.call(x)));
         @out = relu.call(bn2.call(conv2.call(@out)));
         @out = bn3.call(conv3.call(@out));
+        if (se is not null) @out = se.call(@out);
         var identity = downsample is null ? x : downsample.call(x);
         return relu.call(@out + identity).MoveToOuterDisposeScope();
     }

@@ -123,7 +123,7 @@ internal sealed class CnnNetwork : IDisposable
     public void Save(ZipArchive archive, string prefix)
     {
         var config = new NetworkConfig(
-            Architecture, ModelOptions.NumClasses, ModelOptions.InChannels, ModelOptions.DropRate,
+            Architecture, ModelOptions.NumClasses, ModelOptions.InChannels, Model.DropRate,
             ModelOptions.AuxLogits, ModelOptions.AuxLossWeight, ModelOptions.TransformInput,
             Preprocess.Height, Preprocess.Width, Preprocess.Channels, Preprocess.Mean.ToArray(), Preprocess.Std.ToArray(),
             Preprocess.CropPct, Preprocess.Interpolation.ToString());
@@ -154,9 +154,10 @@ internal sealed class CnnNetwork : IDisposable
             Height = config.Height, Width = config.Width, Channels = config.Channels, Mean = config.Mean, Std = config.Std,
             CropPct = config.CropPct, Interpolation = Enum.Parse<ResizeInterpolation>(config.Interpolation),
         };
+        // ImageSize only matters to size-dependent architectures (ViT position embeddings); CNNs ignore it.
         var modelOptions = new ModelOptions
         {
-            NumClasses = config.NumClasses, InChannels = config.InChannels, DropRate = config.DropRate,
+            NumClasses = config.NumClasses, InChannels = config.InChannels, DropRate = config.DropRate, ImageSize = config.Height,
             AuxLogits = config.AuxLogits, AuxLossWeight = config.AuxLossWeight, TransformInput = config.TransformInput,
         };
         var network = Create(config.Architecture, modelOptions, preprocess, device ?? CPU);

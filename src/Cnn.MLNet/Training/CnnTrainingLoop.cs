@@ -36,7 +36,7 @@ internal sealed class CnnTrainingLoop
         var modelOptions = new ModelOptions
         {
             NumClasses = classNames.Count, InChannels = o.InputChannels, DropRate = o.DropRate, WeightsPath = o.WeightsPath,
-            AuxLogits = o.AuxLogits, AuxLossWeight = o.AuxLossWeight, TransformInput = o.TransformInput,
+            ImageSize = o.ImageSize, AuxLogits = o.AuxLogits, AuxLossWeight = o.AuxLossWeight, TransformInput = o.TransformInput,
         };
         var network = CnnNetwork.Create(o.Architecture, modelOptions, evalPreprocess, device);
         try

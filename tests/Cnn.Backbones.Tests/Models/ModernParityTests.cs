@@ -1,0 +1,69 @@
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
+using Cnn.Backbones.Weights;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Tests.Models;
+
+/// <summary>
+/// Numerical parity with torchvision for the modern families: a seeded torchvision model with randomised norms, layer scales and
+/// zero-initialised parameters is saved with <c>torch.save</c>, loaded strictly here, and every feature stage, the features, the
+/// pre-logits and the logits must agree to max|diff| ≤ 1e-4 · max|ref| in eval mode. One Python process makes every fixture.
+/// </summary>
+[TestClass]
+public sealed class ModernParityTests
+{
+    private static readonly ModernReference.ParityCase[] Cases =
+    [
+        new("mobilenet_v2", 64, "features", "out"),
+        new("mobilenet_v3_small", 64, "avgpool", "in"),
+        new("mobilenet_v3_large", 64, "avgpool", "in"),
+        new("efficientnet_b0", 64, "avgpool", "in"),
+        new("efficientnet_v2_s", 64, "avgpool", "in"),
+        new("convnext_tiny", 64, "avgpool", "in"),
+        new("regnet_y_400mf", 64, "avgpool", "in"),
+        new("regnet_x_400mf", 64, "avgpool", "in"),
+        // torchvision's ViT only accepts its image_size: the registered vit_b_16 at 224 (batch 1), plus a 160-pixel model whose
+        // position embedding is resampled from the 224 one by timm's rule.
+        new("vit_b_16", 224, "encoder", "out", Batch: 1, ResampleSize: 160),
+    ];
+
+    private static readonly Lazy<IReadOnlyDictionary<string, ModernReference.ParityFixture>> Fixtures = new(() => ModernReference.MakeFixtures(Cases));
+
+    [TestMethod]
+    [DataRow("mobilenet_v2_64")]
+    [DataRow("mobilenet_v3_small_64")]
+    [DataRow("mobilenet_v3_large_64")]
+    [DataRow("efficientnet_b0_64")]
+    [DataRow("efficientnet_v2_s_64")]
+    [DataRow("convnext_tiny_64")]
+    [DataRow("regnet_y_400mf_64")]
+    [DataRow("regnet_x_400mf_64")]
+    [DataRow("vit_b_16_224")]
+    public void EvalOutputsMatchTorchvision(string id)
+    {
+        TorchRuntime.EnsureLoaded();
+        var c = Cases.Single(x => x.Id == id);
+        ModernReference.AssertParity(c, Fixtures.Value[id]);
+    }
+
+    [TestMethod]
+    public void VitWeightsFor224LoadIntoA160ModelWithTimmsBicubicPositionEmbeddingResampling()
+    {
+        TorchRuntime.EnsureLoaded();
+        var fixture = Fixtures.Value["vit_b_16_224"];
+        using var model = ModelRegistry.Create("vit_b_16", new ModelOptions { ImageSize = 160 });
+        Assert.AreEqual(10, ((VisionTransformer)model).GridSize);
+        var report = model.LoadWeights(fixture.WeightsPath, strict: true);
+        Assert.IsTrue(report.IsComplete, report.ToString());
+        model.eval();
+        using var outputs = WeightFile.Load(fixture.OutputsPath);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        ResNetReference.AssertClose(outputs["resampled_pos"], model.state_dict()["encoder.pos_embedding"], "resampled pos_embedding");
+        ResNetReference.AssertClose(outputs["resampled_logits"], model.forward(outputs["resampled_input"]), "vit_b_16@160 logits");
+        // The model refuses inputs of the size its embedding was not made for.
+        var wrong = Assert.ThrowsExactly<ArgumentException>(() => model.forward(zeros(1, 3, 224, 224)));
+        StringAssert.Contains(wrong.Message, "ImageSize");
+    }
+}
