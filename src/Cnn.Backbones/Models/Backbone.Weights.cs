@@ -30,8 +30,7 @@ public abstract partial class Backbone
     public WeightLoadReport LoadWeights(StateDict weights, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(weights);
-        using var adapted = AdaptFirstConv(weights);
-        var source = adapted ?? weights;
+        using var source = Prepare(weights);
         try
         {
             return StateDictLoader.Load(this, source, strict);
@@ -53,17 +52,50 @@ public abstract partial class Backbone
     public WeightLoadReport LoadPretrained(string path)
     {
         using var weights = WeightFile.Load(path);
-        using var adapted = AdaptFirstConv(weights) ?? Copy(weights);
+        using var adapted = Prepare(weights);
         if (FileClassifierClasses(adapted) != NumClasses) // another class count, or a headless file
         {
-            string prefix = PretrainedConfig.Classifier + ".";
-            foreach (var key in adapted.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+            // The main classifier and any auxiliary classifiers' final layers are treated alike.
+            var prefixes = ClassifierPrefixes.ToArray();
+            bool IsHead(string key) => prefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+            foreach (var key in adapted.Keys.Where(IsHead).ToList())
                 adapted.Remove(key);
-            // Give the loader the model's own fresh head so the strict check covers exactly the body.
-            foreach (var (key, tensor) in state_dict().Where(e => e.Key.StartsWith(prefix, StringComparison.Ordinal)))
+            // Give the loader the model's own fresh heads so the strict check covers exactly the body.
+            foreach (var (key, tensor) in state_dict().Where(e => IsHead(e.Key)))
                 adapted.Add(key, tensor.detach().clone());
         }
         return StateDictLoader.Load(this, adapted, strict: true);
+    }
+
+    /// <summary>
+    /// State-dict key prefixes of every classification layer whose size follows <see cref="NumClasses"/>: the main classifier
+    /// (<see cref="PretrainedConfig"/>.Classifier) and, where a family has them, the final layers of its auxiliary classifiers.
+    /// <see cref="LoadPretrained"/> keeps all of them freshly initialised when the file's class count differs.
+    /// </summary>
+    protected virtual IEnumerable<string> ClassifierPrefixes => [PretrainedConfig.Classifier + "."];
+
+    /// <summary>
+    /// Rewrites a copy of a weight file's entries before they are matched against the model (e.g. DenseNet's old-style
+    /// <c>norm.1</c> keys, or dropping auxiliary-head entries the model was built without, as torchvision does). The default
+    /// changes nothing.
+    /// </summary>
+    /// <param name="weights">A private copy of the file's entries; rename or remove entries in place.</param>
+    protected virtual void RemapWeights(StateDict weights) { }
+
+    /// <summary>A private copy of <paramref name="weights"/> with the first conv adapted and <see cref="RemapWeights"/> applied.</summary>
+    private StateDict Prepare(StateDict weights)
+    {
+        var copy = AdaptFirstConv(weights) ?? Copy(weights);
+        try
+        {
+            RemapWeights(copy);
+            return copy;
+        }
+        catch
+        {
+            copy.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Classes of the file's classifier (rows of <c>{Classifier}.weight</c>), or null when the file has none.</summary>

@@ -126,7 +126,9 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <param name="x">A feature map [N, <see cref="NumFeatures"/>, h, w] from <see cref="ForwardFeatures"/>.</param>
     /// <param name="preLogits">Return the pooled (and dropped-out) vector [N, <see cref="NumFeatures"/>] instead of logits.</param>
     /// <exception cref="InvalidOperationException">The model was built features-only.</exception>
-    public Tensor ForwardHead(Tensor x, bool preLogits = false)
+    /// <remarks>Families whose head is more than pool + linear (AlexNet/VGG's MLP, SqueezeNet's 1×1-conv classifier, LeNet's
+    /// flatten + fully connected layers) override this; <paramref name="preLogits"/> then returns the classifier's input vector.</remarks>
+    public virtual Tensor ForwardHead(Tensor x, bool preLogits = false)
     {
         var classifier = Classifier ?? throw new InvalidOperationException(
             $"{GetName()} was built with FeaturesOnly = true and has no head; use ForwardStages or ForwardFeatures.");
@@ -177,14 +179,34 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         var old = GetClassifier();
         var device = parameters().FirstOrDefault()?.device;
         var head = CreateClassifier(numClasses, device);
+        ReplaceClassifier(head);
+        old.Dispose();
+        NumClasses = numClasses;
+        ResetAuxiliaryClassifiers(numClasses, device);
+        ApplyFreezeState();
+    }
+
+    /// <summary>
+    /// Installs <paramref name="head"/> as the classifier in place of the current one. The default registers it as a direct child
+    /// named <see cref="PretrainedConfig"/>.Classifier and sets <see cref="Classifier"/>; families whose classifier sits inside
+    /// another module (e.g. <c>classifier.6</c>) override this to replace it there.
+    /// </summary>
+    /// <param name="head">The new classifier.</param>
+    protected virtual void ReplaceClassifier(nn.Module<Tensor, Tensor> head)
+    {
         string name = PretrainedConfig.Classifier;
         register_module(name, null!); // unregister the old head, then register the new one under the same name
         register_module(name, head);
         Classifier = head;
-        old.Dispose();
-        NumClasses = numClasses;
-        ApplyFreezeState();
     }
+
+    /// <summary>
+    /// Called by <see cref="ResetClassifier"/> after the main head is replaced: families with auxiliary classifiers (GoogLeNet,
+    /// Inception v3) replace their final layers for <paramref name="numClasses"/> classes too. The default does nothing.
+    /// </summary>
+    /// <param name="numClasses">The new number of classes (0: the auxiliary outputs are switched off).</param>
+    /// <param name="device">Device of the model's parameters, or null.</param>
+    protected virtual void ResetAuxiliaryClassifiers(int numClasses, Device? device) { }
 
     /// <summary>
     /// The state dict in PyTorch's order (for every module: its parameters, then its persistent buffers, then its children),
@@ -282,7 +304,17 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
         if (x.dim() != 4 || x.shape[1] != InChannels)
             throw new ArgumentException(
                 $"{GetName()} expects input of shape [N, C, H, W] with C = {InChannels}; got [{string.Join(", ", x.shape)}].", nameof(x));
+        if (x.shape[2] < MinInputSize || x.shape[3] < MinInputSize)
+            throw new ArgumentException(
+                $"{GetName()} needs input of at least {MinInputSize}×{MinInputSize} pixels (its pretrained size is " +
+                $"{PretrainedConfig.InputSize.Height}×{PretrainedConfig.InputSize.Width}); got {x.shape[2]}×{x.shape[3]}.", nameof(x));
     }
+
+    /// <summary>
+    /// Smallest height and width the network accepts (torchvision's <c>min_size</c> where it states one); smaller inputs are
+    /// rejected by <see cref="ValidateInput"/> with a clear message instead of failing deep inside a pooling layer. Default 1.
+    /// </summary>
+    public virtual int MinInputSize => 1;
 
     /// <summary>Runs stages 0..<paramref name="last"/>; <paramref name="collect"/> returns true for outputs the caller keeps.</summary>
     private Tensor RunStages(Tensor x, int last, Func<int, Tensor, bool>? collect)

@@ -22,8 +22,34 @@ public sealed record ModelOptions
     /// </summary>
     public IReadOnlyList<int>? OutIndices { get; init; }
 
-    /// <summary>Dropout probability applied to the pooled features before the classifier, in [0, 1). Default 0.</summary>
+    /// <summary>
+    /// Dropout probability applied to the pooled features before the classifier, in [0, 1). Default 0. Families whose torchvision
+    /// definition has dropout in its head (AlexNet, VGG and SqueezeNet 0.5, GoogLeNet 0.2, Inception v3 0.5) use that value when
+    /// this is 0 and this value otherwise (as timm's <c>drop_rate</c>); <see cref="Backbone.DropRate"/> reports the value in use.
+    /// </summary>
     public double DropRate { get; init; }
+
+    /// <summary>
+    /// Build the auxiliary classifiers of GoogLeNet (<c>aux1</c>, <c>aux2</c>) and Inception v3 (<c>AuxLogits</c>), torchvision's
+    /// <c>aux_logits</c>. They only run in training mode, through <see cref="Backbone.ForwardTrain"/>. Null (default) follows
+    /// torchvision's pretrained models: off for GoogLeNet (its 6,624,904-parameter model), on for Inception v3. Ignored by other
+    /// families.
+    /// </summary>
+    public bool? AuxLogits { get; init; }
+
+    /// <summary>
+    /// Loss weight of each auxiliary classifier in <see cref="Backbone.ForwardTrain"/>'s output; null (default) uses torchvision's
+    /// reference training recipe: 0.3 for each GoogLeNet head, 0.4 for Inception v3's.
+    /// </summary>
+    public double? AuxLossWeight { get; init; }
+
+    /// <summary>
+    /// GoogLeNet / Inception v3 only (torchvision's <c>transform_input</c>): re-normalise an ImageNet-normalised 3-channel input to
+    /// mean = std = 0.5 per channel inside the model, which torchvision's pretrained weights for both expect. Null (default) means
+    /// true for 3-channel models, so a model built by name computes the same function whether it is trained, saved or reloaded;
+    /// set false for torchvision's from-scratch default. True with <see cref="InChannels"/> ≠ 3 is an error.
+    /// </summary>
+    public bool? TransformInput { get; init; }
 
     /// <summary>
     /// Weight file (<c>.pth</c> or <c>.safetensors</c>) to load after construction, or null. The body is loaded strictly; when
@@ -44,6 +70,10 @@ public sealed record ModelOptions
             throw new ArgumentOutOfRangeException(nameof(InChannels), InChannels, $"{nameof(InChannels)} must be >= 1; got {InChannels}.");
         if (double.IsNaN(DropRate) || DropRate < 0 || DropRate >= 1)
             throw new ArgumentOutOfRangeException(nameof(DropRate), DropRate, $"{nameof(DropRate)} must be in [0, 1); got {DropRate}.");
+        if (AuxLossWeight is { } w && (!double.IsFinite(w) || w < 0))
+            throw new ArgumentOutOfRangeException(nameof(AuxLossWeight), w, $"{nameof(AuxLossWeight)} must be a finite number >= 0; got {w}.");
+        if (TransformInput == true && InChannels != 3)
+            throw new ArgumentException($"{nameof(TransformInput)} re-normalises RGB input and needs {nameof(InChannels)} = 3; got {InChannels}.", nameof(TransformInput));
         if (WeightsPath is not null && !File.Exists(WeightsPath))
             throw new ArgumentException($"{nameof(WeightsPath)} '{WeightsPath}' does not exist.", nameof(WeightsPath));
     }

@@ -19,13 +19,17 @@ public interface IModelFamily
 /// <param name="Family">Family name (e.g. <c>resnet</c>).</param>
 /// <param name="DefaultConfig">Configuration of its reference pretrained weights.</param>
 /// <param name="Factory">Builds the model from validated options on a device (null: default device).</param>
-public sealed record ModelDefinition(string Name, string Family, PretrainedConfig DefaultConfig, Func<ModelOptions, Device?, Backbone> Factory);
+/// <param name="DefaultOptions">
+/// Options used when none are given (e.g. LeNet-5's 10 classes and 1 input channel); null for <c>new ModelOptions()</c>
+/// (1000 classes, 3 channels). <see cref="ModelInfo.ParameterCount"/> counts the model built with them.
+/// </param>
+public sealed record ModelDefinition(string Name, string Family, PretrainedConfig DefaultConfig, Func<ModelOptions, Device?, Backbone> Factory, ModelOptions? DefaultOptions = null);
 
 /// <summary>What <see cref="ModelRegistry.List"/> reports about a model.</summary>
 /// <param name="Name">Model name.</param>
 /// <param name="Family">Family name.</param>
 /// <param name="DefaultConfig">Configuration of its reference pretrained weights.</param>
-/// <param name="ParameterCount">Parameters of the default model (1000 classes, 3 input channels), counted from a built model.</param>
+/// <param name="ParameterCount">Parameters of the default model (its <see cref="ModelDefinition.DefaultOptions"/>; usually 1000 classes, 3 input channels), counted from a built model.</param>
 public sealed record ModelInfo(string Name, string Family, PretrainedConfig DefaultConfig, long ParameterCount);
 
 /// <summary>Creates models by name (<c>ModelRegistry.Create("resnet50", new ModelOptions { NumClasses = 10 })</c>) and lists them.</summary>
@@ -56,12 +60,12 @@ public static class ModelRegistry
     /// strictly, the classifier only when its class count matches, the first convolution adapted to the input channels.
     /// </summary>
     /// <param name="name">Model name, e.g. <c>resnet50</c> (see <see cref="List"/>).</param>
-    /// <param name="options">Options; null for the defaults (1000 classes, 3 channels).</param>
+    /// <param name="options">Options; null for the model's defaults (usually 1000 classes, 3 channels; LeNet-5: 10 classes, 1 channel).</param>
     /// <exception cref="ArgumentException">Unknown name (the message lists close matches) or invalid options.</exception>
     public static Backbone Create(string name, ModelOptions? options = null)
     {
         var definition = Find(name);
-        options ??= new ModelOptions();
+        options ??= definition.DefaultOptions ?? new ModelOptions();
         options.Validate();
         var model = definition.Factory(options, null);
         if (options.WeightsPath is { } path)
@@ -85,7 +89,7 @@ public static class ModelRegistry
     private static long CountParameters(ModelDefinition d)
     {
         // The meta device allocates no storage, so even the largest variants cost only their module objects.
-        using var model = d.Factory(new ModelOptions(), META);
+        using var model = d.Factory(d.DefaultOptions ?? new ModelOptions(), META);
         return model.parameters().Sum(p => p.numel());
     }
 
