@@ -121,14 +121,13 @@ internal sealed class DistillationLoop
                 var teacherLogits = cached is not null ? Gather(cached, indices, classes).to(device) : Forward(teacher, teacherBatch!).to(device);
                 var teacherPredicted = teacherLogits.argmax(1).cpu().data<long>().ToArray();
                 var trueLabels = indices.Select(i => (long)labels[i]).ToArray();
-                var targets = o.PseudoLabels ? trueLabels.Select((y, k) => y >= 0 ? y : teacherPredicted[k]).ToArray() : trueLabels;
-                var y = torch.tensor(targets, ScalarType.Int64).to(device);
+                var y = torch.tensor(trueLabels, ScalarType.Int64).to(device);
 
                 var output = model.ForwardTrain(batch.ToTensor().to(device));
-                var terms = DistillationLoss.Compute(output.Logits, teacherLogits, y, o.Temperature, o.Alpha);
+                var terms = DistillationLoss.Compute(output.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels);
                 var loss = terms.Total;
                 foreach (var auxiliary in output.Auxiliary)
-                    loss = loss + auxiliary.Weight * DistillationLoss.Compute(auxiliary.Logits, teacherLogits, y, o.Temperature, o.Alpha).Total;
+                    loss = loss + auxiliary.Weight * DistillationLoss.Compute(auxiliary.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels).Total;
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingDivergedException(epoch, batchIndex, value, rate);

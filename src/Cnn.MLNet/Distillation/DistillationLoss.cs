@@ -7,7 +7,8 @@ namespace Cnn.MLNet.Distillation;
 /// The distillation loss (Hinton et al. 2015) on a batch with some rows unlabelled:
 /// <c>alpha · CE(s[labelled], y[labelled]) + (1 − alpha) · T² · KLDivLoss(batchmean)(log_softmax(s/T), softmax(t/T))</c>.
 /// The cross-entropy is averaged over the labelled rows (label ≥ 0) and left out when there are none; the KL term is summed over
-/// classes and divided by the number of rows N (PyTorch's <c>reduction="batchmean"</c>), over all rows.
+/// classes and divided by the number of rows N (PyTorch's <c>reduction="batchmean"</c>), over all rows. With pseudo-labels,
+/// unlabelled rows take the teacher's argmax as their label first, so every row counts in the cross-entropy.
 /// </summary>
 internal static class DistillationLoss
 {
@@ -24,7 +25,8 @@ internal static class DistillationLoss
     /// <param name="labels">Class indices [N] (int64); −1 marks an unlabelled row.</param>
     /// <param name="temperature">Softmax temperature T &gt; 0.</param>
     /// <param name="alpha">Weight of the cross-entropy, in [0, 1].</param>
-    public static Terms Compute(Tensor student, Tensor teacher, Tensor labels, double temperature, double alpha)
+    /// <param name="pseudoLabels">Replace −1 labels by the teacher's argmax.</param>
+    public static Terms Compute(Tensor student, Tensor teacher, Tensor labels, double temperature, double alpha, bool pseudoLabels = false)
     {
         if (student.dim() != 2 || !student.shape.SequenceEqual(teacher.shape))
             throw new ArgumentException($"Student logits [{string.Join(", ", student.shape)}] and teacher logits [{string.Join(", ", teacher.shape)}] must both be [N, classes].");
@@ -38,6 +40,8 @@ internal static class DistillationLoss
         var soft = (teacherLog.exp() * (teacherLog - studentLog)).sum() / n;
         var total = soft * ((1 - alpha) * temperature * temperature);
 
+        if (pseudoLabels)
+            labels = torch.where(labels.ge(0), labels, teacher.argmax(1));
         var labelled = labels.ge(0);
         long count = labelled.sum().item<long>();
         Tensor? hard = null;
