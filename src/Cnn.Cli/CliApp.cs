@@ -13,6 +13,7 @@ public static class CliApp
         new Commands.FeaturesCommand(),
         new Commands.TrainCommand(),
         new Commands.EvalCommand(),
+        new Commands.DistillCommand(),
     };
 
     /// <summary>Runs the command line and returns the process exit code (0 success, 1 failure, 2 usage error).</summary>
