@@ -9,6 +9,11 @@ public static class CliApp
         new Commands.ModelsCommand(),
         new Commands.SummaryCommand(),
         new Commands.WeightsCommand(),
+        new Commands.PredictCommand(),
+        new Commands.FeaturesCommand(),
+        new Commands.TrainCommand(),
+        new Commands.EvalCommand(),
+        new Commands.DistillCommand(),
     };
 
     /// <summary>Runs the command line and returns the process exit code (0 success, 1 failure, 2 usage error).</summary>

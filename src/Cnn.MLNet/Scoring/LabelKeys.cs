@@ -32,6 +32,15 @@ internal sealed class LabelKeys
     /// <summary>Class names for display: the key values, or "0", "1", … .</summary>
     public IReadOnlyList<string> Names => Values ?? Enumerable.Range(0, Count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
+    /// <summary>Keys for <paramref name="count"/> classes named by <paramref name="names"/> (text key values), or without key values when null.</summary>
+    public static LabelKeys FromNames(int count, IReadOnlyList<string>? names)
+    {
+        if (count < 2) throw new ArgumentOutOfRangeException(nameof(count), count, $"A classifier needs at least 2 classes; got {count}.");
+        if (names is not null && names.Count != count)
+            throw new ArgumentException($"{names.Count} class names were given for {count} classes.", nameof(names));
+        return new LabelKeys(count, names is null ? null : "Text", names?.ToArray());
+    }
+
     /// <summary>Reads the key cardinality and values of a label column; a clear error when it is not a key column.</summary>
     public static LabelKeys FromColumn(DataViewSchema.Column label)
     {

@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Globalization;
+using Cnn.Cli.Data;
+using Cnn.Cli.Inference;
+using Cnn.Cli.Output;
+using Cnn.MLNet;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Distillation;
+using Cnn.MLNet.Persistence;
+using Microsoft.ML;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary>
+/// <c>cnn distill</c>: trains a student model to imitate a saved teacher (knowledge distillation) on a folder per class and/or a
+/// folder of unlabelled images, and saves it with the same pipeline shape as <c>cnn train</c>
+/// (<c>MapValueToKey(Label) → CNN → MapKeyToValue(PredictedClass)</c>), so <c>cnn eval</c> and <c>cnn predict --model-file</c> take it.
+/// Loss per batch: alpha · cross-entropy over the labelled images + (1 − alpha) · T² · KL(teacher ‖ student at temperature T) over all
+/// images; unlabelled images learn from the soft targets only, or from the teacher's argmax with <c>--pseudo-labels</c>. Defaults: the
+/// student takes the teacher's classes, input size and channels; augmentation off, so the teacher runs once. Ctrl+C cancels cleanly.
+/// </summary>
+internal sealed class DistillCommand : ICliCommand
+{
+    public string Name => "distill";
+
+    public string Summary => "train a small student model from a saved teacher model (knowledge distillation), with or without labels";
+
+    public string Usage =>
+        "distill --teacher <model.zip> --student <name> [--student-weights <file>] [--data <folder-per-class>] [--unlabeled <folder of images>] " +
+        "[--temperature 4] [--alpha 0.5] [--pseudo-labels] [--epochs 5] [--batch-size 32] [--lr 0.001] [--image-size N] [--channels 1|3] " +
+        "[--crop-pct F] [--augment on|off] [--seed N] [--limit N] [--output student.zip]";
+
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--pseudo-labels" };
+
+    public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        string teacherPath = arguments.Required("--teacher");
+        string student = arguments.Required("--student");
+        string? studentWeights = arguments.String("--student-weights");
+        string? dataFolder = arguments.String("--data");
+        string? unlabeledFolder = arguments.String("--unlabeled");
+        double temperature = arguments.Double("--temperature", 4.0, min: 1e-3, max: 1000)!.Value;
+        double alpha = arguments.Double("--alpha", 0.5, min: 0, max: 1)!.Value;
+        bool pseudoLabels = arguments.Flag("--pseudo-labels");
+        int epochs = arguments.Int("--epochs", 5, min: 1);
+        int batchSize = arguments.Int("--batch-size", 32, min: 2);
+        double learningRate = arguments.Double("--lr", 1e-3, min: 1e-8, max: 10)!.Value;
+        int imageSize = arguments.Int("--image-size", -1, min: 8, max: 4096);
+        int channels = arguments.Int("--channels", -1, min: 1, max: 3);
+        double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
+        bool augment = arguments.String("--augment") switch
+        {
+            null or "off" or "false" or "no" => false,
+            "on" or "true" or "yes" => true,
+            var other => throw new CliUsageException($"option --augment must be on or off, got '{other}'"),
+        };
+        int seed = arguments.Int("--seed", 0);
+        int limit = arguments.Int("--limit", -1, min: 2);
+        string output = arguments.String("--output") ?? "student.zip";
+        arguments.EnsureAllRead();
+        if (arguments.Positionals.Count > 0)
+            throw new CliUsageException($"unexpected argument '{arguments.Positionals[0]}' (give image folders with --data and --unlabeled)");
+        if (dataFolder is null && unlabeledFolder is null)
+            throw new CliUsageException("give training images: --data <folder-per-class> and/or --unlabeled <folder of images>");
+        if (channels == 2)
+            throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
+        Cnn.Backbones.Models.ModelRegistry.Get(student); // an unknown name fails before anything is loaded
+        int? cap = limit > 0 ? limit : null;
+        var clock = Stopwatch.StartNew();
+
+        var ml = new MLContext(seed: seed);
+        using var teacher = DistillationTeacher.FromModelFile(teacherPath, ml);
+        var labelled = dataFolder is null ? null : DataSources.Folder(dataFolder, cap);
+        if (labelled is not null)
+        {
+            var unknown = labelled.Dataset.ClassNames.Where(c => !teacher.ClassNames.Contains(c, StringComparer.Ordinal)).ToList();
+            if (unknown.Count > 0)
+                throw new InvalidDataException(
+                    $"{labelled.Description} has class folder(s) {string.Join(", ", unknown.Take(5).Select(c => $"'{c}'"))}{(unknown.Count > 5 ? ", …" : "")} " +
+                    $"that the teacher does not know; its classes are {string.Join(", ", teacher.ClassNames.Select(c => $"'{c}'"))}. " +
+                    "Put images of other classes under --unlabeled, or rename the folders.");
+        }
+        var unlabeled = unlabeledFolder is null ? Array.Empty<string>() : UnlabeledFiles(unlabeledFolder, cap);
+        var rows = new List<EncodedImageRow>();
+        if (labelled is not null)
+            rows.AddRange(labelled.Dataset.Samples.Select(s => new EncodedImageRow { Image = ImageDataViews.Encode(s), Label = labelled.Dataset.ClassNames[s.Label] }));
+        rows.AddRange(unlabeled.Select(path => new EncodedImageRow { Image = File.ReadAllBytes(path), Label = "" }));
+        var data = ml.Data.LoadFromEnumerable(rows);
+
+        var options = new CnnDistillationOptions
+        {
+            StudentWeightsPath = studentWeights,
+            Temperature = temperature,
+            Alpha = alpha,
+            PseudoLabels = pseudoLabels,
+            Epochs = epochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+            ImageSize = imageSize > 0 ? imageSize : teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null,
+            InputChannels = channels > 0 ? channels : null,
+            CropPct = cropPct,
+            Augment = augment,
+            Seed = seed,
+            EpochCompleted = m =>
+            {
+                stdout.WriteLine(FormatEpoch(m, epochs));
+                stdout.Flush();
+            },
+        };
+        stdout.WriteLine($"teacher: {teacher.Description}, {teacher.InputChannels} channel(s), {teacher.InputSize.Height}x{teacher.InputSize.Width} px");
+        stdout.WriteLine($"data:    {DataSources.Count(labelled?.Dataset.Count ?? 0)} labelled images{(labelled is null ? "" : $" ({labelled.Description})")}, " +
+                         $"{DataSources.Count(unlabeled.Count)} unlabelled{(unlabeledFolder is null ? "" : $" ({Path.GetFullPath(unlabeledFolder)})")}");
+        stdout.WriteLine(FormattableString.Invariant(
+            $"student: {student}, {options.InputChannels ?? teacher.InputChannels} channel(s), image size {options.ImageSize?.ToString(CultureInfo.InvariantCulture) ?? "per model"}, ") +
+            FormattableString.Invariant($"{epochs} epochs of batch {batchSize}, AdamW lr {learningRate:G4} (cosine), T {temperature:G4}, alpha {alpha:G4}") +
+            $"{(pseudoLabels ? ", pseudo-labels" : "")}, augmentation {(augment ? "on" : "off")}, {(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        options.CancellationToken = cancel.Token;
+        Console.CancelKeyPress += onCancel;
+        ITransformer model;
+        try
+        {
+            stdout.WriteLine("distilling… (Ctrl+C cancels)");
+            stdout.Flush();
+            var pipeline = teacher.MapLabelsToKeys(ml, "Label")
+                .Append(CnnTrainer.Distill(teacher, student, options, ml))
+                .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
+            model = pipeline.Fit(data);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            stderr.WriteLine($"cnn distill: cancelled by Ctrl+C after {clock.Elapsed.TotalSeconds:0}s; nothing was saved.");
+            return 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+
+        try
+        {
+            CnnPipelineFile.Save(ml, model, data.Schema, output);
+        }
+        finally
+        {
+            foreach (var stage in PipelineModel.Stages(model).OfType<IDisposable>()) stage.Dispose();
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"saved: {Path.GetFullPath(output)} ({new FileInfo(output).Length / (1024.0 * 1024.0):0.0} MB)"));
+
+        // Evaluate the saved file (which proves it loads) next to the teacher, on the labelled images.
+        if (labelled is not null)
+        {
+            using var saved = PipelineModel.Load(output);
+            stdout.WriteLine("student: " + EvaluationReport.Of(saved, labelled).Summary());
+            using var teacherModel = PipelineModel.Load(teacherPath);
+            stdout.WriteLine("teacher: " + EvaluationReport.Of(teacherModel, labelled).Summary());
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalMinutes:0.0} min"));
+        return 0;
+    }
+
+    /// <summary>Image files anywhere below <paramref name="folder"/> (the image extensions of a folder per class), in ordinal path order.</summary>
+    private static IReadOnlyList<string> UnlabeledFiles(string folder, int? limit)
+    {
+        string full = Path.GetFullPath(folder);
+        if (!Directory.Exists(full))
+            throw new DirectoryNotFoundException($"Unlabelled image folder '{full}' does not exist.");
+        var extensions = ImageFolderDataset.DefaultExtensions.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var files = Directory.EnumerateFiles(full, "*", SearchOption.AllDirectories)
+            .Where(f => extensions.Contains(Path.GetExtension(f)))
+            .Order(StringComparer.Ordinal)
+            .Take(limit ?? int.MaxValue)
+            .ToList();
+        if (files.Count == 0)
+            throw new InvalidDataException($"Unlabelled image folder '{full}' holds no image ({string.Join(" ", ImageFolderDataset.DefaultExtensions)}).");
+        return files;
+    }
+
+    private static string FormatEpoch(DistillationEpochMetrics m, int epochs)
+    {
+        string hard = m.HardLoss is { } h ? FormattableString.Invariant($" (hard {h:0.0000}, soft {m.SoftLoss:0.0000})") : FormattableString.Invariant($" (soft {m.SoftLoss:0.0000})");
+        string accuracy = m.StudentAccuracy is { } s ? FormattableString.Invariant($"  acc {100 * s:0.00}%") : "";
+        return FormattableString.Invariant($"epoch {m.Epoch}/{epochs}  loss {m.Loss:0.0000}") + hard + accuracy +
+               FormattableString.Invariant($"  agreement {100 * m.TeacherAgreement:0.00}%  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s");
+    }
+}

@@ -1,0 +1,40 @@
+using Cnn.Cli.Data;
+using Cnn.Cli.Inference;
+using Cnn.Cli.Output;
+using Cnn.MLNet.Data;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary>
+/// <c>cnn eval</c>: accuracy, log-loss, per-class precision/recall and the confusion matrix of a saved model on the
+/// Fashion-MNIST test split or on a folder per class.
+/// </summary>
+internal sealed class EvalCommand : ICliCommand
+{
+    public string Name => "eval";
+
+    public string Summary => "accuracy, log-loss, per-class precision/recall and confusion matrix of a saved model";
+
+    public string Usage => "eval --model-file <model.zip> [--data <folder-per-class>] [--limit N] [--json]";
+
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
+
+    public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        string modelFile = arguments.Required("--model-file");
+        string? folder = arguments.String("--data");
+        int limit = arguments.Int("--limit", -1, min: 2);
+        bool json = arguments.Flag("--json");
+        arguments.EnsureAllRead();
+        if (arguments.Positionals.Count > 0)
+            throw new CliUsageException($"unexpected argument '{arguments.Positionals[0]}' (give the image folder with --data)");
+        int? cap = limit > 0 ? limit : null;
+
+        using var model = PipelineModel.Load(modelFile);
+        var data = folder is null ? DataSources.FashionMnistPart(FashionMnistSplit.Test, cap) : DataSources.Folder(folder, cap);
+        var report = EvaluationReport.Of(model, data);
+        if (json) report.WriteJson(stdout);
+        else report.WriteText(stdout);
+        return 0;
+    }
+}

@@ -1,0 +1,61 @@
+using Cnn.Cli.Inference;
+using Cnn.Cli.Output;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary>
+/// <c>cnn predict</c>: top-K classes of image files, from a registered model (optionally with a weight file) or from a
+/// pipeline saved by <c>cnn train</c>.
+/// </summary>
+internal sealed class PredictCommand : ICliCommand
+{
+    public string Name => "predict";
+
+    public string Summary => "top-K classes of images, from a model + weights or a model file saved by 'cnn train'";
+
+    public string Usage =>
+        "predict (--model <name> [--weights <file>] [--num-classes N] [--crop-pct F] [--labels <file>] | --model-file <model.zip>) " +
+        "[--top K] [--batch-size N] [--json] <image>...";
+
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
+
+    public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        string? model = arguments.String("--model");
+        string? modelFile = arguments.String("--model-file");
+        string? weights = arguments.String("--weights");
+        int numClasses = arguments.Int("--num-classes", -1, min: 1);
+        double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
+        string? labelsPath = arguments.String("--labels");
+        int top = arguments.Int("--top", 5, min: 1);
+        int batchSize = arguments.Int("--batch-size", 32, min: 1);
+        bool json = arguments.Flag("--json");
+        arguments.EnsureAllRead();
+        if ((model is null) == (modelFile is null))
+            throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
+        if (modelFile is not null && (weights is not null || numClasses > 0 || cropPct is not null || labelsPath is not null))
+            throw new CliUsageException("--weights, --num-classes, --crop-pct and --labels apply to --model only (a model file carries its own)");
+        var files = ImageFiles.FromPositionals(arguments);
+        var encoded = ImageFiles.ReadAll(files);
+
+        IReadOnlyList<ImagePrediction> predictions;
+        IReadOnlyList<string>? labels;
+        if (modelFile is not null)
+        {
+            using var pipeline = PipelineModel.Load(modelFile);
+            var scored = pipeline.Model.Transform(pipeline.ViewOf(files, encoded));
+            var scores = PipelineModel.Scores(scored);
+            predictions = files.Select((f, i) => new ImagePrediction(f, scores[i], null)).ToArray();
+            labels = pipeline.ClassNames;
+        }
+        else
+        {
+            using var runner = BackboneRunner.Create(model!, weights, numClasses > 0 ? numClasses : null, cropPct);
+            labels = labelsPath is null ? null : LabelFile.Read(labelsPath, runner.NumClasses);
+            var logits = runner.Logits(ImageFiles.ToSamples(files, encoded), batchSize);
+            predictions = files.Select((f, i) => new ImagePrediction(f, PredictionWriter.Softmax(logits[i]), logits[i])).ToArray();
+        }
+        PredictionWriter.Write(stdout, predictions, labels, top, json);
+        return 0;
+    }
+}

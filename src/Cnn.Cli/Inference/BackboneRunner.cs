@@ -1,0 +1,107 @@
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Weights;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Scoring;
+using static TorchSharp.torch;
+
+namespace Cnn.Cli.Inference;
+
+/// <summary>
+/// A registered backbone built for inference from the command line (<c>--model</c>, <c>--weights</c>, <c>--num-classes</c>,
+/// <c>--crop-pct</c>): its weights loaded strictly, images preprocessed per its pretrained configuration, forward passes batched.
+/// </summary>
+internal sealed class BackboneRunner : IDisposable
+{
+    private readonly CnnNetwork _network;
+
+    private BackboneRunner(CnnNetwork network) => _network = network;
+
+    /// <summary>Classes of the classifier.</summary>
+    public int NumClasses => _network.Model.NumClasses;
+
+    /// <summary>Length of the pooled pre-logits vector.</summary>
+    public int NumFeatures => _network.Model.NumFeatures;
+
+    /// <summary>
+    /// Builds <paramref name="modelName"/>. The class count is <paramref name="numClasses"/>, else the weight file's classifier
+    /// size, else the default configuration's; the input channels follow the file's first convolution (1 or 3), else 3.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The weights do not fit the model; the message says what differs.</exception>
+    public static BackboneRunner Create(string modelName, string? weightsPath, int? numClasses, double? cropPct)
+    {
+        var config = ModelRegistry.Get(modelName).DefaultConfig;
+        int channels = 3;
+        int classes = numClasses ?? config.NumClasses;
+        if (weightsPath is not null)
+        {
+            var tensors = WeightFile.Inspect(weightsPath);
+            if (numClasses is null && tensors.FirstOrDefault(t => t.Name == config.Classifier + ".weight") is { Shape.Count: 2 } head)
+                classes = (int)head.Shape[0];
+            if (tensors.FirstOrDefault(t => t.Name == config.FirstConv + ".weight") is { Shape.Count: 4 } stem && stem.Shape[1] == 1)
+                channels = 1;
+        }
+        var options = new ModelOptions { NumClasses = classes, InChannels = channels };
+        var preprocess = CnnNetwork.PreprocessFor(config, channels, cropPct: cropPct);
+        var network = CnnNetwork.Create(modelName, options, preprocess, CPU);
+        try
+        {
+            if (weightsPath is not null) Load(network.Model, modelName, weightsPath, numClasses);
+            network.Model.eval();
+            return new BackboneRunner(network);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Logits [images][classes], computed in batches of <paramref name="batchSize"/>.</summary>
+    public float[][] Logits(IReadOnlyList<ImageSample> images, int batchSize) => Run(images, batchSize, preLogits: false);
+
+    /// <summary>Pooled pre-logits features [images][<see cref="NumFeatures"/>] (<c>ForwardHead(ForwardFeatures(x), preLogits: true)</c>).</summary>
+    public float[][] Features(IReadOnlyList<ImageSample> images, int batchSize) => Run(images, batchSize, preLogits: true);
+
+    private float[][] Run(IReadOnlyList<ImageSample> images, int batchSize, bool preLogits)
+    {
+        var rows = new List<float[]>(images.Count);
+        for (int start = 0; start < images.Count; start += batchSize)
+        {
+            var batch = images.Skip(start).Take(batchSize).ToArray();
+            using var output = _network.Forward(batch, preLogits);
+            int width = (int)output.shape[1];
+            var values = output.data<float>().ToArray();
+            for (int i = 0; i < batch.Length; i++)
+                rows.Add(values.AsSpan(i * width, width).ToArray());
+        }
+        return rows.ToArray();
+    }
+
+    private static void Load(Backbone model, string modelName, string path, int? numClasses)
+    {
+        try
+        {
+            model.LoadWeights(path, strict: true);
+        }
+        catch (ClassifierMismatchException ex)
+        {
+            throw new InvalidDataException(
+                $"the classifier in '{path}' has {ex.FileClasses} classes but --num-classes is {numClasses ?? ex.ModelClasses}; " +
+                "leave --num-classes out to use the file's class count.", ex);
+        }
+        catch (WeightLoadException ex)
+        {
+            var report = ex.Report;
+            var details = new List<string>();
+            if (report.MissingKeys.Count > 0) details.Add($"{report.MissingKeys.Count} missing (e.g. {string.Join(", ", report.MissingKeys.Take(3))})");
+            if (report.UnexpectedKeys.Count > 0) details.Add($"{report.UnexpectedKeys.Count} unexpected (e.g. {string.Join(", ", report.UnexpectedKeys.Take(3))})");
+            if (report.ShapeMismatches.Count > 0) details.Add($"{report.ShapeMismatches.Count} of another shape (e.g. {string.Join(", ", report.ShapeMismatches.Take(3))})");
+            throw new InvalidDataException(
+                $"the weights in '{path}' do not fit {modelName}: {string.Join("; ", details)}. Check that the file is for {modelName} " +
+                "('cnn weights <file>' lists its tensors).", ex);
+        }
+    }
+
+    /// <summary>Releases the network.</summary>
+    public void Dispose() => _network.Dispose();
+}

@@ -1,0 +1,42 @@
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
+
+namespace Cnn.Cli.Inference;
+
+/// <summary>The image files named on a command line: checked to exist and decode before any model work starts.</summary>
+internal static class ImageFiles
+{
+    /// <summary>The positional arguments as image paths; a usage error when there are none.</summary>
+    public static IReadOnlyList<string> FromPositionals(CliArguments arguments)
+    {
+        if (arguments.Positionals.Count == 0)
+            throw new CliUsageException("give at least one image file");
+        return arguments.Positionals;
+    }
+
+    /// <summary>
+    /// Reads and test-decodes every file, so that a missing, unreadable or non-image file fails with one line naming it
+    /// (<see cref="ImageDecodeException"/>) before a model is built; returns the encoded bytes.
+    /// </summary>
+    public static IReadOnlyList<byte[]> ReadAll(IReadOnlyList<string> paths)
+    {
+        var result = new List<byte[]>(paths.Count);
+        var scratch = new DecodedImage();
+        foreach (string path in paths)
+        {
+            byte[] bytes;
+            try { bytes = File.ReadAllBytes(path); }
+            catch (FileNotFoundException ex) { throw new ImageDecodeException(path, "the file does not exist.", ex); }
+            catch (DirectoryNotFoundException ex) { throw new ImageDecodeException(path, "the folder does not exist.", ex); }
+            catch (UnauthorizedAccessException ex) { throw new ImageDecodeException(path, "access denied: " + ex.Message, ex); }
+            catch (IOException ex) { throw new ImageDecodeException(path, "the file cannot be read: " + ex.Message, ex); }
+            ImageDecoder.Decode(bytes, 3, path, into: scratch);
+            result.Add(bytes);
+        }
+        return result;
+    }
+
+    /// <summary>Samples for the batcher (label 0, named by their path) after <see cref="ReadAll"/> has checked them.</summary>
+    public static IReadOnlyList<ImageSample> ToSamples(IReadOnlyList<string> paths, IReadOnlyList<byte[]> encoded) =>
+        paths.Select((path, i) => ImageSample.FromEncoded(encoded[i], 0, path)).ToArray();
+}

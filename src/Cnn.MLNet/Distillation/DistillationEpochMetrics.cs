@@ -1,0 +1,38 @@
+namespace Cnn.MLNet.Distillation;
+
+/// <summary>What one distillation epoch achieved; passed to <see cref="CnnDistillationOptions.EpochCompleted"/> and logged through the ML.NET host.</summary>
+/// <param name="Epoch">1-based epoch number.</param>
+/// <param name="Loss">Mean total loss per image (see <see cref="CnnDistillationOptions"/> for the formula), weighted by batch size.</param>
+/// <param name="HardLoss">Mean cross-entropy per hard-labelled image (labels, plus pseudo-labels when enabled), or null when no row had one.</param>
+/// <param name="SoftLoss">Mean KL divergence KL(softmax(t/T) ‖ softmax(s/T)) per image, without the T² factor.</param>
+/// <param name="StudentAccuracy">Student accuracy on the rows with a true label (training images, augmented), or null when there are none.</param>
+/// <param name="TeacherAccuracy">Teacher accuracy on the same rows and views, or null when there are none.</param>
+/// <param name="TeacherAgreement">Fraction of all rows where the student's argmax equals the teacher's.</param>
+/// <param name="LabelledImages">Images of the epoch with a true label.</param>
+/// <param name="UnlabelledImages">Images of the epoch without a label.</param>
+/// <param name="LearningRate">Learning rate at the epoch's last step.</param>
+/// <param name="ImagesPerSecond">Throughput of the epoch, data loading and teacher passes included.</param>
+/// <param name="Elapsed">Wall time of the epoch.</param>
+public sealed record DistillationEpochMetrics(
+    int Epoch,
+    double Loss,
+    double? HardLoss,
+    double SoftLoss,
+    double? StudentAccuracy,
+    double? TeacherAccuracy,
+    double TeacherAgreement,
+    long LabelledImages,
+    long UnlabelledImages,
+    double LearningRate,
+    double ImagesPerSecond,
+    TimeSpan Elapsed)
+{
+    /// <summary>One line for logs, e.g. "distill epoch 2: loss 1.2034 (hard 0.4512, soft 0.0932) | student acc 84.10% teacher acc 91.30% | agreement 88.20% | …".</summary>
+    public override string ToString()
+    {
+        string hard = HardLoss is { } h ? $"hard {h:0.0000}, " : "";
+        string accuracy = StudentAccuracy is { } s ? $" | student acc {s:P2} teacher acc {TeacherAccuracy:P2}" : "";
+        return $"distill epoch {Epoch}: loss {Loss:0.0000} ({hard}soft {SoftLoss:0.0000}){accuracy} | agreement {TeacherAgreement:P2} | " +
+               $"{LabelledImages} labelled + {UnlabelledImages} unlabelled | lr {LearningRate:G4} | {ImagesPerSecond:0} img/s | {Elapsed.TotalSeconds:0.0}s";
+    }
+}

@@ -1,0 +1,56 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Distillation;
+
+/// <summary>
+/// The distillation loss (Hinton et al. 2015) on a batch with some rows unlabelled:
+/// <c>alpha · CE(s[labelled], y[labelled]) + (1 − alpha) · T² · KLDivLoss(batchmean)(log_softmax(s/T), softmax(t/T))</c>.
+/// The cross-entropy is averaged over the labelled rows (label ≥ 0) and left out when there are none; the KL term is summed over
+/// classes and divided by the number of rows N (PyTorch's <c>reduction="batchmean"</c>), over all rows. With pseudo-labels,
+/// unlabelled rows take the teacher's argmax as their label first, so every row counts in the cross-entropy.
+/// </summary>
+internal static class DistillationLoss
+{
+    /// <summary>The loss and its parts (scalar tensors in the current dispose scope).</summary>
+    /// <param name="Total">The weighted sum that is minimised.</param>
+    /// <param name="Hard">Mean cross-entropy over the labelled rows, or null when none is labelled.</param>
+    /// <param name="Soft">KL batchmean over all rows (without T²).</param>
+    /// <param name="Labelled">Number of labelled rows.</param>
+    public readonly record struct Terms(Tensor Total, Tensor? Hard, Tensor Soft, long Labelled);
+
+    /// <summary>Computes the loss.</summary>
+    /// <param name="student">Student logits [N, C] (with gradient).</param>
+    /// <param name="teacher">Teacher logits [N, C] (no gradient needed).</param>
+    /// <param name="labels">Class indices [N] (int64); −1 marks an unlabelled row.</param>
+    /// <param name="temperature">Softmax temperature T &gt; 0.</param>
+    /// <param name="alpha">Weight of the cross-entropy, in [0, 1].</param>
+    /// <param name="pseudoLabels">Replace −1 labels by the teacher's argmax.</param>
+    public static Terms Compute(Tensor student, Tensor teacher, Tensor labels, double temperature, double alpha, bool pseudoLabels = false)
+    {
+        if (student.dim() != 2 || !student.shape.SequenceEqual(teacher.shape))
+            throw new ArgumentException($"Student logits [{string.Join(", ", student.shape)}] and teacher logits [{string.Join(", ", teacher.shape)}] must both be [N, classes].");
+        long n = student.shape[0];
+        if (labels.dim() != 1 || labels.shape[0] != n)
+            throw new ArgumentException($"Labels must be [{n}]; got [{string.Join(", ", labels.shape)}].");
+
+        // KL(p_t || p_s) = Σ p_t (log p_t − log p_s); log p_t from log_softmax so that p_t = 0 contributes exactly 0.
+        var studentLog = nn.functional.log_softmax(student / temperature, 1);
+        var teacherLog = nn.functional.log_softmax(teacher.detach() / temperature, 1);
+        var soft = (teacherLog.exp() * (teacherLog - studentLog)).sum() / n;
+        var total = soft * ((1 - alpha) * temperature * temperature);
+
+        if (pseudoLabels)
+            labels = torch.where(labels.ge(0), labels, teacher.argmax(1));
+        var labelled = labels.ge(0);
+        long count = labelled.sum().item<long>();
+        Tensor? hard = null;
+        if (count > 0)
+        {
+            var rows = labelled.nonzero().squeeze(1);
+            hard = nn.functional.cross_entropy(student.index_select(0, rows), labels.index_select(0, rows));
+            total = total + hard * alpha;
+        }
+        return new Terms(total, hard, soft, count);
+    }
+}
