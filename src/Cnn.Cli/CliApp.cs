@@ -36,6 +36,7 @@ public static class CliApp
             if (arguments.Flag("--help"))
             {
                 stdout.WriteLine($"usage: cnn {command.Usage}");
+                if (command.Details.Length > 0) stdout.WriteLine(command.Details);
                 return 0;
             }
             return command.Run(arguments, stdout, stderr);
@@ -84,6 +85,9 @@ public interface ICliCommand
 
     /// <summary>The usage line after <c>cnn </c>.</summary>
     string Usage { get; }
+
+    /// <summary>More lines for <c>cnn &lt;verb&gt; --help</c> (defaults, notes); empty by default.</summary>
+    string Details => "";
 
     /// <summary>Options that take no value (e.g. <c>--json</c>).</summary>
     IReadOnlySet<string> Flags { get; }

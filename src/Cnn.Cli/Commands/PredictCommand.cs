@@ -17,6 +17,12 @@ internal sealed class PredictCommand : ICliCommand
         "predict (--model <name> [--weights <file>] [--num-classes N] [--crop-pct F] [--labels <file>] | --model-file <model.zip>) " +
         "[--top K] [--batch-size N] [--json] <image>...";
 
+    public string Details =>
+        "  --model: builds the registered model (classes from --num-classes, else the weight file's classifier, else 1000), loads the\n" +
+        "    weights strictly and preprocesses per the model's pretrained config (resize to size/crop-pct, centre crop, normalise)\n" +
+        "  --labels: a text file with one class name per line, in class order\n" +
+        "  --json: one object per image and line: file, top [{index, label, probability}], and logits (--model) or probabilities (--model-file)";
+
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)

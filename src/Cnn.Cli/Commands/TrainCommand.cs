@@ -24,7 +24,9 @@ internal sealed class TrainCommand : ICliCommand
     public string Usage =>
         "train [--model resnet18] [--data <folder-per-class>] [--weights <file>] [--freeze none|backbone|<stage>] [--epochs N] " +
         "[--batch-size N] [--lr F] [--image-size N] [--channels 1|3] [--crop-pct F] [--augment on|off] [--val-split 0.1] [--seed N] " +
-        "[--limit N] [--output model.zip]\n" +
+        "[--limit N] [--output model.zip]";
+
+    public string Details =>
         $"  without --data: Fashion-MNIST ({FashionMnist.FolderVariable}, {FashionMnist.DebianFolder}, else the embedded subset), 1 channel, " +
         $"{TrainSettings.FashionImageSize} px, {TrainSettings.FashionEpochs} epochs of batch {TrainSettings.FashionBatchSize}, " +
         $"lr {TrainSettings.FashionLearningRate.ToString(CultureInfo.InvariantCulture)}, no augmentation; evaluated on the test split\n" +

@@ -163,6 +163,7 @@ public sealed class TrainEvalCommandTests
         string missing = _dir!.File("no-such-folder");
         StringAssert.Contains(CliHost.FailOneLine(1, "train", "--data", missing), "no-such-folder");
         StringAssert.Contains(CliHost.FailOneLine(1, "train", "--model", "resnet5O", "--data", Folder), "resnet5O");
+        StringAssert.Contains(CliHost.Succeed("train", "--help"), "--limit N: use at most N images");
         var (exit, output, _) = CliHost.Run("help");
         Assert.AreEqual(0, exit);
         foreach (var verb in new[] { "predict", "features", "train", "eval" }) StringAssert.Contains(output, verb);
