@@ -1,15 +1,19 @@
 // Fashion-MNIST with ML.NET pipelines: LeNet-5 from scratch and ResNet-18 (one input channel), trained on the 60,000
 // training images and evaluated on the 10,000 test images (the Debian package dataset-fashion-mnist, or the embedded
 // subset when it is missing). Prints per-epoch progress, test accuracy and wall time.
-// Usage: dotnet run -c Release --project examples/FashionMnist -- [lenet5|resnet18|both] [--epochs N]
+// Usage: dotnet run -c Release --project examples/FashionMnist -- [lenet5|resnet18|both] [--epochs N] [--save folder]
+//        --save writes each fitted pipeline to folder/<architecture>.zip (CnnPipelineFile), e.g. as a distillation teacher.
 using System.Diagnostics;
+using System.Globalization;
 using Cnn.MLNet;
 using Cnn.MLNet.Data;
+using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Training;
 using Microsoft.ML;
 
-string which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "both";
-int? epochsOverride = Array.IndexOf(args, "--epochs") is int e and >= 0 && e + 1 < args.Length ? int.Parse(args[e + 1]) : null;
+string? which = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !args[i - 1].StartsWith("--", StringComparison.Ordinal))).FirstOrDefault();
+int? epochsOverride = Option("--epochs") is { } epochsText ? int.Parse(epochsText, CultureInfo.InvariantCulture) : null;
+string? saveFolder = Option("--save");
 
 var trainSet = FashionMnist.Load(FashionMnistSplit.Train);
 var testSet = FashionMnist.Load(FashionMnistSplit.Test);
@@ -18,6 +22,7 @@ Console.WriteLine($"Fashion-MNIST from {(trainSet.Source == FashionMnistSource.F
 
 // Fashion-MNIST's own pixel statistics.
 float[] mean = [0.2860f], std = [0.3530f];
+which ??= "both";
 if (which is "lenet5" or "both")
     Run("lenet5", new CnnTrainerOptions
     {
@@ -27,8 +32,8 @@ if (which is "lenet5" or "both")
 if (which is "resnet18" or "both")
     Run("resnet18", new CnnTrainerOptions
     {
-        InputChannels = 1, ImageSize = 32, CropPct = 1.0, Mean = mean, Std = std, Augment = false,
-        Epochs = epochsOverride ?? 4, BatchSize = 128, LearningRate = 2e-3, WeightDecay = 5e-4, WarmupEpochs = 0.2, Seed = 1,
+        InputChannels = 1, ImageSize = 28, CropPct = 1.0, Mean = mean, Std = std, Augment = false,
+        Epochs = epochsOverride ?? 2, BatchSize = 64, LearningRate = 2e-3, WeightDecay = 5e-4, WarmupEpochs = 0.2, Seed = 1,
     });
 
 void Run(string architecture, CnnTrainerOptions options)
@@ -43,6 +48,17 @@ void Run(string architecture, CnnTrainerOptions options)
     var model = pipeline.Fit(train);
     double trainSeconds = clock.Elapsed.TotalSeconds;
     var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+    if (saveFolder is not null)
+    {
+        Directory.CreateDirectory(saveFolder);
+        CnnPipelineFile.Save(ml, model, train.Schema, Path.Combine(saveFolder, architecture + ".zip"));
+    }
     Console.WriteLine($"{architecture}: test accuracy {metrics.MicroAccuracy:P2} after {options.Epochs} epochs; " +
                       $"training {trainSeconds / 60:0.0} min, total {clock.Elapsed.TotalMinutes:0.0} min");
+}
+
+string? Option(string name)
+{
+    int index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
 }

@@ -46,20 +46,8 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
                 $"Label column '{Options.LabelColumnName}' is {label.Kind} of {label.ItemType}{(label.IsKey ? " key" : "")}; the CNN trainer needs a scalar key. " +
                 $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\") before the trainer.");
 
-        // Build the added columns as a schema and convert: SchemaShape columns cannot be constructed directly.
-        var builder = new DataViewSchema.Builder();
-        var scoreAnnotations = new DataViewSchema.Annotations.Builder();
-        scoreAnnotations.Add("SlotNames", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
-        builder.AddColumn(Options.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2), scoreAnnotations.ToAnnotations());
-        DataViewSchema.Annotations? keyValues = null;
-        if (SchemaShapes.Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType })
-        {
-            var annotations = new DataViewSchema.Annotations.Builder();
-            annotations.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
-            keyValues = annotations.ToAnnotations();
-        }
-        builder.AddColumn(Options.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues);
-        return SchemaShapes.Append(inputSchema, builder.ToSchema());
+        bool hasKeyValues = SchemaShapes.Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType };
+        return SchemaShapes.AppendClassifierOutputs(inputSchema, Options.ScoreColumnName, Options.PredictedLabelColumnName, hasKeyValues);
     }
 
     /// <summary>Reads the data, trains the network and returns the fitted transformer.</summary>

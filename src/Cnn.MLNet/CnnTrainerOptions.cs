@@ -50,22 +50,13 @@ public enum EarlyStoppingMetric
 }
 
 /// <summary>Options of <see cref="CnnTrainer"/>: fine-tuning a registered CNN backbone as an ML.NET multiclass trainer.</summary>
-public sealed class CnnTrainerOptions
+public sealed class CnnTrainerOptions : CnnFitOptions
 {
     /// <summary>Registered architecture name (e.g. <c>resnet50</c>). Set by the <see cref="CnnTrainer"/> factories.</summary>
     public string Architecture { get; set; } = "resnet18";
 
     /// <summary>Label column: a key type, as <c>MapValueToKey</c> produces. Default <c>Label</c>.</summary>
     public string LabelColumnName { get; set; } = "Label";
-
-    /// <summary>Image column: an image (<c>LoadImages</c>), encoded bytes (<c>LoadRawImageBytes</c>) or a text column of paths. Default <c>Image</c>.</summary>
-    public string ImageColumnName { get; set; } = "Image";
-
-    /// <summary>Output column of class probabilities. Default <c>Score</c>.</summary>
-    public string ScoreColumnName { get; set; } = "Score";
-
-    /// <summary>Output key column of the predicted class, of the label's key type. Default <c>PredictedLabel</c>.</summary>
-    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
 
     /// <summary>Pretrained weights (<c>.pth</c> or <c>.safetensors</c> from torchvision/timm), or null to train from scratch.
     /// The classifier is replaced when the class count differs; 3-channel first-conv weights are adapted to <see cref="InputChannels"/>.</summary>
@@ -76,30 +67,6 @@ public sealed class CnnTrainerOptions
 
     /// <summary>With <see cref="FreezeMode.UpToStage"/>: the last frozen stage (0 = stem only, 1 = stem and first stage, …).</summary>
     public int FreezeUpToStage { get; set; }
-
-    /// <summary>Training epochs (passes over the training data). Default 5.</summary>
-    public int Epochs { get; set; } = 5;
-
-    /// <summary>Images per optimizer step. Default 32.</summary>
-    public int BatchSize { get; set; } = 32;
-
-    /// <summary>Peak learning rate. Default 1e-3 (AdamW); use about 0.01–0.1 for SGD.</summary>
-    public double LearningRate { get; set; } = 1e-3;
-
-    /// <summary>Optimizer. Default AdamW.</summary>
-    public CnnOptimizer Optimizer { get; set; } = CnnOptimizer.AdamW;
-
-    /// <summary>SGD momentum. Default 0.9.</summary>
-    public double Momentum { get; set; } = 0.9;
-
-    /// <summary>Weight decay. Default 1e-4.</summary>
-    public double WeightDecay { get; set; } = 1e-4;
-
-    /// <summary>Learning-rate shape after warm-up. Default cosine.</summary>
-    public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Cosine;
-
-    /// <summary>Epochs of linear warm-up (fractions allowed). Default 0.</summary>
-    public double WarmupEpochs { get; set; }
 
     /// <summary>Validation data (same schema as the training data), or null.</summary>
     public IDataView? ValidationSet { get; set; }
@@ -113,32 +80,8 @@ public sealed class CnnTrainerOptions
     /// <summary>Metric watched by early stopping; the best epoch's weights are kept when validation data is present.</summary>
     public EarlyStoppingMetric EarlyStoppingMetric { get; set; } = EarlyStoppingMetric.ValidationLoss;
 
-    /// <summary>Where to train. Default <see cref="CnnDevice.Auto"/>.</summary>
-    public CnnDevice Device { get; set; } = CnnDevice.Auto;
-
-    /// <summary>Seed for weight initialisation, shuffling, augmentation and the validation split. Default 0.</summary>
-    public int Seed { get; set; }
-
-    /// <summary>Square input size in pixels; null uses the architecture's pretrained configuration (e.g. 224).</summary>
-    public int? ImageSize { get; set; }
-
     /// <summary>Input channels: 3 (RGB) or 1 (grayscale images such as Fashion-MNIST). Default 3.</summary>
     public int InputChannels { get; set; } = 3;
-
-    /// <summary>Normalisation mean per channel; null uses the pretrained configuration's (ImageNet's for 3 channels).</summary>
-    public IReadOnlyList<float>? Mean { get; set; }
-
-    /// <summary>Normalisation standard deviation per channel; null uses the pretrained configuration's.</summary>
-    public IReadOnlyList<float>? Std { get; set; }
-
-    /// <summary>Evaluation centre-crop fraction; null uses the pretrained configuration's (e.g. 0.875).</summary>
-    public double? CropPct { get; set; }
-
-    /// <summary>Training augmentation: random resized crop (scale 0.08–1) and horizontal flip. Default on.</summary>
-    public bool Augment { get; set; } = true;
-
-    /// <summary>Lower bound of the random resized crop's area fraction. Default 0.08 (torchvision).</summary>
-    public double AugmentMinScale { get; set; } = 0.08;
 
     /// <summary>
     /// Dropout before the classifier, in [0, 1). Default null: the architecture's own value (torchvision's per-variant dropout,
@@ -155,39 +98,19 @@ public sealed class CnnTrainerOptions
     /// <summary>GoogLeNet / Inception v3: torchvision's <c>transform_input</c> (null = the architecture's default).</summary>
     public bool? TransformInput { get; set; }
 
-    /// <summary>Skip images that cannot be decoded (and report how many) instead of failing. Default false.</summary>
-    public bool SkipCorruptImages { get; set; }
-
     /// <summary>Called after every epoch with its metrics.</summary>
     public Action<EpochMetrics>? EpochCompleted { get; set; }
-
-    /// <summary>Cancels training; checked before every batch.</summary>
-    public CancellationToken CancellationToken { get; set; }
 
     /// <summary>Checks every value; throws <see cref="ArgumentOutOfRangeException"/> naming the option and the allowed range.</summary>
     public void Validate()
     {
-        static void Check(bool ok, string name, object? value, string rule)
-        {
-            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"CnnTrainerOptions.{name} {rule}; got {value}.");
-        }
+        ValidateShared(InputChannels);
         Check(!string.IsNullOrWhiteSpace(Architecture), nameof(Architecture), Architecture, "must name a registered architecture");
-        Check(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
-        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
-        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
-        Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");
-        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be >= 0");
-        Check(WarmupEpochs >= 0 && WarmupEpochs <= Epochs, nameof(WarmupEpochs), WarmupEpochs, $"must be in [0, Epochs={Epochs}]");
         Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
         Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be >= 1 or null");
         Check(EarlyStoppingPatience is null || ValidationSet is not null || ValidationFraction > 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience,
             "needs validation data: set ValidationSet or ValidationFraction");
-        Check(ImageSize is null || ImageSize >= 8, nameof(ImageSize), ImageSize, "must be >= 8 pixels or null");
         Check(InputChannels is 1 or 3, nameof(InputChannels), InputChannels, "must be 1 (grayscale) or 3 (RGB)");
-        Check(Mean is null || Mean.Count == InputChannels, nameof(Mean), Mean?.Count, $"must have one value per input channel ({InputChannels})");
-        Check(Std is null || (Std.Count == InputChannels && Std.All(s => s > 0)), nameof(Std), Std?.Count, $"must have {InputChannels} positive values");
-        Check(CropPct is null || (CropPct > 0 && CropPct <= 1), nameof(CropPct), CropPct, "must be in (0, 1]");
-        Check(AugmentMinScale > 0 && AugmentMinScale <= 1, nameof(AugmentMinScale), AugmentMinScale, "must be in (0, 1]");
         Check(DropRate is null || (DropRate >= 0 && DropRate < 1), nameof(DropRate), DropRate, "must be in [0, 1) or null");
         Check(Freeze != FreezeMode.UpToStage || FreezeUpToStage >= 0, nameof(FreezeUpToStage), FreezeUpToStage, "must be >= 0");
         if (WeightsPath is not null && !File.Exists(WeightsPath))

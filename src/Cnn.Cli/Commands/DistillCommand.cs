@@ -115,44 +115,14 @@ internal sealed class DistillCommand : ICliCommand
             FormattableString.Invariant($"{epochs} epochs of batch {batchSize}, AdamW lr {learningRate:G4} (cosine), T {temperature:G4}, alpha {alpha:G4}") +
             $"{(pseudoLabels ? ", pseudo-labels" : "")}, augmentation {(augment ? "on" : "off")}, {(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        bool fitted = CancellableFit.FitAndSave("distill", "distilling", ml, data, output, token =>
         {
-            e.Cancel = true;
-            cancel.Cancel();
-        };
-        options.CancellationToken = cancel.Token;
-        Console.CancelKeyPress += onCancel;
-        ITransformer model;
-        try
-        {
-            stdout.WriteLine("distilling… (Ctrl+C cancels)");
-            stdout.Flush();
-            var pipeline = teacher.MapLabelsToKeys(ml, "Label")
+            options.CancellationToken = token;
+            return teacher.MapLabelsToKeys(ml, "Label")
                 .Append(CnnTrainer.Distill(teacher, student, options, ml))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
-            model = pipeline.Fit(data);
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            stderr.WriteLine($"cnn distill: cancelled by Ctrl+C after {clock.Elapsed.TotalSeconds:0}s; nothing was saved.");
-            return 130;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
-
-        try
-        {
-            CnnPipelineFile.Save(ml, model, data.Schema, output);
-        }
-        finally
-        {
-            foreach (var stage in PipelineModel.Stages(model).OfType<IDisposable>()) stage.Dispose();
-        }
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"saved: {Path.GetFullPath(output)} ({new FileInfo(output).Length / (1024.0 * 1024.0):0.0} MB)"));
+        }, stdout, stderr, clock);
+        if (!fitted) return CancellableFit.CancelledExitCode;
 
         // Evaluate the saved file (which proves it loads) next to the teacher, on the labelled images.
         if (labelled is not null)

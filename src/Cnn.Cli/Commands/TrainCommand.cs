@@ -63,44 +63,14 @@ internal sealed class TrainCommand : ICliCommand
             stdout.Flush();
         };
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Output, token =>
         {
-            e.Cancel = true; // let the training loop stop at the next batch and exit normally
-            cancel.Cancel();
-        };
-        options.CancellationToken = cancel.Token;
-        Console.CancelKeyPress += onCancel;
-        ITransformer model;
-        try
-        {
-            stdout.WriteLine("training… (Ctrl+C cancels)");
-            stdout.Flush();
-            var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            options.CancellationToken = token;
+            return ml.Transforms.Conversion.MapValueToKey("Label")
                 .Append(CnnTrainer.Create(settings.Model, options, ml))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
-            model = pipeline.Fit(trainView);
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            stderr.WriteLine($"cnn train: cancelled by Ctrl+C after {clock.Elapsed.TotalSeconds:0}s; nothing was saved.");
-            return 130;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
-
-        try
-        {
-            CnnPipelineFile.Save(ml, model, trainView.Schema, settings.Output);
-        }
-        finally
-        {
-            foreach (var stage in PipelineModel.Stages(model).OfType<IDisposable>()) stage.Dispose();
-        }
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"saved: {Path.GetFullPath(settings.Output)} ({new FileInfo(settings.Output).Length / (1024.0 * 1024.0):0.0} MB)"));
+        }, stdout, stderr, clock);
+        if (!fitted) return CancellableFit.CancelledExitCode;
 
         // Evaluate the saved file, which also proves it loads.
         var evaluation = test ?? (validation is null ? null : new LabeledData(validation, source.Description + " validation split"));

@@ -125,8 +125,7 @@ internal sealed class PipelineModel : IDisposable
     }
 
     /// <summary>The leaf transformers of a (nested) transformer chain, in order.</summary>
-    public static IEnumerable<ITransformer> Stages(ITransformer model) =>
-        model is IEnumerable<ITransformer> chain ? chain.SelectMany(Stages) : new[] { model };
+    public static IEnumerable<ITransformer> Stages(ITransformer model) => CnnPipelineFile.Stages(model);
 
     private sealed class InputRow
     {

@@ -67,19 +67,8 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
             hasKeyValues = SchemaShapes.Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType };
         }
 
-        var builder = new DataViewSchema.Builder();
-        var scoreAnnotations = new DataViewSchema.Annotations.Builder();
-        scoreAnnotations.Add("SlotNames", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
-        builder.AddColumn(o.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2), scoreAnnotations.ToAnnotations());
-        DataViewSchema.Annotations? keyValues = null;
-        if (hasKeyValues || Teacher.Labels?.ValueType == "Text")
-        {
-            var annotations = new DataViewSchema.Annotations.Builder();
-            annotations.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
-            keyValues = annotations.ToAnnotations();
-        }
-        builder.AddColumn(o.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues);
-        return SchemaShapes.Append(inputSchema, builder.ToSchema());
+        return SchemaShapes.AppendClassifierOutputs(inputSchema, o.ScoreColumnName, o.PredictedLabelColumnName,
+            hasKeyValues || Teacher.Labels?.ValueType == "Text");
     }
 
     /// <summary>Reads the images (and labels where present), distills the teacher into a new student and returns it.</summary>

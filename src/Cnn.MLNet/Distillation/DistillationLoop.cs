@@ -78,25 +78,18 @@ internal sealed class DistillationLoop
         var model = student.Model;
         var device = student.Device;
         int classes = student.ModelOptions.NumClasses;
-        using var optimizer = o.Optimizer == CnnOptimizer.Sgd
-            ? (optim.Optimizer)optim.SGD(model.parameters(), o.LearningRate, o.Momentum, 0, o.WeightDecay, false, false)
-            : optim.AdamW(model.parameters(), o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay, false, false);
+        using var optimizer = OptimizationSetup.CreateOptimizer(o, model.parameters());
 
         // Same shuffle, same per-sample augmentation seed and same crop parameters for both models: the teacher sees the
         // student's crop and flip of each image, through its own size, channels and normalisation.
-        var batcherOptions = new ImageBatcherOptions
-        {
-            BatchSize = o.BatchSize, Augment = o.Augment, Shuffle = true, Seed = o.Seed, SkipCorruptImages = o.SkipCorruptImages,
-            // A last batch of one image breaks BatchNorm in training mode; drop the remainder when it would be that small.
-            DropLast = samples.Count % o.BatchSize == 1 && samples.Count > o.BatchSize,
-        };
+        var batcherOptions = OptimizationSetup.TrainingBatches(o, samples.Count);
         var studentBatcher = new ImageBatcher(new ImagePreprocessor(student.Preprocess with { MinScale = o.AugmentMinScale }), batcherOptions);
         bool cache = !o.Augment && o.CacheTeacherOutputs;
         var teacherBatcher = cache ? null : new ImageBatcher(new ImagePreprocessor(teacher.Preprocess with { MinScale = o.AugmentMinScale }), batcherOptions);
         float[]? cached = cache ? TeacherLogits(teacher, samples, classes, token) : null;
 
         int stepsPerEpoch = studentBatcher.GetBatchCount(samples.Count);
-        var schedule = new LearningRateSchedule(o.LearningRate, (long)stepsPerEpoch * o.Epochs, (long)Math.Round(o.WarmupEpochs * stepsPerEpoch), o.Schedule);
+        var schedule = OptimizationSetup.Schedule(o, stepsPerEpoch);
         long step = 0;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
@@ -116,7 +109,7 @@ internal sealed class DistillationLoop
                 if (teacherBatch is not null && !teacherBatch.SampleIndices.SequenceEqual(indices))
                     throw new InvalidOperationException($"Batch {batchIndex} of epoch {epoch}: the teacher's and the student's batches hold different images (an image decoded for one model but not the other).");
                 rate = schedule.RateAt(step++);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = rate;
+                OptimizationSetup.SetLearningRate(optimizer, rate);
                 using var scope = NewDisposeScope();
                 var teacherLogits = cached is not null ? Gather(cached, indices, classes).to(device) : Forward(teacher, teacherBatch!).to(device);
                 var teacherPredicted = teacherLogits.argmax(1).cpu().data<long>().ToArray();

@@ -83,7 +83,7 @@ public sealed class DistillationTeacher : IDisposable
         {
             throw new InvalidDataException($"Teacher model file '{path}' cannot be loaded: {ex.Message}", ex);
         }
-        var stages = Flatten(pipeline).ToList();
+        var stages = CnnPipelineFile.Stages(pipeline).ToList();
         var disposables = stages.OfType<IDisposable>().ToList();
         var classifiers = stages.OfType<CnnClassifierTransformer>().ToList();
         if (classifiers.Count != 1)
@@ -190,7 +190,7 @@ public sealed class DistillationTeacher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(student);
         if (Pipeline is null) return student;
-        var stages = Flatten(Pipeline).Select(s => s is CnnClassifierTransformer ? student : s).ToArray();
+        var stages = CnnPipelineFile.Stages(Pipeline).Select(s => s is CnnClassifierTransformer ? student : s).ToArray();
         return new TransformerChain<ITransformer>(stages);
     }
 
@@ -198,20 +198,6 @@ public sealed class DistillationTeacher : IDisposable
     public void Dispose()
     {
         foreach (var owned in _owned) owned.Dispose();
-    }
-
-    private static IEnumerable<ITransformer> Flatten(ITransformer model)
-    {
-        if (model is IEnumerable<ITransformer> chain)
-        {
-            foreach (var inner in chain)
-                foreach (var leaf in Flatten(inner))
-                    yield return leaf;
-        }
-        else
-        {
-            yield return model;
-        }
     }
 
     private sealed class KeyRow

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace Cnn.MLNet.Mapping;
 
@@ -52,5 +53,27 @@ internal static class SchemaShapes
         var addedShape = FromSchema(added);
         var names = addedShape.Select(c => c.Name).ToHashSet();
         return new SchemaShape(input.Where(c => !names.Contains(c.Name)).Concat(addedShape));
+    }
+
+    /// <summary>
+    /// <paramref name="input"/> plus a classifier's outputs: <paramref name="scoreColumn"/> (vector of probabilities with slot
+    /// names) and <paramref name="predictedLabelColumn"/> (a key, with text key values when <paramref name="withKeyValues"/>).
+    /// </summary>
+    public static SchemaShape AppendClassifierOutputs(SchemaShape input, string scoreColumn, string predictedLabelColumn, bool withKeyValues)
+    {
+        // Build the added columns as a schema and convert: SchemaShape columns cannot be constructed directly.
+        var builder = new DataViewSchema.Builder();
+        var scoreAnnotations = new DataViewSchema.Annotations.Builder();
+        scoreAnnotations.Add("SlotNames", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
+        builder.AddColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, 2), scoreAnnotations.ToAnnotations());
+        DataViewSchema.Annotations? keyValues = null;
+        if (withKeyValues)
+        {
+            var annotations = new DataViewSchema.Annotations.Builder();
+            annotations.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => { });
+            keyValues = annotations.ToAnnotations();
+        }
+        builder.AddColumn(predictedLabelColumn, new KeyDataViewType(typeof(uint), 2), keyValues);
+        return Append(input, builder.ToSchema());
     }
 }

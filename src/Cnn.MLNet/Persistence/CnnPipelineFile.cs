@@ -53,7 +53,7 @@ public static class CnnPipelineFile
                     stages.Add(new StageEntry("mlnet", entry));
                     pending.Clear();
                 }
-                foreach (var stage in Flatten(model))
+                foreach (var stage in Stages(model))
                 {
                     if (stage is IPersistentTransformer own)
                     {
@@ -127,19 +127,9 @@ public static class CnnPipelineFile
         }
     }
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer model)
-    {
-        if (model is IEnumerable<ITransformer> chain)
-        {
-            foreach (var inner in chain)
-                foreach (var leaf in Flatten(inner))
-                    yield return leaf;
-        }
-        else
-        {
-            yield return model;
-        }
-    }
+    /// <summary>The stages of a fitted pipeline in order, nested transformer chains opened up.</summary>
+    public static IEnumerable<ITransformer> Stages(ITransformer model) =>
+        model is IEnumerable<ITransformer> chain ? chain.SelectMany(Stages) : new[] { model };
 
     private static ITransformer LoadMlNetTransformer(MLContext mlContext, ZipArchive archive, string entry, string path)
     {

@@ -60,23 +60,15 @@ internal sealed class CnnTrainingLoop
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         if (trainable.Count == 0)
             throw new InvalidOperationException("Every parameter is frozen: nothing would train. Use a smaller FreezeUpToStage or FreezeMode.Backbone.");
-        using var optimizer = o.Optimizer == CnnOptimizer.Sgd
-            ? (optim.Optimizer)optim.SGD(trainable, o.LearningRate, o.Momentum, 0, o.WeightDecay, false, false)
-            : optim.AdamW(trainable, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay, false, false);
+        using var optimizer = OptimizationSetup.CreateOptimizer(o, trainable);
 
-        var trainBatcher = new ImageBatcher(
-            new ImagePreprocessor(network.Preprocess with { MinScale = o.AugmentMinScale }),
-            new ImageBatcherOptions
-            {
-                BatchSize = o.BatchSize, Augment = o.Augment, Shuffle = true, Seed = o.Seed, SkipCorruptImages = o.SkipCorruptImages,
-                // A last batch of one image breaks BatchNorm in training mode; drop the remainder when it would be that small.
-                DropLast = train.Count % o.BatchSize == 1 && train.Count > o.BatchSize,
-            });
+        var trainBatcher = new ImageBatcher(new ImagePreprocessor(network.Preprocess with { MinScale = o.AugmentMinScale }),
+            OptimizationSetup.TrainingBatches(o, train.Count));
         var evalBatcher = new ImageBatcher(new ImagePreprocessor(network.Preprocess),
             new ImageBatcherOptions { BatchSize = o.BatchSize, SkipCorruptImages = o.SkipCorruptImages });
 
         int stepsPerEpoch = trainBatcher.GetBatchCount(train.Count);
-        var schedule = new LearningRateSchedule(o.LearningRate, (long)stepsPerEpoch * o.Epochs, (long)Math.Round(o.WarmupEpochs * stepsPerEpoch), o.Schedule);
+        var schedule = OptimizationSetup.Schedule(o, stepsPerEpoch);
         var best = new BestEpochTracker(o.EarlyStoppingMetric);
         long step = 0;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
@@ -93,7 +85,7 @@ internal sealed class CnnTrainingLoop
                 batchIndex++;
                 if (batch.Count == 0) continue;
                 rate = schedule.RateAt(step++);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = rate;
+                OptimizationSetup.SetLearningRate(optimizer, rate);
                 using var scope = NewDisposeScope();
                 var x = batch.ToTensor().to(device);
                 var y = batch.LabelsToTensor().to(device);

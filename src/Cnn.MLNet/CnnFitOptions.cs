@@ -1,0 +1,98 @@
+using Cnn.MLNet.Training;
+
+namespace Cnn.MLNet;
+
+/// <summary>
+/// What every network-training estimator shares (<see cref="CnnTrainerOptions"/> for fine-tuning,
+/// <see cref="Distillation.CnnDistillationOptions"/> for distillation): columns, optimisation, schedule, device, preprocessing
+/// and augmentation, robustness and cancellation.
+/// </summary>
+public abstract class CnnFitOptions
+{
+    /// <summary>Image column: an image (<c>LoadImages</c>), encoded bytes (<c>LoadRawImageBytes</c>) or a text column of paths. Default <c>Image</c>.</summary>
+    public string ImageColumnName { get; set; } = "Image";
+
+    /// <summary>Output column of class probabilities. Default <c>Score</c>.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Output key column of the predicted class, of the label's key type. Default <c>PredictedLabel</c>.</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+
+    /// <summary>Training epochs (passes over the training data). Default 5.</summary>
+    public int Epochs { get; set; } = 5;
+
+    /// <summary>Images per optimizer step. Default 32.</summary>
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>Peak learning rate. Default 1e-3 (AdamW); use about 0.01–0.1 for SGD.</summary>
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>Optimizer. Default AdamW.</summary>
+    public CnnOptimizer Optimizer { get; set; } = CnnOptimizer.AdamW;
+
+    /// <summary>SGD momentum. Default 0.9.</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>Weight decay. Default 1e-4.</summary>
+    public double WeightDecay { get; set; } = 1e-4;
+
+    /// <summary>Learning-rate shape after warm-up. Default cosine.</summary>
+    public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Cosine;
+
+    /// <summary>Epochs of linear warm-up (fractions allowed). Default 0.</summary>
+    public double WarmupEpochs { get; set; }
+
+    /// <summary>Where the trained network runs. Default <see cref="CnnDevice.Auto"/>.</summary>
+    public CnnDevice Device { get; set; } = CnnDevice.Auto;
+
+    /// <summary>Seed for weight initialisation, shuffling, augmentation and any validation split. Default 0.</summary>
+    public int Seed { get; set; }
+
+    /// <summary>Square input size in pixels; null uses the architecture's pretrained configuration (e.g. 224).</summary>
+    public int? ImageSize { get; set; }
+
+    /// <summary>Normalisation mean per channel; null uses the pretrained configuration's (ImageNet's for 3 channels).</summary>
+    public IReadOnlyList<float>? Mean { get; set; }
+
+    /// <summary>Normalisation standard deviation per channel; null uses the pretrained configuration's.</summary>
+    public IReadOnlyList<float>? Std { get; set; }
+
+    /// <summary>Evaluation centre-crop fraction; null uses the pretrained configuration's (e.g. 0.875).</summary>
+    public double? CropPct { get; set; }
+
+    /// <summary>Training augmentation: random resized crop (scale <see cref="AugmentMinScale"/>–1) and horizontal flip. Default on.</summary>
+    public bool Augment { get; set; } = true;
+
+    /// <summary>Lower bound of the random resized crop's area fraction. Default 0.08 (torchvision).</summary>
+    public double AugmentMinScale { get; set; } = 0.08;
+
+    /// <summary>Skip images that cannot be decoded (and report how many) instead of failing. Default false.</summary>
+    public bool SkipCorruptImages { get; set; }
+
+    /// <summary>Cancels training; checked before every batch.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the option (as <c>TypeName.Option</c>) and its allowed range.</summary>
+    protected void Check(bool ok, string name, object? value, string rule)
+    {
+        if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{GetType().Name}.{name} {rule}; got {value}.");
+    }
+
+    /// <summary>Checks the shared values.</summary>
+    /// <param name="inputChannels">The network's input channels when known (Mean/Std must match it), or null.</param>
+    protected void ValidateShared(int? inputChannels)
+    {
+        Check(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
+        Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");
+        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be >= 0");
+        Check(WarmupEpochs >= 0 && WarmupEpochs <= Epochs, nameof(WarmupEpochs), WarmupEpochs, $"must be in [0, Epochs={Epochs}]");
+        Check(ImageSize is null || ImageSize >= 8, nameof(ImageSize), ImageSize, "must be >= 8 pixels or null");
+        Check(Mean is null || inputChannels is null || Mean.Count == inputChannels, nameof(Mean), Mean?.Count, $"must have one value per input channel ({inputChannels})");
+        Check(Std is null || (Std.All(s => s > 0) && (inputChannels is null || Std.Count == inputChannels)), nameof(Std), Std?.Count,
+            $"must have one positive value per input channel ({inputChannels})");
+        Check(CropPct is null || (CropPct > 0 && CropPct <= 1), nameof(CropPct), CropPct, "must be in (0, 1]");
+        Check(AugmentMinScale > 0 && AugmentMinScale <= 1, nameof(AugmentMinScale), AugmentMinScale, "must be in (0, 1]");
+    }
+}
