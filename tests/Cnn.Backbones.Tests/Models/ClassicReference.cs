@@ -252,6 +252,9 @@ internal static class ClassicReference
         return Fixtures.GetOrAdd(Key(spec, size, mode), _ => new Lazy<Fixture>(() => Fixture.Generate([(spec, size, mode)])[0])).Value;
     }
 
+    /// <summary>Whether the fixture is one of those generated together and shared by several tests (kept until the process exits).</summary>
+    public static bool IsShared(string spec, int size, string mode = "eval") => Batch.Contains((spec, size, mode));
+
     private static string Key(string spec, int size, string mode) => $"{spec}@{size}/{mode}";
 
     /// <summary>The model options equivalent to a spec's flags.</summary>
@@ -298,8 +301,8 @@ internal static class ClassicReference
     internal sealed record ArchitectureConfig(
         long MetaParameters, int MinSize, int Crop, int Resize, double[] Mean, double[] Std, string Interpolation, int Classes);
 
-    /// <summary>Files made by the parity script; they live for the whole test run (deleted at process exit).</summary>
-    internal sealed class Fixture
+    /// <summary>Files made by the parity script; they live until disposed, at the latest until the test process exits.</summary>
+    internal sealed class Fixture : IDisposable
     {
         private Fixture(string directory, JsonElement meta)
         {
@@ -327,5 +330,11 @@ internal static class ClassicReference
         }
 
         public StateDict LoadOutputs() => WeightFile.Load(OutputsPath);
+
+        /// <summary>Deletes the files now (for a fixture of one test, not a shared one from <see cref="Parity"/>).</summary>
+        public void Dispose()
+        {
+            try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { }
+        }
     }
 }

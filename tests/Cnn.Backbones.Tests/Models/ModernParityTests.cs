@@ -47,6 +47,38 @@ public sealed class ModernParityTests
         ModernReference.AssertParity(c, Fixtures.Value[id]);
     }
 
+    /// <summary>The other torchvision variants of the modern families (same code paths at other widths, depths, group widths,
+    /// patch sizes): one Python process per variant, its files deleted after the test so the large ones never pile up on disk.</summary>
+    private static readonly ModernReference.ParityCase[] OtherVariants =
+    [
+        .. new[] { "b1", "b2", "b3", "b4", "b5", "b6", "b7", "v2_m", "v2_l" }.Select(v => new ModernReference.ParityCase($"efficientnet_{v}", 64, "avgpool", "in")),
+        .. new[] { "small", "base", "large" }.Select(v => new ModernReference.ParityCase($"convnext_{v}", 64, "avgpool", "in")),
+        .. new[] { "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf" }.SelectMany(v => new[]
+        {
+            new ModernReference.ParityCase($"regnet_y_{v}", 64, "avgpool", "in"), new ModernReference.ParityCase($"regnet_x_{v}", 64, "avgpool", "in"),
+        }),
+        .. new[] { "b_32", "l_16", "l_32" }.Select(v => new ModernReference.ParityCase($"vit_{v}", 224, "encoder", "out", Batch: 1)),
+    ];
+
+    public static IEnumerable<object[]> OtherVariantIds => OtherVariants.Select(c => new object[] { c.Id });
+
+    [TestMethod]
+    [DynamicData(nameof(OtherVariantIds))]
+    public void EveryOtherVariantMatchesTorchvision(string id)
+    {
+        TorchRuntime.EnsureLoaded();
+        var c = OtherVariants.Single(x => x.Id == id);
+        var fixture = ModernReference.MakeFixtures([c])[id];
+        try
+        {
+            ModernReference.AssertParity(c, fixture);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(fixture.Directory)!, recursive: true);
+        }
+    }
+
     [TestMethod]
     public void VitWeightsFor224LoadIntoA160ModelWithTimmsBicubicPositionEmbeddingResampling()
     {

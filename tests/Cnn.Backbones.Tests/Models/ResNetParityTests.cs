@@ -7,21 +7,28 @@ namespace Cnn.Backbones.Tests.Models;
 /// <summary>
 /// Numerical parity with torchvision: a seeded torchvision model with randomised BatchNorm statistics is saved with
 /// <c>torch.save</c>, loaded strictly here, and every stage map, the pooled pre-logits and the logits must agree to
-/// max|diff| ≤ 1e-4 · max|ref| in eval mode.
+/// max|diff| ≤ 1e-4 · max|ref| in eval mode. Every torchvision variant is checked; each fixture is deleted after its test, so the
+/// large ones (up to 0.5 GB of weights) never pile up on disk.
 /// </summary>
 [TestClass]
 public sealed class ResNetParityTests
 {
     [TestMethod]
     [DataRow("resnet18", 64)]
+    [DataRow("resnet34", 64)]
     [DataRow("resnet50", 64)]
+    [DataRow("resnet101", 64)]
+    [DataRow("resnet152", 64)]
     [DataRow("resnext50_32x4d", 64)]
+    [DataRow("resnext101_32x8d", 64)]
+    [DataRow("resnext101_64x4d", 64)]
     [DataRow("wide_resnet50_2", 64)]
+    [DataRow("wide_resnet101_2", 64)]
     [DataRow("resnet50", 224)]
     public void EvalOutputsMatchTorchvision(string name, int size)
     {
         TorchRuntime.EnsureLoaded();
-        var fixture = ResNetReference.Parity(name, size);
+        using var fixture = ResNetReference.ParityFixture.Generate(name, size);
         using var model = ModelRegistry.Create(name);
         var report = model.LoadWeights(fixture.WeightsPath, strict: true);
         Assert.IsTrue(report.IsComplete, report.ToString());

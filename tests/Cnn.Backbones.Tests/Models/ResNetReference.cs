@@ -124,8 +124,8 @@ internal static class ResNetReference
         IReadOnlyList<(string Key, long[] Shape)> Keys, long Parameters, long MetaParameters,
         int Crop, int Resize, double[] Mean, double[] Std, string Interpolation, int Classes);
 
-    /// <summary>Files made by the parity script; they live for the whole test run (deleted at process exit).</summary>
-    internal sealed class ParityFixture
+    /// <summary>Files made by the parity script; they live until disposed, at the latest until the test process exits.</summary>
+    internal sealed class ParityFixture : IDisposable
     {
         private ParityFixture(string directory) => Directory = directory;
 
@@ -142,6 +142,12 @@ internal static class ResNetReference
         }
 
         public StateDict LoadOutputs() => WeightFile.Load(OutputsPath);
+
+        /// <summary>Deletes the files now (for a fixture of one test, not one from the shared <see cref="Parity"/> cache).</summary>
+        public void Dispose()
+        {
+            try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { }
+        }
     }
 
     /// <summary>Same shape and bit-for-bit equal values.</summary>
