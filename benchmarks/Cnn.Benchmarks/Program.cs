@@ -1,6 +1,7 @@
 // Training throughput: CnnTrainer.Fit end to end from encoded images vs a bare TorchSharp loop on pre-decoded tensors.
-// Same model (resnet18), input size (112 px), batch (32), optimizer (AdamW) and number of images.
-// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N]
+// Same model (resnet18), input size (112 px), batch (32), optimizer (AdamW) and number of images; and, where Python's torch and
+// torchvision are installed (Debian: python3-torchvision), (c) the same bare loop in PyTorch on the same machine and threads.
+// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--python PATH]
 using System.Diagnostics;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
@@ -71,8 +72,59 @@ Console.WriteLine($"    of which training epochs        : {epochRate,8:0.0} img/
 Console.WriteLine($"(b) bare TorchSharp loop            : {bareRate,8:0.0} img/s  (per epoch: {string.Join(", ", bareEpochs.Select(r => r.ToString("0.0")))})");
 Console.WriteLine($"ratio (a)/(b): end to end {fitRate / bareRate:0.00}, epochs {epochRate / bareRate:0.00}  (target >= 0.9)");
 
-int Argument(string name, int fallback)
+// (c) The bare loop of (b) in PyTorch, with the same thread count.
+string python = ArgumentString("--python") ?? "/usr/bin/python3";
+string? pytorch = PyTorchBareLoop(python, images, epochs, size, batch, torch.get_num_threads());
+Console.WriteLine(pytorch is null
+    ? $"(c) PyTorch bare loop               : not run ({python} with torch and torchvision not found)"
+    : $"(c) PyTorch bare loop               : {pytorch}; ratio (b)/(c) {bareRate / double.Parse(pytorch.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture):0.00}");
+
+static string? PyTorchBareLoop(string python, int images, int epochs, int size, int batch, int threads)
+{
+    const string script = """
+        import sys, time, torch, torchvision
+        images, epochs, size, batch, threads = map(int, sys.argv[1:6])
+        torch.set_num_threads(threads)
+        torch.manual_seed(1)
+        model = torchvision.models.resnet18(num_classes=2)
+        x_all, y_all = torch.randn(images, 3, size, size), torch.arange(images) % 2
+        opt = torch.optim.AdamW(model.parameters(), 1e-3)
+        model.train()
+        rates = []
+        for epoch in range(epochs):
+            t = time.perf_counter()
+            for start in range(0, images, batch):
+                loss = torch.nn.functional.cross_entropy(model(x_all[start:start + batch]), y_all[start:start + batch])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            rates.append(images / (time.perf_counter() - t))
+        print(f"{sum(rates) / len(rates):.1f} img/s  (torch {torch.__version__}, per epoch: {', '.join(f'{r:.1f}' for r in rates)})")
+        """;
+    if (!File.Exists(python)) return null;
+    string file = Path.Combine(Path.GetTempPath(), $"cnn-bench-{Guid.NewGuid():N}.py");
+    File.WriteAllText(file, script);
+    try
+    {
+        var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { file, images.ToString(), epochs.ToString(), size.ToString(), batch.ToString(), threads.ToString() }) info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        _ = stderr.Result;
+        return process.ExitCode == 0 && output.Length > 0 ? output : null;
+    }
+    finally
+    {
+        File.Delete(file);
+    }
+}
+
+int Argument(string name, int fallback) => int.TryParse(ArgumentString(name), out int v) && v > 0 ? v : fallback;
+
+string? ArgumentString(string name)
 {
     int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) && v > 0 ? v : fallback;
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }

@@ -23,14 +23,15 @@ internal sealed class TrainCommand : ICliCommand
 
     public string Usage =>
         "train [--model resnet18] [--data <folder-per-class>] [--weights <file>] [--freeze none|backbone|<stage>] [--epochs N] " +
-        "[--batch-size N] [--lr F] [--image-size N] [--channels 1|3] [--crop-pct F] [--augment on|off] [--val-split 0.1] [--seed N] " +
+        "[--batch-size N] [--lr F] [--image-size N] [--channels 1|3] [--crop-pct F] [--augment on|off] [--min-scale 0.08] [--val-split 0.1] [--seed N] " +
         "[--limit N] [--output model.zip]";
 
     public string Details =>
         $"  without --data: Fashion-MNIST ({FashionMnist.FolderVariable}, {FashionMnist.DebianFolder}, else the embedded subset), 1 channel, " +
         $"{TrainSettings.FashionImageSize} px, {TrainSettings.FashionEpochs} epochs of batch {TrainSettings.FashionBatchSize}, " +
-        $"lr {TrainSettings.FashionLearningRate.ToString(CultureInfo.InvariantCulture)}, no augmentation; evaluated on the test split\n" +
-        "  with --data: 3 channels, the model's input size and crop, 5 epochs of batch 32, lr 0.001, augmentation on\n" +
+        $"lr {TrainSettings.FashionLearningRate.ToString(CultureInfo.InvariantCulture)}, horizontal flips (--min-scale 1); evaluated on the test split\n" +
+        "  with --data: 3 channels, the model's input size and crop, 5 epochs of batch 32, lr 0.001, random resized crops (--min-scale 0.08) and flips\n" +
+        "  --min-scale F: smallest area fraction of the random resized crop (1: horizontal flips only)\n" +
         "  --limit N: use at most N images of each source split (train, test), class-balanced: for quick smoke runs\n" +
         "  Ctrl+C cancels cleanly (nothing is saved)";
 

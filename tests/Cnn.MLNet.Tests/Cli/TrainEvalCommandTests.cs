@@ -147,7 +147,7 @@ public sealed class TrainEvalCommandTests
         // 40 images, 4 per class (balanced), 1 per class held out.
         StringAssert.Contains(output, "30 training, 10 validation images, 10 classes; 40 test images");
         StringAssert.Contains(output, "resnet18, 1 channel(s), image size 28, 1 epochs of batch 16");
-        StringAssert.Contains(output, "augmentation off");
+        StringAssert.Contains(output, "augmentation flips");
         StringAssert.Matches(output, new Regex(@"eval:  Fashion-MNIST test .*: accuracy [\d.]+% .*40 images"));
         Assert.IsTrue(File.Exists(_dir.File("fashion.zip")));
     }
