@@ -51,7 +51,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
     }
 
     /// <summary>Reads the data, trains the network and returns the fitted transformer.</summary>
-    /// <exception cref="OperationCanceledException">The options' cancellation token was cancelled.</exception>
+    /// <exception cref="OperationCanceledException">The options' cancellation token or the MLContext (<c>CancelExecution</c>) cancelled training.</exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     public CnnClassifierTransformer Fit(IDataView input)
     {
@@ -60,7 +60,8 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         var o = Options;
         var labels = LabelKeys.FromColumn(input.Schema[o.LabelColumnName]);
         using var channel = (_environment as IChannelProvider)?.Start("CnnTrainer");
-        var token = o.CancellationToken;
+        using var cancellation = FitCancellation.Start(_environment, "CnnTrainer", o.CancellationToken);
+        var token = cancellation.Token;
 
         var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token);
         TrainingData.CheckTrainable(rows, labels.Names, "training");
@@ -87,7 +88,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         }
         channel?.Info(MessageSensitivity.None,
             $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
-        var network = new CnnTrainingLoop(o, channel).Train(train, validation, labels.Names);
+        var network = new CnnTrainingLoop(o, channel, cancellation).Train(train, validation, labels.Names);
         return new CnnClassifierTransformer(network, labels, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
     }
 }

@@ -97,13 +97,35 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     protected virtual nn.Module<Tensor, Tensor> CreateClassifier(int numClasses, Device? device = null) =>
         numClasses == 0 ? nn.Identity() : nn.Linear(NumFeatures, numClasses, device: device);
 
-    /// <summary>The unpooled output of the last stage, shape [N, <see cref="NumFeatures"/>, H/r, W/r].</summary>
+    /// <summary>The unpooled output of the last stage and <see cref="FinishFeatures"/>, shape [N, <see cref="NumFeatures"/>, H/r, W/r]
+    /// for CNNs.</summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
     /// <exception cref="ArgumentException">The input is not [N, C, H, W] with C = <see cref="InChannels"/>.</exception>
-    public virtual Tensor ForwardFeatures(Tensor x)
+    public Tensor ForwardFeatures(Tensor x)
     {
         ValidateInput(x);
-        return RunStages(x, FeatureInfo.Count - 1, collect: null);
+        using var last = RunStages(x, FeatureInfo.Count - 1, collect: null);
+        return FinishFeatures(last);
+    }
+
+    /// <summary>
+    /// What <see cref="ForwardFeatures"/> runs after the last feature stage: nothing by default (an alias of the stage's map);
+    /// families with layers between their last stage and the head (torchvision's final 1×1 convolution, ViT's <c>encoder.ln</c>)
+    /// override it.
+    /// </summary>
+    /// <param name="lastStage">The output of the last feature stage.</param>
+    protected virtual Tensor FinishFeatures(Tensor lastStage) => lastStage.alias();
+
+    /// <summary>
+    /// <see cref="ForwardStages"/> and <see cref="ForwardFeatures"/> of the same batch, from one pass through the stages when
+    /// <see cref="OutIndices"/> ends with the last stage (as by default).
+    /// </summary>
+    /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
+    public (IReadOnlyList<Tensor> Stages, Tensor Features) ForwardStagesAndFeatures(Tensor x)
+    {
+        var stages = ForwardStages(x);
+        var features = OutIndices[^1] == FeatureInfo.Count - 1 ? FinishFeatures(stages[^1]) : ForwardFeatures(x);
+        return (stages, features);
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ public sealed record FeatureLayout(IReadOnlyList<nn.Module<Tensor, Tensor>> Laye
 
 /// <summary>
 /// A backbone whose body is torchvision's <c>features</c> Sequential (MobileNet, EfficientNet, ConvNeXt). Feature stages are the
-/// layers given by <see cref="FeatureLayout.StageEnds"/>; layers after the body run only in <see cref="ForwardFeatures"/> and are
+/// layers given by <see cref="FeatureLayout.StageEnds"/>; layers after the body run only in <see cref="Backbone.ForwardFeatures"/> and are
 /// not built in features-only mode. Stage groups: <c>stem</c> (<c>features.0</c>), <c>stage1</c>… (the layers up to each feature
 /// stage; trailing layers join the last), <c>head</c> (the classifier).
 /// </summary>
@@ -41,7 +41,7 @@ public abstract class SequentialBackbone : Backbone
     /// <param name="name">Model name.</param>
     /// <param name="options">Creation options.</param>
     /// <param name="layout">The features layout (trailing layers already left out when features-only).</param>
-    /// <param name="numFeatures">Channels of <see cref="ForwardFeatures"/>'s output.</param>
+    /// <param name="numFeatures">Channels of <see cref="Backbone.ForwardFeatures"/>'s output.</param>
     /// <param name="pretrainedConfig">Configuration of the reference weights.</param>
     /// <param name="classifierPrefix">State-dict prefix of the head (e.g. <c>"classifier."</c>).</param>
     /// <param name="defaultDropRate">The architecture's dropout before the classifier.</param>
@@ -80,14 +80,9 @@ public abstract class SequentialBackbone : Backbone
         return RunLayers(index == 0 ? 0 : _stageEnds[index - 1] + 1, _stageEnds[index], x);
     }
 
-    /// <summary>The body's stages, then the trailing layers (e.g. the final 1×1 convolution) when the model has them.</summary>
-    /// <param name="x">Input batch [N, C, H, W].</param>
-    public override Tensor ForwardFeatures(Tensor x)
-    {
-        if (_stageEnds[^1] == _layers.Count - 1) return base.ForwardFeatures(x);
-        using var body = base.ForwardFeatures(x);
-        return RunLayers(_stageEnds[^1] + 1, _layers.Count - 1, body);
-    }
+    /// <summary>The trailing layers after the last stage (e.g. the final 1×1 convolution) when the model has them.</summary>
+    /// <param name="lastStage">The output of the last feature stage.</param>
+    protected override Tensor FinishFeatures(Tensor lastStage) => RunLayers(_stageEnds[^1] + 1, _layers.Count - 1, lastStage);
 
     private Tensor RunLayers(int first, int last, Tensor x)
     {

@@ -94,13 +94,10 @@ public sealed class VisionTransformer : Backbone
     /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor>? Classifier { get => _head; set => _head = value; }
 
-    /// <summary>The normalised tokens [N, 1 + L, D] after the last encoder block and <c>encoder.ln</c>.</summary>
-    /// <param name="x">Input batch [N, C, S, S] with S = <see cref="ImageSize"/>.</param>
-    public override Tensor ForwardFeatures(Tensor x)
-    {
-        using var tokens = base.ForwardFeatures(x);
-        return encoder.Norm(tokens);
-    }
+    /// <summary><c>encoder.ln</c> on the last encoder block's tokens: <see cref="Backbone.ForwardFeatures"/> returns the normalised
+    /// tokens [N, 1 + L, D].</summary>
+    /// <param name="lastStage">The last encoder block's tokens.</param>
+    protected override Tensor FinishFeatures(Tensor lastStage) => encoder.Norm(lastStage);
 
     /// <inheritdoc />
     protected override Tensor ForwardStage(int index, Tensor x)
@@ -121,7 +118,7 @@ public sealed class VisionTransformer : Backbone
     }
 
     /// <summary>The class token (default) or the mean of the patch tokens (<c>GlobalPool = "avg"</c>), [N, D].</summary>
-    /// <param name="x">Tokens from <see cref="ForwardFeatures"/>.</param>
+    /// <param name="x">Tokens from <see cref="Backbone.ForwardFeatures"/>.</param>
     protected override Tensor ForwardPool(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -174,7 +171,7 @@ public sealed class VisionTransformer : Backbone
     }
 
     /// <summary>Turns block tokens [N, 1 + L, D] into a map [N, D, g, g] (the class token dropped).</summary>
-    /// <param name="tokens">Tokens from <see cref="Backbone.ForwardStages"/> or <see cref="ForwardFeatures"/>.</param>
+    /// <param name="tokens">Tokens from <see cref="Backbone.ForwardStages"/> or <see cref="Backbone.ForwardFeatures"/>.</param>
     public Tensor TokensToMap(Tensor tokens)
     {
         using var scope = NewDisposeScope();

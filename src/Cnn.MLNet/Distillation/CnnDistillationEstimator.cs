@@ -74,14 +74,15 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
     /// <summary>Reads the images (and labels where present), distills the teacher into a new student and returns it.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A column is missing or has the wrong type, or the labels do not match the teacher's classes.</exception>
     /// <exception cref="InvalidOperationException">The data has no rows.</exception>
-    /// <exception cref="OperationCanceledException">The options' cancellation token was cancelled.</exception>
+    /// <exception cref="OperationCanceledException">The options' cancellation token or the MLContext (<c>CancelExecution</c>) cancelled distillation.</exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     public CnnClassifierTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         GetOutputSchema(SchemaShapes.FromSchema(input.Schema));
         var o = Options;
-        var token = o.CancellationToken;
+        using var cancellation = FitCancellation.Start(_environment, "CnnDistillation", o.CancellationToken);
+        var token = cancellation.Token;
         var labelColumn = input.Schema.GetColumnOrNull(o.LabelColumnName);
         var keys = labelColumn is { } column ? CheckLabels(column) : null;
         using var channel = (_environment as IChannelProvider)?.Start("CnnDistillation");
@@ -95,7 +96,7 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         channel?.Info(MessageSensitivity.None,
             $"Distilling {Teacher.Description} into {o.StudentArchitecture} on {rows.Count} images ({labelled} labelled, {rows.Count - labelled} unlabelled" +
             $"{(o.PseudoLabels && labelled < rows.Count ? " with teacher pseudo-labels" : "")}); T = {o.Temperature}, alpha = {o.Alpha}, {o.Epochs} epochs of batch {o.BatchSize}.");
-        var network = new DistillationLoop(o, channel).Train(Teacher, samples, labels);
+        var network = new DistillationLoop(o, channel, cancellation).Train(Teacher, samples, labels);
         var outputKeys = keys ?? Teacher.Labels ?? LabelKeys.FromNames(Teacher.NumClasses, null);
         return new CnnClassifierTransformer(network, outputKeys, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
     }

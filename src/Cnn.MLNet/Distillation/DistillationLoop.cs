@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
+using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
 using Microsoft.ML.Runtime;
@@ -20,11 +21,16 @@ internal sealed class DistillationLoop
 {
     private readonly CnnDistillationOptions _options;
     private readonly IChannel? _channel;
+    private readonly FitCancellation _cancellation;
 
-    public DistillationLoop(CnnDistillationOptions options, IChannel? channel)
+    /// <param name="options">The run's options.</param>
+    /// <param name="channel">Where progress is logged, or null.</param>
+    /// <param name="cancellation">Stops the run before the next batch (the options' token or the MLContext's cancellation).</param>
+    public DistillationLoop(CnnDistillationOptions options, IChannel? channel, FitCancellation cancellation)
     {
         _options = options;
         _channel = channel;
+        _cancellation = cancellation;
     }
 
     /// <summary>Creates the student network (the teacher's class count and, unless set, channels) without training it.</summary>
@@ -74,7 +80,7 @@ internal sealed class DistillationLoop
     private void Run(CnnNetwork student, CnnNetwork teacher, IReadOnlyList<ImageSample> samples, IReadOnlyList<int> labels)
     {
         var o = _options;
-        var token = o.CancellationToken;
+        var token = _cancellation.Token;
         var model = student.Model;
         var device = student.Device;
         int classes = student.ModelOptions.NumClasses;
@@ -102,7 +108,7 @@ internal sealed class DistillationLoop
             var teacherEpoch = teacherBatcher?.EnumerateEpoch(samples, epoch - 1, token);
             foreach (var (batch, teacherBatch) in Paired(studentBatcher.EnumerateEpoch(samples, epoch - 1, token), teacherEpoch))
             {
-                token.ThrowIfCancellationRequested();
+                _cancellation.ThrowIfCancellationRequested();
                 batchIndex++;
                 if (batch.Count == 0) continue;
                 var indices = batch.SampleIndices.ToArray();

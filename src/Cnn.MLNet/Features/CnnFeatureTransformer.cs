@@ -101,8 +101,9 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
             for (int i = 0; i < owner.StageIndices.Count; i++)
             {
                 var shape = _stageShapes[i];
+                // C×H×W maps; a ViT block's tokens are (1 + L)×D.
                 columns.Add(new OutputColumn($"{outputColumn}.stage{owner.StageIndices[i]}",
-                    new VectorDataViewType(NumberDataViewType.Single, (int)shape[0], (int)shape[1], (int)shape[2]), null));
+                    new VectorDataViewType(NumberDataViewType.Single, shape.Select(d => (int)d).ToArray()), null));
             }
             OutputColumns = columns;
         }
@@ -137,8 +138,13 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
             var model = network.Model;
             model.eval();
             var input = batch.ToTensor().to(network.Device);
-            var stages = model.ForwardStages(input);
-            var pooled = model.ForwardHead(stages[^1], preLogits: true).to(CPU).contiguous();
+            IReadOnlyList<Tensor> stages = Array.Empty<Tensor>();
+            Tensor features;
+            if (_owner.StageIndices.Count > 0)
+                (stages, features) = model.ForwardStagesAndFeatures(input);
+            else
+                features = model.ForwardFeatures(input);
+            var pooled = model.ForwardHead(features, preLogits: true).to(CPU).contiguous();
             pooled.data<float>().CopyTo(outputs[0].AsSpan(0, images.Count * model.NumFeatures));
             for (int i = 0; i < _owner.StageIndices.Count; i++)
             {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
+using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Scoring;
 using Microsoft.ML.Runtime;
 using TorchSharp;
@@ -17,18 +18,23 @@ internal sealed class CnnTrainingLoop
 {
     private readonly CnnTrainerOptions _options;
     private readonly IChannel? _channel;
+    private readonly FitCancellation _cancellation;
 
-    public CnnTrainingLoop(CnnTrainerOptions options, IChannel? channel)
+    /// <param name="options">The run's options.</param>
+    /// <param name="channel">Where progress is logged, or null.</param>
+    /// <param name="cancellation">Stops the run before the next batch (the options' token or the MLContext's cancellation).</param>
+    public CnnTrainingLoop(CnnTrainerOptions options, IChannel? channel, FitCancellation cancellation)
     {
         _options = options;
         _channel = channel;
+        _cancellation = cancellation;
     }
 
     /// <summary>Trains a new network for <paramref name="classNames"/>.Count classes and returns it in eval mode.</summary>
     public CnnNetwork Train(IReadOnlyList<ImageSample> train, IReadOnlyList<ImageSample>? validation, IReadOnlyList<string> classNames)
     {
         var o = _options;
-        var token = o.CancellationToken;
+        var token = _cancellation.Token;
         torch.manual_seed(o.Seed);
         var device = CnnNetwork.ResolveDevice(o.Device);
         var info = ModelRegistry.Get(o.Architecture);
@@ -81,7 +87,7 @@ internal sealed class CnnTrainingLoop
             double rate = schedule.RateAt(step);
             foreach (var batch in trainBatcher.EnumerateEpoch(train, epoch - 1, token))
             {
-                token.ThrowIfCancellationRequested();
+                _cancellation.ThrowIfCancellationRequested();
                 batchIndex++;
                 if (batch.Count == 0) continue;
                 rate = schedule.RateAt(step++);

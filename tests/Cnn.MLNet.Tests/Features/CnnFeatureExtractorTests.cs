@@ -61,6 +61,63 @@ public sealed class CnnFeatureExtractorTests
         Compare(transformed, "Features.stage3", reference.RootElement.GetProperty("layer3"));
     }
 
+    /// <summary>
+    /// Families whose features are more than the last stage's map: MobileNetV2 (the final 1×1 convolution after the last stage)
+    /// and ViT (<c>encoder.ln</c>, class-token pooling, token stages). Pooled features and one stage, against torchvision's
+    /// classifier input and the stage module's output, captured by hooks.
+    /// </summary>
+    [TestMethod]
+    [DataRow("mobilenet_v2", 64, 2)]
+    [DataRow("vit_b_32", 224, 5)]
+    public void PooledFeaturesAndStagesOfModelsWithAFeatureTailMatchTorchvision(string architecture, int size, int stage)
+    {
+        using var folder = new TempDirectory();
+        string stageModule, classifier;
+        using (var probe = Cnn.Backbones.Models.ModelRegistry.Create(architecture))
+            (stageModule, classifier) = (probe.FeatureInfo[stage].ModuleName, probe.PretrainedConfig.Classifier);
+        string output = ReferencePython.Run("""
+            import sys, json, torch, torchvision, numpy as np
+            from PIL import Image
+            import torchvision.transforms as T
+            folder, name, size, stage_module, classifier = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+            torch.manual_seed(0)
+            m = getattr(torchvision.models, name)().eval()
+            with torch.no_grad():
+                for mod in m.modules():
+                    if isinstance(mod, torch.nn.BatchNorm2d):
+                        mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5)
+                    elif isinstance(mod, torch.nn.LayerNorm):
+                        mod.weight.uniform_(0.5, 1.5); mod.bias.uniform_(-0.2, 0.2)
+            torch.save(m.state_dict(), folder + "/w.pth")
+            rng = np.random.default_rng(3)
+            paths = []
+            for i, wh in enumerate([(size - 10, size - 20), (size, size), (size + 30, size + 10)]):
+                p = f"{folder}/img{i}.png"
+                Image.fromarray(rng.integers(0, 256, (wh[1], wh[0], 3), dtype=np.uint8)).save(p)
+                paths.append(p)
+            tf = T.Compose([T.Resize(int(size / 0.875)), T.CenterCrop(size), T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+            x = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths])
+            modules, captured = dict(m.named_modules()), {}
+            modules[stage_module].register_forward_hook(lambda mod, i, o: captured.__setitem__("stage", o))
+            modules[classifier].register_forward_pre_hook(lambda mod, i: captured.__setitem__("pooled", i[0]))
+            with torch.no_grad():
+                m(x)
+            print(json.dumps({"paths": paths, "pooled": captured["pooled"].tolist(), "stage": captured["stage"].flatten(1).tolist()}))
+            """, folder.Path, architecture, size.ToString(System.Globalization.CultureInfo.InvariantCulture), stageModule, classifier);
+        using var reference = JsonDocument.Parse(output);
+        var paths = reference.RootElement.GetProperty("paths").EnumerateArray().Select(p => p.GetString()!).ToArray();
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }));
+        using var transformer = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
+        {
+            Architecture = architecture, WeightsPath = folder.File("w.pth"), ImageColumnName = "ImagePath", ImageSize = size, CropPct = 0.875,
+            StageIndices = new[] { stage }, BatchSize = 2,
+        }).Fit(data);
+        var transformed = transformer.Transform(data);
+        Compare(transformed, "Features", reference.RootElement.GetProperty("pooled"));
+        Compare(transformed, $"Features.stage{stage}", reference.RootElement.GetProperty("stage"));
+    }
+
     private static void Compare(IDataView data, string column, JsonElement expectedRows)
     {
         var expected = expectedRows.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToList();

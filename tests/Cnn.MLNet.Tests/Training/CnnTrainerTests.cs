@@ -194,6 +194,27 @@ public sealed class CnnTrainerTests
     }
 
     [TestMethod]
+    public void MLContextCancelExecutionStopsTrainingAndProgressGoesToItsLog()
+    {
+        var ml = new MLContext();
+        var messages = new List<string>();
+        ml.Log += (_, e) => { if (e.Source == "CnnTrainer") lock (messages) messages.Add(e.Message); };
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 20, 2)).Transform(FashionMnistFixture.View(ml, true, 20, 2));
+        var options = SmallOptions(epochs: 50);
+        int completed = 0;
+        options.EpochCompleted = _ =>
+        {
+            completed++;
+            // MLContext.CancelExecution is internal in Microsoft.ML 5.0.1; the Microsoft.ML.Experimental package makes it public.
+            typeof(MLContext).GetMethod("CancelExecution", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
+                .Invoke(ml, null);
+        };
+        Assert.Throws<OperationCanceledException>(() => CnnTrainer.ResNet18(options, ml).Fit(data));
+        Assert.AreEqual(1, completed, "no further epoch may complete after MLContext.CancelExecution");
+        lock (messages) Assert.IsTrue(messages.Any(m => m.Contains("epoch 1", StringComparison.OrdinalIgnoreCase)), string.Join("\n", messages));
+    }
+
+    [TestMethod]
     public void FrozenBackboneKeepsItsWeightsAndBatchNormStatistics()
     {
         var ml = new MLContext();
