@@ -29,8 +29,8 @@ public sealed record VisionTransformerArchitecture(string Name, int PatchSize, i
 /// (before the final norm, class token included), not maps; <see cref="TokensToMap"/> turns one into [N, D, S/p, S/p].</para>
 /// <para><b>Image size.</b> The position embedding depends on the input size: <see cref="ModelOptions.ImageSize"/> (default the
 /// pretrained 224) fixes it, and inputs must have that size. Weights made for another size are adapted on load with timm's
-/// <c>resample_abs_pos_embed</c> rule: the class-token entry is kept and the patch grid is resized bicubically
-/// (<c>align_corners=False</c>).</para>
+/// <c>resample_abs_pos_embed</c> rule with its defaults: the class-token entry is kept and the patch grid is resized by antialiased
+/// bicubic interpolation (<c>align_corners=False</c>).</para>
 /// </remarks>
 public sealed class VisionTransformer : Backbone
 {
@@ -150,7 +150,8 @@ public sealed class VisionTransformer : Backbone
 
     /// <summary>
     /// timm's <c>resample_abs_pos_embed</c> for one prefix (class) token: keeps the first entry and resizes the square patch grid
-    /// bicubically (<c>align_corners=False</c>) to <paramref name="newGrid"/>².
+    /// bicubically (<c>align_corners=False</c>, antialiased as timm's default <c>antialias=True</c>, which matters when the grid
+    /// shrinks) to <paramref name="newGrid"/>².
     /// </summary>
     /// <param name="positionEmbedding">[1, 1 + g², D] with a square grid g × g.</param>
     /// <param name="newGrid">Side of the new grid.</param>
@@ -165,7 +166,7 @@ public sealed class VisionTransformer : Backbone
         long d = positionEmbedding.shape[2];
         var prefix = positionEmbedding[.., ..1];
         var grid = positionEmbedding[.., 1..].reshape(1, old, old, d).permute(0, 3, 1, 2).to_type(ScalarType.Float32);
-        grid = nn.functional.interpolate(grid, [newGrid, newGrid], mode: InterpolationMode.Bicubic, align_corners: false);
+        grid = nn.functional.interpolate(grid, [newGrid, newGrid], mode: InterpolationMode.Bicubic, align_corners: false, antialias: true);
         grid = grid.permute(0, 2, 3, 1).reshape(1, (long)newGrid * newGrid, d).to_type(positionEmbedding.dtype);
         return cat([prefix, grid], 1).contiguous().MoveToOuterDisposeScope();
     }

@@ -107,12 +107,12 @@ internal static class ModernReference
             tensors = {"input": x, **captured, "logits": logits}
             extra = case.get("resample")
             if extra:
-                # timm's resample_abs_pos_embed: keep the class token, bicubic (align_corners=False) on the patch grid.
+                # timm's resample_abs_pos_embed (its defaults): keep the class token, antialiased bicubic (align_corners=False) on the grid.
                 sd = model.state_dict()
                 pos = sd["encoder.pos_embedding"]
                 old, new = int((pos.shape[1] - 1) ** 0.5), extra["size"] // extra["patch"]
                 grid = pos[:, 1:].reshape(1, old, old, -1).permute(0, 3, 1, 2)
-                grid = torch.nn.functional.interpolate(grid, size=(new, new), mode="bicubic", align_corners=False)
+                grid = torch.nn.functional.interpolate(grid, size=(new, new), mode="bicubic", align_corners=False, antialias=True)
                 grid = grid.permute(0, 2, 3, 1).reshape(1, new * new, -1)
                 sd["encoder.pos_embedding"] = torch.cat([pos[:, :1], grid], dim=1)
                 other = getattr(M, case["name"])(image_size=extra["size"])
