@@ -30,6 +30,8 @@ internal sealed class SummaryCommand : ICliCommand
         {
             InChannels = (int)shape[0],
             NumClasses = numClasses >= 0 ? numClasses : info.DefaultConfig.NumClasses,
+            // Only ViTs are built for one input size (their position embedding); CNNs ignore it.
+            ImageSize = shape[1] == shape[2] ? (int)shape[1] : null,
         };
         using var model = ModelRegistry.Create(name, options);
         var summary = ModelSummary.Create(model, shape);
