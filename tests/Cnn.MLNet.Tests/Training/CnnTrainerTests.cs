@@ -214,6 +214,50 @@ public sealed class CnnTrainerTests
         lock (messages) Assert.IsTrue(messages.Any(m => m.Contains("epoch 1", StringComparison.OrdinalIgnoreCase)), string.Join("\n", messages));
     }
 
+    /// <summary>One architecture of each family beyond the ResNets trains through CnnTrainer and scores every row.</summary>
+    [TestMethod]
+    [DataRow("mobilenet_v3_small")]
+    [DataRow("efficientnet_b0")]
+    [DataRow("convnext_tiny")]
+    [DataRow("regnet_x_400mf")]
+    [DataRow("seresnet50")]
+    [DataRow("vit_b_32")] // built for the options' 32 px: one patch
+    [DataRow("densenet121")]
+    [DataRow("squeezenet1_1")]
+    public void EveryFamilyTrainsThroughTheTrainer(string architecture)
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 8, 2)).Transform(FashionMnistFixture.View(ml, true, 8, 2));
+        var options = SmallOptions(epochs: 1);
+        options.InputChannels = 3;
+        options.BatchSize = 8;
+        var epochs = new List<EpochMetrics>();
+        options.EpochCompleted = epochs.Add;
+        using var model = CnnTrainer.Create(architecture, options, ml).Fit(data);
+        Assert.HasCount(1, epochs);
+        Assert.IsTrue(double.IsFinite(epochs[0].TrainLoss), $"{architecture}: loss {epochs[0].TrainLoss}");
+        var scores = ScoresOf(ml, model.Transform(data));
+        Assert.HasCount(16, scores);
+        foreach (var row in scores)
+        {
+            Assert.HasCount(2, row);
+            Assert.AreEqual(1.0, row.Sum(), 1e-4, $"{architecture}: probabilities sum to 1");
+        }
+    }
+
+    /// <summary>Every registered architecture has a named CnnTrainer factory, and each factory builds a trainer for its own name.</summary>
+    [TestMethod]
+    public void EveryRegisteredArchitectureHasAFactory()
+    {
+        var factories = typeof(CnnTrainer).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Where(m => m.ReturnType == typeof(CnnEstimator) && m.Name != nameof(CnnTrainer.Create)
+                        && m.GetParameters().Select(p => p.ParameterType).SequenceEqual(new[] { typeof(CnnTrainerOptions), typeof(MLContext) }))
+            .ToList();
+        var built = factories.Select(f => ((CnnEstimator)f.Invoke(null, new object?[] { null, null })!).Options.Architecture).ToList();
+        CollectionAssert.AllItemsAreUnique(built, "two factories build the same architecture");
+        CollectionAssert.AreEquivalent(Cnn.Backbones.Models.ModelRegistry.List().Select(m => m.Name).ToList(), built);
+    }
+
     [TestMethod]
     public void FrozenBackboneKeepsItsWeightsAndBatchNormStatistics()
     {
