@@ -200,11 +200,8 @@ public sealed class ClassicContractTests
     public void LeNetLearnsFashionMnist()
     {
         TorchRuntime.EnsureLoaded();
-        const string folder = "/usr/share/datasets/fashion-mnist";
-        if (!File.Exists(Path.Combine(folder, "train-images-idx3-ubyte.gz")))
-            Assert.Inconclusive($"Fashion-MNIST is not installed under {folder}.");
-        var (trainX, trainY) = ReadIdx(folder, "train", 4000);
-        var (testX, testY) = ReadIdx(folder, "t10k", 1000);
+        var (trainX, trainY) = FashionMnistSample.Read("train", 4000);
+        var (testX, testY) = FashionMnistSample.Read("t10k", 1000);
         manual_seed(0);
         using var model = ModelRegistry.Create("lenet5");
         using var optimizer = optim.Adam(model.parameters(), lr: 2e-3);
@@ -227,21 +224,5 @@ public sealed class ClassicContractTests
             Assert.IsTrue(accuracy > 0.6, $"test accuracy after 300 steps {accuracy:P1}; chance is 10%");
         }
         trainX.Dispose(); trainY.Dispose(); testX.Dispose(); testY.Dispose();
-    }
-
-    /// <summary>Reads the first <paramref name="count"/> images (scaled to [-1, 1], 28×28) and labels of an idx pair.</summary>
-    private static (Tensor Images, Tensor Labels) ReadIdx(string folder, string split, int count)
-    {
-        static byte[] Read(string path, int header, int bytes)
-        {
-            using var stream = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-            var buffer = new byte[header + bytes];
-            stream.ReadExactly(buffer);
-            return buffer[header..];
-        }
-        var pixels = Read(Path.Combine(folder, $"{split}-images-idx3-ubyte.gz"), 16, count * 28 * 28);
-        var labels = Read(Path.Combine(folder, $"{split}-labels-idx1-ubyte.gz"), 8, count);
-        var images = tensor(pixels.Select(p => p / 127.5f - 1f).ToArray()).reshape(count, 1, 28, 28);
-        return (images.DetachFromDisposeScope(), tensor(labels.Select(l => (long)l).ToArray()).DetachFromDisposeScope());
     }
 }

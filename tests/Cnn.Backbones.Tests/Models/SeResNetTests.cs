@@ -77,28 +77,22 @@ public sealed class SeResNetTests
     }
 
     [TestMethod]
-    public void Seresnet50LearnsASmallSyntheticTask()
+    public void Seresnet50LearnsFashionMnist()
     {
         TorchRuntime.EnsureLoaded();
+        var (trainX, trainY) = FashionMnistSample.Read("train", 2000);
+        var (testX, testY) = FashionMnistSample.Read("t10k", 500);
         manual_seed(11);
-        using var model = ModelRegistry.Create("seresnet50", new ModelOptions { NumClasses = 2 });
-        using var scope = NewDisposeScope();
-        // Class 0: bright top half; class 1: bright bottom half; plus noise.
-        var g = new Generator(5);
-        var labels = arange(16).remainder(2);
-        var images = randn(16, 3, 16, 16, generator: g) * 0.5;
-        var top = zeros(16, 3, 16, 16);
-        top[.., .., ..8, ..] = 1;
-        var mask = where(labels.view(16, 1, 1, 1).eq(0), top, 1 - top);
-        images = images + mask;
-        var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
+        using var model = ModelRegistry.Create("seresnet50", new ModelOptions { NumClasses = 10, InChannels = 1 });
+        using var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
         model.train();
-        double first = 0, last = 0;
-        for (int step = 0; step < 12; step++)
+        var generator = new Random(5);
+        for (int step = 0; step < 100; step++)
         {
-            using var stepScope = NewDisposeScope();
+            using var scope = NewDisposeScope();
+            var index = tensor(Enumerable.Range(0, 32).Select(_ => (long)generator.Next(2000)).ToArray());
             optimizer.zero_grad();
-            var loss = nn.functional.cross_entropy(model.call(images), labels);
+            var loss = nn.functional.cross_entropy(model.call(trainX.index_select(0, index)), trainY.index_select(0, index));
             loss.backward();
             if (step == 0)
             {
@@ -106,14 +100,14 @@ public sealed class SeResNetTests
                 Assert.IsTrue(seGrad is not null && seGrad.abs().sum().item<float>() > 0, "the SE layers are trained");
             }
             optimizer.step();
-            double value = loss.item<float>();
-            if (step == 0) first = value;
-            last = value;
         }
-        Assert.IsTrue(last < 0.25 * first && last < 0.2, $"training loss went from {first:F4} to {last:F4}");
-        // Batch statistics (train mode): 12 steps are too few for the running statistics used in eval mode.
-        using var noGrad = no_grad();
-        var accuracy = model.call(images).argmax(1).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
-        Assert.IsTrue(accuracy >= 0.9, $"training accuracy {accuracy:P0}");
+        model.eval();
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            double accuracy = model.call(testX).argmax(1).eq(testY).to_type(ScalarType.Float32).mean().item<float>();
+            Assert.IsTrue(accuracy > 0.6, $"held-out accuracy after 100 steps {accuracy:P1}; chance is 10%");
+        }
+        trainX.Dispose(); trainY.Dispose(); testX.Dispose(); testY.Dispose();
     }
 }
