@@ -64,7 +64,14 @@ public abstract partial class Backbone
             foreach (var (key, tensor) in state_dict().Where(e => IsHead(e.Key)))
                 adapted.Add(key, tensor.detach().clone());
         }
-        return StateDictLoader.Load(this, adapted, strict: true);
+        try
+        {
+            return StateDictLoader.Load(this, adapted, strict: true);
+        }
+        catch (WeightLoadException ex)
+        {
+            throw new WeightLoadException(ex.Report, path, GetName());
+        }
     }
 
     /// <summary>

@@ -13,6 +13,17 @@ public sealed class WeightLoadException : Exception
         Report = report;
     }
 
+    /// <summary>Creates the exception for a weight file that does not fit a named model.</summary>
+    /// <param name="report">The failed load's report.</param>
+    /// <param name="path">The weight file.</param>
+    /// <param name="model">The model's name (e.g. <c>resnet34</c>).</param>
+    public WeightLoadException(WeightLoadReport report, string path, string model)
+        : base($"Weight file '{path}' does not fit {model}, so nothing was loaded: " + report.Describe(10, "; ") +
+               $". Check that the file was saved from {model} (the same variant and layout), or load it with strict: false to take what fits.")
+    {
+        Report = report;
+    }
+
     /// <summary>The details of what did not match.</summary>
     public WeightLoadReport Report { get; }
 }

@@ -258,6 +258,86 @@ public sealed class CnnTrainerTests
         CollectionAssert.AreEquivalent(Cnn.Backbones.Models.ModelRegistry.List().Select(m => m.Name).ToList(), built);
     }
 
+    private sealed class FileRow
+    {
+        public string ImagePath { get; set; } = "";
+        public string FullPath { get; set; } = "";
+        public string Label { get; set; } = "";
+    }
+
+    /// <summary>
+    /// The image column as ML.NET's image steps make it: <c>LoadImages</c> (MLImage), <c>LoadRawImageBytes</c> (encoded bytes),
+    /// or the file path itself. The same PNG files give the same trained model and scores each way.
+    /// </summary>
+    [TestMethod]
+    public void MLNetImageLoadingStepsAndPathColumnsTrainAlike()
+    {
+        using var folder = new TempDirectory();
+        var slice = FashionMnistFixture.Slice(train: true, perClass: 8, classes: 2);
+        var rows = slice.Samples.Select((s, i) =>
+        {
+            string name = $"img{i}.png";
+            File.WriteAllBytes(folder.File(name), ImageDataViews.Encode(s));
+            return new FileRow { ImagePath = name, FullPath = folder.File(name), Label = slice.ClassNames[s.Label] };
+        }).ToList();
+
+        List<float[]> Train(Func<MLContext, IEstimator<ITransformer>>? loadStep, string imageColumn)
+        {
+            var ml = new MLContext(seed: 1);
+            var data = ml.Data.LoadFromEnumerable(rows);
+            var options = SmallOptions(epochs: 1);
+            options.ImageColumnName = imageColumn;
+            IEstimator<ITransformer> pipeline = ml.Transforms.Conversion.MapValueToKey("Label");
+            if (loadStep is not null) pipeline = pipeline.Append(loadStep(ml));
+            pipeline = pipeline.Append(CnnTrainer.ResNet18(options, ml));
+            var model = pipeline.Fit(data);
+            try
+            {
+                return ScoresOf(ml, model.Transform(data));
+            }
+            finally
+            {
+                foreach (var stage in CnnPipelineFile.Stages(model).OfType<IDisposable>()) stage.Dispose();
+            }
+        }
+
+        var fromImages = Train(ml => ml.Transforms.LoadImages("Image", folder.Path, "ImagePath"), "Image");
+        var fromBytes = Train(ml => ml.Transforms.LoadRawImageBytes("Image", folder.Path, "ImagePath"), "Image");
+        var fromPaths = Train(null, "FullPath");
+        Assert.HasCount(rows.Count, fromImages);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            for (int c = 0; c < 2; c++)
+            {
+                Assert.AreEqual(fromBytes[i][c], fromImages[i][c], 1e-5, $"row {i}: LoadImages vs LoadRawImageBytes");
+                Assert.AreEqual(fromBytes[i][c], fromPaths[i][c], 1e-5, $"row {i}: LoadRawImageBytes vs file paths");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void WeightsThatDoNotFitTheArchitectureAreAClearErrorNamingTheFile()
+    {
+        var ml = new MLContext();
+        using var folder = new TempDirectory();
+        string weights = folder.File("resnet18.safetensors");
+        using (var source = Cnn.Backbones.Models.ModelRegistry.Create("resnet18"))
+        using (var dict = Cnn.Backbones.Weights.StateDict.FromModule(source))
+            Cnn.Backbones.Weights.SafeTensors.Write(weights, dict);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 4, 2)).Transform(FashionMnistFixture.View(ml, true, 4, 2));
+        var options = SmallOptions(epochs: 1);
+        options.InputChannels = 3;
+        options.WeightsPath = weights;
+        var error = Assert.ThrowsExactly<Cnn.Backbones.Weights.WeightLoadException>(() => CnnTrainer.ResNet34(options, ml).Fit(data));
+        StringAssert.Contains(error.Message, weights);
+        StringAssert.Contains(error.Message, "resnet34");
+        StringAssert.Contains(error.Message, "layer1.2"); // resnet34 has three blocks in layer1, resnet18 two: named as missing
+
+        var missing = SmallOptions();
+        missing.WeightsPath = folder.File("nowhere.pth");
+        StringAssert.Contains(Assert.ThrowsExactly<FileNotFoundException>(() => CnnTrainer.ResNet18(missing, ml)).Message, "nowhere.pth");
+    }
+
     [TestMethod]
     public void FrozenBackboneKeepsItsWeightsAndBatchNormStatistics()
     {
