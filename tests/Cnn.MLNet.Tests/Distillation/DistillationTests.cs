@@ -120,6 +120,52 @@ public sealed class DistillationTests
         CollectionAssert.IsSubsetOf(classes, FashionMnist.ClassNames.ToList());
     }
 
+    /// <summary>
+    /// With augmentation the teacher runs on every batch: in eval mode and under no-grad, so its weights and BatchNorm statistics
+    /// come out bit-for-bit unchanged. A student given weights starts from them (a learning rate of 1e-12 leaves them in place).
+    /// </summary>
+    [TestMethod]
+    public void TeacherStaysUnchangedAndTheStudentStartsFromItsOwnWeights()
+    {
+        var ml = new MLContext(seed: 2);
+        using var teacher = DistillationTeacher.FromTransformer(Teacher);
+        var teacherModel = teacher.Network.Model;
+        var before = teacherModel.state_dict().ToDictionary(e => e.Key, e => e.Value.detach().clone());
+        bool wasTraining = teacherModel.training;
+
+        using var folder = new TempDirectory();
+        string studentWeights = folder.File("lenet5-start.safetensors");
+        using (var start = Cnn.Backbones.Models.ModelRegistry.Create("lenet5"))
+        using (var dict = StateDict.FromModule(start))
+            SafeTensors.Write(studentWeights, dict);
+
+        var options = StudentOptions(epochs: 1);
+        options.Augment = true;
+        options.LearningRate = 1e-12;
+        options.StudentWeightsPath = studentWeights;
+        var data = ml.Data.LoadFromEnumerable(LabelledAndUnlabelledRows());
+        using var student = CnnTrainer.Distill(teacher, "lenet5", options, ml).Fit(teacher.MapLabelsToKeys(ml, "Label").Fit(data).Transform(data));
+
+        Assert.AreEqual(wasTraining, teacherModel.training, "the teacher's mode is restored");
+        foreach (var (name, tensor) in teacherModel.state_dict())
+            Assert.IsTrue(BitIdentical(before[name], tensor), $"teacher entry {name} changed during distillation");
+        using var start2 = SafeTensors.Read(studentWeights);
+        var trained = student.Network.Model.state_dict();
+        foreach (var (name, tensor) in start2)
+        {
+            using var diff = (trained[name].cpu() - tensor).abs().max();
+            Assert.IsLessThan(1e-6, (double)diff.item<float>(), $"student entry {name} did not start from the given weights");
+        }
+        foreach (var t in before.Values) t.Dispose();
+    }
+
+    private static bool BitIdentical(TorchSharp.torch.Tensor a, TorchSharp.torch.Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var equal = a.eq(b.cpu()).all();
+        return equal.item<bool>();
+    }
+
     private sealed class PredictedClassRow
     {
         public string PredictedClass { get; set; } = "";
