@@ -15,7 +15,7 @@ internal sealed class EvalCommand : ICliCommand
 
     public string Summary => "accuracy, log-loss, per-class precision/recall and confusion matrix of a saved model";
 
-    public string Usage => "eval --model-file <model.zip> [--data <folder-per-class>] [--limit N] [--json]";
+    public string Usage => "eval --model-file <model.zip> [--data <folder-per-class or of Fashion-MNIST IDX files (t10k split)>] [--limit N] [--json]";
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
 
@@ -31,7 +31,9 @@ internal sealed class EvalCommand : ICliCommand
         int? cap = limit > 0 ? limit : null;
 
         using var model = PipelineModel.Load(modelFile);
-        var data = folder is null ? DataSources.FashionMnistPart(FashionMnistSplit.Test, cap) : DataSources.Folder(folder, cap);
+        var data = folder is null || DataSources.IsIdxFolder(folder)
+            ? DataSources.FashionMnistPart(FashionMnistSplit.Test, cap, folder)
+            : DataSources.Folder(folder, cap);
         var report = EvaluationReport.Of(model, data);
         if (json) report.WriteJson(stdout);
         else report.WriteText(stdout);

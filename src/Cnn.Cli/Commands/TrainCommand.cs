@@ -30,7 +30,8 @@ internal sealed class TrainCommand : ICliCommand
         $"  without --data: Fashion-MNIST ({FashionMnist.FolderVariable}, {FashionMnist.DebianFolder}, else the embedded subset), 1 channel, " +
         $"{TrainSettings.FashionImageSize} px, {TrainSettings.FashionEpochs} epochs of batch {TrainSettings.FashionBatchSize}, " +
         $"lr {TrainSettings.FashionLearningRate.ToString(CultureInfo.InvariantCulture)}, horizontal flips (--min-scale 1); evaluated on the test split\n" +
-        "  with --data: 3 channels, the model's input size and crop, 5 epochs of batch 32, lr 0.001, random resized crops (--min-scale 0.08) and flips\n" +
+        "  with --data <folder per class>: 3 channels, the model's input size and crop, 5 epochs of batch 32, lr 0.001, random resized crops (--min-scale 0.08) and flips\n" +
+        "  with --data <folder of Fashion-MNIST IDX files> (train-/t10k-images-idx3-ubyte[.gz] and labels): as without --data, from those files\n" +
         "  --min-scale F: smallest area fraction of the random resized crop (1: horizontal flips only)\n" +
         "  --limit N: use at most N images of each source split (train, test), class-balanced: for quick smoke runs\n" +
         "  Ctrl+C cancels cleanly (nothing is saved)";
@@ -42,10 +43,11 @@ internal sealed class TrainCommand : ICliCommand
         var settings = TrainSettings.Parse(arguments);
         Cnn.Backbones.Models.ModelRegistry.Get(settings.Model); // an unknown name fails before any data is read
         var clock = Stopwatch.StartNew();
-        var source = settings.DataFolder is null
-            ? DataSources.FashionMnistPart(FashionMnistSplit.Train, settings.Limit)
-            : DataSources.Folder(settings.DataFolder, settings.Limit);
-        var test = settings.DataFolder is null ? DataSources.FashionMnistPart(FashionMnistSplit.Test, settings.Limit) : null;
+        bool fashion = settings.DataFolder is null || DataSources.IsIdxFolder(settings.DataFolder);
+        var source = fashion
+            ? DataSources.FashionMnistPart(FashionMnistSplit.Train, settings.Limit, settings.DataFolder)
+            : DataSources.Folder(settings.DataFolder!, settings.Limit);
+        var test = fashion ? DataSources.FashionMnistPart(FashionMnistSplit.Test, settings.Limit, settings.DataFolder) : null;
         var (train, validation) = settings.ValidationSplit > 0
             ? source.Dataset.Split(settings.ValidationSplit, settings.Seed)
             : (source.Dataset, null);

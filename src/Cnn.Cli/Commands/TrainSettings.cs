@@ -1,4 +1,5 @@
 using System.Globalization;
+using Cnn.Cli.Data;
 using Cnn.MLNet;
 
 namespace Cnn.Cli.Commands;
@@ -27,7 +28,7 @@ internal sealed record TrainSettings
     /// <summary>Registered architecture.</summary>
     public required string Model { get; init; }
 
-    /// <summary>Folder per class, or null for Fashion-MNIST.</summary>
+    /// <summary>Folder per class or of Fashion-MNIST IDX files, or null for the built-in Fashion-MNIST.</summary>
     public string? DataFolder { get; init; }
 
     /// <summary>Pretrained weights to start from, or null.</summary>
@@ -79,7 +80,7 @@ internal sealed record TrainSettings
     public static TrainSettings Parse(CliArguments arguments)
     {
         string? data = arguments.String("--data");
-        bool fashion = data is null;
+        bool fashion = data is null || DataSources.IsIdxFolder(data);
         var (freeze, stage) = ParseFreeze(arguments.String("--freeze") ?? "none");
         var settings = new TrainSettings
         {

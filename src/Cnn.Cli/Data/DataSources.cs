@@ -8,20 +8,27 @@ namespace Cnn.Cli.Data;
 /// <param name="Description">E.g. <c>Fashion-MNIST train (/usr/share/datasets/fashion-mnist)</c>.</param>
 internal sealed record LabeledData(ImageDataset Dataset, string Description);
 
-/// <summary>The data sets <c>cnn train</c> and <c>cnn eval</c> read: Fashion-MNIST or a folder per class, optionally capped.</summary>
+/// <summary>The data sets <c>cnn train</c> and <c>cnn eval</c> read: Fashion-MNIST (built in, or IDX files in a folder) or a folder
+/// per class, optionally capped.</summary>
 internal static class DataSources
 {
     /// <summary>
-    /// A Fashion-MNIST split: the folder named by <c>CNN_FASHION_MNIST</c> or Debian's, else the embedded subset
-    /// (<see cref="FashionMnist.Load"/>); at most <paramref name="limit"/> images, class-balanced.
+    /// A Fashion-MNIST split: from <paramref name="folder"/> (IDX files) when given, else the folder named by <c>CNN_FASHION_MNIST</c>
+    /// or Debian's, else the embedded subset (<see cref="FashionMnist.Load"/>); at most <paramref name="limit"/> images, class-balanced.
     /// </summary>
-    public static LabeledData FashionMnistPart(FashionMnistSplit split, int? limit)
+    public static LabeledData FashionMnistPart(FashionMnistSplit split, int? limit, string? folder = null)
     {
-        var data = FashionMnist.Load(split);
+        var data = FashionMnist.Load(split, folder);
         string part = split == FashionMnistSplit.Train ? "train" : "test";
         string origin = data.Source == FashionMnistSource.Folder ? data.Folder! : "embedded subset";
         return new LabeledData(Limit(data, limit), $"Fashion-MNIST {part} ({origin})");
     }
+
+    /// <summary>
+    /// Whether <c>--data</c> names a folder of Fashion-MNIST IDX files (<c>train-</c>/<c>t10k-images-idx3-ubyte[.gz]</c> and
+    /// labels) rather than a folder per class: then the train split trains and the t10k split tests, as without <c>--data</c>.
+    /// </summary>
+    public static bool IsIdxFolder(string? path) => path is not null && FashionMnist.IsAvailable(path);
 
     /// <summary>A folder with one subfolder per class (<see cref="ImageFolderDataset.Scan"/>); at most <paramref name="limit"/> images, class-balanced.</summary>
     public static LabeledData Folder(string path, int? limit)

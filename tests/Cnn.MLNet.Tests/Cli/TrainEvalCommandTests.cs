@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
+using Cnn.MLNet.Tests.Training;
 using Cnn.Tests.Shared;
 
 namespace Cnn.MLNet.Tests.Cli;
@@ -150,6 +152,30 @@ public sealed class TrainEvalCommandTests
         StringAssert.Contains(output, "augmentation flips");
         StringAssert.Matches(output, new Regex(@"eval:  Fashion-MNIST test .*: accuracy [\d.]+% .*40 images"));
         Assert.IsTrue(File.Exists(_dir.File("fashion.zip")));
+    }
+
+    /// <summary><c>--data</c> may name a folder of Fashion-MNIST IDX files: train and t10k splits, Fashion-MNIST's defaults.</summary>
+    [TestMethod]
+    public void IdxFolderTrainsOnItsTrainSplitAndEvaluatesOnItsTestSplit()
+    {
+        string idx = _dir!.File("idx");
+        Directory.CreateDirectory(idx);
+        foreach (var (train, prefix, perClass) in new[] { (true, "train", 3), (false, "t10k", 2) })
+        {
+            var slice = FashionMnistFixture.Slice(train, perClass);
+            Assert.IsTrue(slice.Samples.All(s => s.Kind == ImageSampleKind.Pixels && s.SourceChannels == 1 && s.Width == 28 && s.Height == 28));
+            var pixels = slice.Samples.SelectMany(s => s.Data.ToArray()).ToArray();
+            IdxFile.Write(Path.Combine(idx, $"{prefix}-images-idx3-ubyte.gz"), new IdxArray([slice.Count, 28, 28], pixels));
+            IdxFile.Write(Path.Combine(idx, $"{prefix}-labels-idx1-ubyte.gz"), new IdxArray([slice.Count], slice.Samples.Select(s => (byte)s.Label).ToArray()));
+        }
+        string model = _dir.File("idx.zip");
+        string output = CliHost.Succeed("train", "--data", idx, "--epochs", "1", "--batch-size", "8", "--output", model);
+        StringAssert.Contains(output, $"Fashion-MNIST train ({idx})");
+        StringAssert.Contains(output, "20 training, 10 validation images, 10 classes; 20 test images");
+        StringAssert.Contains(output, "resnet18, 1 channel(s), image size 28");
+        StringAssert.Contains(output, $"eval:  Fashion-MNIST test ({idx})");
+        string evaluation = CliHost.Succeed("eval", "--model-file", model, "--data", idx);
+        StringAssert.Contains(evaluation, "20 images");
     }
 
     [TestMethod]
