@@ -19,7 +19,11 @@ public sealed class ModernContractTests
     [DataRow("mobilenet_v3_small")]
     [DataRow("efficientnet_b0")]
     [DataRow("convnext_tiny")]
+    [DataRow("mobilenet_v3_large")]
+    [DataRow("efficientnet_v2_s")]
     [DataRow("regnet_y_400mf")]
+    [DataRow("regnet_x_400mf")]
+    [DataRow("seresnet50")]
     public void FeaturesOnlyReturnsTheFeatureInfoStages(string name)
     {
         TorchRuntime.EnsureLoaded();
@@ -67,11 +71,15 @@ public sealed class ModernContractTests
     [DataRow("mobilenet_v3_large", "classifier.3")]
     [DataRow("efficientnet_b0", "classifier.1")]
     [DataRow("convnext_tiny", "classifier.2")]
+    [DataRow("efficientnet_v2_s", "classifier.1")]
     [DataRow("regnet_x_400mf", "fc")]
+    [DataRow("seresnet50", "fc")]
+    [DataRow("vit_b_32", "heads.head")]
     public void ResetClassifierReplacesOnlyTheLinearHeadInsideTheContainer(string name, string classifier)
     {
         TorchRuntime.EnsureLoaded();
-        using var model = ModelRegistry.Create(name);
+        // A ViT is built for its input size: 64 px here, as for the CNNs.
+        using var model = ModelRegistry.Create(name, name.StartsWith("vit", StringComparison.Ordinal) ? new ModelOptions { ImageSize = 64 } : null);
         Assert.AreEqual(classifier, model.PretrainedConfig.Classifier);
         var before = model.state_dict().ToDictionary(e => e.Key, e => e.Value.clone());
         model.ResetClassifier(7);
