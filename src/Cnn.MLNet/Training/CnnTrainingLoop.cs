@@ -97,9 +97,7 @@ internal sealed class CnnTrainingLoop
                 var y = batch.LabelsToTensor().to(device);
                 var output = model.ForwardTrain(x);
                 var logits = output.Logits;
-                var loss = nn.functional.cross_entropy(logits, y);
-                foreach (var auxiliary in output.Auxiliary)
-                    loss = loss + auxiliary.Weight * nn.functional.cross_entropy(auxiliary.Logits, y);
+                var loss = Loss(output, y);
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingDivergedException(epoch, batchIndex, value, rate);
@@ -130,6 +128,18 @@ internal sealed class CnnTrainingLoop
         }
         best.Restore(model);
         foreach (var p in model.parameters()) p.requires_grad = true;
+    }
+
+    /// <summary>
+    /// The training loss: cross-entropy of the main logits plus, for each auxiliary head (GoogLeNet's two, Inception v3's one;
+    /// present only in training mode), its weight times its cross-entropy.
+    /// </summary>
+    internal static Tensor Loss(TrainingOutput output, Tensor labels)
+    {
+        var loss = nn.functional.cross_entropy(output.Logits, labels);
+        foreach (var auxiliary in output.Auxiliary)
+            loss = loss + auxiliary.Weight * nn.functional.cross_entropy(auxiliary.Logits, labels);
+        return loss;
     }
 
     /// <summary>Mean cross-entropy and accuracy of the model on <paramref name="samples"/> in eval mode.</summary>
