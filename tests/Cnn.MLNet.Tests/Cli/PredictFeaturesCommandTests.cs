@@ -198,4 +198,34 @@ public sealed class PredictFeaturesCommandTests
         Assert.AreEqual(0, exit);
         StringAssert.StartsWith(output, "usage: cnn predict");
     }
+
+    /// <summary>
+    /// A fine-tuned 10-class weight file: the class count comes from the file's classifier (or <c>--num-classes</c>), and
+    /// <c>--labels</c> names the classes in the JSON output too.
+    /// </summary>
+    [TestMethod]
+    public void TenClassWeightsGiveTenLabelledClassesInJson()
+    {
+        string weights = _dir!.File("resnet18-10.safetensors");
+        using (var model = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 10 }))
+        using (var dict = Cnn.Backbones.Weights.StateDict.FromModule(model))
+            Cnn.Backbones.Weights.SafeTensors.Write(weights, dict);
+        string labels = _dir.File("ten.txt");
+        File.WriteAllLines(labels, Enumerable.Range(0, 10).Select(i => $"class-{i}"));
+        string photo = _dir.File("photo.png");
+        foreach (var classOption in new[] { Array.Empty<string>(), new[] { "--num-classes", "10" } })
+        {
+            string output = CliHost.Succeed([.. new[] { "predict", "--model", "resnet18", "--weights", weights }, .. classOption,
+                "--labels", labels, "--top", "3", "--json", photo]);
+            var line = CliHost.JsonLines(output).Single();
+            var logits = CliHost.Floats(line.GetProperty("logits"));
+            Assert.HasCount(10, logits);
+            var top = line.GetProperty("top").EnumerateArray().ToList();
+            Assert.HasCount(3, top);
+            int best = Array.IndexOf(logits, logits.Max());
+            Assert.AreEqual(best, top[0].GetProperty("index").GetInt32());
+            Assert.AreEqual($"class-{best}", top[0].GetProperty("label").GetString());
+            Assert.IsTrue(top.All(t => t.GetProperty("label").GetString() == $"class-{t.GetProperty("index").GetInt32()}"));
+        }
+    }
 }
