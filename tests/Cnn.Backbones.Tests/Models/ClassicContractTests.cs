@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text.RegularExpressions;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
@@ -200,29 +199,9 @@ public sealed class ClassicContractTests
     public void LeNetLearnsFashionMnist()
     {
         TorchRuntime.EnsureLoaded();
-        var (trainX, trainY) = FashionMnistSample.Read("train", 4000);
-        var (testX, testY) = FashionMnistSample.Read("t10k", 1000);
         manual_seed(0);
         using var model = ModelRegistry.Create("lenet5");
-        using var optimizer = optim.Adam(model.parameters(), lr: 2e-3);
-        model.train();
-        var generator = new Random(0);
-        for (int step = 0; step < 300; step++)
-        {
-            using var scope = NewDisposeScope();
-            var index = tensor(Enumerable.Range(0, 64).Select(_ => (long)generator.Next(4000)).ToArray());
-            optimizer.zero_grad();
-            var loss = nn.functional.cross_entropy(model.forward(trainX.index_select(0, index)), trainY.index_select(0, index));
-            loss.backward();
-            optimizer.step();
-        }
-        model.eval();
-        using (var scope = NewDisposeScope())
-        using (var noGrad = no_grad())
-        {
-            double accuracy = model.forward(testX).argmax(1).eq(testY).to_type(ScalarType.Float32).mean().item<float>();
-            Assert.IsTrue(accuracy > 0.6, $"test accuracy after 300 steps {accuracy:P1}; chance is 10%");
-        }
-        trainX.Dispose(); trainY.Dispose(); testX.Dispose(); testY.Dispose();
+        double accuracy = FashionMnistSample.TrainAndTest(model, trainCount: 4000, testCount: 1000, steps: 300, batch: 64, learningRate: 2e-3);
+        Assert.IsTrue(accuracy > 0.6, $"test accuracy after 300 steps {accuracy:P1}; chance is 10%");
     }
 }

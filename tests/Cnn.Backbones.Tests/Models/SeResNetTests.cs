@@ -80,34 +80,13 @@ public sealed class SeResNetTests
     public void Seresnet50LearnsFashionMnist()
     {
         TorchRuntime.EnsureLoaded();
-        var (trainX, trainY) = FashionMnistSample.Read("train", 2000);
-        var (testX, testY) = FashionMnistSample.Read("t10k", 500);
         manual_seed(11);
         using var model = ModelRegistry.Create("seresnet50", new ModelOptions { NumClasses = 10, InChannels = 1 });
-        using var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
-        model.train();
-        var generator = new Random(5);
-        for (int step = 0; step < 100; step++)
+        double accuracy = FashionMnistSample.TrainAndTest(model, trainCount: 2000, testCount: 500, steps: 100, batch: 32, learningRate: 1e-3, () =>
         {
-            using var scope = NewDisposeScope();
-            var index = tensor(Enumerable.Range(0, 32).Select(_ => (long)generator.Next(2000)).ToArray());
-            optimizer.zero_grad();
-            var loss = nn.functional.cross_entropy(model.call(trainX.index_select(0, index)), trainY.index_select(0, index));
-            loss.backward();
-            if (step == 0)
-            {
-                var seGrad = model.named_parameters().Single(p => p.name == "layer4.2.se.fc2.weight").parameter.grad;
-                Assert.IsTrue(seGrad is not null && seGrad.abs().sum().item<float>() > 0, "the SE layers are trained");
-            }
-            optimizer.step();
-        }
-        model.eval();
-        using (var scope = NewDisposeScope())
-        using (var noGrad = no_grad())
-        {
-            double accuracy = model.call(testX).argmax(1).eq(testY).to_type(ScalarType.Float32).mean().item<float>();
-            Assert.IsTrue(accuracy > 0.6, $"held-out accuracy after 100 steps {accuracy:P1}; chance is 10%");
-        }
-        trainX.Dispose(); trainY.Dispose(); testX.Dispose(); testY.Dispose();
+            var seGrad = model.named_parameters().Single(p => p.name == "layer4.2.se.fc2.weight").parameter.grad;
+            Assert.IsTrue(seGrad is not null && seGrad.abs().sum().item<float>() > 0, "the SE layers are trained");
+        });
+        Assert.IsTrue(accuracy > 0.6, $"held-out accuracy after 100 steps {accuracy:P1}; chance is 10%");
     }
 }
