@@ -33,7 +33,8 @@ internal sealed class DistillationLoop
         _cancellation = cancellation;
     }
 
-    /// <summary>Creates the student network (the teacher's class count and, unless set, channels) without training it.</summary>
+    /// <summary>Creates the student network (the teacher's class count and, unless set, channels), initialised from the options'
+    /// seed, without training it.</summary>
     public CnnNetwork CreateStudent(DistillationTeacher teacher)
     {
         var o = _options;
@@ -46,7 +47,7 @@ internal sealed class DistillationLoop
             throw new ArgumentOutOfRangeException(nameof(o.Std), std.Count, $"CnnDistillationOptions.Std must have one value per student input channel ({channels}).");
         var preprocess = CnnNetwork.PreprocessFor(info.DefaultConfig, channels, o.ImageSize, o.Mean, o.Std, o.CropPct);
         var modelOptions = new ModelOptions { NumClasses = teacher.NumClasses, InChannels = channels, DropRate = o.DropRate, WeightsPath = o.StudentWeightsPath };
-        return CnnNetwork.Create(info.Name, modelOptions, preprocess, device);
+        return CnnNetwork.CreateSeeded(o.Seed, info.Name, modelOptions, preprocess, device);
     }
 
     /// <summary>Trains a new student on <paramref name="samples"/> and returns it in eval mode.</summary>
@@ -55,7 +56,6 @@ internal sealed class DistillationLoop
     /// <param name="labels">Class index per sample in the teacher's order, −1 when unlabelled.</param>
     public CnnNetwork Train(DistillationTeacher teacher, IReadOnlyList<ImageSample> samples, IReadOnlyList<int> labels)
     {
-        torch.manual_seed(_options.Seed);
         var student = CreateStudent(teacher);
         var teacherModel = teacher.Network.Model;
         bool teacherWasTraining = teacherModel.training;

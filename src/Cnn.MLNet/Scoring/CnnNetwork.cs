@@ -52,6 +52,24 @@ internal sealed class CnnNetwork : IDisposable
         return new CnnNetwork(architecture, modelOptions with { WeightsPath = null }, preprocess, model, device);
     }
 
+    private static readonly object SeedGate = new();
+
+    /// <summary>
+    /// <see cref="Create"/> with TorchSharp's global generator seeded with <paramref name="seed"/> first, under a process-wide lock:
+    /// weight initialisation draws from that one generator, so without the lock two fits running at once in a process would
+    /// interleave their draws and the same seed would not give the same initial weights. (Other code drawing from that generator
+    /// at the same time, or dropout during training, still can: as in PyTorch, bit-for-bit reproducibility needs one fit at a time.)
+    /// </summary>
+    public static CnnNetwork CreateSeeded(int seed, string architecture, ModelOptions modelOptions, PreprocessOptions preprocess, Device device)
+    {
+        TorchRuntime.EnsureLoaded();
+        lock (SeedGate)
+        {
+            torch.manual_seed(seed);
+            return Create(architecture, modelOptions, preprocess, device);
+        }
+    }
+
     /// <summary>The evaluation preprocessing for a model: its pretrained configuration, with explicit overrides.</summary>
     public static PreprocessOptions PreprocessFor(PretrainedConfig config, int channels, int? imageSize = null,
         IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null, double? cropPct = null)

@@ -35,7 +35,6 @@ internal sealed class CnnTrainingLoop
     {
         var o = _options;
         var token = _cancellation.Token;
-        torch.manual_seed(o.Seed);
         var device = CnnNetwork.ResolveDevice(o.Device);
         var info = ModelRegistry.Get(o.Architecture);
         var evalPreprocess = CnnNetwork.PreprocessFor(info.DefaultConfig, o.InputChannels, o.ImageSize, o.Mean, o.Std, o.CropPct);
@@ -44,7 +43,7 @@ internal sealed class CnnTrainingLoop
             NumClasses = classNames.Count, InChannels = o.InputChannels, DropRate = o.DropRate, WeightsPath = o.WeightsPath,
             ImageSize = o.ImageSize, AuxLogits = o.AuxLogits, AuxLossWeight = o.AuxLossWeight, TransformInput = o.TransformInput,
         };
-        var network = CnnNetwork.Create(o.Architecture, modelOptions, evalPreprocess, device);
+        var network = CnnNetwork.CreateSeeded(o.Seed, o.Architecture, modelOptions, evalPreprocess, device);
         try
         {
             Run(network, train, validation, classNames.Count, device, token);

@@ -270,6 +270,7 @@ public sealed class CnnTrainerTests
     /// or the file path itself. The same PNG files give the same trained model and scores each way.
     /// </summary>
     [TestMethod]
+    [DoNotParallelize] // compares same-seed runs: no other test may draw from TorchSharp's global generator meanwhile
     public void MLNetImageLoadingStepsAndPathColumnsTrainAlike()
     {
         using var folder = new TempDirectory();

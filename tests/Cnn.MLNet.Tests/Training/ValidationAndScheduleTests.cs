@@ -32,6 +32,65 @@ public sealed class ValidationAndScheduleTests
         Assert.AreEqual(epochs[best].ValidationAccuracy!.Value, metrics.MicroAccuracy, 1e-9, "the best epoch's weights must be the ones kept");
     }
 
+    /// <summary>
+    /// <c>ValidationFraction</c> holds out a stratified, seeded part of the training data inside <c>Fit</c>; validation-loss early
+    /// stopping works on it; the same seed gives the same model; SGD with momentum trains as AdamW does; the learning rate the loop
+    /// reports follows the warm-up + cosine schedule.
+    /// </summary>
+    [TestMethod]
+    [DoNotParallelize] // compares same-seed runs: no other test may draw from TorchSharp's global generator meanwhile
+    public void ValidationFractionSeedsSgdAndTheScheduleInsideFit()
+    {
+        var ml = new MLContext(seed: 2);
+        var raw = FashionMnistFixture.View(ml, train: true, perClass: 10, classes: 3);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
+        List<EpochMetrics> Run(out List<float[]> scores, CnnOptimizer optimizer = CnnOptimizer.AdamW)
+        {
+            var epochs = new List<EpochMetrics>();
+            var options = new CnnTrainerOptions
+            {
+                ImageColumnName = "Image", InputChannels = 1, ImageSize = 32, CropPct = 1.0, Epochs = 4, BatchSize = 8,
+                LearningRate = optimizer == CnnOptimizer.Sgd ? 0.05 : 2e-3, Optimizer = optimizer, WarmupEpochs = 1, Augment = false, Seed = 4,
+                ValidationFraction = 0.2, EarlyStoppingMetric = EarlyStoppingMetric.ValidationLoss, EarlyStoppingPatience = 10,
+                EpochCompleted = epochs.Add,
+            };
+            using var model = CnnTrainer.ResNet18(options, ml).Fit(data);
+            scores = CnnTrainerTests.ScoresOf(ml, model.Transform(data));
+            return epochs;
+        }
+
+        var first = Run(out var firstScores);
+        var second = Run(out var secondScores);
+        Assert.HasCount(4, first);
+        Assert.IsTrue(first.All(e => e.ValidationLoss is not null), "the held-out fraction is validated every epoch");
+        for (int i = 0; i < firstScores.Count; i++)
+            CollectionAssert.AreEqual(firstScores[i], secondScores[i], $"row {i}: the same seed gives the same model");
+        CollectionAssert.AreEqual(first.Select(e => e.TrainLoss).ToArray(), second.Select(e => e.TrainLoss).ToArray());
+        // 30 images, 20% held out stratified: 24 train in 3 batches of 8 (all 30 would be 4 batches), 6 validate. The reported rate
+        // is the epoch's last step's: 3 steps per epoch, 3 warm-up steps, cosine over the other 9.
+        var schedule = new LearningRateSchedule(2e-3, totalSteps: 12, warmupSteps: 3, LearningRateScheduleKind.Cosine);
+        for (int e = 0; e < 4; e++)
+            Assert.AreEqual(schedule.RateAt(3 * e + 2), first[e].LearningRate, 1e-12, $"epoch {e + 1} learning rate");
+
+        var sgd = Run(out _, CnnOptimizer.Sgd);
+        Assert.IsTrue(sgd.All(e => double.IsFinite(e.TrainLoss)));
+        Assert.IsTrue(sgd[^1].TrainLoss < sgd[0].TrainLoss, $"SGD lowers the loss: {sgd[0].TrainLoss:F4} -> {sgd[^1].TrainLoss:F4}");
+    }
+
+    [TestMethod]
+    public void CudaWithoutAGpuIsAClearError()
+    {
+        Cnn.Backbones.Native.TorchRuntime.EnsureLoaded(); // before this test touches TorchSharp itself
+        if (TorchSharp.torch.cuda.is_available()) Assert.Inconclusive("a CUDA GPU is available here: the error cannot occur");
+        var ml = new MLContext();
+        var raw = FashionMnistFixture.View(ml, train: true, perClass: 2, classes: 2);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
+        var options = new CnnTrainerOptions { ImageColumnName = "Image", InputChannels = 1, ImageSize = 32, Epochs = 1, Device = CnnDevice.Cuda };
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => CnnTrainer.ResNet18(options, ml).Fit(data));
+        StringAssert.Contains(error.Message, "no CUDA GPU");
+        StringAssert.Contains(error.Message, "-p:TorchBackend=cuda");
+    }
+
     [TestMethod]
     public void ValidationFractionNeedsValidationForEarlyStopping()
     {
