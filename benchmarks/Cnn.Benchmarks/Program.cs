@@ -32,7 +32,7 @@ var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromE
 var epochRates = new List<double>();
 var options = new CnnTrainerOptions
 {
-    ImageColumnName = "Image", ImageSize = size, CropPct = 1.0, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1, Device = CnnDevice.Cpu,
+    ImageColumnName = "Image", Model = new() { ImageSize = size }, CropPct = 1.0, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1, Device = CnnDevice.Cpu,
     EpochCompleted = m => epochRates.Add(m.ImagesPerSecond),
 };
 var clock = Stopwatch.StartNew();

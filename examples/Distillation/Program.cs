@@ -65,7 +65,7 @@ else
     var teacherOptions = new CnnTrainerOptions
     {
         // The recipe of examples/FashionMnist's ResNet-18 (its --save writes a teacher this example can load).
-        InputChannels = 1, ImageSize = 28, CropPct = 1.0, Mean = [0.2860f], Std = [0.3530f], Augment = true, AugmentMinScale = 1.0,
+        Model = new() { InChannels = 1, ImageSize = 28 }, CropPct = 1.0, Mean = [0.2860f], Std = [0.3530f], Augment = true, AugmentMinScale = 1.0,
         Epochs = teacherEpochs, BatchSize = 128, LearningRate = 2e-3, WeightDecay = 1e-4, WarmupEpochs = 0.2, Seed = seed,
         EpochCompleted = m => Console.WriteLine("  teacher  " + m),
     };
@@ -82,7 +82,7 @@ var studentShape = (Channels: 1, Size: 32); // LeNet-5's native 32 px input
 clock.Restart();
 var baselineOptions = new CnnTrainerOptions
 {
-    InputChannels = studentShape.Channels, ImageSize = studentShape.Size, CropPct = 1.0, Epochs = baselineEpochs, BatchSize = 64, LearningRate = 2e-3,
+    Model = new() { InChannels = studentShape.Channels, ImageSize = studentShape.Size }, CropPct = 1.0, Epochs = baselineEpochs, BatchSize = 64, LearningRate = 2e-3,
     Augment = false, Seed = seed,
 };
 var labelledView = ImageDataViews.ToDataView(ml, labelled);
@@ -99,7 +99,7 @@ var rows = trainSamples.Select((s, i) => (s, i)).Where(t => labelledIndices.Cont
 var distillView = ml.Data.LoadFromEnumerable(rows);
 var distillOptions = new CnnDistillationOptions
 {
-    ImageSize = studentShape.Size, InputChannels = studentShape.Channels, CropPct = 1.0, Epochs = studentEpochs, BatchSize = 128, LearningRate = 2e-3,
+    Student = new() { InChannels = studentShape.Channels, ImageSize = studentShape.Size, DropRate = 0 }, CropPct = 1.0, Epochs = studentEpochs, BatchSize = 128, LearningRate = 2e-3,
     Augment = false, Temperature = temperature, Alpha = alpha, Seed = seed,
     EpochCompleted = m => Console.WriteLine("  student  " + m),
 };

@@ -26,7 +26,7 @@ Console.WriteLine($"Fashion-MNIST ({trainSet.Source}): {perClass} training and {
 var features = ml.Transforms.Conversion.MapValueToKey("Label")
     .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
     {
-        Architecture = model, WeightsPath = weights, InputChannels = 3, ImageSize = 64, CropPct = 1.0, BatchSize = 64,
+        Architecture = model, Model = new() { WeightsPath = weights, InChannels = 3, ImageSize = 64 }, CropPct = 1.0, BatchSize = 64,
     }));
 IEstimator<ITransformer> head = trainer == "sdca"
     ? ml.Transforms.NormalizeMinMax("Features").Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features"))

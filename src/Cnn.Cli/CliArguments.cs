@@ -85,6 +85,19 @@ public sealed class CliArguments
         return value;
     }
 
+    /// <summary>The option as an integer within [min, max], or <paramref name="fallback"/> (null: not given).</summary>
+    public int? OptionalInt(string name, int? fallback = null, int min = int.MinValue, int max = int.MaxValue) =>
+        String(name) is null ? fallback : Int(name, 0, min, max);
+
+    /// <summary>The option as <c>on</c>/<c>off</c> (also true/false, yes/no), or <paramref name="fallback"/>.</summary>
+    public bool Switch(string name, bool fallback) => String(name) switch
+    {
+        null => fallback,
+        "on" or "true" or "yes" => true,
+        "off" or "false" or "no" => false,
+        var other => throw new CliUsageException($"option {name} must be on or off, got '{other}'"),
+    };
+
     /// <summary>The option as a number within [min, max], or <paramref name="fallback"/>.</summary>
     public double? Double(string name, double? fallback = null, double min = double.MinValue, double max = double.MaxValue)
     {

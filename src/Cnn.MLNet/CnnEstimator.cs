@@ -1,6 +1,7 @@
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Mapping;
+using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
 using Microsoft.ML;
@@ -41,12 +42,8 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         if (SchemaShapes.Find(inputSchema, Options.LabelColumnName) is not { } label)
             throw new ArgumentOutOfRangeException(nameof(inputSchema),
                 $"Label column '{Options.LabelColumnName}' is missing. Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\", yourLabelColumn) or set LabelColumnName.");
-        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType != NumberDataViewType.UInt32)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Label column '{Options.LabelColumnName}' is {label.Kind} of {label.ItemType}{(label.IsKey ? " key" : "")}; the CNN trainer needs a scalar key. " +
-                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\") before the trainer.");
-
-        bool hasKeyValues = SchemaShapes.Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType };
+        bool hasKeyValues = SchemaShapes.RequireKeyLabel(label, "the CNN trainer needs a scalar key",
+            $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{Options.LabelColumnName}\") before the trainer.");
         return SchemaShapes.AppendClassifierOutputs(inputSchema, Options.ScoreColumnName, Options.PredictedLabelColumnName, hasKeyValues);
     }
 
@@ -88,7 +85,17 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         }
         channel?.Info(MessageSensitivity.None,
             $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
-        var network = new CnnTrainingLoop(o, channel, cancellation).Train(train, validation, labels.Names);
+        var network = NetworkBuilder.Build(o.ToNetworkSpec().WithClasses(labels.Count), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
+        try
+        {
+            FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
+            new TrainingLoop(o, channel, cancellation).Run(network, new ClassificationObjective(o, network, train, validation));
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
         return new CnnClassifierTransformer(network, labels, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
     }
 }

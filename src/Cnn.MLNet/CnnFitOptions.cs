@@ -1,4 +1,5 @@
 using Cnn.MLNet.Training;
+using Microsoft.ML;
 
 namespace Cnn.MLNet;
 
@@ -48,9 +49,6 @@ public abstract class CnnFitOptions
     /// <summary>Seed for weight initialisation, shuffling, augmentation and any validation split. Default 0.</summary>
     public int Seed { get; set; }
 
-    /// <summary>Square input size in pixels; null uses the architecture's pretrained configuration (e.g. 224).</summary>
-    public int? ImageSize { get; set; }
-
     /// <summary>Normalisation mean per channel; null uses the pretrained configuration's (ImageNet's for 3 channels).</summary>
     public IReadOnlyList<float>? Mean { get; set; }
 
@@ -69,6 +67,18 @@ public abstract class CnnFitOptions
     /// <summary>Skip images that cannot be decoded (and report how many) instead of failing. Default false.</summary>
     public bool SkipCorruptImages { get; set; }
 
+    /// <summary>Validation data (same schema as the training data), or null.</summary>
+    public IDataView? ValidationSet { get; set; }
+
+    /// <summary>Without <see cref="ValidationSet"/>: fraction of the training rows held out for validation (stratified, seeded). Default 0.</summary>
+    public double ValidationFraction { get; set; }
+
+    /// <summary>Stop when the watched metric has not improved for this many epochs (null = never stop early). Needs validation data.</summary>
+    public int? EarlyStoppingPatience { get; set; }
+
+    /// <summary>Metric watched by early stopping; the best epoch's weights are kept when validation data is present.</summary>
+    public EarlyStoppingMetric EarlyStoppingMetric { get; set; } = EarlyStoppingMetric.ValidationLoss;
+
     /// <summary>Cancels training; checked before every batch.</summary>
     public CancellationToken CancellationToken { get; set; }
 
@@ -80,15 +90,24 @@ public abstract class CnnFitOptions
 
     /// <summary>Checks the shared values.</summary>
     /// <param name="inputChannels">The network's input channels when known (Mean/Std must match it), or null.</param>
-    protected void ValidateShared(int? inputChannels)
+    /// <param name="model">The model options of the network being trained, when known (its input size is checked), or null.</param>
+    protected void ValidateShared(int? inputChannels, Cnn.Backbones.Models.ModelOptions? model)
     {
+        if (model is not null)
+        {
+            Check(model.ImageSize is null || model.ImageSize >= 8, "Model.ImageSize", model.ImageSize, "must be >= 8 pixels or null");
+            Check(!model.FeaturesOnly, "Model.FeaturesOnly", model.FeaturesOnly, "must be false: training needs the classifier head");
+        }
         Check(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
         Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be >= 0");
         Check(WarmupEpochs >= 0 && WarmupEpochs <= Epochs, nameof(WarmupEpochs), WarmupEpochs, $"must be in [0, Epochs={Epochs}]");
-        Check(ImageSize is null || ImageSize >= 8, nameof(ImageSize), ImageSize, "must be >= 8 pixels or null");
+        Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
+        Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be >= 1 or null");
+        Check(EarlyStoppingPatience is null || ValidationSet is not null || ValidationFraction > 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience,
+            "needs validation data: set ValidationSet or ValidationFraction");
         Check(Mean is null || inputChannels is null || Mean.Count == inputChannels, nameof(Mean), Mean?.Count, $"must have one value per input channel ({inputChannels})");
         Check(Std is null || (Std.All(s => s > 0) && (inputChannels is null || Std.Count == inputChannels)), nameof(Std), Std?.Count,
             $"must have one positive value per input channel ({inputChannels})");

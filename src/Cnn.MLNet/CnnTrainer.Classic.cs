@@ -5,7 +5,7 @@ namespace Cnn.MLNet;
 public static partial class CnnTrainer
 {
     /// <summary>LeNet-5 (LeCun et al. 1998; <c>lenet5</c>): 32×32 input, 28×28 padded; no pretrained weights. Set
-    /// <see cref="CnnTrainerOptions.InputChannels"/> = 1 for grey images.</summary>
+    /// <c>Model.InChannels</c> = 1 (<see cref="CnnTrainerOptions.Model"/>) for grey images.</summary>
     public static CnnEstimator LeNet5(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("lenet5", options, mlContext);
 
     /// <summary>AlexNet (torchvision <c>alexnet</c>).</summary>

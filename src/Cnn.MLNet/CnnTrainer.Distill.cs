@@ -10,7 +10,7 @@ public static partial class CnnTrainer
 {
     /// <summary>
     /// Knowledge distillation: trains a student of architecture <paramref name="studentArchitecture"/> (any registered name, from
-    /// scratch or from <see cref="CnnDistillationOptions.StudentWeightsPath"/>) to imitate <paramref name="teacher"/>, on data with
+    /// scratch or from the weights of <see cref="CnnDistillationOptions.Student"/>) to imitate <paramref name="teacher"/>, on data with
     /// an image column and an optional label column (key 0 = unlabelled). The result is an ordinary <see cref="CnnClassifierTransformer"/>.
     /// </summary>
     /// <example><code>

@@ -37,9 +37,9 @@ public sealed record ModelOptions
     public double? DropPathRate { get; init; }
 
     /// <summary>
-    /// Input image size (square) for architectures whose parameters depend on it (the Vision Transformer's position embedding).
-    /// Null (default) uses the pretrained configuration's size; weights made for another size are resampled when loaded.
-    /// Ignored by convolutional networks, which accept any size.
+    /// Input image size (square). The Vision Transformer's position embedding is built for it (weights made for another size are
+    /// resampled when loaded); convolutional networks accept any size, and this size is what the preprocessing of Cnn.MLNet
+    /// resizes and crops images to. Null (default) uses the pretrained configuration's size.
     /// </summary>
     public int? ImageSize { get; init; }
 
@@ -82,7 +82,8 @@ public sealed record ModelOptions
     /// <summary>Initialise the last BatchNorm of every residual branch to zero (torchvision's <c>zero_init_residual</c>). Default false.</summary>
     public bool ZeroInitResidual { get; init; }
 
-    /// <summary>Checks the values that do not depend on the architecture; throws <see cref="ArgumentException"/> naming the bad option.</summary>
+    /// <summary>Checks the values that do not depend on the architecture; throws <see cref="ArgumentException"/> naming the bad option,
+    /// or <see cref="FileNotFoundException"/> when <see cref="WeightsPath"/> does not exist.</summary>
     public void Validate()
     {
         if (NumClasses < 0)
@@ -102,7 +103,7 @@ public sealed record ModelOptions
         if (TransformInput == true && InChannels != 3)
             throw new ArgumentException($"{nameof(TransformInput)} re-normalises RGB input and needs {nameof(InChannels)} = 3; got {InChannels}.", nameof(TransformInput));
         if (WeightsPath is not null && !File.Exists(WeightsPath))
-            throw new ArgumentException($"{nameof(WeightsPath)} '{WeightsPath}' does not exist.", nameof(WeightsPath));
+            throw new FileNotFoundException($"{nameof(WeightsPath)}: weights file '{WeightsPath}' does not exist. Give the path of a .pth or .safetensors file.", WeightsPath);
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using Cnn.Cli.Data;
 using Cnn.Cli.Inference;
 using Cnn.Cli.Output;
+using Cnn.Backbones.Models;
 using Cnn.MLNet;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Distillation;
@@ -27,8 +28,11 @@ internal sealed class DistillCommand : ICliCommand
 
     public string Usage =>
         "distill --teacher <model.zip> --student <name> [--student-weights <file>] [--data <folder-per-class>] [--unlabeled <folder of images>] " +
-        "[--temperature 4] [--alpha 0.5] [--pseudo-labels] [--epochs 5] [--batch-size 32] [--lr 0.001] [--image-size N] [--channels 1|3] " +
-        "[--crop-pct F] [--augment on|off] [--seed N] [--limit N] [--output student.zip]";
+        "[--temperature 4] [--alpha 0.5] [--pseudo-labels] " + FitSettings.Usage;
+
+    /// <summary>The defaults of the shared options: the teacher's input size and channels, augmentation off (the teacher runs once),
+    /// no validation split.</summary>
+    private static readonly FitDefaults Defaults = new(5, 32, 1e-3, null, null, null, Augment: false, 0.08, 0, "student.zip");
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--pseudo-labels" };
 
@@ -42,33 +46,17 @@ internal sealed class DistillCommand : ICliCommand
         double temperature = arguments.Double("--temperature", 4.0, min: 1e-3, max: 1000)!.Value;
         double alpha = arguments.Double("--alpha", 0.5, min: 0, max: 1)!.Value;
         bool pseudoLabels = arguments.Flag("--pseudo-labels");
-        int epochs = arguments.Int("--epochs", 5, min: 1);
-        int batchSize = arguments.Int("--batch-size", 32, min: 2);
-        double learningRate = arguments.Double("--lr", 1e-3, min: 1e-8, max: 10)!.Value;
-        int imageSize = arguments.Int("--image-size", -1, min: 8, max: 4096);
-        int channels = arguments.Int("--channels", -1, min: 1, max: 3);
-        double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
-        bool augment = arguments.String("--augment") switch
-        {
-            null or "off" or "false" or "no" => false,
-            "on" or "true" or "yes" => true,
-            var other => throw new CliUsageException($"option --augment must be on or off, got '{other}'"),
-        };
-        int seed = arguments.Int("--seed", 0);
-        int limit = arguments.Int("--limit", -1, min: 2);
-        string output = arguments.String("--output") ?? "student.zip";
+        var fit = FitSettings.Parse(arguments, Defaults);
         arguments.EnsureAllRead();
         if (arguments.Positionals.Count > 0)
             throw new CliUsageException($"unexpected argument '{arguments.Positionals[0]}' (give image folders with --data and --unlabeled)");
         if (dataFolder is null && unlabeledFolder is null)
             throw new CliUsageException("give training images: --data <folder-per-class> and/or --unlabeled <folder of images>");
-        if (channels == 2)
-            throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
         Cnn.Backbones.Models.ModelRegistry.Get(student); // an unknown name fails before anything is loaded
-        int? cap = limit > 0 ? limit : null;
+        int? cap = fit.Limit;
         var clock = Stopwatch.StartNew();
 
-        var ml = new MLContext(seed: seed);
+        var ml = new MLContext(seed: fit.Seed);
         using var teacher = DistillationTeacher.FromModelFile(teacherPath, ml);
         var labelled = dataFolder is null ? null : DataSources.Folder(dataFolder, cap);
         if (labelled is not null)
@@ -89,33 +77,33 @@ internal sealed class DistillCommand : ICliCommand
 
         var options = new CnnDistillationOptions
         {
-            StudentWeightsPath = studentWeights,
+            Student = new ModelOptions
+            {
+                WeightsPath = studentWeights,
+                InChannels = fit.Channels ?? teacher.InputChannels,
+                ImageSize = fit.ImageSize ?? (teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null),
+                DropRate = 0,
+            },
             Temperature = temperature,
             Alpha = alpha,
             PseudoLabels = pseudoLabels,
-            Epochs = epochs,
-            BatchSize = batchSize,
-            LearningRate = learningRate,
-            ImageSize = imageSize > 0 ? imageSize : teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null,
-            InputChannels = channels > 0 ? channels : null,
-            CropPct = cropPct,
-            Augment = augment,
-            Seed = seed,
+            ValidationFraction = fit.ValidationSplit,
             EpochCompleted = m =>
             {
-                stdout.WriteLine(FormatEpoch(m, epochs));
+                stdout.WriteLine(FormatEpoch(m, fit.Epochs));
                 stdout.Flush();
             },
         };
+        fit.ApplyTo(options);
         stdout.WriteLine($"teacher: {teacher.Description}, {teacher.InputChannels} channel(s), {teacher.InputSize.Height}x{teacher.InputSize.Width} px");
         stdout.WriteLine($"data:    {DataSources.Count(labelled?.Dataset.Count ?? 0)} labelled images{(labelled is null ? "" : $" ({labelled.Description})")}, " +
                          $"{DataSources.Count(unlabeled.Count)} unlabelled{(unlabeledFolder is null ? "" : $" ({Path.GetFullPath(unlabeledFolder)})")}");
-        stdout.WriteLine(FormattableString.Invariant(
-            $"student: {student}, {options.InputChannels ?? teacher.InputChannels} channel(s), image size {options.ImageSize?.ToString(CultureInfo.InvariantCulture) ?? "per model"}, ") +
-            FormattableString.Invariant($"{epochs} epochs of batch {batchSize}, AdamW lr {learningRate:G4} (cosine), T {temperature:G4}, alpha {alpha:G4}") +
-            $"{(pseudoLabels ? ", pseudo-labels" : "")}, augmentation {(augment ? "on" : "off")}, {(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
+        string size = FitSettings.SizeText(options.Student.ImageSize, Cnn.Backbones.Models.ModelRegistry.Get(student).DefaultConfig.InputSize.Height);
+        stdout.WriteLine($"student: {student}, {options.Student.InChannels} channel(s), image size {size}, " + fit.Describe() +
+            FormattableString.Invariant($", T {temperature:G4}, alpha {alpha:G4}") + $"{(pseudoLabels ? ", pseudo-labels" : "")}, " +
+            $"{(fit.ValidationSplit > 0 ? FormattableString.Invariant($"validation split {fit.ValidationSplit:G3}, ") : "")}{(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
 
-        bool fitted = CancellableFit.FitAndSave("distill", "distilling", ml, data, output, token =>
+        bool fitted = CancellableFit.FitAndSave("distill", "distilling", ml, data, fit.Output, token =>
         {
             options.CancellationToken = token;
             return teacher.MapLabelsToKeys(ml, "Label")
@@ -124,13 +112,14 @@ internal sealed class DistillCommand : ICliCommand
         }, stdout, stderr, clock);
         if (!fitted) return CancellableFit.CancelledExitCode;
 
-        // Evaluate the saved file (which proves it loads) next to the teacher, on the labelled images.
+        // Score the saved file (which proves it loads) next to the teacher on the labelled images. They are training images
+        // (held-out images are the validation split's, reported per epoch), so this is training accuracy, not an evaluation.
         if (labelled is not null)
         {
-            using var saved = PipelineModel.Load(output);
-            stdout.WriteLine("student: " + EvaluationReport.Of(saved, labelled).Summary());
+            using var saved = PipelineModel.Load(fit.Output);
+            stdout.WriteLine("student: on its labelled training images (not held out): " + EvaluationReport.Of(saved, labelled).Summary());
             using var teacherModel = PipelineModel.Load(teacherPath);
-            stdout.WriteLine("teacher: " + EvaluationReport.Of(teacherModel, labelled).Summary());
+            stdout.WriteLine("teacher: on the same images:                              " + EvaluationReport.Of(teacherModel, labelled).Summary());
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalMinutes:0.0} min"));
         return 0;
@@ -157,7 +146,12 @@ internal sealed class DistillCommand : ICliCommand
     {
         string hard = m.HardLoss is { } h ? FormattableString.Invariant($" (hard {h:0.0000}, soft {m.SoftLoss:0.0000})") : FormattableString.Invariant($" (soft {m.SoftLoss:0.0000})");
         string accuracy = m.StudentAccuracy is { } s ? FormattableString.Invariant($"  acc {100 * s:0.00}%") : "";
+        string validation = m.ValidationLoss is { } vl
+            ? FormattableString.Invariant($"  val loss {vl:0.0000}") + (m.ValidationAccuracy is { } va ? FormattableString.Invariant($" acc {100 * va:0.00}%") : "") +
+              FormattableString.Invariant($" agreement {100 * m.ValidationAgreement:0.00}%")
+            : "";
         return FormattableString.Invariant($"epoch {m.Epoch}/{epochs}  loss {m.Loss:0.0000}") + hard + accuracy +
-               FormattableString.Invariant($"  agreement {100 * m.TeacherAgreement:0.00}%  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s");
+               FormattableString.Invariant($"  agreement {100 * m.TeacherAgreement:0.00}%") + validation +
+               FormattableString.Invariant($"  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s");
     }
 }

@@ -22,9 +22,7 @@ internal sealed class TrainCommand : ICliCommand
     public string Summary => "fine-tune a model on Fashion-MNIST (default) or a folder per class and save the pipeline";
 
     public string Usage =>
-        "train [--model resnet18] [--data <folder-per-class>] [--weights <file>] [--freeze none|backbone|<stage>] [--epochs N] " +
-        "[--batch-size N] [--lr F] [--image-size N] [--channels 1|3] [--crop-pct F] [--augment on|off] [--min-scale 0.08] [--val-split 0.1] [--seed N] " +
-        "[--limit N] [--output model.zip]";
+        "train [--model resnet18] [--data <folder-per-class>] [--weights <file>] [--freeze none|backbone|<stage>] " + FitSettings.Usage;
 
     public string Details =>
         $"  without --data: Fashion-MNIST ({FashionMnist.FolderVariable}, {FashionMnist.DebianFolder}, else the embedded subset), 1 channel, " +
@@ -45,28 +43,28 @@ internal sealed class TrainCommand : ICliCommand
         var clock = Stopwatch.StartNew();
         bool fashion = settings.DataFolder is null || DataSources.IsIdxFolder(settings.DataFolder);
         var source = fashion
-            ? DataSources.FashionMnistPart(FashionMnistSplit.Train, settings.Limit, settings.DataFolder)
-            : DataSources.Folder(settings.DataFolder!, settings.Limit);
-        var test = fashion ? DataSources.FashionMnistPart(FashionMnistSplit.Test, settings.Limit, settings.DataFolder) : null;
-        var (train, validation) = settings.ValidationSplit > 0
-            ? source.Dataset.Split(settings.ValidationSplit, settings.Seed)
+            ? DataSources.FashionMnistPart(FashionMnistSplit.Train, settings.Fit.Limit, settings.DataFolder)
+            : DataSources.Folder(settings.DataFolder!, settings.Fit.Limit);
+        var test = fashion ? DataSources.FashionMnistPart(FashionMnistSplit.Test, settings.Fit.Limit, settings.DataFolder) : null;
+        var (train, validation) = settings.Fit.ValidationSplit > 0
+            ? source.Dataset.Split(settings.Fit.ValidationSplit, settings.Fit.Seed)
             : (source.Dataset, null);
         stdout.WriteLine($"data:  {source.Description}: {DataSources.Count(train.Count)} training, {DataSources.Count(validation?.Count ?? 0)} validation images, " +
                          $"{train.ClassNames.Count} classes" + (test is null ? "" : $"; {DataSources.Count(test.Dataset.Count)} test images"));
         stdout.WriteLine($"model: {settings.Describe()}");
 
-        var ml = new MLContext(seed: settings.Seed);
+        var ml = new MLContext(seed: settings.Fit.Seed);
         var trainView = ImageDataViews.ToDataView(ml, train);
         var options = settings.ToTrainerOptions();
         if (validation is not null)
             options.ValidationSet = ml.Transforms.Conversion.MapValueToKey("Label").Fit(trainView).Transform(ImageDataViews.ToDataView(ml, validation));
         options.EpochCompleted = metrics =>
         {
-            stdout.WriteLine(FormatEpoch(metrics, settings.Epochs));
+            stdout.WriteLine(FormatEpoch(metrics, settings.Fit.Epochs));
             stdout.Flush();
         };
 
-        bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Output, token =>
+        bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, token =>
         {
             options.CancellationToken = token;
             return ml.Transforms.Conversion.MapValueToKey("Label")
@@ -79,7 +77,7 @@ internal sealed class TrainCommand : ICliCommand
         var evaluation = test ?? (validation is null ? null : new LabeledData(validation, source.Description + " validation split"));
         if (evaluation is not null)
         {
-            using var saved = PipelineModel.Load(settings.Output);
+            using var saved = PipelineModel.Load(settings.Fit.Output);
             stdout.WriteLine("eval:  " + EvaluationReport.Of(saved, evaluation).Summary());
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalMinutes:0.0} min"));

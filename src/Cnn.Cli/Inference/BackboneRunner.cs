@@ -1,7 +1,7 @@
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Weights;
 using Cnn.MLNet.Data;
-using Cnn.MLNet.Scoring;
+using Cnn.MLNet.Networks;
 using static TorchSharp.torch;
 
 namespace Cnn.Cli.Inference;
@@ -40,9 +40,8 @@ internal sealed class BackboneRunner : IDisposable
             if (tensors.FirstOrDefault(t => t.Name == config.FirstConv + ".weight") is { Shape.Count: 4 } stem && stem.Shape[1] == 1)
                 channels = 1;
         }
-        var options = new ModelOptions { NumClasses = classes, InChannels = channels };
-        var preprocess = CnnNetwork.PreprocessFor(config, channels, cropPct: cropPct);
-        var network = CnnNetwork.Create(modelName, options, preprocess, CPU);
+        var spec = NetworkSpec.For(modelName, new ModelOptions { NumClasses = classes, InChannels = channels }, cropPct: cropPct);
+        var network = NetworkBuilder.Build(spec, CPU);
         try
         {
             if (weightsPath is not null) Load(network.Model, modelName, weightsPath, numClasses);

@@ -44,23 +44,7 @@ public class ImageDataset
     /// <exception cref="ArgumentOutOfRangeException">The fraction is not in (0, 1).</exception>
     public (ImageDataset Train, ImageDataset Validation) Split(double validationFraction, int seed)
     {
-        if (!(validationFraction > 0 && validationFraction < 1))
-            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be between 0 and 1 (exclusive).");
-        var byClass = new List<int>[ClassNames.Count];
-        for (int c = 0; c < byClass.Length; c++) byClass[c] = [];
-        for (int i = 0; i < Samples.Count; i++) byClass[Samples[i].Label].Add(i);
-        var random = new Random(seed);
-        var isValidation = new bool[Samples.Count];
-        foreach (var members in byClass)
-        {
-            int n = members.Count;
-            if (n < 2) continue;
-            int take = (int)Math.Round(n * validationFraction, MidpointRounding.AwayFromZero);
-            take = Math.Clamp(take, 1, n - 1);
-            var shuffled = members.ToArray();
-            random.Shuffle(shuffled);
-            for (int k = 0; k < take; k++) isValidation[shuffled[k]] = true;
-        }
+        var isValidation = StratifiedSplit.ValidationMask(Samples.Select(s => s.Label).ToArray(), validationFraction, seed);
         var train = new List<ImageSample>(Samples.Count);
         var validation = new List<ImageSample>();
         for (int i = 0; i < Samples.Count; i++) (isValidation[i] ? validation : train).Add(Samples[i]);

@@ -1,5 +1,6 @@
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Mapping;
+using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
 using Microsoft.ML;
@@ -31,6 +32,7 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
                 $"The student must predict the teacher's classes: the teacher ({teacher.Description}) has {teacher.NumClasses} classes but " +
                 $"CnnDistillationOptions.NumClasses is {forced}. Leave NumClasses unset (the student gets the teacher's {teacher.NumClasses}) " +
                 $"or use a teacher trained on {forced} classes.", nameof(options));
+        options.StudentSpec(teacher); // the student's model and preprocessing options, checked against the teacher's channels
         Teacher = teacher;
         Options = options;
         _environment = environment;
@@ -48,24 +50,10 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         var o = Options;
-        if (SchemaShapes.Find(inputSchema, o.ImageColumnName) is not { } image)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Input column '{o.ImageColumnName}' is missing. Load images first, e.g. mlContext.Transforms.LoadRawImageBytes(\"{o.ImageColumnName}\", imageFolder, \"ImagePath\"), or set ImageColumnName.");
-        bool isImage = image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is ImageDataViewType
-            || image.Kind != SchemaShape.Column.VectorKind.Scalar && image.ItemType == NumberDataViewType.Byte
-            || image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is TextDataViewType;
-        if (!isImage)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Column '{o.ImageColumnName}' ({image.Kind} of {image.ItemType}) is not an image: expected LoadImages output, LoadRawImageBytes output or a text column of file paths.");
-        bool hasKeyValues = false;
-        if (SchemaShapes.Find(inputSchema, o.LabelColumnName) is { } label)
-        {
-            if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType != NumberDataViewType.UInt32)
-                throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                    $"Label column '{o.LabelColumnName}' is {label.Kind} of {label.ItemType}{(label.IsKey ? " key" : "")}; distillation needs a scalar key in the teacher's class order " +
-                    $"(teacher.MapLabelsToKeys(mlContext, \"{o.LabelColumnName}\")), or no label column at all.");
-            hasKeyValues = SchemaShapes.Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType };
-        }
+        SchemaShapes.RequireImageColumn(inputSchema, o.ImageColumnName);
+        bool hasKeyValues = SchemaShapes.Find(inputSchema, o.LabelColumnName) is { } label && SchemaShapes.RequireKeyLabel(label,
+            "distillation needs a scalar key in the teacher's class order, or no label column at all",
+            $"Map the labels with teacher.MapLabelsToKeys(mlContext, \"{o.LabelColumnName}\").");
 
         return SchemaShapes.AppendClassifierOutputs(inputSchema, o.ScoreColumnName, o.PredictedLabelColumnName,
             hasKeyValues || Teacher.Labels?.ValueType == "Text");
@@ -87,18 +75,64 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         var keys = labelColumn is { } column ? CheckLabels(column) : null;
         using var channel = (_environment as IChannelProvider)?.Start("CnnDistillation");
 
-        var rows = TrainingData.Read(input, o.ImageColumnName, labelColumn is null ? null : o.LabelColumnName, allowMissingLabels: true, token);
-        if (rows.Count == 0)
-            throw new InvalidOperationException("The distillation data has no rows: there is nothing to train on. Check the data loading (file paths, filters).");
-        var samples = rows.Select(r => r.Sample).ToList();
-        var labels = rows.Select(r => r.Label).ToList();
-        int labelled = labels.Count(l => l >= 0);
+        var data = Read(input, labelColumn is null ? null : o.LabelColumnName, "distillation", token);
+        var (train, validation) = SplitValidation(data, keys, token);
+        if (validation.Count > 0 && o.EarlyStoppingMetric == EarlyStoppingMetric.ValidationAccuracy && validation.LabelledCount == 0)
+            throw new ArgumentOutOfRangeException(nameof(o.EarlyStoppingMetric),
+                "CnnDistillationOptions.EarlyStoppingMetric is ValidationAccuracy but no validation image has a label; use ValidationLoss (the distillation loss) or give labelled validation data.");
+        int labelled = train.LabelledCount;
         channel?.Info(MessageSensitivity.None,
-            $"Distilling {Teacher.Description} into {o.StudentArchitecture} on {rows.Count} images ({labelled} labelled, {rows.Count - labelled} unlabelled" +
-            $"{(o.PseudoLabels && labelled < rows.Count ? " with teacher pseudo-labels" : "")}); T = {o.Temperature}, alpha = {o.Alpha}, {o.Epochs} epochs of batch {o.BatchSize}.");
-        var network = new DistillationLoop(o, channel, cancellation).Train(Teacher, samples, labels);
+            $"Distilling {Teacher.Description} into {o.StudentArchitecture} on {train.Count} images ({labelled} labelled, {train.Count - labelled} unlabelled" +
+            $"{(o.PseudoLabels && labelled < train.Count ? " with teacher pseudo-labels" : "")}), validating on {validation.Count}; T = {o.Temperature}, alpha = {o.Alpha}, {o.Epochs} epochs of batch {o.BatchSize}.");
+
+        var student = NetworkBuilder.Build(o.StudentSpec(Teacher), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
+        var teacherModel = Teacher.Network.Model;
+        bool teacherWasTraining = teacherModel.training;
+        try
+        {
+            teacherModel.eval();
+            new TrainingLoop(o, channel, cancellation).Run(student, new DistillationObjective(o, student, Teacher.Network, train, validation, channel));
+        }
+        catch
+        {
+            student.Dispose();
+            throw;
+        }
+        finally
+        {
+            teacherModel.train(teacherWasTraining);
+        }
         var outputKeys = keys ?? Teacher.Labels ?? LabelKeys.FromNames(Teacher.NumClasses, null);
-        return new CnnClassifierTransformer(network, outputKeys, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
+        return new CnnClassifierTransformer(student, outputKeys, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
+    }
+
+    /// <summary>The images and labels of <paramref name="data"/>; an error when it has no rows.</summary>
+    private DistillationData Read(IDataView data, string? labelColumn, string what, CancellationToken token)
+    {
+        var rows = TrainingData.Read(data, Options.ImageColumnName, labelColumn, allowMissingLabels: true, token);
+        if (rows.Count == 0)
+            throw new InvalidOperationException($"The {what} data has no rows: there is nothing to train on. Check the data loading (file paths, filters).");
+        return new DistillationData(rows.Select(r => r.Sample).ToList(), rows.Select(r => r.Label).ToList());
+    }
+
+    /// <summary>The training and validation parts: <see cref="CnnFitOptions.ValidationSet"/>, a split of the data, or no validation.</summary>
+    private (DistillationData Train, DistillationData Validation) SplitValidation(DistillationData data, LabelKeys? keys, CancellationToken token)
+    {
+        var o = Options;
+        if (o.ValidationSet is { } set)
+        {
+            GetOutputSchema(SchemaShapes.FromSchema(set.Schema));
+            var column = set.Schema.GetColumnOrNull(o.LabelColumnName);
+            if (column is { } c)
+            {
+                var validationKeys = CheckLabels(c);
+                if (keys?.Values is { } names && validationKeys.Values is { } other && !names.SequenceEqual(other, StringComparer.Ordinal))
+                    throw new ArgumentOutOfRangeException(nameof(o.ValidationSet),
+                        $"The validation set's '{o.LabelColumnName}' column has other classes than the training data's: map both with teacher.MapLabelsToKeys(mlContext, \"{o.LabelColumnName}\").");
+            }
+            return (data, Read(set, column is null ? null : o.LabelColumnName, "validation", token));
+        }
+        return o.ValidationFraction > 0 ? data.Split(o.ValidationFraction, o.Seed) : (data, DistillationData.Empty);
     }
 
     /// <summary>The data's label keys, checked against the teacher's classes: the same count and, when both are named, the same names in the same order.</summary>

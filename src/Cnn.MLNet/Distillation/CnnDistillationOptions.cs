@@ -1,3 +1,5 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet.Networks;
 using Cnn.MLNet.Training;
 
 namespace Cnn.MLNet.Distillation;
@@ -22,9 +24,12 @@ public sealed class CnnDistillationOptions : CnnFitOptions
     /// <summary>Registered architecture of the student (e.g. <c>lenet5</c>, <c>resnet18</c>). Set by the <see cref="CnnTrainer"/> factories.</summary>
     public string StudentArchitecture { get; set; } = "resnet18";
 
-    /// <summary>Initial weights of the student (<c>.pth</c> or <c>.safetensors</c>), or null to start from scratch.
-    /// A classifier of another class count is left freshly initialised; 3-channel first-conv weights are adapted.</summary>
-    public string? StudentWeightsPath { get; set; }
+    /// <summary>
+    /// How the student is built (<see cref="ModelOptions.WeightsPath"/> to start from, <see cref="ModelOptions.InChannels"/>,
+    /// <see cref="ModelOptions.ImageSize"/>, <see cref="ModelOptions.DropRate"/>, …); its class count is always the teacher's.
+    /// Null (default): the teacher's input channels, the student architecture's pretrained input size, no dropout, random weights.
+    /// </summary>
+    public ModelOptions? Student { get; set; }
 
     /// <summary>Classes of the student; null (default) takes the teacher's. Any other value than the teacher's count is an error.</summary>
     public int? NumClasses { get; set; }
@@ -43,30 +48,30 @@ public sealed class CnnDistillationOptions : CnnFitOptions
     /// <see cref="DistillationTeacher.MapLabelsToKeys"/> builds it. Default <c>Label</c>.</summary>
     public string LabelColumnName { get; set; } = "Label";
 
-    /// <summary>Student input channels (1 or 3); null takes the teacher's.</summary>
-    public int? InputChannels { get; set; }
-
-    /// <summary>Dropout before the student's classifier, in [0, 1). Default 0.</summary>
-    public double DropRate { get; set; }
-
     /// <summary>Without augmentation: run the teacher once over the data and reuse its logits every epoch. Default true.</summary>
     public bool CacheTeacherOutputs { get; set; } = true;
 
     /// <summary>Called after every epoch with its metrics.</summary>
     public Action<DistillationEpochMetrics>? EpochCompleted { get; set; }
 
+    /// <summary>The student's model options for <paramref name="teacher"/>: <see cref="Student"/> (or its defaults) with the teacher's classes.</summary>
+    public ModelOptions StudentModel(DistillationTeacher teacher) =>
+        (Student ?? new ModelOptions { InChannels = teacher.InputChannels, DropRate = 0 }) with { NumClasses = teacher.NumClasses };
+
+    /// <summary>The student network for <paramref name="teacher"/>.</summary>
+    /// <exception cref="ArgumentException">Unknown architecture or invalid model or preprocessing options.</exception>
+    public NetworkSpec StudentSpec(DistillationTeacher teacher) => NetworkSpec.For(StudentArchitecture, StudentModel(teacher), Mean, Std, CropPct);
+
     /// <summary>Checks every value; throws <see cref="ArgumentOutOfRangeException"/> naming the option and the allowed range.</summary>
     /// <exception cref="FileNotFoundException">The student weights file does not exist.</exception>
     public void Validate()
     {
-        ValidateShared(InputChannels);
+        ValidateShared(Student?.InChannels, Student);
         Check(!string.IsNullOrWhiteSpace(StudentArchitecture), nameof(StudentArchitecture), StudentArchitecture, "must name a registered architecture");
         Check(NumClasses is null || NumClasses >= 2, nameof(NumClasses), NumClasses, "must be >= 2 or null (the teacher's class count)");
         Check(Temperature > 0 && double.IsFinite(Temperature), nameof(Temperature), Temperature, "must be a positive number");
         Check(Alpha >= 0 && Alpha <= 1, nameof(Alpha), Alpha, "must be in [0, 1]");
-        Check(InputChannels is null or 1 or 3, nameof(InputChannels), InputChannels, "must be 1 (grayscale), 3 (RGB) or null (the teacher's)");
-        Check(DropRate >= 0 && DropRate < 1, nameof(DropRate), DropRate, "must be in [0, 1)");
-        if (StudentWeightsPath is not null && !File.Exists(StudentWeightsPath))
-            throw new FileNotFoundException($"CnnDistillationOptions.StudentWeightsPath: weights file '{StudentWeightsPath}' does not exist.", StudentWeightsPath);
+        if (Student is not null)
+            NetworkSpec.For(StudentArchitecture, Student, Mean, Std, CropPct);
     }
 }

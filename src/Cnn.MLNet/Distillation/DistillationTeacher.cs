@@ -2,6 +2,7 @@ using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Weights;
 using Cnn.MLNet.Persistence;
+using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -146,8 +147,8 @@ public sealed class DistillationTeacher : IDisposable
         int channels = firstConv is null ? config.InputSize.Channels : (int)firstConv.Shape[1];
         if (channels is not (1 or 3))
             throw new InvalidDataException($"Teacher weights file '{weightsPath}': the first convolution takes {channels} channels; images have 1 (grey) or 3 (RGB).");
-        var preprocess = CnnNetwork.PreprocessFor(config, channels, imageSize, mean, std, cropPct);
-        var network = CnnNetwork.Create(info.Name, new ModelOptions { NumClasses = classes, InChannels = channels }, preprocess, CPU);
+        var spec = NetworkSpec.For(info.Name, new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize }, mean, std, cropPct);
+        var network = NetworkBuilder.Build(spec, CPU);
         try
         {
             using var weights = WeightFile.Load(weightsPath);

@@ -1,6 +1,6 @@
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Mapping;
-using Cnn.MLNet.Scoring;
+using Cnn.MLNet.Networks;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -45,10 +45,7 @@ public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
 
     internal static CnnFeatureTransformer Create(CnnFeatureOptions o)
     {
-        var info = ModelRegistry.Get(o.Architecture);
-        var preprocess = CnnNetwork.PreprocessFor(info.DefaultConfig, o.InputChannels, o.ImageSize, o.Mean, o.Std, o.CropPct);
-        var modelOptions = new ModelOptions { NumClasses = info.DefaultConfig.NumClasses, InChannels = o.InputChannels, WeightsPath = o.WeightsPath };
-        var network = CnnNetwork.Create(o.Architecture, modelOptions, preprocess, CnnNetwork.ResolveDevice(o.Device));
+        var network = NetworkBuilder.Build(o.ToNetworkSpec(), NetworkBuilder.ResolveDevice(o.Device));
         try
         {
             return new CnnFeatureTransformer(network, o.ImageColumnName, o.OutputColumnName, o.StageIndices ?? Array.Empty<int>(), o.BatchSize);
@@ -76,6 +73,6 @@ public static class CnnFeatureCatalog
         string architecture = "resnet18", string? weightsPath = null, string imageColumnName = "Image")
         => catalog.ExtractCnnFeatures(new CnnFeatureOptions
         {
-            OutputColumnName = outputColumnName, Architecture = architecture, WeightsPath = weightsPath, ImageColumnName = imageColumnName,
+            OutputColumnName = outputColumnName, Architecture = architecture, Model = new ModelOptions { WeightsPath = weightsPath }, ImageColumnName = imageColumnName,
         });
 }

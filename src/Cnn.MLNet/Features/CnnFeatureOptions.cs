@@ -1,3 +1,6 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet.Networks;
+
 namespace Cnn.MLNet.Features;
 
 /// <summary>Options of <see cref="CnnFeatureEstimator"/>: which backbone and weights turn images into feature vectors.</summary>
@@ -6,8 +9,13 @@ public sealed class CnnFeatureOptions
     /// <summary>Registered architecture (e.g. <c>resnet50</c>). Default resnet18.</summary>
     public string Architecture { get; set; } = "resnet18";
 
-    /// <summary>Weights (<c>.pth</c>/<c>.safetensors</c>); the body is loaded strictly, a classifier of any size is ignored. Null: random init.</summary>
-    public string? WeightsPath { get; set; }
+    /// <summary>
+    /// How the backbone is built: <see cref="ModelOptions.WeightsPath"/> (<c>.pth</c>/<c>.safetensors</c>; the body is loaded
+    /// strictly, a classifier of another size is ignored; null: random init), <see cref="ModelOptions.InChannels"/> (3 = RGB,
+    /// 1 = grayscale), <see cref="ModelOptions.ImageSize"/> (square input size; null = the pretrained configuration's),
+    /// <see cref="ModelOptions.GlobalPool"/>, … Default: 1000 classes, 3 channels.
+    /// </summary>
+    public ModelOptions Model { get; set; } = new();
 
     /// <summary>Image column: LoadImages output, LoadRawImageBytes output or a text column of paths. Default <c>Image</c>.</summary>
     public string ImageColumnName { get; set; } = "Image";
@@ -20,12 +28,6 @@ public sealed class CnnFeatureOptions
     /// a C×H×W float tensor column named <c>{OutputColumnName}.stage{index}</c> (e.g. <c>Features.stage3</c>, ResNet's layer3). Default none.
     /// </summary>
     public IReadOnlyList<int>? StageIndices { get; set; }
-
-    /// <summary>Input channels: 3 (RGB) or 1 (grayscale). Default 3.</summary>
-    public int InputChannels { get; set; } = 3;
-
-    /// <summary>Square input size; null uses the architecture's pretrained configuration.</summary>
-    public int? ImageSize { get; set; }
 
     /// <summary>Centre-crop fraction; null uses the pretrained configuration's.</summary>
     public double? CropPct { get; set; }
@@ -42,15 +44,19 @@ public sealed class CnnFeatureOptions
     /// <summary>Where the network runs. Default <see cref="CnnDevice.Auto"/>.</summary>
     public CnnDevice Device { get; set; } = CnnDevice.Auto;
 
+    /// <summary>The network these options build.</summary>
+    /// <exception cref="ArgumentException">Unknown architecture or invalid model or preprocessing options.</exception>
+    /// <exception cref="FileNotFoundException">The weights file does not exist.</exception>
+    public NetworkSpec ToNetworkSpec() => NetworkSpec.For(Architecture, Model ?? throw new ArgumentNullException(nameof(Model)), Mean, Std, CropPct);
+
     /// <summary>Checks the values; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
+    /// <exception cref="FileNotFoundException">The weights file does not exist.</exception>
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(Architecture)) throw new ArgumentOutOfRangeException(nameof(Architecture), "CnnFeatureOptions.Architecture must name a registered architecture.");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "CnnFeatureOptions.BatchSize must be >= 1.");
-        if (InputChannels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(InputChannels), InputChannels, "CnnFeatureOptions.InputChannels must be 1 or 3.");
-        if (ImageSize is < 8) throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, "CnnFeatureOptions.ImageSize must be >= 8 or null.");
+        if (Model?.ImageSize is < 8) throw new ArgumentOutOfRangeException(nameof(Model.ImageSize), Model.ImageSize, "CnnFeatureOptions.Model.ImageSize must be >= 8 or null.");
         if (CropPct is not null && !(CropPct > 0 && CropPct <= 1)) throw new ArgumentOutOfRangeException(nameof(CropPct), CropPct, "CnnFeatureOptions.CropPct must be in (0, 1].");
-        if (WeightsPath is not null && !File.Exists(WeightsPath))
-            throw new FileNotFoundException($"CnnFeatureOptions.WeightsPath: weights file '{WeightsPath}' does not exist.", WeightsPath);
+        ToNetworkSpec();
     }
 }

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Persistence;
-using Cnn.MLNet.Scoring;
+using Cnn.MLNet.Networks;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using TorchSharp;
@@ -58,7 +58,7 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
 
     void IPersistentTransformer.Save(ZipArchive archive, string prefix)
     {
-        Network.Save(archive, prefix);
+        NetworkFile.Save(Network, archive, prefix);
         using var stream = archive.CreateEntry(prefix + "features.json").Open();
         JsonSerializer.Serialize(stream, new Stored(_mapping.InputColumnName, _mapping.OutputColumns[0].Name, StageIndices.ToArray(), _mapping.BatchSize));
     }
@@ -73,7 +73,7 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
         Stored stored;
         using (var stream = entry.Open())
             stored = JsonSerializer.Deserialize<Stored>(stream) ?? throw new InvalidDataException("Model file: empty feature extractor description.");
-        return new CnnFeatureTransformer(CnnNetwork.Load(archive, prefix), stored.ImageColumn, stored.OutputColumn, stored.StageIndices, stored.BatchSize);
+        return new CnnFeatureTransformer(NetworkFile.Load(archive, prefix), stored.ImageColumn, stored.OutputColumn, stored.StageIndices, stored.BatchSize);
     }
 
     /// <summary>Releases the network's native memory.</summary>

@@ -56,6 +56,7 @@ public sealed record PreprocessOptions
     public double HorizontalFlipProbability { get; init; } = 0.5;
 
     /// <summary>Number of floats of one preprocessed image: <c>Channels * Height * Width</c>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public int SampleLength => Channels * Height * Width;
 
     /// <summary>Options for a model that takes <paramref name="size"/>×<paramref name="size"/> ImageNet-normalized RGB input.</summary>

@@ -47,6 +47,18 @@ internal static class SchemaShapes
                 $"Column '{name}' ({image.Kind} of {image.ItemType}) is not an image: expected LoadImages output, LoadRawImageBytes output or a text column of file paths.");
     }
 
+    /// <summary>
+    /// Checks that <paramref name="label"/> is a scalar key column (as <c>MapValueToKey</c> makes), otherwise throws
+    /// <see cref="ArgumentOutOfRangeException"/> ending with <paramref name="howToFix"/>; returns whether it has text key values.
+    /// </summary>
+    public static bool RequireKeyLabel(SchemaShape.Column label, string needs, string howToFix)
+    {
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType != NumberDataViewType.UInt32)
+            throw new ArgumentOutOfRangeException(nameof(label),
+                $"Label column '{label.Name}' is {label.Kind} of {label.ItemType}{(label.IsKey ? " key" : "")}; {needs}. {howToFix}");
+        return Find(label.Annotations, "KeyValues") is { ItemType: TextDataViewType };
+    }
+
     /// <summary><paramref name="input"/> with the columns of <paramref name="added"/> appended, replacing same-named ones.</summary>
     public static SchemaShape Append(SchemaShape input, DataViewSchema added)
     {

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Mapping;
+using Cnn.MLNet.Networks;
 using Cnn.MLNet.Persistence;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -74,7 +75,7 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     /// <summary>Writes the network, its preprocessing and the label keys under <paramref name="prefix"/>.</summary>
     void IPersistentTransformer.Save(ZipArchive archive, string prefix)
     {
-        Network.Save(archive, prefix);
+        NetworkFile.Save(Network, archive, prefix);
         using var writer = new StreamWriter(archive.CreateEntry(prefix + "classifier.json").Open());
         writer.Write(System.Text.Json.JsonSerializer.Serialize(new Stored(ImageColumnName, _mapping.ScoreColumn, _mapping.PredictedLabelColumn, _mapping.BatchSize, Labels.ToJson())));
     }
@@ -85,7 +86,7 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
         Stored stored;
         using (var reader = new StreamReader(entry.Open()))
             stored = System.Text.Json.JsonSerializer.Deserialize<Stored>(reader.ReadToEnd()) ?? throw new InvalidDataException("Model file: empty classifier description.");
-        var network = CnnNetwork.Load(archive, prefix);
+        var network = NetworkFile.Load(archive, prefix);
         return new CnnClassifierTransformer(network, LabelKeys.FromJson(stored.Labels), stored.ImageColumn, stored.ScoreColumn, stored.PredictedLabelColumn, stored.BatchSize);
     }
 

@@ -1,4 +1,5 @@
 using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
 using TorchSharp;
 using TorchSharp.Modules;
 
@@ -20,6 +21,14 @@ internal static class OptimizationSetup
         // A last batch of one image breaks BatchNorm in training mode; drop the remainder when it would be that small.
         DropLast = sampleCount % options.BatchSize == 1 && sampleCount > options.BatchSize,
     };
+
+    /// <summary>The training batcher of a network fed by <paramref name="preprocess"/>: its augmentation at the options' crop scale.</summary>
+    public static ImageBatcher TrainingBatcher(CnnFitOptions options, PreprocessOptions preprocess, int sampleCount) =>
+        new(new ImagePreprocessor(preprocess with { MinScale = options.AugmentMinScale }), TrainingBatches(options, sampleCount));
+
+    /// <summary>Batches for evaluation: in order, not augmented, the options' batch size and corrupt-image policy.</summary>
+    public static ImageBatcher EvaluationBatcher(CnnFitOptions options, PreprocessOptions preprocess) =>
+        new(new ImagePreprocessor(preprocess), new ImageBatcherOptions { BatchSize = options.BatchSize, SkipCorruptImages = options.SkipCorruptImages });
 
     /// <summary>The run's learning-rate schedule: warm-up then the chosen shape, over every step of every epoch.</summary>
     public static LearningRateSchedule Schedule(CnnFitOptions options, int stepsPerEpoch) =>

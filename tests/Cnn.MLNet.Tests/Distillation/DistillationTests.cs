@@ -12,7 +12,7 @@ using Microsoft.ML.Data;
 namespace Cnn.MLNet.Tests.Distillation;
 
 [TestClass]
-public sealed class DistillationTests
+public sealed partial class DistillationTests
 {
     private const int TeacherPerClass = 5;
 
@@ -23,7 +23,7 @@ public sealed class DistillationTests
         var train = FashionMnistFixture.View(ml, train: true, perClass: TeacherPerClass);
         var options = new CnnTrainerOptions
         {
-            InputChannels = 1, ImageSize = 32, CropPct = 1.0, Epochs = 6, BatchSize = 16, LearningRate = 2e-3, Augment = false, Seed = 3,
+            Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 6, BatchSize = 16, LearningRate = 2e-3, Augment = false, Seed = 3,
         };
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.ResNet18(options));
         return (pipeline.Fit(train), train);
@@ -142,7 +142,7 @@ public sealed class DistillationTests
         var options = StudentOptions(epochs: 1);
         options.Augment = true;
         options.LearningRate = 1e-12;
-        options.StudentWeightsPath = studentWeights;
+        options.Student = new() { WeightsPath = studentWeights, InChannels = teacher.InputChannels, DropRate = 0 };
         var data = ml.Data.LoadFromEnumerable(LabelledAndUnlabelledRows());
         using var student = CnnTrainer.Distill(teacher, "lenet5", options, ml).Fit(teacher.MapLabelsToKeys(ml, "Label").Fit(data).Transform(data));
 
@@ -189,8 +189,7 @@ public sealed class DistillationTests
             var metrics = new List<DistillationEpochMetrics>();
             var options = StudentOptions(epochs: 2);
             options.Augment = true;      // teacher runs every batch on the same crops, through its own 1-channel 32 px preprocessing
-            options.ImageSize = 28;      // student: 3 channels at 28 px
-            options.InputChannels = 3;
+            options.Student = new() { InChannels = 3, ImageSize = 28, DropRate = 0 }; // student: 3 channels at 28 px
             options.PseudoLabels = pseudo;
             options.EpochCompleted = metrics.Add;
             using var student = CnnTrainer.Distill(teacher, "lenet5", options, ml).Fit(images);

@@ -51,7 +51,7 @@ public sealed class CnnFeatureExtractorTests
         var data = ml.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }));
         var extractor = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
         {
-            Architecture = "resnet18", WeightsPath = folder.File("w.pth"), ImageColumnName = "ImagePath", ImageSize = 64, CropPct = 0.875,
+            Architecture = "resnet18", Model = new() { WeightsPath = folder.File("w.pth"), ImageSize = 64 }, ImageColumnName = "ImagePath", CropPct = 0.875,
             StageIndices = new[] { 3 }, BatchSize = 2, // two batches: checks the read-ahead across batch borders
         });
         using var transformer = extractor.Fit(data);
@@ -110,7 +110,7 @@ public sealed class CnnFeatureExtractorTests
         var data = ml.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }));
         using var transformer = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
         {
-            Architecture = architecture, WeightsPath = folder.File("w.pth"), ImageColumnName = "ImagePath", ImageSize = size, CropPct = 0.875,
+            Architecture = architecture, Model = new() { WeightsPath = folder.File("w.pth"), ImageSize = size }, ImageColumnName = "ImagePath", CropPct = 0.875,
             StageIndices = new[] { stage }, BatchSize = 2,
         }).Fit(data);
         var transformed = transformer.Transform(data);
@@ -145,7 +145,7 @@ public sealed class CnnFeatureExtractorTests
         var train = FashionMnistFixture.View(ml, train: true, perClass: 30, classes: 4);
         var test = FashionMnistFixture.View(ml, train: false, perClass: 15, classes: 4);
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { InputChannels = 1, ImageSize = 32, CropPct = 1.0 }))
+            .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0 }))
             .Append(ml.Transforms.NormalizeMinMax("Features"))
             .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features", maximumNumberOfIterations: 30))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
@@ -168,7 +168,7 @@ public sealed class CnnFeatureExtractorTests
     {
         var ml = new MLContext();
         var data = FashionMnistFixture.View(ml, train: true, perClass: 1, classes: 2);
-        var badStage = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { InputChannels = 1, ImageSize = 32, StageIndices = new[] { 9 } });
+        var badStage = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { Model = new() { InChannels = 1, ImageSize = 32 }, StageIndices = new[] { 9 } });
         var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => badStage.Fit(data));
         StringAssert.Contains(error.Message, "layer4");
         var missing = ml.Transforms.ExtractCnnFeatures(imageColumnName: "Picture");

@@ -17,8 +17,8 @@ public sealed class AuxiliaryHeadTrainingTests
         var losses = new List<double>();
         var options = new CnnTrainerOptions
         {
-            ImageColumnName = "Image", ImageSize = 64, CropPct = 1.0, Epochs = 1, BatchSize = 8, Augment = false, Seed = 5,
-            AuxLogits = true, AuxLossWeight = 0.3, EpochCompleted = m => losses.Add(m.TrainLoss),
+            ImageColumnName = "Image", Model = new() { ImageSize = 64, AuxLogits = true, AuxLossWeight = 0.3 }, CropPct = 1.0, Epochs = 1, BatchSize = 8,
+            Augment = false, Seed = 5, EpochCompleted = m => losses.Add(m.TrainLoss),
         };
         using var model = CnnTrainer.Create("googlenet", options).Fit(data);
         Assert.AreEqual(1, losses.Count);
@@ -83,10 +83,10 @@ public sealed class AuxiliaryHeadTrainingTests
         var y = TorchSharp.torch.tensor(new long[] { 0, 1, 2, 4 });
         // Eval first (fresh running statistics), as the reference does; the training-mode pass then updates them.
         model.eval();
-        double evaluation = CnnTrainingLoop.Loss(model.ForwardTrain(x), y).item<float>();
+        double evaluation = ClassificationObjective.Loss(model.ForwardTrain(x), y).item<float>();
         model.train();
         foreach (var dropout in model.modules().OfType<TorchSharp.Modules.Dropout>()) dropout.eval();
-        double train = CnnTrainingLoop.Loss(model.ForwardTrain(x), y).item<float>();
+        double train = ClassificationObjective.Loss(model.ForwardTrain(x), y).item<float>();
         // Relative tolerance: torchvision's Inception v3 initialisation (truncated normal, std 0.1) gives huge random logits.
         double expectedTrain = reference.RootElement.GetProperty("train").GetDouble(), expectedEval = reference.RootElement.GetProperty("eval").GetDouble();
         Assert.AreEqual(expectedTrain, train, 1e-4 * Math.Max(1, Math.Abs(expectedTrain)), $"{name}: training loss with auxiliary heads");

@@ -15,8 +15,7 @@ public sealed class CnnTrainerTests
     private static CnnTrainerOptions SmallOptions(int epochs = 2) => new()
     {
         ImageColumnName = "Image",
-        InputChannels = 1,
-        ImageSize = 32,
+        Model = new() { InChannels = 1, ImageSize = 32 },
         CropPct = 1.0,
         Epochs = epochs,
         BatchSize = 32,
@@ -229,7 +228,7 @@ public sealed class CnnTrainerTests
         var ml = new MLContext(seed: 1);
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 8, 2)).Transform(FashionMnistFixture.View(ml, true, 8, 2));
         var options = SmallOptions(epochs: 1);
-        options.InputChannels = 3;
+        options.Model = options.Model with { InChannels = 3 };
         options.BatchSize = 8;
         var epochs = new List<EpochMetrics>();
         options.EpochCompleted = epochs.Add;
@@ -327,15 +326,14 @@ public sealed class CnnTrainerTests
             Cnn.Backbones.Weights.SafeTensors.Write(weights, dict);
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 4, 2)).Transform(FashionMnistFixture.View(ml, true, 4, 2));
         var options = SmallOptions(epochs: 1);
-        options.InputChannels = 3;
-        options.WeightsPath = weights;
+        options.Model = options.Model with { InChannels = 3, WeightsPath = weights };
         var error = Assert.ThrowsExactly<Cnn.Backbones.Weights.WeightLoadException>(() => CnnTrainer.ResNet34(options, ml).Fit(data));
         StringAssert.Contains(error.Message, weights);
         StringAssert.Contains(error.Message, "resnet34");
         StringAssert.Contains(error.Message, "layer1.2"); // resnet34 has three blocks in layer1, resnet18 two: named as missing
 
         var missing = SmallOptions();
-        missing.WeightsPath = folder.File("nowhere.pth");
+        missing.Model = missing.Model with { WeightsPath = folder.File("nowhere.pth") };
         StringAssert.Contains(Assert.ThrowsExactly<FileNotFoundException>(() => CnnTrainer.ResNet18(missing, ml)).Message, "nowhere.pth");
     }
 
@@ -350,7 +348,7 @@ public sealed class CnnTrainerTests
             Cnn.Backbones.Weights.SafeTensors.Write(weights, dict);
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(FashionMnistFixture.View(ml, true, 16, 3)).Transform(FashionMnistFixture.View(ml, true, 16, 3));
         var options = SmallOptions(epochs: 2);
-        options.WeightsPath = weights;
+        options.Model = options.Model with { WeightsPath = weights };
         options.Freeze = FreezeMode.Backbone;
         using var model = CnnTrainer.ResNet18(options).Fit(data);
         using var original = Cnn.Backbones.Weights.SafeTensors.Read(weights);

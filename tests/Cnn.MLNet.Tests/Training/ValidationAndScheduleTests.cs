@@ -17,7 +17,7 @@ public sealed class ValidationAndScheduleTests
         var epochs = new List<EpochMetrics>();
         var options = new CnnTrainerOptions
         {
-            ImageColumnName = "Image", InputChannels = 1, ImageSize = 32, CropPct = 1.0, Epochs = 6, BatchSize = 12,
+            ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 6, BatchSize = 12,
             LearningRate = 3e-3, Augment = false, Seed = 4, ValidationSet = validation,
             EarlyStoppingMetric = EarlyStoppingMetric.ValidationAccuracy, EarlyStoppingPatience = 2,
             EpochCompleted = epochs.Add,
@@ -49,7 +49,7 @@ public sealed class ValidationAndScheduleTests
             var epochs = new List<EpochMetrics>();
             var options = new CnnTrainerOptions
             {
-                ImageColumnName = "Image", InputChannels = 1, ImageSize = 32, CropPct = 1.0, Epochs = 4, BatchSize = 8,
+                ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 4, BatchSize = 8,
                 LearningRate = optimizer == CnnOptimizer.Sgd ? 0.05 : 2e-3, Optimizer = optimizer, WarmupEpochs = 1, Augment = false, Seed = 4,
                 ValidationFraction = 0.2, EarlyStoppingMetric = EarlyStoppingMetric.ValidationLoss, EarlyStoppingPatience = 10,
                 EpochCompleted = epochs.Add,
@@ -85,7 +85,7 @@ public sealed class ValidationAndScheduleTests
         var ml = new MLContext();
         var raw = FashionMnistFixture.View(ml, train: true, perClass: 2, classes: 2);
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
-        var options = new CnnTrainerOptions { ImageColumnName = "Image", InputChannels = 1, ImageSize = 32, Epochs = 1, Device = CnnDevice.Cuda };
+        var options = new CnnTrainerOptions { ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, Epochs = 1, Device = CnnDevice.Cuda };
         var error = Assert.ThrowsExactly<InvalidOperationException>(() => CnnTrainer.ResNet18(options, ml).Fit(data));
         StringAssert.Contains(error.Message, "no CUDA GPU");
         StringAssert.Contains(error.Message, "-p:TorchBackend=cuda");

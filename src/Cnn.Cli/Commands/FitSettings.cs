@@ -1,0 +1,112 @@
+using System.Globalization;
+using Cnn.MLNet;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary>The defaults of the options that <c>cnn train</c> and <c>cnn distill</c> share; each verb has its own.</summary>
+/// <param name="Epochs">Epochs.</param>
+/// <param name="BatchSize">Batch size.</param>
+/// <param name="LearningRate">Peak learning rate.</param>
+/// <param name="ImageSize">Square input size, or null for the model's configuration.</param>
+/// <param name="Channels">Input channels, or null for the verb's own rule.</param>
+/// <param name="CropPct">Centre-crop fraction, or null for the model's configuration.</param>
+/// <param name="Augment">Training augmentation on or off.</param>
+/// <param name="MinScale">Smallest area fraction of the random resized crop.</param>
+/// <param name="ValidationSplit">Fraction held out for validation.</param>
+/// <param name="Output">Where the model is saved.</param>
+internal sealed record FitDefaults(int Epochs, int BatchSize, double LearningRate, int? ImageSize, int? Channels, double? CropPct,
+    bool Augment, double MinScale, double ValidationSplit, string Output);
+
+/// <summary>
+/// The options <c>cnn train</c> and <c>cnn distill</c> share (<c>--epochs</c>, <c>--batch-size</c>, <c>--lr</c>, <c>--image-size</c>,
+/// <c>--channels</c>, <c>--crop-pct</c>, <c>--augment</c>, <c>--min-scale</c>, <c>--val-split</c>, <c>--seed</c>, <c>--limit</c>,
+/// <c>--output</c>), parsed in one place.
+/// </summary>
+internal sealed record FitSettings
+{
+    /// <summary>The shared options in the usage line.</summary>
+    public const string Usage =
+        "[--epochs N] [--batch-size N] [--lr F] [--image-size N] [--channels 1|3] [--crop-pct F] [--augment on|off] [--min-scale F] " +
+        "[--val-split F] [--seed N] [--limit N] [--output <file.zip>]";
+
+    /// <summary>Epochs.</summary>
+    public int Epochs { get; init; }
+
+    /// <summary>Batch size.</summary>
+    public int BatchSize { get; init; }
+
+    /// <summary>Peak learning rate (AdamW, cosine decay).</summary>
+    public double LearningRate { get; init; }
+
+    /// <summary>Square input size, or null for the model's configuration.</summary>
+    public int? ImageSize { get; init; }
+
+    /// <summary>Input channels (1 or 3), or null for the verb's own rule.</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Centre-crop fraction, or null for the model's configuration.</summary>
+    public double? CropPct { get; init; }
+
+    /// <summary>Training augmentation (random resized crop + flip).</summary>
+    public bool Augment { get; init; }
+
+    /// <summary>Smallest area fraction of the random resized crop (1 = no cropping: horizontal flips only).</summary>
+    public double MinScale { get; init; }
+
+    /// <summary>Fraction of the training images held out for validation (stratified, seeded); 0 for none.</summary>
+    public double ValidationSplit { get; init; }
+
+    /// <summary>Seed of initialisation, shuffling, augmentation and the split.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Cap on images per source split (class-balanced), or null.</summary>
+    public int? Limit { get; init; }
+
+    /// <summary>Where the pipeline is saved.</summary>
+    public required string Output { get; init; }
+
+    /// <summary>Reads the shared options, with the verb's <paramref name="defaults"/>.</summary>
+    public static FitSettings Parse(CliArguments arguments, FitDefaults defaults)
+    {
+        var settings = new FitSettings
+        {
+            Epochs = arguments.Int("--epochs", defaults.Epochs, min: 1),
+            BatchSize = arguments.Int("--batch-size", defaults.BatchSize, min: 2),
+            LearningRate = arguments.Double("--lr", defaults.LearningRate, min: 1e-8, max: 10)!.Value,
+            ImageSize = arguments.OptionalInt("--image-size", defaults.ImageSize, min: 8, max: 4096),
+            Channels = arguments.OptionalInt("--channels", defaults.Channels, min: 1, max: 3),
+            CropPct = arguments.Double("--crop-pct", defaults.CropPct, min: 0.01, max: 1),
+            Augment = arguments.Switch("--augment", defaults.Augment),
+            MinScale = arguments.Double("--min-scale", defaults.MinScale, min: 0.01, max: 1)!.Value,
+            ValidationSplit = arguments.Double("--val-split", defaults.ValidationSplit, min: 0, max: 0.9)!.Value,
+            Seed = arguments.Int("--seed", 0),
+            Limit = arguments.OptionalInt("--limit", null, min: 2),
+            Output = arguments.String("--output") ?? defaults.Output,
+        };
+        if (settings.Channels == 2)
+            throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
+        return settings;
+    }
+
+    /// <summary>Sets the shared fit options: epochs, batch, AdamW at the learning rate, crop, augmentation, seed, device.</summary>
+    public void ApplyTo(CnnFitOptions options)
+    {
+        options.Epochs = Epochs;
+        options.BatchSize = BatchSize;
+        options.LearningRate = LearningRate;
+        options.Optimizer = CnnOptimizer.AdamW;
+        options.CropPct = CropPct;
+        options.Augment = Augment;
+        options.AugmentMinScale = MinScale;
+        options.Seed = Seed;
+        options.Device = CnnDevice.Auto;
+    }
+
+    /// <summary>The optimisation and augmentation part of a run's description line.</summary>
+    public string Describe() =>
+        FormattableString.Invariant($"{Epochs} epochs of batch {BatchSize}, AdamW lr {LearningRate:G4} (cosine), ") +
+        $"augmentation {(!Augment ? "off" : MinScale >= 1 ? "flips" : FormattableString.Invariant($"on (crop scale {MinScale:G3}-1, flips)"))}";
+
+    /// <summary>An image size for messages: the number, or the model's configuration's when unset.</summary>
+    public static string SizeText(int? size, int configured) => (size ?? configured).ToString(CultureInfo.InvariantCulture);
+}

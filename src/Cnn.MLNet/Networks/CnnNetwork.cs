@@ -1,0 +1,69 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Networks;
+
+/// <summary>
+/// A built network: its <see cref="NetworkSpec"/>, the backbone and the device it runs on. Runs batched eval-mode forward passes.
+/// Built by <see cref="NetworkBuilder"/>, stored by <see cref="NetworkFile"/>.
+/// </summary>
+internal sealed class CnnNetwork : IDisposable
+{
+    private readonly object _gate = new();
+    private ImageBatcher? _batcher;
+
+    /// <param name="spec">What the network is (its weights path already cleared).</param>
+    /// <param name="model">The backbone, on <paramref name="device"/>.</param>
+    /// <param name="device">Where it runs.</param>
+    public CnnNetwork(NetworkSpec spec, Backbone model, Device device)
+    {
+        Spec = spec;
+        Model = model;
+        Device = device;
+    }
+
+    /// <summary>What the network is: architecture, model options, preprocessing.</summary>
+    public NetworkSpec Spec { get; }
+
+    /// <summary>Registered architecture name.</summary>
+    public string Architecture => Spec.Architecture;
+
+    /// <summary>Evaluation preprocessing (resize, crop, normalisation).</summary>
+    public PreprocessOptions Preprocess => Spec.Preprocess;
+
+    /// <summary>The network.</summary>
+    public Backbone Model { get; }
+
+    /// <summary>Where the network runs.</summary>
+    public Device Device { get; }
+
+    /// <summary>Eval-mode outputs for a batch of images: logits ([N, classes]) or pooled features when <paramref name="preLogits"/>.</summary>
+    /// <returns>A CPU float tensor the caller disposes.</returns>
+    public Tensor Forward(IReadOnlyList<ImageSample> images, bool preLogits = false)
+    {
+        using var batch = PrepareBatch(images);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        lock (_gate)
+        {
+            Model.eval();
+            var input = batch.ToTensor().to(Device);
+            var output = preLogits ? Model.ForwardHead(Model.ForwardFeatures(input), preLogits: true) : Model.call(input);
+            return output.to(CPU).contiguous().MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>Decodes and preprocesses images in parallel into one batch buffer.</summary>
+    public ImageBatch PrepareBatch(IReadOnlyList<ImageSample> images)
+    {
+        var batcher = _batcher;
+        if (batcher is null || batcher.Options.BatchSize < images.Count)
+            _batcher = batcher = new ImageBatcher(new ImagePreprocessor(Preprocess), new ImageBatcherOptions { BatchSize = Math.Max(images.Count, 1) });
+        return batcher.CreateBatch(images, Enumerable.Range(0, images.Count).ToArray());
+    }
+
+    /// <summary>Releases the backbone's native memory.</summary>
+    public void Dispose() => Model.Dispose();
+}

@@ -1,0 +1,130 @@
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Weights;
+using Cnn.MLNet.Imaging;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Networks;
+
+/// <summary>
+/// Stores a <see cref="CnnNetwork"/> inside a model file as <c>network.json</c> (its <see cref="NetworkSpec"/>, as it is) and
+/// <c>network.safetensors</c> (its state dict), and reads it back. Files written before the spec existed (a flat
+/// <c>network.json</c> of selected options) are still read.
+/// </summary>
+internal static class NetworkFile
+{
+    private const string Format = "cnn-network";
+    private const int Version = 2;
+
+    /// <summary>Writes <c>network.json</c> and <c>network.safetensors</c> under <paramref name="prefix"/>.</summary>
+    public static void Save(CnnNetwork network, ZipArchive archive, string prefix)
+    {
+        using (var writer = new StreamWriter(archive.CreateEntry(prefix + "network.json").Open()))
+            writer.Write(Serialize(network.Spec));
+        string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            using (var weights = StateDict.FromModule(network.Model))
+                SafeTensors.Write(temporary, weights, new Dictionary<string, string> { ["architecture"] = network.Architecture });
+            archive.CreateEntryFromFile(temporary, prefix + "network.safetensors", CompressionLevel.Fastest);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Reads a network written by <see cref="Save"/>, on <paramref name="device"/> (default CPU), in eval mode.</summary>
+    /// <exception cref="InvalidDataException">An entry is missing or damaged, or the weights do not fit the spec.</exception>
+    public static CnnNetwork Load(ZipArchive archive, string prefix, Device? device = null)
+    {
+        var spec = ReadSpec(archive, prefix);
+        var network = NetworkBuilder.Build(spec, device ?? CPU);
+        var weightsEntry = archive.GetEntry(prefix + "network.safetensors");
+        string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            if (weightsEntry is null) throw new InvalidDataException($"Model file: '{prefix}network.safetensors' is missing.");
+            weightsEntry.ExtractToFile(temporary);
+            using var weights = SafeTensors.Read(temporary);
+            StateDictLoader.Load(network.Model, weights, strict: true);
+            network.Model.eval();
+            return network;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>The <c>network.json</c> text of a spec.</summary>
+    public static string Serialize(NetworkSpec spec) => JsonSerializer.Serialize(new Stored(Format, Version, spec), JsonOptions);
+
+    /// <summary>The spec stored under <paramref name="prefix"/>.</summary>
+    public static NetworkSpec ReadSpec(ZipArchive archive, string prefix)
+    {
+        var entry = archive.GetEntry(prefix + "network.json") ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is missing.");
+        JsonDocument document;
+        try
+        {
+            using var stream = entry.Open();
+            document = JsonDocument.Parse(stream);
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"Model file: '{prefix}network.json' is not valid JSON ({ex.Message}).", ex);
+        }
+        using (document)
+        {
+            try
+            {
+                if (!document.RootElement.TryGetProperty("spec", out _))
+                    return (document.Deserialize<LegacyConfig>(JsonOptions) ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is empty.")).ToSpec();
+                var stored = document.Deserialize<Stored>(JsonOptions) ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is empty.");
+                if (stored.Format != Format || stored.Version > Version)
+                    throw new InvalidDataException($"Model file: '{prefix}network.json' is format '{stored.Format}' version {stored.Version}; this library reads '{Format}' up to version {Version}.");
+                return stored.Spec;
+            }
+            catch (JsonException ex)
+            {
+                throw new InvalidDataException($"Model file: '{prefix}network.json' does not describe a network ({ex.Message}).", ex);
+            }
+        }
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    private sealed record Stored(string Format, int Version, NetworkSpec Spec);
+
+    /// <summary>The flat <c>network.json</c> of files written before the spec was stored whole.</summary>
+    private sealed record LegacyConfig(
+        string Architecture, int NumClasses, int InChannels, double DropRate, bool? AuxLogits, double? AuxLossWeight, bool? TransformInput,
+        int Height, int Width, int Channels, float[] Mean, float[] Std, double CropPct, ResizeInterpolation Interpolation)
+    {
+        public NetworkSpec ToSpec() => new()
+        {
+            Architecture = Architecture,
+            Model = new ModelOptions
+            {
+                NumClasses = NumClasses, InChannels = InChannels, DropRate = DropRate, ImageSize = Height,
+                AuxLogits = AuxLogits, AuxLossWeight = AuxLossWeight, TransformInput = TransformInput,
+            },
+            Preprocess = new PreprocessOptions
+            {
+                Height = Height, Width = Width, Channels = Channels, Mean = Mean, Std = Std, CropPct = CropPct, Interpolation = Interpolation,
+            },
+        };
+    }
+}

@@ -1,0 +1,116 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
+using Cnn.MLNet.Networks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Training;
+
+/// <summary>
+/// Supervised classification (timm's <c>ClassificationTask</c>): cross-entropy of the logits against the labels, plus each
+/// auxiliary head's weighted cross-entropy; validation loss and accuracy; <see cref="EpochMetrics"/> per epoch.
+/// </summary>
+internal sealed class ClassificationObjective : ITrainingObjective
+{
+    private readonly CnnTrainerOptions _options;
+    private readonly Device _device;
+    private readonly IReadOnlyList<ImageSample> _train;
+    private readonly IReadOnlyList<ImageSample> _validation;
+    private readonly ImageBatcher _trainBatcher;
+    private readonly ImageBatcher _evalBatcher;
+    private long _correct;
+
+    /// <param name="options">The run's options.</param>
+    /// <param name="network">The network being trained (its preprocessing feeds both batchers).</param>
+    /// <param name="train">Training images (labels are class indices).</param>
+    /// <param name="validation">Validation images, possibly none.</param>
+    public ClassificationObjective(CnnTrainerOptions options, CnnNetwork network, IReadOnlyList<ImageSample> train, IReadOnlyList<ImageSample> validation)
+    {
+        _options = options;
+        _device = network.Device;
+        _train = train;
+        _validation = validation;
+        _trainBatcher = OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count);
+        _evalBatcher = OptimizationSetup.EvaluationBatcher(options, network.Preprocess);
+    }
+
+    /// <inheritdoc/>
+    public int StepsPerEpoch => _trainBatcher.GetBatchCount(_train.Count);
+
+    /// <inheritdoc/>
+    public long SkippedCount => _trainBatcher.SkippedCount;
+
+    /// <inheritdoc/>
+    public IEnumerable<ImageBatch> Batches(int epoch, CancellationToken token)
+    {
+        _correct = 0;
+        return _trainBatcher.EnumerateEpoch(_train, epoch, token);
+    }
+
+    /// <inheritdoc/>
+    public Tensor Loss(TrainingOutput output, ImageBatch batch)
+    {
+        var labels = batch.LabelsToTensor().to(_device);
+        _correct += output.Logits.argmax(1).eq(labels).sum().item<long>();
+        return Loss(output, labels);
+    }
+
+    /// <summary>
+    /// The training loss: cross-entropy of the main logits plus, for each auxiliary head (GoogLeNet's two, Inception v3's one;
+    /// present only in training mode), its weight times its cross-entropy.
+    /// </summary>
+    internal static Tensor Loss(TrainingOutput output, Tensor labels)
+    {
+        var loss = nn.functional.cross_entropy(output.Logits, labels);
+        foreach (var auxiliary in output.Auxiliary)
+            loss = loss + auxiliary.Weight * nn.functional.cross_entropy(auxiliary.Logits, labels);
+        return loss;
+    }
+
+    /// <inheritdoc/>
+    public ValidationScore? Validate(Backbone model, CancellationToken token)
+    {
+        if (_validation.Count == 0) return null;
+        var (loss, accuracy) = Evaluate(model, _evalBatcher, _validation, _device, token);
+        return new ValidationScore(loss, accuracy);
+    }
+
+    /// <summary>Mean cross-entropy and accuracy of the model on <paramref name="samples"/> in eval mode.</summary>
+    internal static (double Loss, double Accuracy) Evaluate(nn.Module<Tensor, Tensor> model, ImageBatcher batcher, IReadOnlyList<ImageSample> samples, Device device, CancellationToken token)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            double lossSum = 0;
+            long seen = 0, correct = 0;
+            foreach (var batch in batcher.EnumerateEpoch(samples, 0, token))
+            {
+                if (batch.Count == 0) continue;
+                using var scope = NewDisposeScope();
+                var x = batch.ToTensor().to(device);
+                var y = batch.LabelsToTensor().to(device);
+                var logits = model.call(x);
+                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+                seen += batch.Count;
+            }
+            return seen == 0 ? (double.NaN, 0) : (lossSum / seen, (double)correct / seen);
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    /// <inheritdoc/>
+    public string CompleteEpoch(EpochSummary s)
+    {
+        var metrics = new EpochMetrics(s.Epoch, s.TrainLoss, (double)_correct / s.Images, s.Validation?.Loss, s.Validation?.Accuracy,
+            s.LearningRate, s.ImagesPerSecond, s.Elapsed);
+        _options.EpochCompleted?.Invoke(metrics);
+        return metrics.ToString();
+    }
+}
