@@ -79,6 +79,17 @@ public sealed class DistillCommandTests
         StringAssert.Matches(output, new Regex(@"epoch 1/1  loss [\d.]+ \(hard [\d.]+, soft [\d.]+\)  agreement"));
     }
 
+    /// <summary><c>--val-split</c> holds out part of the images: each epoch reports the student's validation loss, accuracy and agreement.</summary>
+    [TestMethod]
+    public void ValidationSplitIsReportedEveryEpoch()
+    {
+        string output = CliHost.Succeed("distill", "--teacher", Teacher, "--student", "lenet5", "--data", Labelled, "--unlabeled", Unlabelled,
+            "--val-split", "0.3", "--epochs", "2", "--batch-size", "8", "--output", _dir!.File("validated.zip"));
+        StringAssert.Contains(output, "validation split 0.3");
+        StringAssert.Matches(output, new Regex(@"epoch 1/2  .*  val loss [\d.]+ acc [\d.]+% agreement [\d.]+%"));
+        StringAssert.Matches(output, new Regex(@"epoch 2/2  .*  val loss [\d.]+ acc [\d.]+% agreement [\d.]+%"));
+    }
+
     [TestMethod]
     public void UsageAndInputErrorsAreOneLine()
     {
