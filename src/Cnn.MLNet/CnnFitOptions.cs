@@ -88,10 +88,12 @@ public abstract class CnnFitOptions
         if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{GetType().Name}.{name} {rule}; got {value}.");
     }
 
-    /// <summary>Checks the shared values.</summary>
-    /// <param name="inputChannels">The network's input channels when known (Mean/Std must match it), or null.</param>
+    /// <summary>
+    /// Checks the shared values. The network-dependent ones (mean and std per input channel, the model options) are checked
+    /// where the network's spec is made (<see cref="Networks.NetworkSpec.For"/>).
+    /// </summary>
     /// <param name="model">The model options of the network being trained, when known (its input size is checked), or null.</param>
-    protected void ValidateShared(int? inputChannels, Cnn.Backbones.Models.ModelOptions? model)
+    protected void ValidateShared(Cnn.Backbones.Models.ModelOptions? model)
     {
         if (model is not null)
         {
@@ -108,9 +110,6 @@ public abstract class CnnFitOptions
         Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be >= 1 or null");
         Check(EarlyStoppingPatience is null || ValidationSet is not null || ValidationFraction > 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience,
             "needs validation data: set ValidationSet or ValidationFraction");
-        Check(Mean is null || inputChannels is null || Mean.Count == inputChannels, nameof(Mean), Mean?.Count, $"must have one value per input channel ({inputChannels})");
-        Check(Std is null || (Std.All(s => s > 0) && (inputChannels is null || Std.Count == inputChannels)), nameof(Std), Std?.Count,
-            $"must have one positive value per input channel ({inputChannels})");
         Check(CropPct is null || (CropPct > 0 && CropPct <= 1), nameof(CropPct), CropPct, "must be in (0, 1]");
         Check(AugmentMinScale > 0 && AugmentMinScale <= 1, nameof(AugmentMinScale), AugmentMinScale, "must be in (0, 1]");
     }

@@ -91,7 +91,7 @@ public sealed class CnnTrainerOptions : CnnFitOptions
     {
         Check(!string.IsNullOrWhiteSpace(Architecture), nameof(Architecture), Architecture, "must name a registered architecture");
         Check(Model is not null, nameof(Model), Model, "must be set (new ModelOptions())");
-        ValidateShared(Model!.InChannels, Model);
+        ValidateShared(Model);
         Check(Freeze != FreezeMode.UpToStage || FreezeUpToStage >= 0, nameof(FreezeUpToStage), FreezeUpToStage, "must be >= 0");
         ToNetworkSpec();
     }

@@ -107,7 +107,7 @@ public static class ModelRegistry
     }
 
     /// <summary>Registered names within a small edit distance of <paramref name="name"/>, or containing it, closest first.</summary>
-    internal static IReadOnlyList<string> CloseMatches(string name, int max = 5)
+    public static IReadOnlyList<string> CloseMatches(string name, int max = 5)
     {
         string query = name.Trim().ToLowerInvariant();
         return Definitions.Value.Keys

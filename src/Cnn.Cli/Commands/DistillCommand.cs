@@ -26,20 +26,27 @@ internal sealed class DistillCommand : ICliCommand
 
     public string Summary => "train a small student model from a saved teacher model (knowledge distillation), with or without labels";
 
-    public string Usage =>
-        "distill --teacher <model.zip> --student <name> [--student-weights <file>] [--data <folder-per-class>] [--unlabeled <folder of images>] " +
-        "[--temperature 4] [--alpha 0.5] [--pseudo-labels] " + FitSettings.Usage;
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("--teacher", "the teacher: a model saved by 'cnn train'", "<model.zip>"),
+        new("--student", "the student's registered architecture", "<name>"),
+        new("--student-weights", "weights the student starts from (default: random)", "<file>"),
+        new("--data", "labelled images: a folder per class (the teacher's class names)", "<folder>"),
+        new("--unlabeled", "unlabelled images: a folder (searched recursively)", "<folder>"),
+        new("--temperature", "softmax temperature T of the soft term (default 4)", "T"),
+        new("--alpha", "weight of the hard-label cross-entropy, in [0, 1] (default 0.5)", "F"),
+        new("--pseudo-labels", "unlabelled images take the teacher's argmax as a hard label"),
+        .. FitSettings.Options(Defaults),
+    ];
 
     /// <summary>The defaults of the shared options: the teacher's input size and channels, augmentation off (the teacher runs once),
     /// no validation split.</summary>
     private static readonly FitDefaults Defaults = new(5, 32, 1e-3, null, null, null, Augment: false, 0.08, 0, "student.zip");
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--pseudo-labels" };
-
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         string teacherPath = arguments.Required("--teacher");
-        string student = arguments.Required("--student");
+        string student = CliApp.RequireModel(arguments.Required("--student"));
         string? studentWeights = arguments.String("--student-weights");
         string? dataFolder = arguments.String("--data");
         string? unlabeledFolder = arguments.String("--unlabeled");
@@ -47,12 +54,8 @@ internal sealed class DistillCommand : ICliCommand
         double alpha = arguments.Double("--alpha", 0.5, min: 0, max: 1)!.Value;
         bool pseudoLabels = arguments.Flag("--pseudo-labels");
         var fit = FitSettings.Parse(arguments, Defaults);
-        arguments.EnsureAllRead();
-        if (arguments.Positionals.Count > 0)
-            throw new CliUsageException($"unexpected argument '{arguments.Positionals[0]}' (give image folders with --data and --unlabeled)");
         if (dataFolder is null && unlabeledFolder is null)
             throw new CliUsageException("give training images: --data <folder-per-class> and/or --unlabeled <folder of images>");
-        Cnn.Backbones.Models.ModelRegistry.Get(student); // an unknown name fails before anything is loaded
         int? cap = fit.Limit;
         var clock = Stopwatch.StartNew();
 

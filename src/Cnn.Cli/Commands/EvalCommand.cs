@@ -15,20 +15,20 @@ internal sealed class EvalCommand : ICliCommand
 
     public string Summary => "accuracy, log-loss, per-class precision/recall and confusion matrix of a saved model";
 
-    public string Usage => "eval --model-file <model.zip> [--data <folder-per-class or of Fashion-MNIST IDX files (t10k split)>] [--limit N] [--json]";
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CommonOptions.ModelFile(),
+        new("--data", "a folder per class, or of Fashion-MNIST IDX files (their t10k split); default: the Fashion-MNIST test split", "<folder>"),
+        CommonOptions.Limit,
+        CommonOptions.Json,
+    ];
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         string modelFile = arguments.Required("--model-file");
         string? folder = arguments.String("--data");
-        int limit = arguments.Int("--limit", -1, min: 2);
+        int? cap = arguments.OptionalInt("--limit", min: 2);
         bool json = arguments.Flag("--json");
-        arguments.EnsureAllRead();
-        if (arguments.Positionals.Count > 0)
-            throw new CliUsageException($"unexpected argument '{arguments.Positionals[0]}' (give the image folder with --data)");
-        int? cap = limit > 0 ? limit : null;
 
         using var model = PipelineModel.Load(modelFile);
         var data = folder is null || DataSources.IsIdxFolder(folder)

@@ -13,20 +13,27 @@ internal sealed class FeaturesCommand : ICliCommand
 
     public string Summary => "pooled pre-logits feature vector of images (text preview or full JSON)";
 
-    public string Usage => "features --model <name> [--weights <file>] [--crop-pct F] [--batch-size N] [--json] <image>...";
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CommonOptions.Model(),
+        CommonOptions.Weights(),
+        CommonOptions.CropPct,
+        CommonOptions.BatchSize("images per forward pass (default 32)"),
+        CommonOptions.Json,
+    ];
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
+    public string? Positionals => "<image>...";
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
-        string model = arguments.Required("--model");
+        string model = CliApp.RequireModel(arguments.Required("--model"));
         string? weights = arguments.String("--weights");
         double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
         int batchSize = arguments.Int("--batch-size", 32, min: 1);
         bool json = arguments.Flag("--json");
-        arguments.EnsureAllRead();
         var files = ImageFiles.FromPositionals(arguments);
         var encoded = ImageFiles.ReadAll(files);
+        if (weights is null) BackboneRunner.WarnRandomWeights(stderr, model);
 
         using var runner = BackboneRunner.Create(model, weights, numClasses: null, cropPct);
         var features = runner.Features(ImageFiles.ToSamples(files, encoded), batchSize);

@@ -24,10 +24,26 @@ internal sealed record FitDefaults(int Epochs, int BatchSize, double LearningRat
 /// </summary>
 internal sealed record FitSettings
 {
-    /// <summary>The shared options in the usage line.</summary>
-    public const string Usage =
-        "[--epochs N] [--batch-size N] [--lr F] [--image-size N] [--channels 1|3] [--crop-pct F] [--augment on|off] [--min-scale F] " +
-        "[--val-split F] [--seed N] [--limit N] [--output <file.zip>]";
+    /// <summary>The shared options, with <paramref name="defaults"/> in their descriptions when the verb has one set of defaults.</summary>
+    public static IReadOnlyList<CliOption> Options(FitDefaults? defaults)
+    {
+        string Default(object? value) => defaults is null ? "" : value is null ? " (default: the model's)" : FormattableString.Invariant($" (default {value})");
+        return
+        [
+            new("--epochs", "training epochs" + Default(defaults?.Epochs), "N", "-e"),
+            CommonOptions.BatchSize("images per step" + Default(defaults?.BatchSize)),
+            new("--lr", "peak learning rate of AdamW with cosine decay" + Default(defaults?.LearningRate), "F"),
+            new("--image-size", "square input size in pixels" + Default(defaults?.ImageSize), "N"),
+            new("--channels", "input channels: 1 (grey) or 3 (RGB)" + Default(defaults?.Channels), "1|3"),
+            CommonOptions.CropPct,
+            new("--augment", "random resized crops and flips" + Default(defaults is null ? null : defaults.Augment ? "on" : "off"), "on|off"),
+            new("--min-scale", "smallest area fraction of the random resized crop; 1 = flips only" + Default(defaults?.MinScale), "F"),
+            new("--val-split", "fraction held out for validation, stratified" + Default(defaults?.ValidationSplit), "F"),
+            new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
+            CommonOptions.Limit,
+            CommonOptions.Output("where the model is saved" + Default(defaults?.Output)),
+        ];
+    }
 
     /// <summary>Epochs.</summary>
     public int Epochs { get; init; }

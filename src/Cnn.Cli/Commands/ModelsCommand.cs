@@ -10,15 +10,16 @@ internal sealed class ModelsCommand : ICliCommand
 
     public string Summary => "list registered architectures with parameter counts";
 
-    public string Usage => "models [--family <name>] [--json]";
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("--family", "only this family (e.g. resnet)", "<name>"),
+        CommonOptions.Json,
+    ];
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         string? family = arguments.String("--family");
         bool json = arguments.Flag("--json");
-        arguments.EnsureAllRead();
         var models = ModelRegistry.List(family);
         if (models.Count == 0)
             throw new CliUsageException($"no models in family '{family}'; families: {string.Join(", ", ModelRegistry.List().Select(m => m.Family).Distinct())}");
@@ -36,11 +37,12 @@ internal sealed class ModelsCommand : ICliCommand
             return 0;
         }
         int width = Math.Max(12, models.Max(m => m.Name.Length) + 2);
-        stdout.WriteLine($"{"model".PadRight(width)}{"family",-10}{"params",14}  input");
+        int familyWidth = Math.Max("family".Length, models.Max(m => m.Family.Length)) + 2;
+        stdout.WriteLine($"{"model".PadRight(width)}{"family".PadRight(familyWidth)}{"params",14}  input");
         foreach (var m in models)
         {
             var size = m.DefaultConfig.InputSize;
-            stdout.WriteLine($"{m.Name.PadRight(width)}{m.Family,-10}{m.ParameterCount,14:N0}  {size.Channels}x{size.Height}x{size.Width}");
+            stdout.WriteLine($"{m.Name.PadRight(width)}{m.Family.PadRight(familyWidth)}{m.ParameterCount,14:N0}  {size.Channels}x{size.Height}x{size.Width}");
         }
         stdout.WriteLine($"{models.Count} models");
         return 0;

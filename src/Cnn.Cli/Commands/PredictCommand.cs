@@ -13,9 +13,20 @@ internal sealed class PredictCommand : ICliCommand
 
     public string Summary => "top-K classes of images, from a model + weights or a model file saved by 'cnn train'";
 
-    public string Usage =>
-        "predict (--model <name> [--weights <file>] [--num-classes N] [--crop-pct F] [--labels <file>] | --model-file <model.zip>) " +
-        "[--top K] [--batch-size N] [--json] <image>...";
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CommonOptions.Model("registered architecture (or --model-file)"),
+        CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill' (or --model)"),
+        CommonOptions.Weights("with --model: weights to load (.pth or .safetensors); without, the weights are random"),
+        new("--num-classes", "with --model: classes of the classifier (default: the weight file's, else 1000)", "N"),
+        CommonOptions.CropPct,
+        new("--labels", "with --model: a text file of class names, one per line, in class order", "<file>"),
+        new("--top", "how many classes to print per image (default 5)", "K"),
+        CommonOptions.BatchSize("images per forward pass (default 32)"),
+        CommonOptions.Json,
+    ];
+
+    public string? Positionals => "<image>...";
 
     public string Details =>
         "  --model: builds the registered model (classes from --num-classes, else the weight file's classifier, else 1000), loads the\n" +
@@ -23,23 +34,20 @@ internal sealed class PredictCommand : ICliCommand
         "  --labels: a text file with one class name per line, in class order\n" +
         "  --json: one object per image and line: file, top [{index, label, probability}], and logits (--model) or probabilities (--model-file)";
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "--json" };
-
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
         string? weights = arguments.String("--weights");
-        int numClasses = arguments.Int("--num-classes", -1, min: 1);
+        int? numClasses = arguments.OptionalInt("--num-classes", min: 1);
         double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
         string? labelsPath = arguments.String("--labels");
         int top = arguments.Int("--top", 5, min: 1);
         int batchSize = arguments.Int("--batch-size", 32, min: 1);
         bool json = arguments.Flag("--json");
-        arguments.EnsureAllRead();
         if ((model is null) == (modelFile is null))
             throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
-        if (modelFile is not null && (weights is not null || numClasses > 0 || cropPct is not null || labelsPath is not null))
+        if (modelFile is not null && (weights is not null || numClasses is not null || cropPct is not null || labelsPath is not null))
             throw new CliUsageException("--weights, --num-classes, --crop-pct and --labels apply to --model only (a model file carries its own)");
         var files = ImageFiles.FromPositionals(arguments);
         var encoded = ImageFiles.ReadAll(files);
@@ -56,7 +64,9 @@ internal sealed class PredictCommand : ICliCommand
         }
         else
         {
-            using var runner = BackboneRunner.Create(model!, weights, numClasses > 0 ? numClasses : null, cropPct);
+            string name = CliApp.RequireModel(model!);
+            if (weights is null) BackboneRunner.WarnRandomWeights(stderr, name);
+            using var runner = BackboneRunner.Create(name, weights, numClasses, cropPct);
             labels = labelsPath is null ? null : LabelFile.Read(labelsPath, runner.NumClasses);
             var logits = runner.Logits(ImageFiles.ToSamples(files, encoded), batchSize);
             predictions = files.Select((f, i) => new ImagePrediction(f, PredictionWriter.Softmax(logits[i]), logits[i])).ToArray();

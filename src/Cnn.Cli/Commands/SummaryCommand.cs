@@ -10,18 +10,21 @@ internal sealed class SummaryCommand : ICliCommand
 
     public string Summary => "per-layer table (output shapes, parameters) and totals of a model";
 
-    public string Usage => "summary <model> [--input 3x224x224] [--num-classes N]";
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("--input", "input shape CxHxW (default: the model's configuration, e.g. 3x224x224)", "CxHxW"),
+        new("--num-classes", "classes of the classifier (default: the configuration's)", "N"),
+    ];
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
+    public string? Positionals => "<model>";
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         if (arguments.Positionals.Count != 1)
             throw new CliUsageException("give exactly one model name (see 'cnn models')");
-        string name = arguments.Positionals[0];
+        string name = CliApp.RequireModel(arguments.Positionals[0]);
         string? input = arguments.String("--input");
-        int numClasses = arguments.Int("--num-classes", -1, min: 0);
-        arguments.EnsureAllRead();
+        int? numClasses = arguments.OptionalInt("--num-classes", min: 0);
         var info = ModelRegistry.Get(name);
         long[] shape = input is null
             ? new long[] { info.DefaultConfig.InputSize.Channels, info.DefaultConfig.InputSize.Height, info.DefaultConfig.InputSize.Width }
@@ -29,7 +32,7 @@ internal sealed class SummaryCommand : ICliCommand
         var options = new ModelOptions
         {
             InChannels = (int)shape[0],
-            NumClasses = numClasses >= 0 ? numClasses : info.DefaultConfig.NumClasses,
+            NumClasses = numClasses ?? info.DefaultConfig.NumClasses,
             // Only ViTs are built for one input size (their position embedding); CNNs ignore it.
             ImageSize = shape[1] == shape[2] ? (int)shape[1] : null,
         };

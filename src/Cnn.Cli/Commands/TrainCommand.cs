@@ -21,8 +21,7 @@ internal sealed class TrainCommand : ICliCommand
 
     public string Summary => "fine-tune a model on Fashion-MNIST (default) or a folder per class and save the pipeline";
 
-    public string Usage =>
-        "train [--model resnet18] [--data <folder-per-class>] [--weights <file>] [--freeze none|backbone|<stage>] " + FitSettings.Usage;
+    public IReadOnlyList<CliOption> Options => TrainSettings.Options;
 
     public string Details =>
         $"  without --data: Fashion-MNIST ({FashionMnist.FolderVariable}, {FashionMnist.DebianFolder}, else the embedded subset), 1 channel, " +
@@ -34,12 +33,9 @@ internal sealed class TrainCommand : ICliCommand
         "  --limit N: use at most N images of each source split (train, test), class-balanced: for quick smoke runs\n" +
         "  Ctrl+C cancels cleanly (nothing is saved)";
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
-
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         var settings = TrainSettings.Parse(arguments);
-        Cnn.Backbones.Models.ModelRegistry.Get(settings.Model); // an unknown name fails before any data is read
         var clock = Stopwatch.StartNew();
         bool fashion = settings.DataFolder is null || DataSources.IsIdxFolder(settings.DataFolder);
         var source = fashion

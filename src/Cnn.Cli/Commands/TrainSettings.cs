@@ -26,6 +26,16 @@ internal sealed record TrainSettings
     /// <summary>Fashion-MNIST default: AdamW peak learning rate.</summary>
     public const double FashionLearningRate = 2e-3;
 
+    /// <summary>The options of <c>cnn train</c> (their defaults depend on the data: see the verb's details).</summary>
+    public static IReadOnlyList<CliOption> Options { get; } =
+    [
+        CommonOptions.Model("registered architecture (default resnet18)"),
+        new("--data", "a folder per class, or of Fashion-MNIST IDX files (default: Fashion-MNIST)", "<folder>"),
+        CommonOptions.Weights("weights to start from (.pth or .safetensors; default: random)"),
+        new("--freeze", "none, backbone, or the last frozen stage's index (needs --weights)", "none|backbone|<stage>"),
+        .. FitSettings.Options(null),
+    ];
+
     /// <summary>Registered architecture.</summary>
     public required string Model { get; init; }
 
@@ -58,16 +68,13 @@ internal sealed record TrainSettings
             : new FitDefaults(5, 32, 1e-3, null, 3, null, Augment: true, 0.08, 0.1, "model.zip");
         var settings = new TrainSettings
         {
-            Model = arguments.String("--model") ?? "resnet18",
+            Model = CliApp.RequireModel(arguments.String("--model") ?? "resnet18"),
             DataFolder = data,
             Weights = arguments.String("--weights"),
             Freeze = freeze,
             FreezeUpToStage = stage,
             Fit = FitSettings.Parse(arguments, defaults),
         };
-        arguments.EnsureAllRead();
-        if (arguments.Positionals.Count > 0)
-            throw new CliUsageException($"unexpected argument '{arguments.Positionals[0]}' (give the image folder with --data)");
         if (settings.Freeze != FreezeMode.None && settings.Weights is null)
             throw new CliUsageException("--freeze needs --weights: freezing randomly initialised layers would leave them untrained");
         return settings;

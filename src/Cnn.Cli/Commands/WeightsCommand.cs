@@ -14,16 +14,15 @@ public sealed class WeightsCommand : ICliCommand
     public string Summary => "list the tensors of a .pth or .safetensors weight file (name, dtype, shape, count)";
 
     /// <inheritdoc />
-    public string Usage => "weights <file.pth|file.safetensors> [--json]";
+    public IReadOnlyList<CliOption> Options { get; } = [CommonOptions.Json];
 
     /// <inheritdoc />
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>(StringComparer.Ordinal) { "--json" };
+    public string? Positionals => "<file.pth|file.safetensors>";
 
     /// <inheritdoc />
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         bool json = arguments.Flag("--json");
-        arguments.EnsureAllRead();
         if (arguments.Positionals.Count != 1)
             throw new CliUsageException(arguments.Positionals.Count == 0 ? "missing the weight file" : "give exactly one weight file");
         string path = arguments.Positionals[0];

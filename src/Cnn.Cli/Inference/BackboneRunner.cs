@@ -55,6 +55,11 @@ internal sealed class BackboneRunner : IDisposable
         }
     }
 
+    /// <summary>Warns on stderr that a model built without a weight file has random weights, so its outputs mean nothing yet.</summary>
+    public static void WarnRandomWeights(TextWriter stderr, string modelName) =>
+        stderr.WriteLine($"cnn: warning: no --weights given: {modelName} has random weights, so its outputs are meaningless. " +
+                         "Give a .pth/.safetensors file with --weights, or a trained model with --model-file.");
+
     /// <summary>Logits [images][classes], computed in batches of <paramref name="batchSize"/>.</summary>
     public float[][] Logits(IReadOnlyList<ImageSample> images, int batchSize) => Run(images, batchSize, preLogits: false);
 

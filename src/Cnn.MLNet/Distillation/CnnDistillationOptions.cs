@@ -66,7 +66,7 @@ public sealed class CnnDistillationOptions : CnnFitOptions
     /// <exception cref="FileNotFoundException">The student weights file does not exist.</exception>
     public void Validate()
     {
-        ValidateShared(Student?.InChannels, Student);
+        ValidateShared(Student);
         Check(!string.IsNullOrWhiteSpace(StudentArchitecture), nameof(StudentArchitecture), StudentArchitecture, "must name a registered architecture");
         Check(NumClasses is null || NumClasses >= 2, nameof(NumClasses), NumClasses, "must be >= 2 or null (the teacher's class count)");
         Check(Temperature > 0 && double.IsFinite(Temperature), nameof(Temperature), Temperature, "must be a positive number");

@@ -138,13 +138,13 @@ public sealed class ModelsAndSummaryCommandTests
     }
 
     [TestMethod]
-    public void UnknownModelGivesOneLineAndNonZeroExit()
+    public void UnknownModelIsAUsageErrorNamingTheCloseMatches()
     {
-        var (exit, output, error) = Run("summary", "resnet5O");
-        Assert.AreNotEqual(0, exit);
-        Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
-        StringAssert.Contains(error, "resnet5O");
-        Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace");
+        // A usage error (exit 2): the reason with the close matches, not the whole model list, then the usage line.
+        string line = CliHost.FailOneLine(2, "summary", "resnet5O");
+        StringAssert.Contains(line, "unknown model 'resnet5O'; did you mean resnet50");
+        Assert.IsFalse(line.Contains("vgg11", StringComparison.Ordinal), "only the close matches: " + line);
+        Assert.IsFalse(line.Contains("(Parameter", StringComparison.Ordinal), line);
     }
 
     [TestMethod]

@@ -159,7 +159,7 @@ public sealed class PredictFeaturesCommandTests
     public void FailuresAreOneLine()
     {
         string photo = _dir!.File("photo.png");
-        StringAssert.Contains(CliHost.FailOneLine(1, "predict", "--model", "resnet5O", photo), "resnet5O");
+        StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model", "resnet5O", photo), "did you mean resnet50");
 
         string missing = _dir.File("missing.png");
         StringAssert.Contains(CliHost.FailOneLine(1, "predict", "--model", "resnet18", missing), missing);

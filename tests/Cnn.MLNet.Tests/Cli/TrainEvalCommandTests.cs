@@ -188,7 +188,7 @@ public sealed class TrainEvalCommandTests
         StringAssert.Contains(CliHost.FailOneLine(2, "train", "--val-split", "1.5"), "--val-split");
         string missing = _dir!.File("no-such-folder");
         StringAssert.Contains(CliHost.FailOneLine(1, "train", "--data", missing), "no-such-folder");
-        StringAssert.Contains(CliHost.FailOneLine(1, "train", "--model", "resnet5O", "--data", Folder), "resnet5O");
+        StringAssert.Contains(CliHost.FailOneLine(2, "train", "--model", "resnet5O", "--data", Folder), "did you mean resnet50");
         StringAssert.Contains(CliHost.Succeed("train", "--help"), "--limit N: use at most N images");
         var (exit, output, _) = CliHost.Run("help");
         Assert.AreEqual(0, exit);

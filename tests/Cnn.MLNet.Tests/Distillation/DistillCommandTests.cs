@@ -98,7 +98,7 @@ public sealed class DistillCommandTests
         StringAssert.Contains(CliHost.FailOneLine(2, "distill", "--teacher", Teacher, "--student", "lenet5"), "--unlabeled");
         StringAssert.Contains(CliHost.FailOneLine(2, "distill", "--teacher", Teacher, "--student", "lenet5", "--data", Labelled, "--alpha", "1.5"), "--alpha");
         StringAssert.Contains(CliHost.FailOneLine(1, "distill", "--teacher", _dir!.File("none.zip"), "--student", "lenet5", "--data", Labelled), "none.zip");
-        StringAssert.Contains(CliHost.FailOneLine(1, "distill", "--teacher", Teacher, "--student", "lenet6", "--data", Labelled), "lenet6");
+        StringAssert.Contains(CliHost.FailOneLine(2, "distill", "--teacher", Teacher, "--student", "lenet6", "--data", Labelled), "did you mean lenet5");
         string notAModel = _dir.File("not-a-model.zip");
         File.WriteAllText(notAModel, "hello");
         StringAssert.Contains(CliHost.FailOneLine(1, "distill", "--teacher", notAModel, "--student", "lenet5", "--data", Labelled), "cannot be loaded");
