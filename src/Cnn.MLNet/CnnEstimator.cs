@@ -60,35 +60,14 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         using var cancellation = FitCancellation.Start(_environment, "CnnTrainer", o.CancellationToken);
         var token = cancellation.Token;
 
-        var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token);
-        TrainingData.CheckTrainable(rows, labels.Names, "training");
-        IReadOnlyList<ImageSample> train, validation;
-        var all = new ImageDataset(rows.Select(r => r.Sample).ToList(), labels.Names);
-        if (o.ValidationSet is not null)
-        {
-            if (o.ValidationSet.Schema.GetColumnOrNull(o.LabelColumnName) is not { } validationLabel || validationLabel.Type is not KeyDataViewType key || key.Count != (ulong)labels.Count)
-                throw new ArgumentOutOfRangeException(nameof(o.ValidationSet),
-                    $"The validation set's '{o.LabelColumnName}' column must be a key with the training label's {labels.Count} classes: transform it with the same fitted MapValueToKey.");
-            train = all.Samples;
-            validation = TrainingData.Read(o.ValidationSet, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token).Select(r => r.Sample).ToList();
-        }
-        else if (o.ValidationFraction > 0)
-        {
-            var (trainPart, validationPart) = all.Split(o.ValidationFraction, o.Seed);
-            train = trainPart.Samples;
-            validation = validationPart.Samples;
-        }
-        else
-        {
-            train = all.Samples;
-            validation = Array.Empty<ImageSample>();
-        }
-        channel?.Info(MessageSensitivity.None,
-            $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
+        // The network first: a weights file that does not fit, or a freeze stage the model lacks, fails before any data is read.
         var network = NetworkBuilder.Build(o.ToNetworkSpec().WithClasses(labels.Count), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
         try
         {
             FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
+            var (train, validation) = ReadData(input, labels, token);
+            channel?.Info(MessageSensitivity.None,
+                $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
             new TrainingLoop(o, channel, cancellation).Run(network, new ClassificationObjective(o, network, train, validation));
         }
         catch
@@ -97,5 +76,27 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
             throw;
         }
         return new CnnClassifierTransformer(network, labels, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
+    }
+
+    /// <summary>The training and validation images: <see cref="CnnFitOptions.ValidationSet"/>, a stratified split, or no validation.</summary>
+    private (IReadOnlyList<ImageSample> Train, IReadOnlyList<ImageSample> Validation) ReadData(IDataView input, LabelKeys labels, CancellationToken token)
+    {
+        var o = Options;
+        var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token);
+        TrainingData.CheckTrainable(rows, labels.Names, "training");
+        var all = new ImageDataset(rows.Select(r => r.Sample).ToList(), labels.Names);
+        if (o.ValidationSet is not null)
+        {
+            if (o.ValidationSet.Schema.GetColumnOrNull(o.LabelColumnName) is not { } validationLabel || validationLabel.Type is not KeyDataViewType key || key.Count != (ulong)labels.Count)
+                throw new ArgumentOutOfRangeException(nameof(o.ValidationSet),
+                    $"The validation set's '{o.LabelColumnName}' column must be a key with the training label's {labels.Count} classes: transform it with the same fitted MapValueToKey.");
+            return (all.Samples, TrainingData.Read(o.ValidationSet, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, token).Select(r => r.Sample).ToList());
+        }
+        if (o.ValidationFraction > 0)
+        {
+            var (trainPart, validationPart) = all.Split(o.ValidationFraction, o.Seed);
+            return (trainPart.Samples, validationPart.Samples);
+        }
+        return (all.Samples, Array.Empty<ImageSample>());
     }
 }

@@ -124,7 +124,7 @@ internal sealed class DistillCommand : ICliCommand
             using var teacherModel = PipelineModel.Load(teacherPath);
             stdout.WriteLine("teacher: on the same images:                              " + EvaluationReport.Of(teacherModel, labelled).Summary());
         }
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalMinutes:0.0} min"));
+        stdout.WriteLine($"done in {OutputPath.Duration(clock.Elapsed)}");
         return 0;
     }
 
@@ -155,6 +155,7 @@ internal sealed class DistillCommand : ICliCommand
             : "";
         return FormattableString.Invariant($"epoch {m.Epoch}/{epochs}  loss {m.Loss:0.0000}") + hard + accuracy +
                FormattableString.Invariant($"  agreement {100 * m.TeacherAgreement:0.00}%") + validation +
-               FormattableString.Invariant($"  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s");
+               FormattableString.Invariant($"  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s") +
+               (m.SkippedImages > 0 ? $"  ({m.SkippedImages} corrupt images skipped)" : "");
     }
 }

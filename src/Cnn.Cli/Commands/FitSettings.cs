@@ -40,6 +40,7 @@ internal sealed record FitSettings
             new("--min-scale", "smallest area fraction of the random resized crop; 1 = flips only" + Default(defaults?.MinScale), "F"),
             new("--val-split", "fraction held out for validation, stratified" + Default(defaults?.ValidationSplit), "F"),
             new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
+            new("--skip-corrupt", "skip images that cannot be decoded (and report how many) instead of failing"),
             CommonOptions.Limit,
             CommonOptions.Output("where the model is saved" + Default(defaults?.Output)),
         ];
@@ -75,6 +76,9 @@ internal sealed record FitSettings
     /// <summary>Seed of initialisation, shuffling, augmentation and the split.</summary>
     public int Seed { get; init; }
 
+    /// <summary>Skip undecodable images instead of failing.</summary>
+    public bool SkipCorrupt { get; init; }
+
     /// <summary>Cap on images per source split (class-balanced), or null.</summary>
     public int? Limit { get; init; }
 
@@ -96,8 +100,9 @@ internal sealed record FitSettings
             MinScale = arguments.Double("--min-scale", defaults.MinScale, min: 0.01, max: 1)!.Value,
             ValidationSplit = arguments.Double("--val-split", defaults.ValidationSplit, min: 0, max: 0.9)!.Value,
             Seed = arguments.Int("--seed", 0),
+            SkipCorrupt = arguments.Flag("--skip-corrupt"),
             Limit = arguments.OptionalInt("--limit", null, min: 2),
-            Output = arguments.String("--output") ?? defaults.Output,
+            Output = OutputPath.Check(arguments.String("--output") ?? defaults.Output, "--output"),
         };
         if (settings.Channels == 2)
             throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
@@ -115,6 +120,7 @@ internal sealed record FitSettings
         options.Augment = Augment;
         options.AugmentMinScale = MinScale;
         options.Seed = Seed;
+        options.SkipCorruptImages = SkipCorrupt;
         options.Device = CnnDevice.Auto;
     }
 

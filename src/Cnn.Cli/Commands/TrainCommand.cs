@@ -52,8 +52,11 @@ internal sealed class TrainCommand : ICliCommand
         var ml = new MLContext(seed: settings.Fit.Seed);
         var trainView = ImageDataViews.ToDataView(ml, train);
         var options = settings.ToTrainerOptions();
+        // Keys in the dataset's own label order (Fashion-MNIST's 0 = T-shirt/top … 9 = Ankle boot, a folder's sorted class
+        // folders), whatever subset --limit samples: class k of the model is always the dataset's label k.
+        var labelKeys = ImageDataViews.MapLabelsToKeys(ml, source.Dataset.ClassNames);
         if (validation is not null)
-            options.ValidationSet = ml.Transforms.Conversion.MapValueToKey("Label").Fit(trainView).Transform(ImageDataViews.ToDataView(ml, validation));
+            options.ValidationSet = labelKeys.Fit(trainView).Transform(ImageDataViews.ToDataView(ml, validation));
         options.EpochCompleted = metrics =>
         {
             stdout.WriteLine(FormatEpoch(metrics, settings.Fit.Epochs));
@@ -63,7 +66,7 @@ internal sealed class TrainCommand : ICliCommand
         bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, token =>
         {
             options.CancellationToken = token;
-            return ml.Transforms.Conversion.MapValueToKey("Label")
+            return labelKeys
                 .Append(CnnTrainer.Create(settings.Model, options, ml))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
         }, stdout, stderr, clock);
@@ -76,7 +79,7 @@ internal sealed class TrainCommand : ICliCommand
             using var saved = PipelineModel.Load(settings.Fit.Output);
             stdout.WriteLine("eval:  " + EvaluationReport.Of(saved, evaluation).Summary());
         }
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalMinutes:0.0} min"));
+        stdout.WriteLine($"done in {OutputPath.Duration(clock.Elapsed)}");
         return 0;
     }
 
@@ -87,6 +90,7 @@ internal sealed class TrainCommand : ICliCommand
             : "";
         return FormattableString.Invariant(
             $"epoch {m.Epoch}/{epochs}  loss {m.TrainLoss:0.0000} acc {100 * m.TrainAccuracy:0.00}%") + validation +
-            FormattableString.Invariant($"  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s");
+            FormattableString.Invariant($"  lr {m.LearningRate:G3}  {m.ImagesPerSecond:0} img/s  {m.Elapsed.TotalSeconds:0.0}s") +
+            (m.SkippedImages > 0 ? $"  ({m.SkippedImages} corrupt images skipped)" : "");
     }
 }

@@ -34,6 +34,11 @@ internal static class CliParser
             return CliArguments.HelpRequested;
         if (result.Errors.Count > 0)
             throw new CliUsageException(Describe(result.Errors[0].Message, command));
+        var given = result.GetValue(positionals) ?? Array.Empty<string>();
+        int separator = Array.IndexOf(args.ToArray(), "--");
+        // A verb that takes positional arguments receives unknown options as arguments; only those after "--" may start with '-'.
+        if (given.FirstOrDefault(p => p.Length > 1 && p.StartsWith('-') && (separator < 0 || Array.IndexOf(args.ToArray(), p, separator) < 0)) is { } stray)
+            throw new CliUsageException($"unknown option '{stray}' (see 'cnn {command.Name} --help')");
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         var flags = new HashSet<string>(StringComparer.Ordinal);
         foreach (var declared in command.Options)
@@ -49,7 +54,7 @@ internal static class CliParser
                 values[declared.Name] = value;
             }
         }
-        return new CliArguments(command.Options.Select(o => o.Name), values, flags, result.GetValue(positionals) ?? Array.Empty<string>());
+        return new CliArguments(command.Options.Select(o => o.Name), values, flags, given);
     }
 
     private static string[] Aliases(CliOption option) => option.Alias is null ? Array.Empty<string>() : new[] { option.Alias };

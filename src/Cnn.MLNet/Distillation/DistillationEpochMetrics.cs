@@ -16,6 +16,7 @@ namespace Cnn.MLNet.Distillation;
 /// <param name="ValidationLoss">Mean distillation loss per validation image (eval mode), or null without validation data.</param>
 /// <param name="ValidationAccuracy">Student accuracy on the labelled validation images, or null when there are none.</param>
 /// <param name="ValidationAgreement">Fraction of validation images where the student's argmax equals the teacher's, or null without validation data.</param>
+/// <param name="SkippedImages">Training images skipped as corrupt so far (with <see cref="CnnFitOptions.SkipCorruptImages"/>).</param>
 public sealed record DistillationEpochMetrics(
     int Epoch,
     double Loss,
@@ -31,7 +32,8 @@ public sealed record DistillationEpochMetrics(
     TimeSpan Elapsed,
     double? ValidationLoss = null,
     double? ValidationAccuracy = null,
-    double? ValidationAgreement = null)
+    double? ValidationAgreement = null,
+    long SkippedImages = 0)
 {
     /// <summary>One line for logs, e.g. "distill epoch 2: loss 1.2034 (hard 0.4512, soft 0.0932) | student train acc 84.10% teacher acc 91.30% | agreement 88.20% | val loss 1.3011 acc 83.90% agreement 87.50% | …".</summary>
     public override string ToString()

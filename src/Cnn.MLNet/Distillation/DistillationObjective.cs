@@ -164,7 +164,7 @@ internal sealed class DistillationObjective : ITrainingObjective
         var c = _counts;
         var metrics = new DistillationEpochMetrics(s.Epoch, s.TrainLoss, c.HardImages > 0 ? c.Hard / c.HardImages : null, c.Soft / s.Images,
             c.StudentAccuracy, c.TeacherAccuracy, (double)c.Agreed / c.Images, c.Labelled, c.Images - c.Labelled, s.LearningRate,
-            s.ImagesPerSecond, s.Elapsed, s.Validation?.Loss, s.Validation?.Accuracy, s.Validation is null ? null : _validationAgreement);
+            s.ImagesPerSecond, s.Elapsed, s.Validation?.Loss, s.Validation?.Accuracy, s.Validation is null ? null : _validationAgreement, s.SkippedImages);
         _options.EpochCompleted?.Invoke(metrics);
         return metrics.ToString();
     }

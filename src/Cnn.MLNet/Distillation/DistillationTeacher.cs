@@ -178,8 +178,7 @@ public sealed class DistillationTeacher : IDisposable
         if (Labels?.ValueType is { } type && type != "Text")
             throw new InvalidOperationException(
                 $"The teacher's label values are {type}, not text; map labels with the teacher pipeline's own MapValueToKey stage instead.");
-        var keys = mlContext.Data.LoadFromEnumerable(ClassNames.Select(n => new KeyRow { Value = n }));
-        return mlContext.Transforms.Conversion.MapValueToKey(outputColumnName, inputColumnName, keyData: keys);
+        return Data.ImageDataViews.MapLabelsToKeys(mlContext, ClassNames, outputColumnName, inputColumnName);
     }
 
     /// <summary>
@@ -199,10 +198,5 @@ public sealed class DistillationTeacher : IDisposable
     public void Dispose()
     {
         foreach (var owned in _owned) owned.Dispose();
-    }
-
-    private sealed class KeyRow
-    {
-        public string Value { get; set; } = "";
     }
 }

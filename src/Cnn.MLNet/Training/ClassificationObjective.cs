@@ -109,7 +109,7 @@ internal sealed class ClassificationObjective : ITrainingObjective
     public string CompleteEpoch(EpochSummary s)
     {
         var metrics = new EpochMetrics(s.Epoch, s.TrainLoss, (double)_correct / s.Images, s.Validation?.Loss, s.Validation?.Accuracy,
-            s.LearningRate, s.ImagesPerSecond, s.Elapsed);
+            s.LearningRate, s.ImagesPerSecond, s.Elapsed, s.SkippedImages);
         _options.EpochCompleted?.Invoke(metrics);
         return metrics.ToString();
     }

@@ -9,6 +9,7 @@ namespace Cnn.MLNet.Training;
 /// <param name="LearningRate">Learning rate at the epoch's last step.</param>
 /// <param name="ImagesPerSecond">Training throughput of the epoch, data loading included.</param>
 /// <param name="Elapsed">Wall time of the epoch, validation included.</param>
+/// <param name="SkippedImages">Training images skipped as corrupt so far (with <see cref="CnnFitOptions.SkipCorruptImages"/>).</param>
 public sealed record EpochMetrics(
     int Epoch,
     double TrainLoss,
@@ -17,7 +18,8 @@ public sealed record EpochMetrics(
     double? ValidationAccuracy,
     double LearningRate,
     double ImagesPerSecond,
-    TimeSpan Elapsed)
+    TimeSpan Elapsed,
+    long SkippedImages = 0)
 {
     /// <summary>One line for logs, e.g. "epoch 3: train loss 0.412 acc 85.1% | val loss 0.388 acc 86.0% | lr 0.00081 | 910 img/s".</summary>
     public override string ToString()

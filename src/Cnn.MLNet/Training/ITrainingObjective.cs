@@ -46,4 +46,6 @@ internal sealed record ValidationScore(double Loss, double? Accuracy);
 /// <param name="ImagesPerSecond">Training throughput, data loading included, validation excluded.</param>
 /// <param name="Elapsed">Wall time of the epoch, validation included.</param>
 /// <param name="Validation">The validation score, or null without validation data.</param>
-internal sealed record EpochSummary(int Epoch, double TrainLoss, long Images, double LearningRate, double ImagesPerSecond, TimeSpan Elapsed, ValidationScore? Validation);
+/// <param name="SkippedImages">Training images skipped as corrupt so far.</param>
+internal sealed record EpochSummary(int Epoch, double TrainLoss, long Images, double LearningRate, double ImagesPerSecond, TimeSpan Elapsed,
+    ValidationScore? Validation, long SkippedImages);

@@ -78,7 +78,7 @@ internal sealed class TrainingLoop
                 throw new InvalidOperationException("No training image could be used in this epoch (all were skipped as corrupt?).");
             double trainSeconds = clock.Elapsed.TotalSeconds;
             var validation = objective.Validate(model, token);
-            string line = objective.CompleteEpoch(new EpochSummary(epoch, lossSum / seen, seen, rate, seen / Math.Max(trainSeconds, 1e-9), clock.Elapsed, validation));
+            string line = objective.CompleteEpoch(new EpochSummary(epoch, lossSum / seen, seen, rate, seen / Math.Max(trainSeconds, 1e-9), clock.Elapsed, validation, objective.SkippedCount));
             _channel?.Info(MessageSensitivity.None, line);
             if (objective.SkippedCount > 0)
                 _channel?.Warning(MessageSensitivity.None, $"{objective.SkippedCount} corrupt training images skipped so far.");
