@@ -17,6 +17,12 @@ public sealed record TensorInfo(string Name, ScalarType DType, IReadOnlyList<lon
     /// </summary>
     public bool CountsAsParameter => !IsBatchCounter(Name);
 
+    /// <summary>
+    /// True for BatchNorm's buffers, which a weight file stores beside the parameters but which are not learned by gradient:
+    /// <c>running_mean</c>, <c>running_var</c> and <c>num_batches_tracked</c> (by their names, as PyTorch names them).
+    /// </summary>
+    public bool IsBuffer => IsBatchCounter(Name) || Name.EndsWith("running_mean", StringComparison.Ordinal) || Name.EndsWith("running_var", StringComparison.Ordinal);
+
     internal static bool IsBatchCounter(string name) => name.EndsWith("num_batches_tracked", StringComparison.Ordinal);
 
     /// <summary>The PyTorch name of <see cref="DType"/>, e.g. <c>float32</c>.</summary>

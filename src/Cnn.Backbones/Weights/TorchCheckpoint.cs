@@ -113,7 +113,8 @@ public static class TorchCheckpoint
         stream.ReadExactly(data);
         var unpickler = new RestrictedUnpickler(path, Path.GetFileName(path), _ =>
             throw new WeightFileException(path, $"{path}: a bare pickle with persistent references, not a torch.save zip checkpoint."));
-        unpickler.Load(data);
+        var root = unpickler.Load(data);
+        if (FindInert(root) is { } inert) throw new UnsafePickleException(path, inert.Global);
         throw new WeightFileException(path,
             $"{path}: a bare pickle, not a torch.save checkpoint; save the state dict with torch.save(model.state_dict(), path) (zip format) or as safetensors.");
     }
@@ -155,8 +156,31 @@ public static class TorchCheckpoint
         return (prefix, tensors);
     }
 
+    /// <summary>
+    /// The state dict of an unpickled checkpoint: the top level, or a training wrapper's entry. Values of globals outside the
+    /// allow-list are inert placeholders that never ran; they may sit beside the state dict (timm's <c>args</c>), never in it.
+    /// </summary>
+    /// <exception cref="UnsafePickleException">The state dict (or the whole checkpoint) holds such a value.</exception>
     private static PyDict SelectStateDict(object? root, string path)
     {
+        var selected = SelectCandidate(root, path);
+        if (FindInert(selected) is { } inert)
+            throw new UnsafePickleException(path, inert.Global);
+        return selected;
+    }
+
+    private static InertObject? FindInert(object? value) => value switch
+    {
+        InertObject inert => inert,
+        PyDict dict => dict.Items.Select(kv => FindInert(kv.Key) ?? FindInert(kv.Value)).FirstOrDefault(i => i is not null),
+        List<object?> list => list.Select(FindInert).FirstOrDefault(i => i is not null),
+        PyTuple tuple => tuple.Items.Select(FindInert).FirstOrDefault(i => i is not null),
+        _ => null,
+    };
+
+    private static PyDict SelectCandidate(object? root, string path)
+    {
+        if (root is InertObject inert) throw new UnsafePickleException(path, inert.Global);
         if (root is not PyDict top)
             throw new WeightFileException(path, $"{path}: the checkpoint holds {(root is TensorRef ? "a single tensor" : root?.GetType().Name ?? "None")}, not a state dict (a dict of tensors).");
         foreach (var key in WrapperKeys)

@@ -29,15 +29,18 @@ public sealed class WeightsCommand : ICliCommand
 
         var format = WeightFile.Detect(path);
         var tensors = WeightFile.Inspect(path);
-        long total = tensors.Where(t => t.CountsAsParameter).Sum(t => t.Numel);
+        var counts = new Counts(tensors.Where(t => !t.IsBuffer).Sum(t => t.Numel), tensors.Where(t => t.IsBuffer).Sum(t => t.Numel));
         if (json)
-            WriteJson(stdout, path, format, tensors, total);
+            WriteJson(stdout, path, format, tensors, counts);
         else
-            WriteTable(stdout, tensors, total);
+            WriteTable(stdout, tensors, counts);
         return 0;
     }
 
-    private static void WriteTable(TextWriter stdout, IReadOnlyList<TensorInfo> tensors, long total)
+    /// <summary>Numbers of the file's parameters and of its BatchNorm buffers (running statistics and counters).</summary>
+    private sealed record Counts(long Parameters, long Buffers);
+
+    private static void WriteTable(TextWriter stdout, IReadOnlyList<TensorInfo> tensors, Counts counts)
     {
         var rows = tensors.Select(t => (t.Name, t.DTypeName, t.ShapeText, Numel: t.Numel.ToString("N0", CultureInfo.InvariantCulture))).ToList();
         int nameWidth = Math.Max("name".Length, rows.Select(r => r.Name.Length).DefaultIfEmpty(0).Max());
@@ -48,10 +51,10 @@ public sealed class WeightsCommand : ICliCommand
         foreach (var row in rows)
             stdout.WriteLine($"{row.Name.PadRight(nameWidth)}  {row.DTypeName.PadRight(dtypeWidth)}  {row.ShapeText.PadRight(shapeWidth)}  {row.Numel.PadLeft(numelWidth)}");
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{tensors.Count:N0} tensors, {total:N0} parameters (num_batches_tracked counters excluded)"));
+            $"{tensors.Count:N0} tensors, {counts.Parameters:N0} parameters, {counts.Buffers:N0} buffers (BatchNorm running statistics and counters)"));
     }
 
-    private static void WriteJson(TextWriter stdout, string path, WeightFile.Format format, IReadOnlyList<TensorInfo> tensors, long total)
+    private static void WriteJson(TextWriter stdout, string path, WeightFile.Format format, IReadOnlyList<TensorInfo> tensors, Counts counts)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -60,7 +63,8 @@ public sealed class WeightsCommand : ICliCommand
             json.WriteString("file", path);
             json.WriteString("format", format == WeightFile.Format.SafeTensors ? "safetensors" : "pytorch");
             json.WriteNumber("tensor_count", tensors.Count);
-            json.WriteNumber("total_parameters", total);
+            json.WriteNumber("parameters", counts.Parameters);
+            json.WriteNumber("buffers", counts.Buffers);
             json.WriteStartArray("tensors");
             foreach (var tensor in tensors)
             {

@@ -175,6 +175,40 @@ public sealed class TorchCheckpointTests
         Assert.IsFalse(File.Exists(marker), "the payload must never run");
     }
 
+    /// <summary>
+    /// A checkpoint of timm's train.py holds <c>args: argparse.Namespace</c> beside its state dict: the Namespace is never built
+    /// (an inert placeholder), the state dict loads. A global inside the state dict itself is still refused, and nothing runs.
+    /// </summary>
+    [TestMethod]
+    public void TimmTrainCheckpointWithArgparseNamespaceLoadsItsStateDict()
+    {
+        using var dir = new TempDirectory();
+        string timm = dir.File("checkpoint.pth.tar"), evil = dir.File("evil.pth"), marker = dir.File("pwned");
+        WeightsReference.Run("""
+            import argparse, os
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+            args = argparse.Namespace(model="resnet18", lr=0.1, epochs=3, opt="sgd")
+            torch.save({"epoch": 2, "arch": "resnet18", "state_dict": model.state_dict(), "optimizer": {"lr": 0.1},
+                        "version": 2, "args": args, "metric": 0.5}, sys.argv[1])
+            class Evil:
+                def __reduce__(self):
+                    return (os.system, ("touch " + sys.argv[3],))
+            torch.save({"args": args, "state_dict": {"weight": torch.zeros(2), "hook": Evil()}}, sys.argv[2])
+            torch.save(model.state_dict(), sys.argv[1] + ".expected.pth")
+            """, timm, evil, marker);
+        using var loaded = WeightFile.Load(timm);
+        using var expected = WeightFile.Load(timm + ".expected.pth");
+        CollectionAssert.AreEqual(expected.Keys.ToList(), loaded.Keys.ToList());
+        foreach (var key in expected.Keys)
+            Assert.IsTrue(expected[key].eq(loaded[key]).all().item<bool>(), key);
+        Assert.AreEqual(expected.Keys.Count(), WeightFile.Inspect(timm).Count);
+
+        var refused = Assert.ThrowsExactly<UnsafePickleException>(() => WeightFile.Load(evil));
+        Assert.AreEqual("posix.system", refused.Global);
+        Assert.IsFalse(File.Exists(marker), "the payload must never run");
+    }
+
     [TestMethod]
     public void WholePickledModelIsRefusedWithStateDictAdvice()
     {

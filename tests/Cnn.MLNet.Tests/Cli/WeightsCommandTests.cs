@@ -34,7 +34,8 @@ public sealed class WeightsCommandTests
 
         print(json.dumps({
             "tensors": [{"name": k, "dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape), "numel": v.numel()} for k, v in sd.items()],
-            "total": sum(v.numel() for k, v in sd.items() if not k.endswith("num_batches_tracked")),
+            "parameters": sum(p.numel() for p in m.parameters()) + sd["extra.half"].numel(),
+            "buffers": sum(b.numel() for b in m.buffers()),
         }))
         """;
 
@@ -65,7 +66,9 @@ public sealed class WeightsCommandTests
 
     private static JsonElement ExpectedTensors => _expected!.RootElement.GetProperty("tensors");
 
-    private static long ExpectedTotal => _expected!.RootElement.GetProperty("total").GetInt64();
+    private static long ExpectedParameters => _expected!.RootElement.GetProperty("parameters").GetInt64();
+
+    private static long ExpectedBuffers => _expected!.RootElement.GetProperty("buffers").GetInt64();
 
     [TestMethod]
     [DataRow("model.pth", "pytorch")]
@@ -78,7 +81,8 @@ public sealed class WeightsCommandTests
         using var actual = JsonDocument.Parse(stdout);
         var root = actual.RootElement;
         Assert.AreEqual(format, root.GetProperty("format").GetString());
-        Assert.AreEqual(ExpectedTotal, root.GetProperty("total_parameters").GetInt64());
+        Assert.AreEqual(ExpectedParameters, root.GetProperty("parameters").GetInt64(), "PyTorch's parameters()");
+        Assert.AreEqual(ExpectedBuffers, root.GetProperty("buffers").GetInt64(), "PyTorch's buffers()");
         Assert.AreEqual(ExpectedTensors.GetArrayLength(), root.GetProperty("tensor_count").GetInt32());
         var expected = ExpectedTensors.EnumerateArray().ToList();
         var tensors = root.GetProperty("tensors").EnumerateArray().ToList();
@@ -112,7 +116,7 @@ public sealed class WeightsCommandTests
                 expected[i].GetProperty("numel").GetInt64().ToString("N0", CultureInfo.InvariantCulture),
             }, columns, lines[i + 1]);
         }
-        StringAssert.StartsWith(lines[^1], string.Create(CultureInfo.InvariantCulture, $"{expected.Count:N0} tensors, {ExpectedTotal:N0} parameters"));
+        StringAssert.StartsWith(lines[^1], string.Create(CultureInfo.InvariantCulture, $"{expected.Count:N0} tensors, {ExpectedParameters:N0} parameters, {ExpectedBuffers:N0} buffers"));
     }
 
     [TestMethod]

@@ -106,6 +106,17 @@ internal sealed record PyGlobal(string Module, string Name)
     public override string ToString() => FullName;
 }
 
+/// <summary>
+/// What a global outside the allow-list unpickles to, and anything called, instantiated or built from it: an inert placeholder
+/// that records the global's name and is never executed. A checkpoint may hold such values beside its state dict (timm's
+/// <c>args: argparse.Namespace</c>); a state dict that holds one is refused (<see cref="UnsafePickleException"/>).
+/// </summary>
+/// <param name="Global">The global, as <c>module.name</c>.</param>
+internal sealed record InertObject(string Global)
+{
+    public override string ToString() => $"<{Global} (not loaded)>";
+}
+
 /// <summary>A checkpoint storage: zip entry <c>data/&lt;Key&gt;</c> holding <see cref="Numel"/> elements of <see cref="DType"/>.</summary>
 internal sealed record StorageRef(string Key, ScalarType DType, long Numel, string Location);
 

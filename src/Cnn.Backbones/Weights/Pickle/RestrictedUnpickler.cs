@@ -190,6 +190,7 @@ internal sealed class RestrictedUnpickler
                 {
                     var state = Pop();
                     var target = Peek();
+                    if (target is InertObject) break; // an inert placeholder's state is never applied
                     if (target is not PyDict)
                         throw Damaged($"BUILD (setting object state) on {Describe(target)} is not something a state dict needs");
                     _ = state;
@@ -223,11 +224,12 @@ internal sealed class RestrictedUnpickler
         string full = $"{module}.{name}";
         if (module == "torch" && StorageTypes.ContainsKey(name)) return new PyGlobal(module, name);
         if (AllowedFunctions.Contains(full)) return new PyGlobal(module, name);
-        throw new UnsafePickleException(_filePath, full);
+        return new InertObject(full); // never called: only a state dict free of such values is returned (TorchCheckpoint)
     }
 
     private object? Call(object? callable, PyTuple args)
     {
+        if (callable is InertObject inert) return inert;
         if (callable is not PyGlobal function) throw Damaged($"REDUCE on {Describe(callable)}, which is not callable");
         var a = args.Items;
         switch (function.FullName)
@@ -275,6 +277,7 @@ internal sealed class RestrictedUnpickler
     private object New(object? cls, PyTuple args)
     {
         if (cls is PyGlobal { FullName: "collections.OrderedDict" } && args.Items.Length == 0) return new PyDict();
+        if (cls is InertObject inert) return inert;
         throw Damaged($"creating an instance of {Describe(cls)} is not supported");
     }
 
@@ -443,6 +446,7 @@ internal sealed class RestrictedUnpickler
         null => "None",
         string s => $"the string '{(s.Length > 40 ? s[..40] + "…" : s)}'",
         PyGlobal g => g.FullName,
+        InertObject inert => inert.Global,
         PyDict => "a dict",
         List<object?> => "a list",
         PyTuple t => $"the tuple {t}",
