@@ -79,6 +79,9 @@ public abstract class CnnFitOptions
     /// <summary>Metric watched by early stopping; the best epoch's weights are kept when validation data is present.</summary>
     public EarlyStoppingMetric EarlyStoppingMetric { get; set; } = EarlyStoppingMetric.ValidationLoss;
 
+    /// <summary>Called after every optimizer step with the epoch's progress (for progress bars); keep it cheap.</summary>
+    public Action<BatchProgress>? BatchCompleted { get; set; }
+
     /// <summary>Cancels training; checked before every batch.</summary>
     public CancellationToken CancellationToken { get; set; }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Cnn.Cli.Inference;
+using Cnn.Cli.Output;
 using Cnn.MLNet.Persistence;
 using Microsoft.ML;
 
@@ -18,7 +19,7 @@ internal static class CancellableFit
     /// nothing is saved then.
     /// </summary>
     public static bool FitAndSave(string verb, string activity, MLContext ml, IDataView data, string output,
-        Func<CancellationToken, IEstimator<ITransformer>> buildPipeline, TextWriter stdout, TextWriter stderr, Stopwatch clock)
+        Func<CancellationToken, IEstimator<ITransformer>> buildPipeline, FitReporter reporter, TextWriter stdout, TextWriter stderr, Stopwatch clock)
     {
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -32,7 +33,7 @@ internal static class CancellableFit
         {
             stdout.WriteLine($"{activity}… (Ctrl+C cancels)");
             stdout.Flush();
-            model = buildPipeline(cancel.Token).Fit(data);
+            model = reporter.Run(() => buildPipeline(cancel.Token).Fit(data));
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {

@@ -61,16 +61,8 @@ internal sealed class DistillCommand : ICliCommand
 
         var ml = new MLContext(seed: fit.Seed);
         using var teacher = DistillationTeacher.FromModelFile(teacherPath, ml);
-        var labelled = dataFolder is null ? null : DataSources.Folder(dataFolder, cap);
-        if (labelled is not null)
-        {
-            var unknown = labelled.Dataset.ClassNames.Where(c => !teacher.ClassNames.Contains(c, StringComparer.Ordinal)).ToList();
-            if (unknown.Count > 0)
-                throw new InvalidDataException(
-                    $"{labelled.Description} has class folder(s) {string.Join(", ", unknown.Take(5).Select(c => $"'{c}'"))}{(unknown.Count > 5 ? ", …" : "")} " +
-                    $"that the teacher does not know; its classes are {string.Join(", ", teacher.ClassNames.Select(c => $"'{c}'"))}. " +
-                    "Put images of other classes under --unlabeled, or rename the folders.");
-        }
+        var labelled = dataFolder is null ? null : TeacherClassFolder(DataSources.Folder(dataFolder, cap), teacher);
+        var held = fit.ValidationFolder is null ? null : TeacherClassFolder(DataSources.Folder(fit.ValidationFolder, cap), teacher);
         var unlabeled = unlabeledFolder is null ? Array.Empty<string>() : UnlabeledFiles(unlabeledFolder, cap);
         var rows = new List<EncodedImageRow>();
         if (labelled is not null)
@@ -90,13 +82,16 @@ internal sealed class DistillCommand : ICliCommand
             Temperature = temperature,
             Alpha = alpha,
             PseudoLabels = pseudoLabels,
-            ValidationFraction = fit.ValidationSplit,
-            EpochCompleted = m =>
-            {
-                stdout.WriteLine(FormatEpoch(m, fit.Epochs));
-                stdout.Flush();
-            },
+            ValidationFraction = held is null ? fit.ValidationSplit : 0,
+            ValidationSet = held is null ? null : teacher.MapLabelsToKeys(ml).Fit(ImageDataViews.ToDataView(ml, held.Dataset)).Transform(ImageDataViews.ToDataView(ml, held.Dataset)),
         };
+        using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(fit.Output),
+            ["epoch", "loss", "hard_loss", "soft_loss", "train_accuracy", "teacher_accuracy", "agreement", "val_loss", "val_accuracy", "val_agreement",
+             "lr", "images_per_second", "seconds", "skipped_images"], fit.Quiet);
+        options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, fit.Epochs),
+            [m.Epoch, m.Loss, m.HardLoss, m.SoftLoss, m.StudentAccuracy, m.TeacherAccuracy, m.TeacherAgreement, m.ValidationLoss, m.ValidationAccuracy,
+             m.ValidationAgreement, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages]);
+        options.BatchCompleted = reporter.Batch;
         fit.ApplyTo(options);
         stdout.WriteLine($"teacher: {teacher.Description}, {teacher.InputChannels} channel(s), {teacher.InputSize.Height}x{teacher.InputSize.Width} px");
         stdout.WriteLine($"data:    {DataSources.Count(labelled?.Dataset.Count ?? 0)} labelled images{(labelled is null ? "" : $" ({labelled.Description})")}, " +
@@ -104,7 +99,7 @@ internal sealed class DistillCommand : ICliCommand
         string size = FitSettings.SizeText(options.Student.ImageSize, Cnn.Backbones.Models.ModelRegistry.Get(student).DefaultConfig.InputSize.Height);
         stdout.WriteLine($"student: {student}, {options.Student.InChannels} channel(s), image size {size}, " + fit.Describe() +
             FormattableString.Invariant($", T {temperature:G4}, alpha {alpha:G4}") + $"{(pseudoLabels ? ", pseudo-labels" : "")}, " +
-            $"{(fit.ValidationSplit > 0 ? FormattableString.Invariant($"validation split {fit.ValidationSplit:G3}, ") : "")}{(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
+            $"{(held is not null ? $"validation on {held.Description}, " : fit.ValidationSplit > 0 ? FormattableString.Invariant($"validation split {fit.ValidationSplit:G3}, ") : "")}{(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
 
         bool fitted = CancellableFit.FitAndSave("distill", "distilling", ml, data, fit.Output, token =>
         {
@@ -112,7 +107,8 @@ internal sealed class DistillCommand : ICliCommand
             return teacher.MapLabelsToKeys(ml, "Label")
                 .Append(CnnTrainer.Distill(teacher, student, options, ml))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
-        }, stdout, stderr, clock);
+        }, reporter, stdout, stderr, clock);
+        stdout.WriteLine($"metrics: {reporter.CsvPath}");
         if (!fitted) return CancellableFit.CancelledExitCode;
 
         // Score the saved file (which proves it loads) next to the teacher on the labelled images. They are training images
@@ -126,6 +122,18 @@ internal sealed class DistillCommand : ICliCommand
         }
         stdout.WriteLine($"done in {OutputPath.Duration(clock.Elapsed)}");
         return 0;
+    }
+
+    /// <summary>A folder per class whose classes the teacher knows; otherwise an error naming the unknown class folders.</summary>
+    private static LabeledData TeacherClassFolder(LabeledData folder, DistillationTeacher teacher)
+    {
+        var unknown = folder.Dataset.ClassNames.Where(c => !teacher.ClassNames.Contains(c, StringComparer.Ordinal)).ToList();
+        if (unknown.Count > 0)
+            throw new InvalidDataException(
+                $"{folder.Description} has class folder(s) {string.Join(", ", unknown.Take(5).Select(c => $"'{c}'"))}{(unknown.Count > 5 ? ", …" : "")} " +
+                $"that the teacher does not know; its classes are {string.Join(", ", teacher.ClassNames.Select(c => $"'{c}'"))}. " +
+                "Put images of other classes under --unlabeled, or rename the folders.");
+        return folder;
     }
 
     /// <summary>Image files anywhere below <paramref name="folder"/> (the image extensions of a folder per class), in ordinal path order.</summary>

@@ -20,6 +20,7 @@ internal sealed class EvalCommand : ICliCommand
         CommonOptions.ModelFile(),
         new("--data", "a folder per class, or of Fashion-MNIST IDX files (their t10k split); default: the Fashion-MNIST test split", "<folder>"),
         CommonOptions.Limit,
+        new("--topk", "also report top-K accuracy (default: top-1 only)", "K"),
         CommonOptions.Json,
     ];
 
@@ -29,12 +30,15 @@ internal sealed class EvalCommand : ICliCommand
         string? folder = arguments.String("--data");
         int? cap = arguments.OptionalInt("--limit", min: 2);
         bool json = arguments.Flag("--json");
+        int? topK = arguments.OptionalInt("--topk", min: 1);
 
         using var model = PipelineModel.Load(modelFile);
         var data = folder is null || DataSources.IsIdxFolder(folder)
             ? DataSources.FashionMnistPart(FashionMnistSplit.Test, cap, folder)
             : DataSources.Folder(folder, cap);
-        var report = EvaluationReport.Of(model, data);
+        if (topK > model.ClassNames.Count)
+            throw new CliUsageException($"option --topk ({topK}) exceeds the model's {model.ClassNames.Count} classes");
+        var report = EvaluationReport.Of(model, data, topK);
         if (json) report.WriteJson(stdout);
         else report.WriteText(stdout);
         return 0;

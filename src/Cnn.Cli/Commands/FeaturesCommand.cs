@@ -15,33 +15,57 @@ internal sealed class FeaturesCommand : ICliCommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        CommonOptions.Model(),
-        CommonOptions.Weights(),
+        CommonOptions.Model("registered architecture (or --model-file)"),
+        CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill': its network's features (or --model)"),
+        CommonOptions.Weights("with --model: weights to load (.pth or .safetensors); without, the weights are random"),
         CommonOptions.CropPct,
+        CommonOptions.InferenceImageSize,
         CommonOptions.BatchSize("images per forward pass (default 32)"),
         CommonOptions.Json,
+        CommonOptions.Csv,
     ];
 
-    public string? Positionals => "<image>...";
+    public string? Positionals => "<image or folder>...";
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
-        string model = CliApp.RequireModel(arguments.Required("--model"));
+        string? model = arguments.String("--model");
+        string? modelFile = arguments.String("--model-file");
         string? weights = arguments.String("--weights");
         double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
+        int? imageSize = arguments.OptionalInt("--image-size", min: 8, max: 4096);
         int batchSize = arguments.Int("--batch-size", 32, min: 1);
         bool json = arguments.Flag("--json");
+        bool csv = arguments.Flag("--csv");
+        if (json && csv) throw new CliUsageException("give --json or --csv, not both");
+        if ((model is null) == (modelFile is null))
+            throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
+        if (modelFile is not null && (weights is not null || cropPct is not null || imageSize is not null))
+            throw new CliUsageException("--weights, --crop-pct and --image-size apply to --model only (a model file carries its own)");
+        string? name = model is null ? null : CliApp.RequireModel(model);
         var files = ImageFiles.FromPositionals(arguments);
         var encoded = ImageFiles.ReadAll(files);
-        if (weights is null) BackboneRunner.WarnRandomWeights(stderr, model);
+        var samples = ImageFiles.ToSamples(files, encoded);
 
-        using var runner = BackboneRunner.Create(model, weights, numClasses: null, cropPct);
-        var features = runner.Features(ImageFiles.ToSamples(files, encoded), batchSize);
+        float[][] features;
+        if (modelFile is not null)
+        {
+            using var pipeline = PipelineModel.Load(modelFile);
+            features = pipeline.Features(samples, batchSize);
+        }
+        else
+        {
+            if (weights is null) BackboneRunner.WarnRandomWeights(stderr, name!);
+            using var runner = BackboneRunner.Create(name!, weights, numClasses: null, cropPct, imageSize);
+            features = runner.Features(samples, batchSize);
+        }
+        if (csv)
+            stdout.WriteLine(string.Join(',', Enumerable.Range(0, features.FirstOrDefault()?.Length ?? 0).Select(j => $"f{j}").Prepend("file")));
         for (int i = 0; i < files.Count; i++)
         {
-            if (json)
+            if (json || csv)
             {
-                stdout.WriteLine(JsonVectors.Line(files[i], "features", features[i]));
+                stdout.WriteLine(json ? JsonVectors.Line(files[i], "features", features[i]) : Csv.Row(files[i], features[i]));
                 continue;
             }
             string head = string.Join(", ", features[i].Take(Preview).Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));

@@ -39,8 +39,16 @@ internal sealed record FitSettings
             new("--augment", "random resized crops and flips" + Default(defaults is null ? null : defaults.Augment ? "on" : "off"), "on|off"),
             new("--min-scale", "smallest area fraction of the random resized crop; 1 = flips only" + Default(defaults?.MinScale), "F"),
             new("--val-split", "fraction held out for validation, stratified" + Default(defaults?.ValidationSplit), "F"),
+            new("--val-data", "validation images: a folder per class (instead of --val-split)", "<folder>"),
+            new("--patience", "stop after N epochs without validation improvement (needs validation data)", "N"),
+            new("--opt", "optimizer: adamw or sgd (momentum 0.9) (default adamw)", "adamw|sgd"),
+            new("--weight-decay", "decoupled weight decay (default 0.0001)", "F"),
+            new("--warmup", "epochs of linear learning-rate warm-up, fractions allowed (default 0)", "F"),
+            new("--device", "where the network runs: auto, cpu or cuda (default auto)", "auto|cpu|cuda"),
+            new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
             new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
             new("--skip-corrupt", "skip images that cannot be decoded (and report how many) instead of failing"),
+            new("--quiet", "no progress bar: one line per epoch only", Alias: "-q"),
             CommonOptions.Limit,
             CommonOptions.Output("where the model is saved" + Default(defaults?.Output)),
         ];
@@ -76,8 +84,32 @@ internal sealed record FitSettings
     /// <summary>Seed of initialisation, shuffling, augmentation and the split.</summary>
     public int Seed { get; init; }
 
+    /// <summary>A folder per class of validation images, or null.</summary>
+    public string? ValidationFolder { get; init; }
+
+    /// <summary>Early-stopping patience in epochs, or null.</summary>
+    public int? Patience { get; init; }
+
+    /// <summary>The optimizer.</summary>
+    public CnnOptimizer Optimizer { get; init; }
+
+    /// <summary>Decoupled weight decay.</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>Warm-up epochs.</summary>
+    public double WarmupEpochs { get; init; }
+
+    /// <summary>Where the network runs.</summary>
+    public CnnDevice Device { get; init; }
+
+    /// <summary>CPU threads of the network's operations, or null for libtorch's default.</summary>
+    public int? Threads { get; init; }
+
     /// <summary>Skip undecodable images instead of failing.</summary>
     public bool SkipCorrupt { get; init; }
+
+    /// <summary>No progress bar.</summary>
+    public bool Quiet { get; init; }
 
     /// <summary>Cap on images per source split (class-balanced), or null.</summary>
     public int? Limit { get; init; }
@@ -100,12 +132,38 @@ internal sealed record FitSettings
             MinScale = arguments.Double("--min-scale", defaults.MinScale, min: 0.01, max: 1)!.Value,
             ValidationSplit = arguments.Double("--val-split", defaults.ValidationSplit, min: 0, max: 0.9)!.Value,
             Seed = arguments.Int("--seed", 0),
+            ValidationFolder = arguments.String("--val-data"),
+            Patience = arguments.OptionalInt("--patience", min: 1),
+            Optimizer = arguments.String("--opt") switch
+            {
+                null or "adamw" => CnnOptimizer.AdamW,
+                "sgd" => CnnOptimizer.Sgd,
+                var other => throw new CliUsageException($"option --opt must be adamw or sgd, got '{other}'"),
+            },
+            WeightDecay = arguments.Double("--weight-decay", 1e-4, min: 0, max: 10)!.Value,
+            WarmupEpochs = arguments.Double("--warmup", 0, min: 0, max: 1e6)!.Value,
+            Device = arguments.String("--device") switch
+            {
+                null or "auto" => CnnDevice.Auto,
+                "cpu" => CnnDevice.Cpu,
+                "cuda" => CnnDevice.Cuda,
+                var other => throw new CliUsageException($"option --device must be auto, cpu or cuda, got '{other}'"),
+            },
+            Threads = arguments.OptionalInt("--threads", min: 1, max: 1024),
             SkipCorrupt = arguments.Flag("--skip-corrupt"),
+            Quiet = arguments.Flag("--quiet"),
             Limit = arguments.OptionalInt("--limit", null, min: 2),
             Output = OutputPath.Check(arguments.String("--output") ?? defaults.Output, "--output"),
         };
         if (settings.Channels == 2)
             throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
+        if (settings.WarmupEpochs > settings.Epochs)
+            throw new CliUsageException(FormattableString.Invariant($"option --warmup ({settings.WarmupEpochs}) must not exceed --epochs ({settings.Epochs})"));
+        if (settings.ValidationFolder is not null && arguments.String("--val-split") is not null)
+            throw new CliUsageException("give either --val-data <folder> or --val-split F, not both");
+        if (settings.Patience is not null && settings.ValidationFolder is null && settings.ValidationSplit <= 0)
+            throw new CliUsageException("--patience needs validation data: --val-split F or --val-data <folder>");
+        if (settings.Threads is { } threads) TorchSharp.torch.set_num_threads(threads);
         return settings;
     }
 
@@ -115,18 +173,23 @@ internal sealed record FitSettings
         options.Epochs = Epochs;
         options.BatchSize = BatchSize;
         options.LearningRate = LearningRate;
-        options.Optimizer = CnnOptimizer.AdamW;
+        options.Optimizer = Optimizer;
+        options.WeightDecay = WeightDecay;
+        options.WarmupEpochs = WarmupEpochs;
+        options.EarlyStoppingPatience = Patience;
         options.CropPct = CropPct;
         options.Augment = Augment;
         options.AugmentMinScale = MinScale;
         options.Seed = Seed;
         options.SkipCorruptImages = SkipCorrupt;
-        options.Device = CnnDevice.Auto;
+        options.Device = Device;
     }
 
     /// <summary>The optimisation and augmentation part of a run's description line.</summary>
     public string Describe() =>
-        FormattableString.Invariant($"{Epochs} epochs of batch {BatchSize}, AdamW lr {LearningRate:G4} (cosine), ") +
+        FormattableString.Invariant($"{Epochs} epochs of batch {BatchSize}, {(Optimizer == CnnOptimizer.Sgd ? "SGD" : "AdamW")} lr {LearningRate:G4} (cosine") +
+        (WarmupEpochs > 0 ? FormattableString.Invariant($", {WarmupEpochs:G3} warm-up epochs") : "") + "), " +
+        (Patience is { } p ? FormattableString.Invariant($"early stopping after {p} epochs without improvement, ") : "") +
         $"augmentation {(!Augment ? "off" : MinScale >= 1 ? "flips" : FormattableString.Invariant($"on (crop scale {MinScale:G3}-1, flips)"))}";
 
     /// <summary>An image size for messages: the number, or the model's configuration's when unset.</summary>

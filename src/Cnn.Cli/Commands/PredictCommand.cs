@@ -20,13 +20,15 @@ internal sealed class PredictCommand : ICliCommand
         CommonOptions.Weights("with --model: weights to load (.pth or .safetensors); without, the weights are random"),
         new("--num-classes", "with --model: classes of the classifier (default: the weight file's, else 1000)", "N"),
         CommonOptions.CropPct,
+        CommonOptions.InferenceImageSize,
         new("--labels", "with --model: a text file of class names, one per line, in class order", "<file>"),
         new("--top", "how many classes to print per image (default 5)", "K"),
         CommonOptions.BatchSize("images per forward pass (default 32)"),
         CommonOptions.Json,
+        CommonOptions.Csv,
     ];
 
-    public string? Positionals => "<image>...";
+    public string? Positionals => "<image or folder>...";
 
     public string Details =>
         "  --model: builds the registered model (classes from --num-classes, else the weight file's classifier, else 1000), loads the\n" +
@@ -45,10 +47,13 @@ internal sealed class PredictCommand : ICliCommand
         int top = arguments.Int("--top", 5, min: 1);
         int batchSize = arguments.Int("--batch-size", 32, min: 1);
         bool json = arguments.Flag("--json");
+        bool csv = arguments.Flag("--csv");
+        int? imageSize = arguments.OptionalInt("--image-size", min: 8, max: 4096);
+        if (json && csv) throw new CliUsageException("give --json or --csv, not both");
         if ((model is null) == (modelFile is null))
             throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
-        if (modelFile is not null && (weights is not null || numClasses is not null || cropPct is not null || labelsPath is not null))
-            throw new CliUsageException("--weights, --num-classes, --crop-pct and --labels apply to --model only (a model file carries its own)");
+        if (modelFile is not null && (weights is not null || numClasses is not null || cropPct is not null || labelsPath is not null || imageSize is not null))
+            throw new CliUsageException("--weights, --num-classes, --crop-pct, --image-size and --labels apply to --model only (a model file carries its own)");
         var files = ImageFiles.FromPositionals(arguments);
         var encoded = ImageFiles.ReadAll(files);
 
@@ -66,12 +71,13 @@ internal sealed class PredictCommand : ICliCommand
         {
             string name = CliApp.RequireModel(model!);
             if (weights is null) BackboneRunner.WarnRandomWeights(stderr, name);
-            using var runner = BackboneRunner.Create(name, weights, numClasses, cropPct);
+            using var runner = BackboneRunner.Create(name, weights, numClasses, cropPct, imageSize);
             labels = labelsPath is null ? null : LabelFile.Read(labelsPath, runner.NumClasses);
             var logits = runner.Logits(ImageFiles.ToSamples(files, encoded), batchSize);
             predictions = files.Select((f, i) => new ImagePrediction(f, PredictionWriter.Softmax(logits[i]), logits[i])).ToArray();
         }
-        PredictionWriter.Write(stdout, predictions, labels, top, json);
+        if (csv) PredictionWriter.WriteCsv(stdout, predictions, labels, top);
+        else PredictionWriter.Write(stdout, predictions, labels, top, json);
         return 0;
     }
 }

@@ -42,8 +42,12 @@ internal sealed class TrainCommand : ICliCommand
             ? DataSources.FashionMnistPart(FashionMnistSplit.Train, settings.Fit.Limit, settings.DataFolder)
             : DataSources.Folder(settings.DataFolder!, settings.Fit.Limit);
         var test = fashion ? DataSources.FashionMnistPart(FashionMnistSplit.Test, settings.Fit.Limit, settings.DataFolder) : null;
-        var (train, validation) = settings.Fit.ValidationSplit > 0
-            ? source.Dataset.Split(settings.Fit.ValidationSplit, settings.Fit.Seed)
+        var held = settings.Fit.ValidationFolder is { } validationFolder ? DataSources.Folder(validationFolder, settings.Fit.Limit) : null;
+        if (held is not null && !held.Dataset.ClassNames.SequenceEqual(source.Dataset.ClassNames))
+            throw new InvalidDataException($"{held.Description} has the classes {string.Join(", ", held.Dataset.ClassNames)} but the training data has " +
+                                           $"{string.Join(", ", source.Dataset.ClassNames)}; give --val-data a folder with the same class folders.");
+        var (train, validation) = held is not null ? (source.Dataset, held.Dataset)
+            : settings.Fit.ValidationSplit > 0 ? source.Dataset.Split(settings.Fit.ValidationSplit, settings.Fit.Seed)
             : (source.Dataset, null);
         stdout.WriteLine($"data:  {source.Description}: {DataSources.Count(train.Count)} training, {DataSources.Count(validation?.Count ?? 0)} validation images, " +
                          $"{train.ClassNames.Count} classes" + (test is null ? "" : $"; {DataSources.Count(test.Dataset.Count)} test images"));
@@ -57,11 +61,11 @@ internal sealed class TrainCommand : ICliCommand
         var labelKeys = ImageDataViews.MapLabelsToKeys(ml, source.Dataset.ClassNames);
         if (validation is not null)
             options.ValidationSet = labelKeys.Fit(trainView).Transform(ImageDataViews.ToDataView(ml, validation));
-        options.EpochCompleted = metrics =>
-        {
-            stdout.WriteLine(FormatEpoch(metrics, settings.Fit.Epochs));
-            stdout.Flush();
-        };
+        using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(settings.Fit.Output),
+            ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "images_per_second", "seconds", "skipped_images"], settings.Fit.Quiet);
+        options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, settings.Fit.Epochs),
+            [m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages]);
+        options.BatchCompleted = reporter.Batch;
 
         bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, token =>
         {
@@ -69,11 +73,12 @@ internal sealed class TrainCommand : ICliCommand
             return labelKeys
                 .Append(CnnTrainer.Create(settings.Model, options, ml))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
-        }, stdout, stderr, clock);
+        }, reporter, stdout, stderr, clock);
+        stdout.WriteLine($"metrics: {reporter.CsvPath}");
         if (!fitted) return CancellableFit.CancelledExitCode;
 
         // Evaluate the saved file, which also proves it loads.
-        var evaluation = test ?? (validation is null ? null : new LabeledData(validation, source.Description + " validation split"));
+        var evaluation = test ?? held ?? (validation is null ? null : new LabeledData(validation, source.Description + " validation split"));
         if (evaluation is not null)
         {
             using var saved = PipelineModel.Load(settings.Fit.Output);

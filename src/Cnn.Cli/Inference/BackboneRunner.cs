@@ -27,7 +27,7 @@ internal sealed class BackboneRunner : IDisposable
     /// size, else the default configuration's; the input channels follow the file's first convolution (1 or 3), else 3.
     /// </summary>
     /// <exception cref="InvalidDataException">The weights do not fit the model; the message says what differs.</exception>
-    public static BackboneRunner Create(string modelName, string? weightsPath, int? numClasses, double? cropPct)
+    public static BackboneRunner Create(string modelName, string? weightsPath, int? numClasses, double? cropPct, int? imageSize = null)
     {
         var config = ModelRegistry.Get(modelName).DefaultConfig;
         int channels = 3;
@@ -40,7 +40,7 @@ internal sealed class BackboneRunner : IDisposable
             if (tensors.FirstOrDefault(t => t.Name == config.FirstConv + ".weight") is { Shape.Count: 4 } stem && stem.Shape[1] == 1)
                 channels = 1;
         }
-        var spec = NetworkSpec.For(modelName, new ModelOptions { NumClasses = classes, InChannels = channels }, cropPct: cropPct);
+        var spec = NetworkSpec.For(modelName, new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize }, cropPct: cropPct);
         var network = NetworkBuilder.Build(spec, CPU);
         try
         {
@@ -66,13 +66,16 @@ internal sealed class BackboneRunner : IDisposable
     /// <summary>Pooled pre-logits features [images][<see cref="NumFeatures"/>] (<c>ForwardHead(ForwardFeatures(x), preLogits: true)</c>).</summary>
     public float[][] Features(IReadOnlyList<ImageSample> images, int batchSize) => Run(images, batchSize, preLogits: true);
 
-    private float[][] Run(IReadOnlyList<ImageSample> images, int batchSize, bool preLogits)
+    private float[][] Run(IReadOnlyList<ImageSample> images, int batchSize, bool preLogits) => Rows(_network, images, batchSize, preLogits);
+
+    /// <summary>A network's eval-mode outputs (logits, or pooled features when <paramref name="preLogits"/>), one row per image, in batches.</summary>
+    internal static float[][] Rows(CnnNetwork network, IReadOnlyList<ImageSample> images, int batchSize, bool preLogits)
     {
         var rows = new List<float[]>(images.Count);
         for (int start = 0; start < images.Count; start += batchSize)
         {
             var batch = images.Skip(start).Take(batchSize).ToArray();
-            using var output = _network.Forward(batch, preLogits);
+            using var output = network.Forward(batch, preLogits);
             int width = (int)output.shape[1];
             var values = output.data<float>().ToArray();
             for (int i = 0; i < batch.Length; i++)

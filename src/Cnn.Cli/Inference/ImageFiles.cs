@@ -6,12 +6,30 @@ namespace Cnn.Cli.Inference;
 /// <summary>The image files named on a command line: checked to exist and decode before any model work starts.</summary>
 internal static class ImageFiles
 {
-    /// <summary>The positional arguments as image paths; a usage error when there are none.</summary>
+    /// <summary>
+    /// The positional arguments as image paths, a folder standing for every image below it (by the image extensions of a folder
+    /// per class, in ordinal path order); a usage error when there are none.
+    /// </summary>
     public static IReadOnlyList<string> FromPositionals(CliArguments arguments)
     {
         if (arguments.Positionals.Count == 0)
-            throw new CliUsageException("give at least one image file");
-        return arguments.Positionals;
+            throw new CliUsageException("give at least one image file or folder");
+        var extensions = Cnn.MLNet.Data.ImageFolderDataset.DefaultExtensions.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var paths = new List<string>();
+        foreach (string argument in arguments.Positionals)
+        {
+            if (!Directory.Exists(argument))
+            {
+                paths.Add(argument);
+                continue;
+            }
+            var found = Directory.EnumerateFiles(argument, "*", SearchOption.AllDirectories)
+                .Where(f => extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToList();
+            if (found.Count == 0)
+                throw new CliUsageException($"folder '{argument}' holds no image ({string.Join(" ", Cnn.MLNet.Data.ImageFolderDataset.DefaultExtensions)})");
+            paths.AddRange(found);
+        }
+        return paths;
     }
 
     /// <summary>

@@ -42,6 +42,15 @@ internal sealed class PipelineModel : IDisposable
     /// <summary>Class names in score order.</summary>
     public IReadOnlyList<string> ClassNames { get; }
 
+    /// <summary>The pipeline's CNN classifier stage.</summary>
+    public CnnClassifierTransformer Classifier { get; private init; } = null!;
+
+    /// <summary>
+    /// The classifier network's pooled pre-logits features [images][features] of images (encoded bytes, named by their path),
+    /// preprocessed as the network was trained, in batches of <paramref name="batchSize"/>.
+    /// </summary>
+    public float[][] Features(IReadOnlyList<Cnn.MLNet.Data.ImageSample> images, int batchSize) => BackboneRunner.Rows(Classifier.Network, images, batchSize, preLogits: true);
+
     /// <summary>Loads <paramref name="path"/>; fails with one clear line when it is not a Cnn.MLNet classifier pipeline.</summary>
     public static PipelineModel Load(string path)
     {
@@ -64,7 +73,7 @@ internal sealed class PipelineModel : IDisposable
                 throw new InvalidDataException($"'{path}': input column 'Label' is {labelColumn.Type}; the command line fills text labels only.");
             label = labelColumn.Name;
         }
-        return new PipelineModel(ml, model, inputSchema, image.Name, label, SlotNames(score) ?? classifier.ClassNames);
+        return new PipelineModel(ml, model, inputSchema, image.Name, label, SlotNames(score) ?? classifier.ClassNames) { Classifier = classifier };
     }
 
     /// <summary>A data view of the given images (label empty) in the pipeline's input form.</summary>

@@ -15,12 +15,16 @@ namespace Cnn.Cli.Output;
 /// </summary>
 internal sealed class EvaluationReport
 {
-    private EvaluationReport(MulticlassClassificationMetrics metrics, IReadOnlyList<string> classNames, string source)
+    private EvaluationReport(MulticlassClassificationMetrics metrics, IReadOnlyList<string> classNames, string source, int? topK)
     {
         Metrics = metrics;
         ClassNames = classNames;
         Source = source;
+        TopK = topK;
     }
+
+    /// <summary>The K of the top-K accuracy reported, or null for top-1 only.</summary>
+    public int? TopK { get; }
 
     /// <summary>ML.NET's metrics.</summary>
     public MulticlassClassificationMetrics Metrics { get; }
@@ -35,15 +39,16 @@ internal sealed class EvaluationReport
     public long Count => (long)Metrics.ConfusionMatrix.Counts.Sum(row => row.Sum());
 
     /// <summary>Runs <c>mlContext.MulticlassClassification.Evaluate</c> on <paramref name="scored"/>.</summary>
-    public static EvaluationReport Create(MLContext ml, IDataView scored, IReadOnlyList<string> classNames, string source) =>
-        new(ml.MulticlassClassification.Evaluate(scored, labelColumnName: "Label", scoreColumnName: "Score", predictedLabelColumnName: "PredictedLabel"),
-            classNames, source);
+    public static EvaluationReport Create(MLContext ml, IDataView scored, IReadOnlyList<string> classNames, string source, int? topK = null) =>
+        new(ml.MulticlassClassification.Evaluate(scored, labelColumnName: "Label", scoreColumnName: "Score", predictedLabelColumnName: "PredictedLabel",
+                topKPredictionCount: topK ?? 0),
+            classNames, source, topK);
 
     /// <summary>
     /// Scores <paramref name="data"/> with a loaded pipeline and evaluates it; fails with one line when the data has classes the
     /// model does not know or the pipeline does not take the <c>Image</c> (bytes) and <c>Label</c> (text) columns.
     /// </summary>
-    public static EvaluationReport Of(PipelineModel model, LabeledData data)
+    public static EvaluationReport Of(PipelineModel model, LabeledData data, int? topK = null)
     {
         if (model.ImageColumn != "Image" || model.LabelColumn != "Label")
             throw new InvalidDataException(
@@ -51,12 +56,14 @@ internal sealed class EvaluationReport
         var counts = data.Dataset.CountPerClass();
         model.CheckClasses(data.Dataset.ClassNames.Where((_, c) => counts[c] > 0).ToList(), data.Description);
         var scored = model.Model.Transform(ImageDataViews.ToDataView(model.Ml, data.Dataset));
-        return Create(model.Ml, scored, model.ClassNames, data.Description);
+        return Create(model.Ml, scored, model.ClassNames, data.Description, topK);
     }
 
     /// <summary>One line: accuracy and log-loss.</summary>
-    public string Summary() => string.Create(CultureInfo.InvariantCulture,
-        $"{Source}: accuracy {100 * Metrics.MicroAccuracy:0.00}% (macro {100 * Metrics.MacroAccuracy:0.00}%), log-loss {Metrics.LogLoss:0.0000}, {Count:N0} images");
+    public string Summary() =>
+        FormattableString.Invariant($"{Source}: accuracy {100 * Metrics.MicroAccuracy:0.00}% (macro {100 * Metrics.MacroAccuracy:0.00}%)") +
+        (TopK is { } k ? FormattableString.Invariant($", top-{k} accuracy {100 * Metrics.TopKAccuracy:0.00}%") : "") +
+        FormattableString.Invariant($", log-loss {Metrics.LogLoss:0.0000}, {Count:N0} images");
 
     /// <summary>The summary, a per-class precision/recall table and the confusion matrix (rows: actual, columns: predicted).</summary>
     public void WriteText(TextWriter output)
@@ -100,6 +107,11 @@ internal sealed class EvaluationReport
             Number(json, "micro_accuracy", Metrics.MicroAccuracy);
             Number(json, "macro_accuracy", Metrics.MacroAccuracy);
             Number(json, "log_loss", Metrics.LogLoss);
+            if (TopK is { } k)
+            {
+                json.WriteNumber("top_k", k);
+                Number(json, "top_k_accuracy", Metrics.TopKAccuracy);
+            }
             json.WriteStartArray("classes");
             for (int c = 0; c < ClassNames.Count; c++)
             {

@@ -54,6 +54,20 @@ internal static class PredictionWriter
         }
     }
 
+    /// <summary>CSV: a header, then one row per image with its top-<paramref name="top"/> classes (index, label, probability).</summary>
+    public static void WriteCsv(TextWriter stdout, IReadOnlyList<ImagePrediction> predictions, IReadOnlyList<string>? labels, int top)
+    {
+        int k = Math.Min(top, predictions.Count == 0 ? top : predictions[0].Probabilities.Length);
+        stdout.WriteLine(string.Join(',', new[] { "file" }.Concat(Enumerable.Range(1, k).SelectMany(r => new[] { $"top{r}_index", $"top{r}_label", $"top{r}_probability" }))));
+        foreach (var prediction in predictions)
+        {
+            var cells = new List<string> { Csv.Escape(prediction.File) };
+            foreach (int i in TopK(prediction.Probabilities, k))
+                cells.AddRange([i.ToString(CultureInfo.InvariantCulture), Csv.Escape(labels?[i] ?? ""), prediction.Probabilities[i].ToString("R", CultureInfo.InvariantCulture)]);
+            stdout.WriteLine(string.Join(',', cells));
+        }
+    }
+
     private static string ToJson(ImagePrediction prediction, int[] best, IReadOnlyList<string>? labels)
     {
         using var buffer = new MemoryStream();
@@ -104,4 +118,16 @@ internal static class JsonVectors
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
+}
+
+/// <summary>CSV cells (RFC 4180): quoted when they hold a comma, a quote or a line break.</summary>
+internal static class Csv
+{
+    /// <summary>The cell text for <paramref name="value"/>.</summary>
+    public static string Escape(string value) =>
+        value.IndexOfAny([',', '"', '\n', '\r']) < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary>A row of floats after a first text cell, with round-trip precision.</summary>
+    public static string Row(string first, IEnumerable<float> values) =>
+        string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)).Prepend(Escape(first)));
 }

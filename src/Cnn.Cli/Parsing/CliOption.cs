@@ -23,6 +23,12 @@ public static class CommonOptions
     /// <summary><c>--json</c>: machine-readable output.</summary>
     public static CliOption Json { get; } = new("--json", "print JSON instead of a table");
 
+    /// <summary><c>--csv</c>: comma-separated output.</summary>
+    public static CliOption Csv { get; } = new("--csv", "print CSV (a header, then one row per image) instead of a table");
+
+    /// <summary><c>--image-size</c> of inference: the square size images are resized and cropped to.</summary>
+    public static CliOption InferenceImageSize { get; } = new("--image-size", "with --model: square input size images are resized and cropped to (default: the model's configuration, e.g. 224)", "N");
+
     /// <summary><c>-m, --model</c>: a registered architecture.</summary>
     public static CliOption Model(string description = "registered architecture (see 'cnn models')") => new("--model", description, "<name>", "-m");
 

@@ -47,6 +47,7 @@ internal sealed class TrainingLoop
         var schedule = OptimizationSetup.Schedule(o, objective.StepsPerEpoch);
         using var best = new BestEpochTracker(o.EarlyStoppingMetric);
         long step = 0;
+        int batches = objective.StepsPerEpoch;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
@@ -73,6 +74,7 @@ internal sealed class TrainingLoop
                 optimizer.step();
                 lossSum += value * batch.Count;
                 seen += batch.Count;
+                o.BatchCompleted?.Invoke(new BatchProgress(epoch, o.Epochs, batchIndex, batches, seen, lossSum / seen, clock.Elapsed));
             }
             if (seen == 0)
                 throw new InvalidOperationException("No training image could be used in this epoch (all were skipped as corrupt?).");

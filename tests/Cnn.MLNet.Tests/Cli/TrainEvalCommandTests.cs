@@ -39,7 +39,7 @@ public sealed class TrainEvalCommandTests
     public static void RemoveFixture() => _dir?.Dispose();
 
     /// <summary>Noisy images dominated by one colour channel per class, of varying size and brightness.</summary>
-    private static void WriteColourFolder(string root, IReadOnlyList<string> classes, int perClass, int seed)
+    internal static void WriteColourFolder(string root, IReadOnlyList<string> classes, int perClass, int seed)
     {
         var random = new Random(seed);
         for (int c = 0; c < classes.Count; c++)
