@@ -55,6 +55,8 @@ public sealed class GradCamTests
         CollectionAssert.AreEqual(crop.Select(v => (byte)v).ToArray(), explanation.Input.Pixels, "de-normalised input = PIL's 8-bit crop");
 
         var overlay = explanation.Overlay();
+        Plots.TestPictures.Keep("grad-cam-input.png", explanation.Input.ToPng());
+        Plots.TestPictures.Keep("grad-cam-overlay.png", overlay.ToPng());
         Assert.AreEqual((64, 64), (overlay.Width, overlay.Height));
         int hottest = Array.IndexOf(explanation.Heatmap, 1f), coldest = Array.IndexOf(explanation.Heatmap, 0f);
         var hot = overlay[hottest % 64, hottest / 64];
