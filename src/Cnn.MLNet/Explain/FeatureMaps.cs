@@ -18,24 +18,16 @@ public static class FeatureMaps
     public static StageActivation Capture(Backbone model, Tensor input, int? stage = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(input);
-        if (input.dim() != 4 || input.shape[0] != 1)
-            throw new ArgumentException($"Feature maps are taken of one image [1, C, H, W]; got [{string.Join(", ", input.shape)}].", nameof(input));
+        StageSelection.CheckOneImage(input, "A feature-map grid");
         int index = StageSelection.Resolve(model, stage);
-        bool wasTraining = model.training;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        model.eval();
-        try
+        return StageSelection.InEvalMode(model, () =>
         {
             var map = model.ForwardStages(input)[StageSelection.OutputPosition(model, index)];
             StageSelection.CheckSpatial(model, index, map, "a feature-map grid");
             var values = map.to(CPU).contiguous().data<float>().ToArray();
             return new StageActivation(index, model.FeatureInfo[index].ModuleName, (int)map.shape[1], (int)map.shape[2], (int)map.shape[3], values);
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        });
     }
 }

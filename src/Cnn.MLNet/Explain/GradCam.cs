@@ -25,11 +25,9 @@ public static class GradCam
     public static GradCamMap Compute(Backbone model, Tensor input, int? targetClass = null, int? stage = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(input);
+        StageSelection.CheckOneImage(input, "Grad-CAM");
         if (model.FeaturesOnly || model.NumClasses == 0)
             throw new ArgumentException($"{model.GetName()} has no classifier (features-only or 0 classes); Grad-CAM needs class logits.", nameof(model));
-        if (input.dim() != 4 || input.shape[0] != 1)
-            throw new ArgumentException($"Grad-CAM takes one image [1, C, H, W]; got [{string.Join(", ", input.shape)}].", nameof(input));
         int index = StageSelection.Resolve(model, stage);
         if (model.OutIndices[^1] != model.FeatureInfo.Count - 1)
             throw new ArgumentException(
@@ -37,36 +35,31 @@ public static class GradCam
                 $"({model.FeatureInfo.Count - 1}); the logits would not be computed from the stage maps.", nameof(model));
         if (targetClass is { } k && (k < 0 || k >= model.NumClasses))
             throw new ArgumentOutOfRangeException(nameof(targetClass), k, $"Class {k} is out of range: the model has {model.NumClasses} classes (0..{model.NumClasses - 1}).");
-
-        bool wasTraining = model.training;
         using var scope = NewDisposeScope();
         using var grad = enable_grad();
-        model.eval();
-        try
-        {
-            // A leaf that requires grad keeps the graph even when every parameter is frozen.
-            var x = input.detach().requires_grad_(true);
-            var (stages, features) = model.ForwardStagesAndFeatures(x);
-            var logits = model.ForwardHead(features);
-            int cls = targetClass ?? (int)logits[0].argmax().item<long>();
-            var activation = stages[StageSelection.OutputPosition(model, index)];
-            StageSelection.CheckSpatial(model, index, activation, "Grad-CAM");
-            var gradient = autograd.grad([logits[0, cls]], [activation])[0];
-            var weights = gradient.mean([2, 3], keepdim: true);
-            var raw = nn.functional.relu((weights * activation).sum(1, keepdim: true)).detach();
-            int height = (int)input.shape[2], width = (int)input.shape[3];
-            var upsampled = nn.functional.interpolate(raw, [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
-            var probabilities = logits.detach().softmax(1);
-            return new GradCamMap(
-                cls, index, model.FeatureInfo[index].ModuleName,
-                ToArray(raw), (int)raw.shape[2], (int)raw.shape[3],
-                MinMax(ToArray(upsampled)), height, width,
-                ToArray(probabilities));
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        return StageSelection.InEvalMode(model, () => Run(model, input, targetClass, index));
+    }
+
+    private static GradCamMap Run(Backbone model, Tensor input, int? targetClass, int index)
+    {
+        // A leaf that requires grad keeps the graph even when every parameter is frozen.
+        var x = input.detach().requires_grad_(true);
+        var (stages, features) = model.ForwardStagesAndFeatures(x);
+        var logits = model.ForwardHead(features);
+        int cls = targetClass ?? (int)logits[0].argmax().item<long>();
+        var activation = stages[StageSelection.OutputPosition(model, index)];
+        StageSelection.CheckSpatial(model, index, activation, "Grad-CAM");
+        var gradient = autograd.grad([logits[0, cls]], [activation])[0];
+        var weights = gradient.mean([2, 3], keepdim: true);
+        var raw = nn.functional.relu((weights * activation).sum(1, keepdim: true)).detach();
+        int height = (int)input.shape[2], width = (int)input.shape[3];
+        var upsampled = nn.functional.interpolate(raw, [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
+        var probabilities = logits.detach().softmax(1);
+        return new GradCamMap(
+            cls, index, model.FeatureInfo[index].ModuleName,
+            ToArray(raw), (int)raw.shape[2], (int)raw.shape[3],
+            MinMax(ToArray(upsampled)), height, width,
+            ToArray(probabilities));
     }
 
     /// <summary><c>(v − min) / (max − min)</c> in place; all zeros when the values are constant.</summary>

@@ -31,6 +31,29 @@ internal static class StageSelection
     public static string Describe(Backbone model) =>
         string.Join(", ", model.FeatureInfo.Select((f, i) => $"{i} = {f.ModuleName} ({f.NumChannels} channels, /{f.Reduction})"));
 
+    /// <summary>Throws unless <paramref name="input"/> is one image [1, C, H, W].</summary>
+    public static void CheckOneImage(TorchSharp.torch.Tensor input, string purpose)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.dim() != 4 || input.shape[0] != 1)
+            throw new ArgumentException($"{purpose} takes one image [1, C, H, W]; got [{string.Join(", ", input.shape)}].", nameof(input));
+    }
+
+    /// <summary>Runs <paramref name="work"/> with the model in eval mode, then puts it back in the mode it was in.</summary>
+    public static T InEvalMode<T>(Backbone model, Func<T> work)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
     /// <summary>Throws unless <paramref name="map"/> is a spatial map [1, C, h, w].</summary>
     public static void CheckSpatial(Backbone model, int index, TorchSharp.torch.Tensor map, string purpose)
     {

@@ -12,15 +12,19 @@ public sealed class GradCamTests
     private static GradCamReference s_reference = null!;
 
     [ClassInitialize]
-    public static void Generate(TestContext _) => s_reference = new GradCamReference();
+    public static void Generate(TestContext _)
+    {
+        using var probe = ModelRegistry.Create("mobilenet_v2");
+        s_reference = new GradCamReference(probe.FeatureInfo[^1].ModuleName);
+    }
 
     [ClassCleanup]
     public static void Cleanup() => s_reference.Dispose();
 
-    private static Backbone LoadModel()
+    private static Backbone LoadModel(string architecture = "resnet18")
     {
-        var model = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 5 });
-        model.LoadWeights(s_reference.WeightsPath);
+        var model = ModelRegistry.Create(architecture, new ModelOptions { NumClasses = 5 });
+        model.LoadWeights(architecture == "resnet18" ? s_reference.WeightsPath : s_reference.MobileNetWeightsPath);
         return model;
     }
 
@@ -37,6 +41,38 @@ public sealed class GradCamTests
         Assert.AreEqual(name[..6], map.StageName);
         AssertMap(map, name);
         Assert.IsTrue(model.parameters().All(p => p.grad is null), "no parameter gradient is accumulated");
+    }
+
+    /// <summary>MobileNetV2's features end with a 1×1 convolution after its last stage (FinishFeatures): the gradient must flow through it.</summary>
+    [TestMethod]
+    public void MatchesPyTorchThroughTheLayersAfterTheLastStage()
+    {
+        using var model = LoadModel("mobilenet_v2");
+        var map = GradCam.Compute(model, s_reference.Tensors["input"], targetClass: s_reference.Class("mobilenet_v2"));
+        Assert.AreEqual(model.FeatureInfo.Count - 1, map.Stage);
+        AssertMap(map, "mobilenet_v2");
+    }
+
+    [TestMethod]
+    public void AFrozenModelGivesTheSameMap()
+    {
+        using var model = LoadModel();
+        var free = GradCam.Compute(model, s_reference.Tensors["input"]);
+        model.FreezeUpTo(model.StageGroups.Count - 1);
+        Assert.IsTrue(model.parameters().All(p => !p.requires_grad));
+        var frozen = GradCam.Compute(model, s_reference.Tensors["input"]);
+        CollectionAssert.AreEqual(free.Raw, frozen.Raw);
+        CollectionAssert.AreEqual(free.Heatmap, frozen.Heatmap);
+    }
+
+    [TestMethod]
+    public void GreyInputIsDenormalisedToEqualChannels()
+    {
+        var options = new Cnn.MLNet.Imaging.PreprocessOptions { Height = 1, Width = 3, Channels = 1, Mean = [0.5f], Std = [0.25f] };
+        byte[] grey = [0, 77, 255];
+        var chw = grey.Select(v => (v / 255f - 0.5f) / 0.25f).ToArray();
+        var image = ClassifierExplainer.Denormalise(chw, 1, 3, options);
+        CollectionAssert.AreEqual(new byte[] { 0, 0, 0, 77, 77, 77, 255, 255, 255 }, image.Pixels);
     }
 
     [TestMethod]
