@@ -19,35 +19,35 @@ internal static class ConfusionMatrixPlot
 
     /// <summary>Writes the matrix to <paramref name="path"/> as a PNG of <paramref name="width"/>×<paramref name="height"/>.</summary>
     /// <param name="classNames">Class names, in index order.</param>
-    /// <param name="counts">counts[true][predicted], a square matrix of the class count.</param>
+    /// <param name="counts">counts[true][predicted], a square matrix of the class count (ML.NET's <c>ConfusionMatrix.Counts</c> as it is).</param>
     /// <param name="path">Output PNG.</param>
     /// <param name="width">Width in pixels.</param>
     /// <param name="height">Height in pixels.</param>
     /// <exception cref="ArgumentException">The matrix is not square with one row per class, or a count is negative.</exception>
-    public static void Save(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<long>> counts, string path, int width = 800, int height = 700) =>
+    public static void Save(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<double>> counts, string path, int width = 800, int height = 700) =>
         PlotImage.Save([Model(classNames, counts)], path, width, height);
 
     /// <summary>The PNG bytes of the matrix.</summary>
     /// <inheritdoc cref="Save"/>
-    public static byte[] RenderPng(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<long>> counts, int width = 800, int height = 700) =>
+    public static byte[] RenderPng(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<double>> counts, int width = 800, int height = 700) =>
         PlotImage.RenderPng([Model(classNames, counts)], width, height);
 
     /// <summary>counts[i][j] / Σ_j counts[i][j]; a row without images is all zeros.</summary>
-    internal static double[][] RowNormalised(IReadOnlyList<IReadOnlyList<long>> counts) =>
+    internal static double[][] RowNormalised(IReadOnlyList<IReadOnlyList<double>> counts) =>
         counts.Select(row =>
         {
-            long total = row.Sum();
-            return row.Select(c => total > 0 ? (double)c / total : 0).ToArray();
+            double total = row.Sum();
+            return row.Select(c => total > 0 ? c / total : 0).ToArray();
         }).ToArray();
 
-    internal static PlotModel Model(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<long>> counts)
+    internal static PlotModel Model(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<double>> counts)
     {
         Check(classNames, counts);
         int n = classNames.Count;
         var fractions = RowNormalised(counts);
-        long total = counts.Sum(r => r.Sum()), correct = Enumerable.Range(0, n).Sum(i => counts[i][i]);
+        double total = counts.Sum(r => r.Sum()), correct = Enumerable.Range(0, n).Sum(i => counts[i][i]);
         var model = PlotStyle.Model("Confusion matrix");
-        model.Subtitle = string.Create(CultureInfo.InvariantCulture, $"{total} images, accuracy {(total > 0 ? 100.0 * correct / total : 0):0.0}%");
+        model.Subtitle = string.Create(CultureInfo.InvariantCulture, $"{total:0.##} images, accuracy {(total > 0 ? 100.0 * correct / total : 0):0.0}%");
         model.Axes.Add(new CategoryAxis
         {
             Position = AxisPosition.Bottom, Key = "predicted", Title = "predicted class", ItemsSource = classNames.ToArray(),
@@ -78,7 +78,7 @@ internal static class ConfusionMatrixPlot
             for (int p = 0; p < n; p++)
                 model.Annotations.Add(new TextAnnotation
                 {
-                    Text = counts[t][p].ToString(CultureInfo.InvariantCulture), TextPosition = new DataPoint(p, t),
+                    Text = counts[t][p].ToString("0.##", CultureInfo.InvariantCulture), TextPosition = new DataPoint(p, t),
                     XAxisKey = "predicted", YAxisKey = "true", FontSize = fontSize, Stroke = OxyColors.Transparent, Background = OxyColors.Transparent,
                     TextColor = fractions[t][p] > 0.5 ? OxyColors.White : OxyColors.Black,
                     TextHorizontalAlignment = HorizontalAlignment.Center, TextVerticalAlignment = VerticalAlignment.Middle,
@@ -86,11 +86,11 @@ internal static class ConfusionMatrixPlot
         return model;
     }
 
-    private static string RowLabel(string name, long correct, long total) => total > 0
+    private static string RowLabel(string name, double correct, double total) => total > 0
         ? string.Create(CultureInfo.InvariantCulture, $"{name} ({100.0 * correct / total:0.0}%)")
         : $"{name} (no images)";
 
-    private static void Check(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<long>> counts)
+    private static void Check(IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<double>> counts)
     {
         ArgumentNullException.ThrowIfNull(classNames);
         ArgumentNullException.ThrowIfNull(counts);
@@ -99,6 +99,7 @@ internal static class ConfusionMatrixPlot
             throw new ArgumentException(
                 $"The confusion matrix must be {classNames.Count}x{classNames.Count} (one row and one column per class); got rows of " +
                 $"[{string.Join(", ", counts.Select(r => r?.Count ?? 0))}].", nameof(counts));
-        if (counts.Any(r => r.Any(c => c < 0))) throw new ArgumentException("Counts must not be negative.", nameof(counts));
+        if (counts.Any(r => r.Any(c => !(c >= 0) || double.IsInfinity(c))))
+            throw new ArgumentException("Counts must be finite and not negative.", nameof(counts));
     }
 }

@@ -71,7 +71,7 @@ public sealed class GradCamTests
         var options = new Cnn.MLNet.Imaging.PreprocessOptions { Height = 1, Width = 3, Channels = 1, Mean = [0.5f], Std = [0.25f] };
         byte[] grey = [0, 77, 255];
         var chw = grey.Select(v => (v / 255f - 0.5f) / 0.25f).ToArray();
-        var image = ClassifierExplainer.Denormalise(chw, 1, 3, options);
+        var image = PreparedImage.Denormalise(chw, 1, 3, options);
         CollectionAssert.AreEqual(new byte[] { 0, 0, 0, 77, 77, 77, 255, 255, 255 }, image.Pixels);
     }
 

@@ -9,7 +9,7 @@ public sealed class ConfusionMatrixPlotTests
 {
     private static readonly string[] Names = ["cat", "dog", "bird", "fish"];
 
-    private static readonly long[][] Counts =
+    private static readonly double[][] Counts =
     [
         [45, 3, 2, 0],
         [6, 30, 10, 4],
@@ -60,7 +60,7 @@ public sealed class ConfusionMatrixPlotTests
         var picture = new Picture(bytes, "confusion-matrix-empty-row.png");
         Assert.AreEqual((500, 400), (picture.Width, picture.Height));
         string[] many = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
-        var diagonal = many.Select((_, i) => many.Select((_, j) => (long)(i == j ? 80 : (i + j) % 4)).ToArray()).ToArray();
+        var diagonal = many.Select((_, i) => many.Select((_, j) => (double)(i == j ? 80 : (i + j) % 4)).ToArray()).ToArray();
         var ten = new Picture(ConfusionMatrixPlot.RenderPng(many, diagonal, 900, 800), "confusion-matrix-10-classes.png");
         Assert.AreEqual((900, 800), (ten.Width, ten.Height));
     }

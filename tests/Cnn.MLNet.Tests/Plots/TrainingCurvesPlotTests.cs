@@ -60,6 +60,18 @@ public sealed class TrainingCurvesPlotTests
         }
     }
 
+    [TestMethod]
+    public void EpochMetricsOfTrainingAndDistillationMapOntoPoints()
+    {
+        var trained = TrainingCurvePoint.From(new Cnn.MLNet.Training.EpochMetrics(3, 0.5, 0.8, 0.6, 0.75, 1e-3, 100, TimeSpan.FromSeconds(2)));
+        Assert.AreEqual(new TrainingCurvePoint(3, 0.5, 0.8, 0.6, 0.75, 1e-3), trained);
+        var distilled = TrainingCurvePoint.From(new Cnn.MLNet.Distillation.DistillationEpochMetrics(
+            2, Loss: 1.2, HardLoss: 0.4, SoftLoss: 0.09, StudentAccuracy: 0.84, TeacherAccuracy: 0.91, TeacherAgreement: 0.88,
+            LabelledImages: 10, UnlabelledImages: 5, LearningRate: 0.01, ImagesPerSecond: 50, Elapsed: TimeSpan.FromSeconds(1),
+            ValidationLoss: 1.3, ValidationAccuracy: 0.8));
+        Assert.AreEqual(new TrainingCurvePoint(2, 1.2, 0.84, 1.3, 0.8, 0.01), distilled);
+    }
+
     private static double MeanY(Picture picture, OxyColor color, int left, int right)
     {
         var found = picture.Find(color, left, 40, right, 340);
