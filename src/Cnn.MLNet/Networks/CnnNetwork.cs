@@ -55,6 +55,12 @@ internal sealed class CnnNetwork : IDisposable
         }
     }
 
+    /// <summary>Runs <paramref name="work"/> on the backbone while no other call of this network uses it (forward passes included).</summary>
+    public T Exclusive<T>(Func<Backbone, T> work)
+    {
+        lock (_gate) return work(Model);
+    }
+
     /// <summary>Decodes and preprocesses images in parallel into one batch buffer.</summary>
     public ImageBatch PrepareBatch(IReadOnlyList<ImageSample> images)
     {
