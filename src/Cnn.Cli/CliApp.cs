@@ -17,6 +17,9 @@ public static class CliApp
         new Commands.TrainCommand(),
         new Commands.EvalCommand(),
         new Commands.DistillCommand(),
+        new Commands.ExplainCommand(),
+        new Commands.FeatureMapsCommand(),
+        new Commands.LrFindCommand(),
     };
 
     /// <summary>The version <c>cnn --version</c> prints.</summary>

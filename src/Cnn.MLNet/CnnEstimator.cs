@@ -78,6 +78,29 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         return new CnnClassifierTransformer(network, labels, o.ImageColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.BatchSize);
     }
 
+    /// <summary>
+    /// The learning-rate range test on <paramref name="input"/> with these options' network, freezing, batches and optimizer
+    /// (epochs, validation and the schedule are not used): one step per batch at exponentially growing rates, and a suggested
+    /// rate. Nothing is returned but the measurements; the network is thrown away.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A column is missing or has the wrong type, or a finder option is invalid.</exception>
+    public LearningRateFinderResult FindLearningRate(IDataView input, LearningRateFinderOptions? finder = null)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        finder ??= new LearningRateFinderOptions();
+        finder.Validate();
+        GetOutputSchema(SchemaShapes.FromSchema(input.Schema));
+        var o = Options;
+        var labels = LabelKeys.FromColumn(input.Schema[o.LabelColumnName]);
+        using var cancellation = FitCancellation.Start(_environment, "CnnTrainer", o.CancellationToken);
+        using var network = NetworkBuilder.Build(o.ToNetworkSpec().WithClasses(labels.Count), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
+        FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
+        var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, cancellation.Token);
+        TrainingData.CheckTrainable(rows, labels.Names, "training");
+        var train = rows.Select(r => r.Sample).ToList();
+        return LearningRateFinder.Run(network, new ClassificationObjective(o, network, train, Array.Empty<ImageSample>()), o, finder, cancellation);
+    }
+
     /// <summary>The training and validation images: <see cref="CnnFitOptions.ValidationSet"/>, a stratified split, or no validation.</summary>
     private (IReadOnlyList<ImageSample> Train, IReadOnlyList<ImageSample> Validation) ReadData(IDataView input, LabelKeys labels, CancellationToken token)
     {

@@ -90,7 +90,7 @@ internal sealed class DistillCommand : ICliCommand
              "lr", "images_per_second", "seconds", "skipped_images"], fit.Quiet);
         options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, fit.Epochs),
             [m.Epoch, m.Loss, m.HardLoss, m.SoftLoss, m.StudentAccuracy, m.TeacherAccuracy, m.TeacherAgreement, m.ValidationLoss, m.ValidationAccuracy,
-             m.ValidationAgreement, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages]);
+             m.ValidationAgreement, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
         fit.ApplyTo(options);
         stdout.WriteLine($"teacher: {teacher.Description}, {teacher.InputChannels} channel(s), {teacher.InputSize.Height}x{teacher.InputSize.Width} px");
@@ -109,6 +109,7 @@ internal sealed class DistillCommand : ICliCommand
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
         }, reporter, stdout, stderr, clock);
         stdout.WriteLine($"metrics: {reporter.CsvPath}");
+        if (fit.Plot && reporter.Curve.Count > 0) stdout.WriteLine($"curves:  {reporter.SaveCurves(fit.Output)}");
         if (!fitted) return CancellableFit.CancelledExitCode;
 
         // Score the saved file (which proves it loads) next to the teacher on the labelled images. They are training images

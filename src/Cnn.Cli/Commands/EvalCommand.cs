@@ -21,6 +21,7 @@ internal sealed class EvalCommand : ICliCommand
         new("--data", "a folder per class, or of Fashion-MNIST IDX files (their t10k split); default: the Fashion-MNIST test split", "<folder>"),
         CommonOptions.Limit,
         new("--topk", "also report top-K accuracy (default: top-1 only)", "K"),
+        new("--plot", "draw the confusion matrix (counts, per-class recall) to this PNG", "<file.png>"),
         CommonOptions.Json,
     ];
 
@@ -31,6 +32,7 @@ internal sealed class EvalCommand : ICliCommand
         int? cap = arguments.OptionalInt("--limit", min: 2);
         bool json = arguments.Flag("--json");
         int? topK = arguments.OptionalInt("--topk", min: 1);
+        string? plot = arguments.String("--plot") is { } p ? OutputPath.Check(p, "--plot") : null;
 
         using var model = PipelineModel.Load(modelFile);
         var data = folder is null || DataSources.IsIdxFolder(folder)
@@ -41,6 +43,11 @@ internal sealed class EvalCommand : ICliCommand
         var report = EvaluationReport.Of(model, data, topK);
         if (json) report.WriteJson(stdout);
         else report.WriteText(stdout);
+        if (plot is not null)
+        {
+            Plots.ConfusionMatrixPlot.Save(report.ClassNames, report.Metrics.ConfusionMatrix.Counts, plot);
+            (json ? stderr : stdout).WriteLine($"confusion matrix: {Path.GetFullPath(plot)}");
+        }
         return 0;
     }
 }

@@ -49,6 +49,7 @@ internal sealed record FitSettings
             new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
             new("--skip-corrupt", "skip images that cannot be decoded (and report how many) instead of failing"),
             new("--quiet", "no progress bar: one line per epoch only", Alias: "-q"),
+            new("--plot", "also draw the loss, accuracy and learning-rate curves to a PNG beside the model (model.curves.png)"),
             CommonOptions.Limit,
             CommonOptions.Output("where the model is saved" + Default(defaults?.Output)),
         ];
@@ -111,6 +112,9 @@ internal sealed record FitSettings
     /// <summary>No progress bar.</summary>
     public bool Quiet { get; init; }
 
+    /// <summary>Draw the training curves beside the model.</summary>
+    public bool Plot { get; init; }
+
     /// <summary>Cap on images per source split (class-balanced), or null.</summary>
     public int? Limit { get; init; }
 
@@ -152,6 +156,7 @@ internal sealed record FitSettings
             Threads = arguments.OptionalInt("--threads", min: 1, max: 1024),
             SkipCorrupt = arguments.Flag("--skip-corrupt"),
             Quiet = arguments.Flag("--quiet"),
+            Plot = arguments.Flag("--plot"),
             Limit = arguments.OptionalInt("--limit", null, min: 2),
             Output = OutputPath.Check(arguments.String("--output") ?? defaults.Output, "--output"),
         };

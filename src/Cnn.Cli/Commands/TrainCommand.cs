@@ -64,7 +64,7 @@ internal sealed class TrainCommand : ICliCommand
         using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(settings.Fit.Output),
             ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "images_per_second", "seconds", "skipped_images"], settings.Fit.Quiet);
         options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, settings.Fit.Epochs),
-            [m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages]);
+            [m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
 
         bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, token =>
@@ -75,6 +75,7 @@ internal sealed class TrainCommand : ICliCommand
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
         }, reporter, stdout, stderr, clock);
         stdout.WriteLine($"metrics: {reporter.CsvPath}");
+        if (settings.Fit.Plot && reporter.Curve.Count > 0) stdout.WriteLine($"curves:  {reporter.SaveCurves(settings.Fit.Output)}");
         if (!fitted) return CancellableFit.CancelledExitCode;
 
         // Evaluate the saved file, which also proves it loads.

@@ -16,6 +16,9 @@ internal sealed class BackboneRunner : IDisposable
 
     private BackboneRunner(CnnNetwork network) => _network = network;
 
+    /// <summary>The network.</summary>
+    public CnnNetwork Network => _network;
+
     /// <summary>Classes of the classifier.</summary>
     public int NumClasses => _network.Model.NumClasses;
 

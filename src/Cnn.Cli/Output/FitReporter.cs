@@ -63,9 +63,13 @@ internal sealed class FitReporter : IDisposable
             $"epoch {p.Epoch}/{p.Epochs}  batch {p.Batch}/{p.Batches}  loss {p.RunningLoss:0.0000}  {p.ImagesPerSecond:0} img/s");
     }
 
-    /// <summary>Prints an epoch's line and appends its CSV row.</summary>
-    public void Epoch(string line, IEnumerable<object?> row)
+    /// <summary>The epochs reported so far, as the training-curve plot draws them.</summary>
+    public List<Plots.TrainingCurvePoint> Curve { get; } = [];
+
+    /// <summary>Prints an epoch's line, appends its CSV row and keeps its point of the curves.</summary>
+    public void Epoch(string line, IEnumerable<object?> row, Plots.TrainingCurvePoint point)
     {
+        Curve.Add(point);
         if (_task is not null) AnsiConsole.WriteLine(line);
         else
         {
@@ -82,6 +86,14 @@ internal sealed class FitReporter : IDisposable
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+
+    /// <summary>Draws the curves of the epochs so far beside <paramref name="modelPath"/> (<c>model.curves.png</c>) and returns its path.</summary>
+    public string SaveCurves(string modelPath)
+    {
+        string path = Path.GetFullPath(Path.ChangeExtension(modelPath, ".curves.png"));
+        Plots.TrainingCurvesPlot.Save(Curve, path);
+        return path;
+    }
 
     /// <summary>Closes the CSV.</summary>
     public void Dispose() => _csv.Dispose();

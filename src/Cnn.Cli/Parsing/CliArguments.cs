@@ -75,8 +75,9 @@ public sealed class CliArguments
         return value;
     }
 
-    /// <summary>The name, checked against the verb's declared options (reading an undeclared one is a programming error).</summary>
-    private string Declared(string name) => _declared.Contains(name) || IsHelp
-        ? name
-        : throw new InvalidOperationException($"The verb reads option {name} but does not declare it in its Options.");
+    /// <summary>
+    /// The name of an option to look up. An option the verb does not declare can never be given (the parser refuses it), so it
+    /// reads as absent: shared parsers (<c>FitSettings</c>) then serve verbs that declare only some of their options.
+    /// </summary>
+    private string Declared(string name) => _declared.Contains(name) ? name : "\0undeclared";
 }

@@ -22,7 +22,7 @@ public sealed class CliOptionsTests
         TrainEvalCommandTests.WriteColourFolder(_dir.File("val"), Classes, 3, seed: 3);
         _output = CliHost.Succeed("train", "-m", "resnet18", "--data", _dir.File("train"), "--val-data", _dir.File("val"), "-e", "3", "-b", "6",
             "--image-size", "32", "--opt", "sgd", "--lr", "0.02", "--warmup", "0.5", "--weight-decay", "0.001", "--patience", "2", "--threads", "2",
-            "--device", "cpu", "-q", "-o", Model);
+            "--device", "cpu", "-q", "--plot", "-o", Model);
     }
 
     [ClassCleanup]
@@ -73,6 +73,48 @@ public sealed class CliOptionsTests
         Assert.AreEqual(512, CliHost.Floats(sized.GetProperty("features")).Length);
         StringAssert.Contains(CliHost.FailOneLine(2, "features", "--model-file", Model, "--image-size", "48", folder), "apply to --model only");
         StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model-file", Model, "--csv", "--json", folder), "not both");
+    }
+
+    private static (int Width, int Height) PngSize(string path)
+    {
+        var image = Cnn.MLNet.Imaging.ImageDecoder.Decode(File.ReadAllBytes(path), 3, path);
+        return (image.Width, image.Height);
+    }
+
+    [TestMethod]
+    public void PicturesFromTheCommandLine()
+    {
+        // Training curves beside the model (--plot in the class set-up).
+        Assert.AreEqual((1500, 450), PngSize(_dir!.File("sgd.curves.png")));
+        StringAssert.Contains(_output, "curves:  " + _dir.File("sgd.curves.png"));
+
+        // Confusion matrix.
+        string cm = _dir.File("cm.png");
+        StringAssert.Contains(CliHost.Succeed("eval", "--model-file", Model, "--data", _dir.File("val"), "--plot", cm), "confusion matrix: " + cm);
+        Assert.AreEqual((800, 700), PngSize(cm));
+
+        // Grad-CAM of a given class at a given stage; the overlay has the model's input size.
+        string image = Path.Combine(_dir.File("val"), "red", "00.png");
+        string cam = _dir.File("cam.png");
+        string explained = CliHost.Succeed("explain", "--model-file", Model, "--class", "green", "--stage", "3", "-o", cam, image);
+        StringAssert.Contains(explained, "class 1 'green'");
+        StringAssert.Contains(explained, "stage 3 (layer3, 2x2)");
+        Assert.AreEqual((32, 32), PngSize(cam));
+        StringAssert.Contains(CliHost.FailOneLine(2, "explain", "--model-file", Model, "--class", "purple", image), "not a class of the model");
+        StringAssert.Contains(CliHost.FailOneLine(1, "explain", "--model-file", Model, "--stage", "9", image), "stage");
+
+        // Feature maps of layer1 (64 channels of 8x8 at 32 px input), as a grid.
+        string grid = _dir.File("grid.png");
+        StringAssert.Contains(CliHost.Succeed("feature-maps", "--model-file", Model, "--stage", "1", "-o", grid, image), "64 channels of 8x8");
+        var (width, height) = PngSize(grid);
+        Assert.IsTrue(width == height && width > 8 * 8, $"an 8x8 grid of enlarged tiles, got {width}x{height}");
+
+        // The learning-rate finder on the training folder.
+        string lr = _dir.File("lr.png");
+        string found = CliHost.Succeed("lr-find", "-m", "resnet18", "--data", _dir.File("train"), "--image-size", "32", "-b", "6", "--steps", "12", "-o", lr);
+        StringAssert.Matches(found, new Regex(@"suggested lr: (\S+|none)"));
+        Assert.AreEqual((900, 550), PngSize(lr));
+        StringAssert.Contains(CliHost.FailOneLine(2, "lr-find", "--start-lr", "1", "--end-lr", "0.1"), "--end-lr");
     }
 
     [TestMethod]
