@@ -226,6 +226,29 @@ public sealed class BackboneContractTests
     }
 
     [TestMethod]
+    public void BlockCountsBuildAResNetWithOtherStageDepths()
+    {
+        TorchRuntime.EnsureLoaded();
+        // Issue #11: ML.NET's ResNet-18 featurizer has three blocks in layer4 (parity with torchvision's ResNet(BasicBlock,
+        // [2, 2, 2, 3]) is the resnet18+blocks-2-2-2-3 spec of the registry-driven suites).
+        using var model = (ResNet)ModelRegistry.Create("resnet18", new ModelOptions { BlockCounts = [2, 2, 2, 3], NumClasses = 10 });
+        CollectionAssert.AreEqual(new[] { 2, 2, 2, 3 }, model.Architecture.Layers.ToArray());
+        var keys = model.state_dict().Keys.ToHashSet();
+        Assert.Contains("layer4.2.conv2.weight", keys);
+        Assert.DoesNotContain("layer3.2.conv1.weight", keys);
+        Assert.AreEqual("resnet18", model.GetName());
+        using var scope = NewDisposeScope();
+        model.eval();
+        CollectionAssert.AreEqual(new long[] { 2, 10 }, model.forward(randn(2, 3, 64, 64)).shape);
+
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet18", new ModelOptions { BlockCounts = [2, 2, 2] })).Message,
+            "4 stages");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet50", new ModelOptions { BlockCounts = [3, 0, 6, 3] })).Message,
+            "BlockCounts must be null or block counts >= 1");
+        Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet50", new ModelOptions { BlockCounts = [] }));
+    }
+
+    [TestMethod]
     public void StageParametersPartitionEveryParameter()
     {
         TorchRuntime.EnsureLoaded();

@@ -36,6 +36,10 @@ internal static class ModelCases
     /// <summary>DynamicData rows of <see cref="Names"/>.</summary>
     public static IEnumerable<object[]> NameRows => Names.Select(n => new object[] { n.Spec });
 
+    /// <summary>DynamicData rows of the models the forward-pass contract tests build (<see cref="ModelQuirksTable.ForwardContractMaxParameters"/>).</summary>
+    public static IEnumerable<object[]> ForwardContractRows =>
+        Names.Where(n => ModelRegistry.Get(n.Name).ParameterCount <= ModelQuirksTable.ForwardContractMaxParameters).Select(n => new object[] { n.Spec });
+
     /// <summary>DynamicData rows of <see cref="Specs"/>.</summary>
     public static IEnumerable<object[]> SpecRows => Specs.Select(s => new object[] { s.Spec });
 

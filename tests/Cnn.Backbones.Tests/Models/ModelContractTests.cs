@@ -15,13 +15,15 @@ public sealed class ModelContractTests
 {
     public static IEnumerable<object[]> Names => ModelCases.NameRows;
 
+    public static IEnumerable<object[]> ForwardNames => ModelCases.ForwardContractRows;
+
     private static int NominalReduction(long input, long size) => 1 << (int)Math.Round(Math.Log2((double)input / size));
 
     /// <summary>A stage output as a map [N, C, H, W]: a ViT's tokens are laid out on their patch grid.</summary>
     private static Tensor AsMap(Backbone model, Tensor stage) => model is VisionTransformer vit ? vit.TokensToMap(stage) : stage;
 
     [TestMethod]
-    [DynamicData(nameof(Names))]
+    [DynamicData(nameof(ForwardNames))]
     public void FeatureInfoNamesTheModulesThatProduceTheStageMapsAndFeaturesOnlyHasNoHead(string name)
     {
         TorchRuntime.EnsureLoaded();
@@ -108,7 +110,7 @@ public sealed class ModelContractTests
     }
 
     [TestMethod]
-    [DynamicData(nameof(Names))]
+    [DynamicData(nameof(ForwardNames))]
     public void ResetClassifierReplacesOnlyTheHeadAndZeroClassesGivesPreLogits(string name)
     {
         TorchRuntime.EnsureLoaded();

@@ -27,8 +27,11 @@ internal static class ModelReference
     /// <summary>torchvision's builders with IMAGENET1K_V1 weights, by the torchvision module that defines them.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> TorchvisionFamilies => Architectures.Value.Families;
 
-    /// <summary>Whether a parity case's fixture is shared (made once with the other small ones) rather than made for one test.</summary>
-    public static bool IsShared(ParityCase c) => c.Parameters <= SharedFixtureParameters;
+    /// <summary>
+    /// Whether a parity case's fixture is shared (made once with the others in one process, kept until exit) rather than made
+    /// for one test: small models, and those a second test loads (a ViT's resampling).
+    /// </summary>
+    public static bool IsShared(ParityCase c) => c.Parameters <= SharedFixtureParameters || (c.Spec.IsPlain && c.Spec.Quirks.ResampleSize is not null);
 
     /// <summary>
     /// The eval-mode fixture of a parity case: shared ones from the common batch (do not dispose), others freshly made (the
