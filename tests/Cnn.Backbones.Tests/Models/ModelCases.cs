@@ -1,4 +1,3 @@
-using System.Globalization;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
 
@@ -69,5 +68,5 @@ internal sealed record ParityCase(ModelSpec Spec, int Size, int Batch)
     public long Parameters => ModelRegistry.Get(Spec.Name).ParameterCount;
 
     /// <summary>Prints the id (test names).</summary>
-    public override string ToString() => Id.ToString(CultureInfo.InvariantCulture);
+    public override string ToString() => Id;
 }

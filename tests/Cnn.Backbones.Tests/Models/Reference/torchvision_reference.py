@@ -5,9 +5,12 @@
     torchvision_reference.py trunc_normal CASES.json  prints the statistics of torch.nn.init.trunc_normal_ for each case
 
 A spec is a registry name, optionally followed by flags: googlenet+aux (aux_logits=True), inception_v3+noaux, +notransform
-(transform_input=False), resnet18+blocks-2-2-2-3 (torchvision's ResNet(BasicBlock, [2, 2, 2, 3])). Without flags GoogLeNet and Inception v3 use transform_input=True and torchvision's pretrained aux settings
-(GoogLeNet off, Inception on), which are the library's defaults. Models without a torchvision equivalent have a builder here
-(EXTRA_BUILDERS): lenet5 (a plain PyTorch LeNet-5) and seresnet50/101 (torchvision's ResNet with timm's SE modules after bn3).
+(transform_input=False), resnet18+blocks-2-2-2-3 (torchvision's ResNet(BasicBlock, [2, 2, 2, 3])). Without flags GoogLeNet and
+Inception v3 use transform_input=True and torchvision's pretrained aux settings (GoogLeNet off, Inception on), which are the
+library's defaults. Models without a torchvision equivalent have a builder here (EXTRA_BUILDERS): lenet5 (a plain PyTorch
+LeNet-5) and seresnet50/101 (torchvision's ResNet with timm's SE modules after bn3).
+Stage maps come from explicit_stages for the families written out there, else from forward hooks on the modules the C# model's
+FeatureInfo names (given in each parity job).
 One process serves many jobs, so torch is imported once.
 """
 import collections
