@@ -61,10 +61,9 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         var token = cancellation.Token;
 
         // The network first: a weights file that does not fit, or a freeze stage the model lacks, fails before any data is read.
-        var network = NetworkBuilder.Build(o.ToNetworkSpec().WithClasses(labels.Count), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
+        var network = BuildNetwork(labels);
         try
         {
-            FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
             var (train, validation) = ReadData(input, labels, token);
             channel?.Info(MessageSensitivity.None,
                 $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
@@ -93,12 +92,28 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         var o = Options;
         var labels = LabelKeys.FromColumn(input.Schema[o.LabelColumnName]);
         using var cancellation = FitCancellation.Start(_environment, "CnnTrainer", o.CancellationToken);
-        using var network = NetworkBuilder.Build(o.ToNetworkSpec().WithClasses(labels.Count), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
-        FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
+        using var network = BuildNetwork(labels);
         var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, cancellation.Token);
         TrainingData.CheckTrainable(rows, labels.Names, "training");
         var train = rows.Select(r => r.Sample).ToList();
         return LearningRateFinder.Run(network, new ClassificationObjective(o, network, train, Array.Empty<ImageSample>()), o, finder, cancellation);
+    }
+
+    /// <summary>The network to train for <paramref name="labels"/>' classes, seeded, frozen as the options say.</summary>
+    private CnnNetwork BuildNetwork(LabelKeys labels)
+    {
+        var o = Options;
+        var network = NetworkBuilder.Build(o.ToNetworkSpec().WithClasses(labels.Count), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
+        try
+        {
+            FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
+            return network;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The training and validation images: <see cref="CnnFitOptions.ValidationSet"/>, a stratified split, or no validation.</summary>

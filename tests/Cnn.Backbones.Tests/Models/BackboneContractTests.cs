@@ -302,7 +302,8 @@ public sealed class BackboneContractTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = -1 })).Message, "NumClasses must be >= 0");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ModelRegistry.Create("resnet18", new ModelOptions { InChannels = 0 })).Message, "InChannels");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ModelRegistry.Create("resnet18", new ModelOptions { DropRate = 1.0 })).Message, "DropRate");
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet18", new ModelOptions { WeightsPath = "/nonexistent/w.pth" })).Message, "does not exist");
+        // A missing weights file is one FileNotFoundException wherever it is checked (the registry, the trainer, the feature extractor).
+        StringAssert.Contains(Assert.ThrowsExactly<FileNotFoundException>(() => ModelRegistry.Create("resnet18", new ModelOptions { WeightsPath = "/nonexistent/w.pth" })).Message, "does not exist");
         using var model = ModelRegistry.Create("resnet18");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.ResetClassifier(-1));
     }
