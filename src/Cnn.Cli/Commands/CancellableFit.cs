@@ -18,7 +18,7 @@ internal static class CancellableFit
     /// <paramref name="output"/>. Returns false (after one line on <paramref name="stderr"/>) when Ctrl+C cancelled the fit:
     /// nothing is saved then.
     /// </summary>
-    public static bool FitAndSave(string verb, string activity, MLContext ml, IDataView data, string output,
+    public static bool FitAndSave(string verb, string activity, MLContext ml, IDataView data, string output, bool force,
         Func<CancellationToken, IEstimator<ITransformer>> buildPipeline, FitReporter reporter, TextWriter stdout, TextWriter stderr, Stopwatch clock)
     {
         using var cancel = new CancellationTokenSource();
@@ -47,7 +47,7 @@ internal static class CancellableFit
 
         try
         {
-            CnnPipelineFile.Save(ml, model, data.Schema, output);
+            CnnPipelineFile.Save(ml, model, data.Schema, output, overwriteReadOnly: force);
         }
         finally
         {

@@ -101,7 +101,7 @@ internal sealed class DistillCommand : ICliCommand
             FormattableString.Invariant($", T {temperature:G4}, alpha {alpha:G4}") + $"{(pseudoLabels ? ", pseudo-labels" : "")}, " +
             $"{(held is not null ? $"validation on {held.Description}, " : fit.ValidationSplit > 0 ? FormattableString.Invariant($"validation split {fit.ValidationSplit:G3}, ") : "")}{(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");
 
-        bool fitted = CancellableFit.FitAndSave("distill", "distilling", ml, data, fit.Output, token =>
+        bool fitted = CancellableFit.FitAndSave("distill", "distilling", ml, data, fit.Output, fit.Force, token =>
         {
             options.CancellationToken = token;
             return teacher.MapLabelsToKeys(ml, "Label")

@@ -52,6 +52,7 @@ internal sealed record FitSettings
             new("--plot", "also draw the loss, accuracy and learning-rate curves to a PNG beside the model (model.curves.png)"),
             CommonOptions.Limit,
             CommonOptions.Output("where the model is saved" + Default(defaults?.Output)),
+            new("--force", "replace the output file even when it is read-only"),
         ];
     }
 
@@ -121,6 +122,9 @@ internal sealed record FitSettings
     /// <summary>Where the pipeline is saved.</summary>
     public required string Output { get; init; }
 
+    /// <summary>Replace a read-only output file.</summary>
+    public bool Force { get; init; }
+
     /// <summary>Reads the shared options, with the verb's <paramref name="defaults"/>.</summary>
     public static FitSettings Parse(CliArguments arguments, FitDefaults defaults)
     {
@@ -159,6 +163,7 @@ internal sealed record FitSettings
             Plot = arguments.Flag("--plot"),
             Limit = arguments.OptionalInt("--limit", null, min: 2),
             Output = OutputPath.Check(arguments.String("--output") ?? defaults.Output, "--output"),
+            Force = arguments.Flag("--force"),
         };
         if (settings.Channels == 2)
             throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
@@ -168,6 +173,8 @@ internal sealed record FitSettings
             throw new CliUsageException("give either --val-data <folder> or --val-split F, not both");
         if (settings.Patience is not null && settings.ValidationFolder is null && settings.ValidationSplit <= 0)
             throw new CliUsageException("--patience needs validation data: --val-split F or --val-data <folder>");
+        if (!settings.Force && Cnn.MLNet.Persistence.AtomicFile.IsReadOnly(settings.Output))
+            throw new CliUsageException($"option --output '{settings.Output}' is a read-only file; give another file, make it writable, or add --force to replace it");
         if (settings.Threads is { } threads) TorchSharp.torch.set_num_threads(threads);
         return settings;
     }

@@ -67,7 +67,7 @@ internal sealed class TrainCommand : ICliCommand
             [m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
 
-        bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, token =>
+        bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, settings.Fit.Force, token =>
         {
             options.CancellationToken = token;
             return labelKeys

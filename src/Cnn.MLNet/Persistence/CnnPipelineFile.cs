@@ -26,17 +26,20 @@ public static class CnnPipelineFile
 {
     private const string ManifestEntry = "manifest.json";
     private const string Format = "cnn-mlnet-pipeline";
+
     /// <summary>Saves <paramref name="model"/> (a fitted transformer or chain) and the schema it expects to <paramref name="path"/>.</summary>
-    /// <remarks>The file is written to a temporary name first and renamed, so an existing file is never left half-written.</remarks>
-    public static void Save(MLContext mlContext, ITransformer model, DataViewSchema inputSchema, string path)
+    /// <remarks>
+    /// The file is written to a temporary name beside it, flushed to the disk and renamed, so an existing file is never left
+    /// half-written, even by a kill; the temporary files of saves that were killed are removed by the next save to the same path.
+    /// A read-only file is not replaced unless <paramref name="overwriteReadOnly"/>.
+    /// </remarks>
+    /// <exception cref="IOException">The file is read-only and <paramref name="overwriteReadOnly"/> is off.</exception>
+    public static void Save(MLContext mlContext, ITransformer model, DataViewSchema inputSchema, string path, bool overwriteReadOnly = false)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(inputSchema);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temporary = full + $".{Guid.NewGuid():N}.tmp";
-        try
+        AtomicFile.Write(path, overwriteReadOnly, temporary =>
         {
             using (var archive = ZipFile.Open(temporary, ZipArchiveMode.Create))
             {
@@ -78,12 +81,7 @@ public static class CnnPipelineFile
                 using var writer = archive.CreateEntry(ManifestEntry).Open();
                 JsonSerializer.Serialize(writer, manifest, JsonOptions);
             }
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        });
     }
 
     /// <summary>Loads a pipeline saved by <see cref="Save"/>; returns it as one transformer and gives the input schema it expects.</summary>
