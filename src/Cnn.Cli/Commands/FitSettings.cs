@@ -1,5 +1,6 @@
 using System.Globalization;
 using Cnn.MLNet;
+using Cnn.MLNet.Training;
 
 namespace Cnn.Cli.Commands;
 
@@ -44,6 +45,7 @@ internal sealed record FitSettings
             new("--opt", "optimizer: adamw or sgd (momentum 0.9) (default adamw)", "adamw|sgd"),
             new("--weight-decay", "decoupled weight decay (default 0.0001)", "F"),
             new("--warmup", "epochs of linear learning-rate warm-up, fractions allowed (default 0)", "F"),
+            new("--sched", "learning-rate schedule: cosine, onecycle (PyTorch's OneCycleLR) or constant (default cosine)", "cosine|onecycle|constant"),
             new("--device", "where the network runs: auto, cpu or cuda (default auto)", "auto|cpu|cuda"),
             new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
             new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
@@ -101,6 +103,9 @@ internal sealed record FitSettings
     /// <summary>Warm-up epochs.</summary>
     public double WarmupEpochs { get; init; }
 
+    /// <summary>The learning-rate schedule.</summary>
+    public LearningRateScheduleKind Schedule { get; init; }
+
     /// <summary>Where the network runs.</summary>
     public CnnDevice Device { get; init; }
 
@@ -150,6 +155,13 @@ internal sealed record FitSettings
             },
             WeightDecay = arguments.Double("--weight-decay", 1e-4, min: 0, max: 10)!.Value,
             WarmupEpochs = arguments.Double("--warmup", 0, min: 0, max: 1e6)!.Value,
+            Schedule = arguments.String("--sched") switch
+            {
+                null or "cosine" => LearningRateScheduleKind.Cosine,
+                "onecycle" => LearningRateScheduleKind.OneCycle,
+                "constant" => LearningRateScheduleKind.Constant,
+                var other => throw new CliUsageException($"option --sched must be cosine, onecycle or constant, got '{other}'"),
+            },
             Device = arguments.String("--device") switch
             {
                 null or "auto" => CnnDevice.Auto,
@@ -188,6 +200,7 @@ internal sealed record FitSettings
         options.Optimizer = Optimizer;
         options.WeightDecay = WeightDecay;
         options.WarmupEpochs = WarmupEpochs;
+        options.Schedule = Schedule;
         options.EarlyStoppingPatience = Patience;
         options.CropPct = CropPct;
         options.Augment = Augment;
@@ -199,10 +212,17 @@ internal sealed record FitSettings
 
     /// <summary>The optimisation and augmentation part of a run's description line.</summary>
     public string Describe() =>
-        FormattableString.Invariant($"{Epochs} epochs of batch {BatchSize}, {(Optimizer == CnnOptimizer.Sgd ? "SGD" : "AdamW")} lr {LearningRate:G4} (cosine") +
+        FormattableString.Invariant($"{Epochs} epochs of batch {BatchSize}, {(Optimizer == CnnOptimizer.Sgd ? "SGD" : "AdamW")} lr {LearningRate:G4} ({ScheduleName}") +
         (WarmupEpochs > 0 ? FormattableString.Invariant($", {WarmupEpochs:G3} warm-up epochs") : "") + "), " +
         (Patience is { } p ? FormattableString.Invariant($"early stopping after {p} epochs without improvement, ") : "") +
         $"augmentation {(!Augment ? "off" : MinScale >= 1 ? "flips" : FormattableString.Invariant($"on (crop scale {MinScale:G3}-1, flips)"))}";
+
+    private string ScheduleName => Schedule switch
+    {
+        LearningRateScheduleKind.OneCycle => "one-cycle",
+        LearningRateScheduleKind.Constant => "constant",
+        _ => "cosine",
+    };
 
     /// <summary>An image size for messages: the number, or the model's configuration's when unset.</summary>
     public static string SizeText(int? size, int configured) => (size ?? configured).ToString(CultureInfo.InvariantCulture);

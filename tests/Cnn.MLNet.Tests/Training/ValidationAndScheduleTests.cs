@@ -99,22 +99,50 @@ public sealed class ValidationAndScheduleTests
         StringAssert.Contains(error.Message, "ValidationFraction");
     }
 
+    /// <summary>
+    /// Every step of every schedule equals PyTorch's schedulers stepped once per batch, computed at test time: LinearLR warm-up then
+    /// CosineAnnealingLR (SequentialLR), constant after warm-up, and OneCycleLR. In particular the last cosine step is above the
+    /// minimum: no step is wasted at rate 0 (the "lr 0" of the last epoch).
+    /// </summary>
     [TestMethod]
-    public void WarmupRisesLinearlyAndCosineEndsAtTheMinimum()
+    public void SchedulesMatchPyTorchStepByStep()
     {
-        var schedule = new LearningRateSchedule(0.1, totalSteps: 110, warmupSteps: 10, LearningRateScheduleKind.Cosine, minRate: 0.001);
-        var rates = Enumerable.Range(0, 110).Select(s => schedule.RateAt(s)).ToArray();
-        for (int s = 0; s < 10; s++)
-            Assert.AreEqual(0.1 * (s + 1) / 10, rates[s], 1e-12, $"warm-up step {s}");
-        Assert.AreEqual(0.1, rates[10], 1e-12, "decay starts from the peak");
-        Assert.AreEqual(0.001, rates[^1], 1e-12, "ends at the minimum");
-        for (int s = 11; s < 110; s++)
-            Assert.IsTrue(rates[s] < rates[s - 1], $"cosine decays monotonically (step {s})");
-        // Cosine symmetry: rate(start + k) + rate(end - k) = peak + minimum.
-        for (int k = 0; k < 50; k++)
-            Assert.AreEqual(0.1 + 0.001, rates[10 + k] + rates[109 - k], 1e-12);
-        var constant = new LearningRateSchedule(0.01, 20, 0, LearningRateScheduleKind.Constant);
-        Assert.IsTrue(Enumerable.Range(0, 20).All(s => constant.RateAt(s) == 0.01));
+        var cases = new (string Name, LearningRateSchedule Schedule)[]
+        {
+            ("cosine_warmup", new LearningRateSchedule(0.1, totalSteps: 110, warmupSteps: 10, LearningRateScheduleKind.Cosine, minRate: 0.001)),
+            ("cosine", new LearningRateSchedule(2e-3, totalSteps: 37, warmupSteps: 0, LearningRateScheduleKind.Cosine)),
+            ("constant_warmup", new LearningRateSchedule(0.01, totalSteps: 20, warmupSteps: 4, LearningRateScheduleKind.Constant)),
+            ("onecycle", new LearningRateSchedule(0.05, totalSteps: 93, warmupSteps: 0, LearningRateScheduleKind.OneCycle)),
+        };
+        string output = Cnn.Tests.Shared.ReferencePython.Run("""
+            import json, torch
+            from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR, ConstantLR, OneCycleLR
+            def rates(make, base, steps):
+                opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+                sched = make(opt)
+                out = []
+                for _ in range(steps):
+                    out.append(opt.param_groups[0]["lr"])
+                    opt.step(); sched.step()
+                return out
+            def warm(opt, w, then):
+                return SequentialLR(opt, [LinearLR(opt, start_factor=1 / w, total_iters=w - 1), then(opt)], milestones=[w])
+            print(json.dumps({
+                "cosine_warmup": rates(lambda o: warm(o, 10, lambda o: CosineAnnealingLR(o, T_max=100, eta_min=0.001)), 0.1, 110),
+                "cosine": rates(lambda o: CosineAnnealingLR(o, T_max=37), 2e-3, 37),
+                "constant_warmup": rates(lambda o: warm(o, 4, lambda o: ConstantLR(o, factor=1.0, total_iters=0)), 0.01, 20),
+                "onecycle": rates(lambda o: OneCycleLR(o, max_lr=0.05, total_steps=93), 0.05, 93),
+            }))
+            """);
+        using var reference = System.Text.Json.JsonDocument.Parse(output);
+        foreach (var (name, schedule) in cases)
+        {
+            var expected = reference.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            Assert.AreEqual(schedule.TotalSteps, expected.Length, name);
+            for (int step = 0; step < expected.Length; step++)
+                Assert.AreEqual(expected[step], schedule.RateAt(step), 1e-9 * expected.Max(), $"{name} step {step}");
+        }
+        Assert.IsTrue(cases[1].Schedule.RateAt(36) > 0, "the last cosine step still learns");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(double.NaN, 10, 0, LearningRateScheduleKind.Cosine));
     }
 }
