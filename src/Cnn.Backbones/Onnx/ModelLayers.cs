@@ -1,0 +1,140 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Onnx;
+
+/// <summary>
+/// One layer with weights of our model, in execution order: a convolution (with the BatchNorm that directly consumes its output,
+/// when there is one), a BatchNorm on its own, or a linear layer. Names are module paths (state-dict prefixes).
+/// </summary>
+internal sealed record ModelLayer(LayerKind Kind, string Name, nn.Module Module, string? NormName, BatchNorm2d? Norm)
+{
+    /// <summary>The module whose output is the layer's output (the BatchNorm when there is one).</summary>
+    public string OutputModule => NormName ?? Name;
+
+    public long[] WeightShape => Kind == LayerKind.BatchNorm ? [((BatchNorm2d)Module).weight!.shape[0]] : Weight.shape;
+
+    public Tensor Weight => Module switch
+    {
+        Conv2d conv => conv.weight!,
+        Linear linear => linear.weight!,
+        BatchNorm2d bn => bn.weight!,
+        _ => throw new InvalidOperationException(),
+    };
+
+    public bool HasBias => Module switch
+    {
+        Conv2d conv => conv.bias is not null,
+        Linear linear => linear.bias is not null,
+        _ => true,
+    };
+
+    public string Describe() =>
+        $"{(Kind switch { LayerKind.Conv => "Conv2d", LayerKind.Linear => "Linear", _ => "BatchNorm2d" })} '{Name}' {OnnxLayer.Text(WeightShape)}" +
+        (NormName is null ? "" : $" + BatchNorm2d '{NormName}'");
+}
+
+/// <summary>Finds the layers with weights of a model by running it once with hooks, and records layer outputs on demand.</summary>
+internal static class ModelLayers
+{
+    /// <summary>
+    /// Runs <paramref name="model"/> (eval mode, no grad) on <paramref name="input"/> and returns its layers with weights in the order
+    /// they executed. Modules with weights of other kinds (LayerNorm, …) and modules that run twice are reported as unsupported.
+    /// </summary>
+    public static IReadOnlyList<ModelLayer> Trace(nn.Module<Tensor, Tensor> model, Tensor input, out IReadOnlyList<string> unsupported)
+    {
+        var calls = new List<(string Name, nn.Module Module, Tensor Input, Tensor Output)>();
+        var problems = new List<string>();
+        var hooks = new List<Action>();
+        foreach (var (name, module) in model.named_modules())
+        {
+            if (string.IsNullOrEmpty(name) || !module.named_parameters(recurse: false).Any()) continue;
+            if (module is not (Conv2d or BatchNorm2d or Linear))
+            {
+                problems.Add($"{module.GetType().Name} '{name}'");
+                continue;
+            }
+            var handle = ((nn.Module<Tensor, Tensor>)module).register_forward_hook((m, x, y) =>
+            {
+                calls.Add((name, module, x, y));
+                return y;
+            });
+            hooks.Add(handle.remove);
+        }
+        // The activations stay alive until the layers are paired (a BatchNorm pairs with the convolution whose output it takes).
+        using var scope = torch.NewDisposeScope();
+        try
+        {
+            using var noGrad = torch.no_grad();
+            model.eval();
+            model.call(input);
+        }
+        finally
+        {
+            foreach (var remove in hooks) remove();
+        }
+
+        foreach (var repeated in calls.GroupBy(c => c.Name).Where(g => g.Count() > 1))
+            problems.Add($"'{repeated.Key}' (runs {repeated.Count()} times in one forward pass)");
+        var layers = new List<ModelLayer>();
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var (name, module, _, output) = calls[i];
+            switch (module)
+            {
+                case Conv2d:
+                    if (i + 1 < calls.Count && calls[i + 1].Module is BatchNorm2d bn && SameTensor(calls[i + 1].Input, output))
+                    {
+                        layers.Add(new ModelLayer(LayerKind.Conv, name, module, calls[i + 1].Name, bn));
+                        i++;
+                    }
+                    else
+                    {
+                        layers.Add(new ModelLayer(LayerKind.Conv, name, module, null, null));
+                    }
+                    break;
+                case Linear:
+                    layers.Add(new ModelLayer(LayerKind.Linear, name, module, null, null));
+                    break;
+                default:
+                    layers.Add(new ModelLayer(LayerKind.BatchNorm, name, module, null, null));
+                    break;
+            }
+        }
+        unsupported = problems;
+        return layers;
+    }
+
+    /// <summary>
+    /// Runs the model on <paramref name="input"/> and returns its output with a copy of the output of each named module
+    /// (copied when produced, since later in-place activations change it). The caller owns (and disposes) the tensors.
+    /// </summary>
+    public static (Tensor Output, Dictionary<string, Tensor> Layers) Record(nn.Module<Tensor, Tensor> model, Tensor input, IReadOnlySet<string> modules)
+    {
+        var outputs = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var hooks = new List<Action>();
+        foreach (var (name, module) in model.named_modules())
+        {
+            if (!modules.Contains(name) || module is not nn.Module<Tensor, Tensor> hookable) continue;
+            var handle = hookable.register_forward_hook((m, x, y) =>
+            {
+                outputs[name] = y.detach().clone().DetachFromDisposeScope();
+                return y;
+            });
+            hooks.Add(handle.remove);
+        }
+        try
+        {
+            using var noGrad = torch.no_grad();
+            model.eval();
+            return (model.call(input), outputs);
+        }
+        finally
+        {
+            foreach (var remove in hooks) remove();
+        }
+    }
+
+    private static bool SameTensor(Tensor a, Tensor b) => ReferenceEquals(a, b) || a.Handle == b.Handle;
+}

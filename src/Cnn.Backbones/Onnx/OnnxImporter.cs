@@ -1,0 +1,283 @@
+using System.Globalization;
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Weights;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Onnx;
+
+/// <summary>
+/// Maps the weights of an ONNX model onto a registered architecture by the graph's structure, then verifies the mapping by
+/// execution. ONNX initializer names rarely match torchvision's (<c>onnx::Conv_193</c>, <c>Parameter96</c>), so layers are paired
+/// along the data flow: the Conv / BatchNormalization / Gemm / MatMul nodes of the graph, in order, against the convolution,
+/// BatchNorm and linear modules of the model in the order they execute, shape by shape. A Conv whose BatchNorm the exporter folded
+/// into it (<c>torch.onnx.export</c> in eval mode) becomes a convolution and a BatchNorm computing the same function; a graph
+/// without a classifier maps onto the architecture without one. The mapped model and ONNX Runtime then run the same random input:
+/// every mapped layer's output and the graph's output must agree within the tolerance, or nothing is returned.
+/// </summary>
+public static class OnnxImporter
+{
+    /// <summary>The default tolerance: largest |difference| relative to the largest |value| of each compared output.</summary>
+    public const double DefaultTolerance = 1e-4;
+
+    private sealed record Assignment(string Key, Tensor Value, string? OnnxTensor, string Note);
+
+    /// <summary>
+    /// Imports <paramref name="onnxPath"/> onto <paramref name="architecture"/>: maps the initializers to the architecture's state
+    /// dict and verifies the result against ONNX Runtime.
+    /// </summary>
+    /// <param name="onnxPath">The <c>.onnx</c> file (weights stored inside it).</param>
+    /// <param name="architecture">A registered model name (<see cref="ModelRegistry.List"/>), e.g. <c>resnet18</c>.</param>
+    /// <param name="options">
+    /// Options of the architecture (e.g. <see cref="ModelOptions.TransformInput"/> = false for a GoogLeNet exported without
+    /// <c>transform_input</c>); null for the defaults. <see cref="ModelOptions.NumClasses"/> and <see cref="ModelOptions.InChannels"/>
+    /// are taken from the graph; <see cref="ModelOptions.WeightsPath"/> is ignored.
+    /// </param>
+    /// <param name="tolerance">Largest accepted |ours − ONNX Runtime| relative to the largest |ONNX Runtime| value of each output.</param>
+    /// <returns>The verified weights, the options they fit and the report; the caller disposes it.</returns>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ArgumentException">The architecture is not registered.</exception>
+    /// <exception cref="WeightFileException">The file is not a valid ONNX model, or an initializer cannot be read.</exception>
+    /// <exception cref="OnnxImportException">The graph does not map onto the architecture, or the mapped model computes something else (the message names the first mismatch).</exception>
+    public static OnnxImportResult Import(string onnxPath, string architecture, ModelOptions? options = null, double tolerance = DefaultTolerance)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(onnxPath);
+        if (!double.IsFinite(tolerance) || tolerance <= 0)
+            throw new ArgumentOutOfRangeException(nameof(tolerance), tolerance, "The tolerance must be a finite number > 0.");
+        var info = ModelRegistry.Get(architecture);
+        var graph = new OnnxGraph(onnxPath);
+        Native.TorchRuntime.EnsureLoaded();
+        long[] inputShape = InputShape(graph, info);
+        var baseOptions = (options ?? new ModelOptions()) with { InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false };
+
+        string? firstFailure = null;
+        foreach (int classes in ClassCandidates(graph))
+        {
+            var model = ModelRegistry.Create(info.Name, baseOptions with { NumClasses = classes });
+            try
+            {
+                using var probe = torch.zeros(inputShape);
+                var layers = ModelLayers.Trace(model, probe, out var unsupported);
+                if (unsupported.Count > 0)
+                    throw new OnnxImportException(onnxPath,
+                        $"Cannot import {onnxPath} onto {info.Name}: the importer maps convolutions, BatchNorms and linear layers only, and this " +
+                        $"architecture also has {string.Join(", ", unsupported.Take(3))}{(unsupported.Count > 3 ? ", …" : "")}.");
+                var pairs = Match(graph, layers, info.Name, out string? failure);
+                if (pairs is null)
+                {
+                    firstFailure ??= failure;
+                    model.Dispose();
+                    continue;
+                }
+                var result = Build(graph, model, pairs, info.Name, classes, baseOptions with { NumClasses = classes }, inputShape, tolerance);
+                model.Dispose();
+                return result;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        throw new OnnxImportException(onnxPath, firstFailure!);
+    }
+
+    private static long[] InputShape(OnnxGraph graph, ModelInfo info)
+    {
+        var dims = graph.InputDims;
+        if (dims.Length != 4)
+            throw new OnnxImportException(graph.Path, $"Cannot import {graph.Path}: its input '{graph.Input}' has {dims.Length} dimensions; an image model takes N×C×H×W.");
+        return
+        [
+            dims[0] > 0 ? dims[0] : 1,
+            dims[1] > 0 ? dims[1] : info.DefaultConfig.InputSize.Channels,
+            dims[2] > 0 ? dims[2] : info.DefaultConfig.InputSize.Height,
+            dims[3] > 0 ? dims[3] : info.DefaultConfig.InputSize.Width,
+        ];
+    }
+
+    // The classifier sizes worth trying: the last fully-connected layer's, the output's channels (a convolutional classifier), none.
+    private static IEnumerable<int> ClassCandidates(OnnxGraph graph)
+    {
+        var candidates = new List<int>();
+        if (graph.Layers.LastOrDefault(l => l.Kind == LayerKind.Linear) is { } last)
+        {
+            var shape = graph.Shape(last.Weight!);
+            candidates.Add((int)(last.TransposeWeight ? shape[1] : shape[0]));
+        }
+        if (graph.OutputDims is [_, > 0 and var channels, ..]) candidates.Add((int)channels);
+        candidates.Add(0);
+        return candidates.Distinct();
+    }
+
+    /// <summary>
+    /// Pairs each of our layers (execution order) with the first not-yet-paired ONNX layer (graph order) of the same kind and
+    /// shapes. Null, with the reason, when a layer has no counterpart or ONNX layers are left over.
+    /// </summary>
+    private static List<(ModelLayer Ours, OnnxLayer Theirs)>? Match(OnnxGraph graph, IReadOnlyList<ModelLayer> layers, string architecture, out string? failure)
+    {
+        var used = new bool[graph.Layers.Count];
+        var pairs = new List<(ModelLayer, OnnxLayer)>();
+        int first = 0;
+        foreach (var layer in layers)
+        {
+            while (first < used.Length && used[first]) first++;
+            int found = -1;
+            for (int j = first; j < used.Length && found < 0; j++)
+                if (!used[j] && Compatible(graph, layer, graph.Layers[j])) found = j;
+            if (found < 0)
+            {
+                string next = first < used.Length ? $"the next unmapped ONNX layer is {graph.Layers[first].Describe(graph)}" : "every ONNX layer is already mapped";
+                failure = $"Cannot map {graph.Path} onto {architecture}: {layer.Describe()} has no ONNX counterpart of the same kind and shape ({next}). " +
+                          "The file may hold another variant (other widths or block counts) or another architecture; try the matching --model.";
+                return null;
+            }
+            used[found] = true;
+            pairs.Add((layer, graph.Layers[found]));
+        }
+        var left = graph.Layers.Where((_, j) => !used[j]).ToList();
+        if (left.Count > 0)
+        {
+            failure = $"Cannot map {graph.Path} onto {architecture}: {left.Count} ONNX layer(s) have no counterpart in the architecture, the first " +
+                      $"{left[0].Describe(graph)}. The file may hold a larger variant or another architecture.";
+            return null;
+        }
+        failure = null;
+        return pairs;
+    }
+
+    private static bool Compatible(OnnxGraph graph, ModelLayer ours, OnnxLayer theirs)
+    {
+        if (ours.Kind != theirs.Kind) return false;
+        switch (ours.Kind)
+        {
+            case LayerKind.Conv:
+                if (!graph.Shape(theirs.Weight!).SequenceEqual(ours.WeightShape)) return false;
+                if (ours.Norm is null) return theirs.Norm is null && (theirs.Bias is null || ours.HasBias);
+                return theirs.Norm is null || graph.Shape(theirs.Norm.Scale)[0] == ours.WeightShape[0];
+            case LayerKind.BatchNorm:
+                return graph.Shape(theirs.Norm!.Scale)[0] == ours.WeightShape[0];
+            default:
+                var shape = graph.Shape(theirs.Weight!);
+                var mapped = theirs.TransposeWeight ? new[] { shape[1], shape[0] } : shape.ToArray();
+                return mapped.SequenceEqual(ours.WeightShape) && (theirs.Bias is null || ours.HasBias) &&
+                       (theirs.Bias is null || graph.Shape(theirs.Bias).Aggregate(1L, (a, b) => a * b) == ours.WeightShape[0]);
+        }
+    }
+
+    private static OnnxImportResult Build(OnnxGraph graph, Backbone model, List<(ModelLayer Ours, OnnxLayer Theirs)> pairs, string architecture,
+        int classes, ModelOptions options, long[] inputShape, double tolerance)
+    {
+        var assigned = new Dictionary<string, Assignment>(StringComparer.Ordinal);
+        var weights = new StateDict();
+        try
+        {
+            using (var scope = torch.NewDisposeScope())
+            {
+                foreach (var (ours, theirs) in pairs)
+                    foreach (var a in Assign(graph, ours, theirs))
+                        assigned[a.Key] = a with { Value = a.Value.to(ScalarType.Float32).contiguous().DetachFromDisposeScope() };
+            }
+            var entries = new List<OnnxMappingEntry>();
+            var missing = new List<string>();
+            foreach (var (key, tensor) in model.state_dict())
+            {
+                if (assigned.Remove(key, out var a))
+                {
+                    weights.Add(key, a.Value);
+                    entries.Add(new OnnxMappingEntry(key, tensor.shape, a.OnnxTensor, a.OnnxTensor is null ? null : graph.Shape(a.OnnxTensor), a.Note));
+                }
+                else if (TensorInfo.IsBatchCounter(key))
+                {
+                    weights.Add(key, torch.zeros(tensor.shape, tensor.dtype));
+                    entries.Add(new OnnxMappingEntry(key, tensor.shape, null, null, "0 (not stored in ONNX)"));
+                }
+                else
+                {
+                    missing.Add(key);
+                }
+            }
+            if (missing.Count > 0)
+                throw new OnnxImportException(graph.Path,
+                    $"Cannot import {graph.Path} onto {architecture}: {missing.Count} state-dict entries did not run in the traced forward pass, so the " +
+                    $"ONNX graph cannot supply them: {StateDict.Preview(missing, 4)}. Build the architecture without them " +
+                    "(e.g. ModelOptions.AuxLogits = false for auxiliary classifiers).");
+            model.LoadWeights(weights);
+            var (maxDiff, maxRef) = OnnxVerifier.Verify(graph, model, pairs, inputShape, tolerance, architecture);
+            var report = new OnnxImportReport(graph.Path, architecture, classes, entries, inputShape, maxDiff, maxRef, pairs.Count);
+            return new OnnxImportResult(weights, options, report);
+        }
+        catch
+        {
+            weights.Dispose();
+            foreach (var a in assigned.Values) a.Value.Dispose();
+            throw;
+        }
+    }
+
+    private static IEnumerable<Assignment> Assign(OnnxGraph graph, ModelLayer ours, OnnxLayer theirs)
+    {
+        string prefix = ours.Name + ".";
+        switch (ours.Kind)
+        {
+            case LayerKind.Conv:
+                yield return new Assignment(prefix + "weight", graph.Tensor(theirs.Weight!), theirs.Weight, "");
+                long channels = ours.WeightShape[0];
+                var onnxBias = theirs.Bias is null ? null : graph.Tensor(theirs.Bias).reshape(channels);
+                if (ours.Norm is null)
+                {
+                    if (ours.HasBias) yield return new Assignment(prefix + "bias", onnxBias ?? torch.zeros(channels), theirs.Bias, onnxBias is null ? "0 (no bias in ONNX)" : "");
+                    yield break;
+                }
+                if (ours.HasBias) yield return new Assignment(prefix + "bias", torch.zeros(channels), null, "0 (the ONNX bias goes to the BatchNorm)");
+                string norm = ours.NormName + ".";
+                if (theirs.Norm is null)
+                {
+                    // Folded by the exporter: y = conv(x) + b. BatchNorm with γ = 1, β = b, mean 0 and var = 1 − ε computes exactly that.
+                    double eps = ours.Norm.eps;
+                    yield return new Assignment(norm + "weight", torch.ones(channels), null, "1 (BatchNorm folded into the ONNX Conv)");
+                    yield return new Assignment(norm + "bias", onnxBias ?? torch.zeros(channels), theirs.Bias, "the folded Conv's bias");
+                    yield return new Assignment(norm + "running_mean", torch.zeros(channels), null, "0 (BatchNorm folded into the ONNX Conv)");
+                    yield return new Assignment(norm + "running_var", torch.full(channels, 1 - eps), null,
+                        string.Create(CultureInfo.InvariantCulture, $"1 − ε = {1 - eps} (BatchNorm folded into the ONNX Conv)"));
+                    yield break;
+                }
+                foreach (var a in NormAssignments(graph, theirs.Norm, norm, ours.Norm.eps, onnxBias, theirs.Bias)) yield return a;
+                yield break;
+            case LayerKind.BatchNorm:
+                foreach (var a in NormAssignments(graph, theirs.Norm!, prefix, ((BatchNorm2d)ours.Module).eps, null, null)) yield return a;
+                yield break;
+            default:
+                var weight = graph.Tensor(theirs.Weight!);
+                if (theirs.TransposeWeight) weight = weight.t();
+                if (theirs.Alpha != 1) weight = weight * theirs.Alpha;
+                yield return new Assignment(prefix + "weight", weight, theirs.Weight, (theirs.TransposeWeight ? "transposed" : "") + (theirs.Alpha != 1 ? $" × alpha {theirs.Alpha}" : ""));
+                if (!ours.HasBias) yield break;
+                var bias = theirs.Bias is null ? torch.zeros(ours.WeightShape[0]) : graph.Tensor(theirs.Bias).reshape(-1) * theirs.Beta;
+                yield return new Assignment(prefix + "bias", bias, theirs.Bias, theirs.Bias is null ? "0 (no bias in ONNX)" : theirs.Beta != 1 ? $"× beta {theirs.Beta}" : "");
+                yield break;
+        }
+    }
+
+    // An ONNX BatchNormalization kept by the exporter: copied, with a preceding Conv's bias moved into the mean and the variance
+    // shifted by the difference of epsilons (so that var + ε is the same in both).
+    private static IEnumerable<Assignment> NormAssignments(OnnxGraph graph, OnnxNorm norm, string prefix, double eps, Tensor? convBias, string? convBiasName)
+    {
+        yield return new Assignment(prefix + "weight", graph.Tensor(norm.Scale), norm.Scale, "");
+        yield return new Assignment(prefix + "bias", graph.Tensor(norm.Bias), norm.Bias, "");
+        var mean = graph.Tensor(norm.Mean);
+        yield return new Assignment(prefix + "running_mean", convBias is null ? mean : mean - convBias, norm.Mean, convBias is null ? "" : $"minus the Conv bias '{convBiasName}'");
+        var variance = graph.Tensor(norm.Var).to(ScalarType.Float64);
+        string note = "";
+        if (Math.Abs(norm.Epsilon - eps) > 1e-12)
+        {
+            variance = variance + (norm.Epsilon - eps);
+            note = string.Create(CultureInfo.InvariantCulture, $"+ ε difference {norm.Epsilon - eps:G3} (ONNX ε {norm.Epsilon:G3}, ours {eps:G3})");
+            if (variance.min().item<double>() < 0)
+                throw new OnnxImportException(graph.Path,
+                    $"Cannot import {graph.Path}: BatchNormalization '{norm.NodeName}' has ε = {norm.Epsilon:G3} and a variance below the architecture's ε = {eps:G3}; the ε cannot be matched.", norm.Var);
+        }
+        yield return new Assignment(prefix + "running_var", variance, norm.Var, note);
+    }
+}

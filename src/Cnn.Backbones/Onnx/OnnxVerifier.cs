@@ -1,0 +1,104 @@
+using System.Globalization;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Onnx;
+
+/// <summary>
+/// Verifies a mapping by execution: ONNX Runtime runs the ONNX model (with every mapped layer's output added to the graph's
+/// outputs) and our model runs with the mapped weights, on the same seeded random input. Layers are compared in execution
+/// order, then the graph's output; the first one beyond the tolerance is named in the exception.
+/// </summary>
+internal static class OnnxVerifier
+{
+    public static (double MaxDiff, double MaxRef) Verify(OnnxGraph graph, nn.Module<Tensor, Tensor> model,
+        IReadOnlyList<(ModelLayer Ours, OnnxLayer Theirs)> pairs, long[] inputShape, double tolerance, string architecture)
+    {
+        using var scope = torch.NewDisposeScope();
+        var generator = new torch.Generator(20260101);
+        var input = torch.randn(inputShape, generator: generator);
+        float[] data = input.data<float>().ToArray();
+
+        var wanted = pairs.Select(p => p.Theirs.Output).Append(graph.Output).Distinct().ToList();
+        var theirs = RunOnnxRuntime(graph, data, inputShape, wanted);
+
+        var (output, layers) = ModelLayers.Record(model, input, pairs.Select(p => p.Ours.OutputModule).ToHashSet(StringComparer.Ordinal));
+        try
+        {
+            foreach (var (ours, onnx) in pairs)
+            {
+                if (!layers.TryGetValue(ours.OutputModule, out var mine))
+                    throw Mismatch(graph, architecture, $"'{ours.OutputModule}' did not run in the verification pass");
+                var (diff, scale, index) = Compare(mine, theirs[onnx.Output]);
+                if (index is not null)
+                    throw Mismatch(graph, architecture,
+                        $"the first mismatch is at {ours.Describe()} ← {onnx.Describe(graph)} (ONNX value '{onnx.Output}'): {index}, " +
+                        string.Create(CultureInfo.InvariantCulture, $"max |difference| {diff:G4} against a scale of {scale:G4} (relative {diff / Math.Max(scale, double.Epsilon):G3} > {tolerance:G3})"));
+            }
+            var (maxDiff, maxRef, where) = Compare(output, theirs[graph.Output]);
+            if (where is not null)
+                throw Mismatch(graph, architecture,
+                    $"the layers agree but the graph output '{graph.Output}' differs: {where}, " +
+                    string.Create(CultureInfo.InvariantCulture, $"max |difference| {maxDiff:G4} against a scale of {maxRef:G4}"));
+            return (maxDiff, maxRef);
+
+            (double Diff, double Scale, string? Where) Compare(Tensor ours, (float[] Values, long[] Shape) reference)
+            {
+                var flat = ours.detach().cpu().to(ScalarType.Float32).contiguous().reshape(-1);
+                if (flat.numel() != reference.Values.Length)
+                    return (double.PositiveInfinity, 0, $"shapes differ (ours {OnnxLayer.Text(ours.shape)}, ONNX Runtime {OnnxLayer.Text(reference.Shape)})");
+                var values = flat.data<float>();
+                double scale = 0, diff = 0;
+                foreach (float v in reference.Values) scale = Math.Max(scale, Math.Abs(v));
+                string? first = null;
+                for (int i = 0; i < reference.Values.Length; i++)
+                {
+                    double d = Math.Abs((double)values[i] - reference.Values[i]);
+                    if (!(d <= tolerance * scale) && first is null)
+                        first = string.Create(CultureInfo.InvariantCulture, $"element {i} is {values[i]:G6} here and {reference.Values[i]:G6} in ONNX Runtime");
+                    if (!(d <= diff)) diff = d;
+                }
+                return (diff, scale, first);
+            }
+        }
+        finally
+        {
+            foreach (var t in layers.Values) t.Dispose();
+        }
+    }
+
+    private static OnnxImportException Mismatch(OnnxGraph graph, string architecture, string what) =>
+        new(graph.Path,
+            $"The mapping of {graph.Path} onto {architecture} is not verified: run on the same random input, {what}. " +
+            "Nothing was imported. The ONNX model computes something the architecture does not (another variant, other options such as " +
+            "transform_input, or preprocessing inside the graph); check --model and the model options.");
+
+    private static Dictionary<string, (float[] Values, long[] Shape)> RunOnnxRuntime(OnnxGraph graph, float[] input, long[] inputShape, IReadOnlyList<string> outputs)
+    {
+        var model = graph.Model.Clone();
+        var existing = model.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in outputs)
+            if (existing.Add(name))
+                model.Graph.Output.Add(new ValueInfoProto { Name = name });
+        using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = 2 };
+        try
+        {
+            using var session = new InferenceSession(model.ToByteArray(), options);
+            using var value = OrtValue.CreateTensorValueFromMemory(input, inputShape);
+            using var runOptions = new RunOptions();
+            using var results = session.Run(runOptions, new[] { graph.Input }, new[] { value }, outputs.ToArray());
+            var result = new Dictionary<string, (float[], long[])>(StringComparer.Ordinal);
+            for (int i = 0; i < outputs.Count; i++)
+                result[outputs[i]] = (results[i].GetTensorDataAsSpan<float>().ToArray(), results[i].GetTensorTypeAndShape().Shape);
+            return result;
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new OnnxImportException(graph.Path,
+                $"ONNX Runtime could not run {graph.Path} to verify the import ({ex.Message.ReplaceLineEndings(" ")}). The model may need a newer opset or be damaged.", inner: ex);
+        }
+    }
+}

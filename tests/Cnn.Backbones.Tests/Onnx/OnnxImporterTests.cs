@@ -1,0 +1,133 @@
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Onnx;
+using Cnn.Backbones.Weights;
+using Cnn.Tests.Shared;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Tests.Onnx;
+
+[TestClass]
+public sealed class OnnxImporterTests
+{
+    /// <summary>
+    /// Exports torchvision's model, imports it, and checks that the imported weights make our model compute torchvision's output on
+    /// another input than the importer's verification used (batch of 2, the export's batch was 1).
+    /// </summary>
+    private static OnnxImportReport ImportAndCompare(string name, int size, string kwargs = "", ModelOptions? options = null, double tolerance = 1e-4)
+    {
+        using var dir = new TempDirectory();
+        OnnxReference.Export(dir.Path, name, size, kwargs);
+        using var result = OnnxImporter.Import(dir.File("model.onnx"), name, options);
+        var report = result.Report;
+        Assert.IsTrue(report.RelativeDifference <= 1e-4, $"{name}: verification difference {report.RelativeDifference}");
+        Assert.AreEqual(result.Weights.Count, report.Entries.Count);
+
+        using var reference = WeightFile.Load(dir.File("reference.safetensors"));
+        using var model = ModelRegistry.Create(name, result.Options);
+        model.LoadWeights(result.Weights);
+        model.eval();
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var output = model.call(reference["input"]);
+        var expected = reference["output"];
+        CollectionAssert.AreEqual(expected.shape, output.shape, name);
+        double scale = expected.abs().max().item<float>();
+        double diff = (output - expected).abs().max().item<float>();
+        Console.WriteLine($"{name}: {report.Entries.Count} entries, {report.LayersCompared} layers; verification max |diff| {report.MaxAbsDifference:G3} " +
+                          $"(relative {report.RelativeDifference:G3}); against torchvision {diff:G3} of {scale:G3}");
+        Assert.IsTrue(diff <= tolerance * scale, $"{name}: max |ours - torchvision| = {diff} for outputs up to {scale}");
+        return report;
+    }
+
+    [TestMethod]
+    public void ResNet18_FoldedBatchNormIsUnfolded_OutputsEqualTorchvision()
+    {
+        var report = ImportAndCompare("resnet18", 64);
+        Assert.AreEqual(1000, report.NumClasses);
+        var bn = report.Entries.Single(e => e.StateDictKey == "layer1.0.bn1.running_var");
+        Assert.IsNull(bn.OnnxTensor, "torch.onnx.export folds eval-mode BatchNorm into the Conv");
+        var bias = report.Entries.Single(e => e.StateDictKey == "layer1.0.bn1.bias");
+        Assert.IsNotNull(bias.OnnxTensor);
+        var fc = report.Entries.Single(e => e.StateDictKey == "fc.weight");
+        Assert.IsNotNull(fc.OnnxTensor);
+        CollectionAssert.AreEqual(new long[] { 1000, 512 }, fc.OnnxShape!.ToArray(), "Gemm with transB=1 keeps torch's layout");
+        Assert.AreEqual(42, report.Entries.Count(e => e.OnnxTensor is not null), "20 conv weights, 20 folded biases, fc weight and bias");
+    }
+
+    [TestMethod]
+    [DataRow("vgg11_bn", 32, "")]
+    [DataRow("alexnet", 64, "")]
+    [DataRow("squeezenet1_1", 64, "")]
+    [DataRow("mobilenet_v2", 64, "")]
+    [DataRow("mobilenet_v3_small", 64, "")]
+    [DataRow("efficientnet_b0", 64, "")]
+    [DataRow("regnet_y_400mf", 64, "")]
+    [DataRow("densenet121", 64, "")]
+    public void Family_ImportsAndEqualsTorchvision(string name, int size, string kwargs) => ImportAndCompare(name, size, kwargs);
+
+    [TestMethod]
+    public void GoogLeNetAndInception_WithoutTransformInput()
+    {
+        var options = new ModelOptions { TransformInput = false, AuxLogits = false };
+        ImportAndCompare("googlenet", 64, "aux_logits=False, transform_input=False, init_weights=True", options);
+        ImportAndCompare("inception_v3", 96, "aux_logits=False, transform_input=False, init_weights=True", options);
+    }
+
+    [TestMethod]
+    public void WrongArchitecture_IsRefusedNamingTheFirstLayerWithoutCounterpart()
+    {
+        using var dir = new TempDirectory();
+        OnnxReference.Export(dir.Path, "resnet18", 32);
+        var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "resnet34").Dispose());
+        StringAssert.Contains(ex.Message, dir.File("model.onnx"));
+        StringAssert.Contains(ex.Message, "resnet34");
+        StringAssert.Contains(ex.Message, "layer1.2.conv1", "resnet34's third layer1 block is the first layer resnet18's graph lacks");
+    }
+
+    [TestMethod]
+    public void GraphComputingSomethingElse_IsRefusedNamingTheFirstMismatch()
+    {
+        // Same weights and shapes, but the first residual Add of the graph becomes a Sub: the structure maps, execution does not.
+        using var dir = new TempDirectory();
+        OnnxReference.Export(dir.Path, "resnet18", 32);
+        OnnxReference.Run("""
+            m = onnx.load(sys.argv[1])
+            add = next(n for n in m.graph.node if n.op_type == "Add")
+            add.op_type = "Sub"
+            onnx.save(m, sys.argv[1])
+            """, dir.File("model.onnx"));
+        var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "resnet18").Dispose());
+        StringAssert.Contains(ex.Message, "not verified");
+        StringAssert.Contains(ex.Message, "Conv2d 'layer1.1.conv1'", "the first layer after the changed Add is the first mismatch");
+        StringAssert.Contains(ex.Message, "Nothing was imported");
+    }
+
+    [TestMethod]
+    public void Featurizer_WithoutClassifier_MapsOntoTheHeadlessArchitecture()
+    {
+        using var dir = new TempDirectory();
+        OnnxReference.Run("""
+            import torchvision
+            torch.manual_seed(0)
+            model = torchvision.models.resnet18()
+            model.fc = torch.nn.Identity()
+            model.eval()
+            torch.onnx.export(model, torch.randn(1, 3, 32, 32), sys.argv[1], opset_version=13, input_names=["x"], output_names=["features"])
+            """, dir.File("features.onnx"));
+        using var result = OnnxImporter.Import(dir.File("features.onnx"), "resnet18");
+        Assert.AreEqual(0, result.Report.NumClasses);
+        Assert.AreEqual(0, result.Options.NumClasses);
+        Assert.IsFalse(result.Weights.ContainsKey("fc.weight"));
+        Assert.IsTrue(result.Report.RelativeDifference <= 1e-4);
+    }
+
+    [TestMethod]
+    public void ConvNeXt_IsRefusedNamingTheUnsupportedLayer()
+    {
+        using var dir = new TempDirectory();
+        OnnxReference.Export(dir.Path, "resnet18", 32);
+        var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "convnext_tiny").Dispose());
+        StringAssert.Contains(ex.Message, "LayerNorm");
+    }
+}
