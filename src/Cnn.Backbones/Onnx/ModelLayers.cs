@@ -44,7 +44,7 @@ internal static class ModelLayers
     /// </summary>
     public static IReadOnlyList<ModelLayer> Trace(nn.Module<Tensor, Tensor> model, Tensor input, out IReadOnlyList<string> unsupported)
     {
-        var calls = new List<(string Name, nn.Module Module, Tensor Input, Tensor Output)>();
+        var calls = new List<(string Name, nn.Module Module, bool TakesPrevious, Tensor Output)>();
         var problems = new List<string>();
         var hooks = new List<Action>();
         foreach (var (name, module) in model.named_modules())
@@ -57,22 +57,25 @@ internal static class ModelLayers
             }
             var handle = ((nn.Module<Tensor, Tensor>)module).register_forward_hook((m, x, y) =>
             {
-                calls.Add((name, module, x, y));
+                // A BatchNorm pairs with the convolution that ran just before it when it takes that convolution's output.
+                bool takesPrevious = calls.Count > 0 && calls[^1].Module is Conv2d && SameTensor(calls[^1].Output, x);
+                calls.Add((name, module, takesPrevious, y));
                 return y;
             });
             hooks.Add(handle.remove);
         }
-        // The activations stay alive until the layers are paired (a BatchNorm pairs with the convolution whose output it takes).
-        using var scope = torch.NewDisposeScope();
-        try
+        using (var scope = torch.NewDisposeScope())
         {
-            using var noGrad = torch.no_grad();
-            model.eval();
-            model.call(input);
-        }
-        finally
-        {
-            foreach (var remove in hooks) remove();
+            try
+            {
+                using var noGrad = torch.no_grad();
+                model.eval();
+                model.call(input);
+            }
+            finally
+            {
+                foreach (var remove in hooks) remove();
+            }
         }
 
         foreach (var repeated in calls.GroupBy(c => c.Name).Where(g => g.Count() > 1))
@@ -80,19 +83,15 @@ internal static class ModelLayers
         var layers = new List<ModelLayer>();
         for (int i = 0; i < calls.Count; i++)
         {
-            var (name, module, _, output) = calls[i];
+            var (name, module, _, _) = calls[i];
             switch (module)
             {
+                case Conv2d when i + 1 < calls.Count && calls[i + 1] is { Module: BatchNorm2d bn, TakesPrevious: true }:
+                    layers.Add(new ModelLayer(LayerKind.Conv, name, module, calls[i + 1].Name, bn));
+                    i++;
+                    break;
                 case Conv2d:
-                    if (i + 1 < calls.Count && calls[i + 1].Module is BatchNorm2d bn && SameTensor(calls[i + 1].Input, output))
-                    {
-                        layers.Add(new ModelLayer(LayerKind.Conv, name, module, calls[i + 1].Name, bn));
-                        i++;
-                    }
-                    else
-                    {
-                        layers.Add(new ModelLayer(LayerKind.Conv, name, module, null, null));
-                    }
+                    layers.Add(new ModelLayer(LayerKind.Conv, name, module, null, null));
                     break;
                 case Linear:
                     layers.Add(new ModelLayer(LayerKind.Linear, name, module, null, null));
@@ -136,5 +135,5 @@ internal static class ModelLayers
         }
     }
 
-    private static bool SameTensor(Tensor a, Tensor b) => ReferenceEquals(a, b) || a.Handle == b.Handle;
+    private static bool SameTensor(Tensor a, Tensor b) => ReferenceEquals(a, b) || (!a.IsInvalid && !b.IsInvalid && a.Handle == b.Handle);
 }

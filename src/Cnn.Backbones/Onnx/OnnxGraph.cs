@@ -13,7 +13,7 @@ internal sealed record OnnxNorm(string NodeName, string Scale, string Bias, stri
 /// One ONNX layer with weights, found by walking the graph along the data flow: a Conv (with the BatchNormalization that alone
 /// consumes its output, when there is one), a standalone BatchNormalization, or a Gemm / MatMul (+ the Add of its bias).
 /// </summary>
-internal sealed record OnnxLayer(LayerKind Kind, string NodeName, string Output, string? Weight, string? Bias, OnnxNorm? Norm,
+internal sealed record OnnxLayer(LayerKind Kind, string NodeName, string Input, string Output, string? Weight, string? Bias, OnnxNorm? Norm,
     bool TransposeWeight, float Alpha, float Beta)
 {
     public string Describe(OnnxGraph graph) => Kind switch
@@ -37,9 +37,14 @@ internal sealed class OnnxGraph
         Model = OnnxFile.Parse(path);
         var graph = Model.Graph;
         foreach (var initializer in graph.Initializer) _constants[initializer.Name] = initializer;
+        // Constant nodes, and Identity nodes of constants (torch.onnx.export shares equal initializers, e.g. zero biases, through them).
         foreach (var node in graph.Node)
+        {
             if (node.OpType == "Constant" && node.Output.Count == 1 && node.Attribute.FirstOrDefault(a => a.Name == "value")?.T is { } value)
                 _constants[node.Output[0]] = value;
+            else if (node.OpType == "Identity" && node.Input.Count == 1 && node.Output.Count == 1 && _constants.TryGetValue(node.Input[0], out var source))
+                _constants[node.Output[0]] = source;
+        }
         var consumers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
             foreach (var input in node.Input)
@@ -101,11 +106,11 @@ internal sealed class OnnxGraph
                     var bn = OnlyConsumer(node.Output[0], "BatchNormalization");
                     if (bn is not null && bn.Input[0] != node.Output[0]) bn = null;
                     if (bn is not null) absorbed.Add(bn);
-                    layers.Add(new OnnxLayer(LayerKind.Conv, NodeName(node), (bn ?? node).Output[0], weight, bias, bn is null ? null : Norm(bn), false, 1, 1));
+                    layers.Add(new OnnxLayer(LayerKind.Conv, NodeName(node), node.Input[0], (bn ?? node).Output[0], weight, bias, bn is null ? null : Norm(bn), false, 1, 1));
                     break;
                 }
                 case "BatchNormalization":
-                    layers.Add(new OnnxLayer(LayerKind.BatchNorm, NodeName(node), node.Output[0], null, null, Norm(node), false, 1, 1));
+                    layers.Add(new OnnxLayer(LayerKind.BatchNorm, NodeName(node), node.Input[0], node.Output[0], null, null, Norm(node), false, 1, 1));
                     break;
                 case "Gemm":
                 {
@@ -113,7 +118,7 @@ internal sealed class OnnxGraph
                         throw Unsupported(node, "Gemm with transA=1");
                     string weight = ConstantInput(node, 1, "weight");
                     string? bias = node.Input.Count > 2 && node.Input[2].Length > 0 ? ConstantInput(node, 2, "bias") : null;
-                    layers.Add(new OnnxLayer(LayerKind.Linear, NodeName(node), node.Output[0], weight, bias, null,
+                    layers.Add(new OnnxLayer(LayerKind.Linear, NodeName(node), node.Input[0], node.Output[0], weight, bias, null,
                         Int(node, "transB", 0) == 0, Float(node, "alpha", 1), Float(node, "beta", 1)));
                     break;
                 }
@@ -127,7 +132,7 @@ internal sealed class OnnxGraph
                         if (IsConstant(other) && _constants[other].Dims.Count == 1) { bias = other; absorbed.Add(add); }
                         else add = null;
                     }
-                    layers.Add(new OnnxLayer(LayerKind.Linear, NodeName(node), (add ?? node).Output[0], node.Input[1], bias, null, true, 1, 1));
+                    layers.Add(new OnnxLayer(LayerKind.Linear, NodeName(node), node.Input[0], (add ?? node).Output[0], node.Input[1], bias, null, true, 1, 1));
                     break;
                 }
             }

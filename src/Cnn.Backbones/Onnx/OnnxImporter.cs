@@ -21,7 +21,7 @@ public static class OnnxImporter
     /// <summary>The default tolerance: largest |difference| relative to the largest |value| of each compared output.</summary>
     public const double DefaultTolerance = 1e-4;
 
-    private sealed record Assignment(string Key, Tensor Value, string? OnnxTensor, string Note);
+    internal sealed record Assignment(string Key, Tensor Value, string? OnnxTensor, string Note);
 
     /// <summary>
     /// Imports <paramref name="onnxPath"/> onto <paramref name="architecture"/>: maps the initializers to the architecture's state
@@ -51,34 +51,29 @@ public static class OnnxImporter
         long[] inputShape = InputShape(graph, info);
         var baseOptions = (options ?? new ModelOptions()) with { InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false };
 
+        // ONNX Runtime runs once, on a seeded random input, keeping every layer's input and output: the pairing follows them
+        // and the verification compares with them.
+        using var scope = torch.NewDisposeScope();
+        var input = torch.randn(inputShape, generator: new torch.Generator(20260101));
+        var names = graph.Layers.SelectMany(l => new[] { l.Input, l.Output }).Append(graph.Output);
+        var onnx = OnnxVerifier.RunOnnxRuntime(graph, input, names);
+
         string? firstFailure = null;
         foreach (int classes in ClassCandidates(graph))
         {
-            var model = ModelRegistry.Create(info.Name, baseOptions with { NumClasses = classes });
-            try
+            using var model = ModelRegistry.Create(info.Name, baseOptions with { NumClasses = classes });
+            var layers = ModelLayers.Trace(model, input, out var unsupported);
+            if (unsupported.Count > 0)
+                throw new OnnxImportException(onnxPath,
+                    $"Cannot import {onnxPath} onto {info.Name}: the importer maps convolutions, BatchNorms and linear layers only, and this " +
+                    $"architecture also has {string.Join(", ", unsupported.Take(3))}{(unsupported.Count > 3 ? ", …" : "")}.");
+            var pairs = DataFlowMatcher.Match(graph, model, layers, input, onnx, info.Name, out string? failure);
+            if (pairs is null)
             {
-                using var probe = torch.zeros(inputShape);
-                var layers = ModelLayers.Trace(model, probe, out var unsupported);
-                if (unsupported.Count > 0)
-                    throw new OnnxImportException(onnxPath,
-                        $"Cannot import {onnxPath} onto {info.Name}: the importer maps convolutions, BatchNorms and linear layers only, and this " +
-                        $"architecture also has {string.Join(", ", unsupported.Take(3))}{(unsupported.Count > 3 ? ", …" : "")}.");
-                var pairs = Match(graph, layers, info.Name, out string? failure);
-                if (pairs is null)
-                {
-                    firstFailure ??= failure;
-                    model.Dispose();
-                    continue;
-                }
-                var result = Build(graph, model, pairs, info.Name, classes, baseOptions with { NumClasses = classes }, inputShape, tolerance);
-                model.Dispose();
-                return result;
+                firstFailure ??= failure;
+                continue;
             }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
+            return Build(graph, model, pairs, info.Name, baseOptions with { NumClasses = classes }, input, onnx, tolerance);
         }
         throw new OnnxImportException(onnxPath, firstFailure!);
     }
@@ -111,43 +106,7 @@ public static class OnnxImporter
         return candidates.Distinct();
     }
 
-    /// <summary>
-    /// Pairs each of our layers (execution order) with the first not-yet-paired ONNX layer (graph order) of the same kind and
-    /// shapes. Null, with the reason, when a layer has no counterpart or ONNX layers are left over.
-    /// </summary>
-    private static List<(ModelLayer Ours, OnnxLayer Theirs)>? Match(OnnxGraph graph, IReadOnlyList<ModelLayer> layers, string architecture, out string? failure)
-    {
-        var used = new bool[graph.Layers.Count];
-        var pairs = new List<(ModelLayer, OnnxLayer)>();
-        int first = 0;
-        foreach (var layer in layers)
-        {
-            while (first < used.Length && used[first]) first++;
-            int found = -1;
-            for (int j = first; j < used.Length && found < 0; j++)
-                if (!used[j] && Compatible(graph, layer, graph.Layers[j])) found = j;
-            if (found < 0)
-            {
-                string next = first < used.Length ? $"the next unmapped ONNX layer is {graph.Layers[first].Describe(graph)}" : "every ONNX layer is already mapped";
-                failure = $"Cannot map {graph.Path} onto {architecture}: {layer.Describe()} has no ONNX counterpart of the same kind and shape ({next}). " +
-                          "The file may hold another variant (other widths or block counts) or another architecture; try the matching --model.";
-                return null;
-            }
-            used[found] = true;
-            pairs.Add((layer, graph.Layers[found]));
-        }
-        var left = graph.Layers.Where((_, j) => !used[j]).ToList();
-        if (left.Count > 0)
-        {
-            failure = $"Cannot map {graph.Path} onto {architecture}: {left.Count} ONNX layer(s) have no counterpart in the architecture, the first " +
-                      $"{left[0].Describe(graph)}. The file may hold a larger variant or another architecture.";
-            return null;
-        }
-        failure = null;
-        return pairs;
-    }
-
-    private static bool Compatible(OnnxGraph graph, ModelLayer ours, OnnxLayer theirs)
+    internal static bool Compatible(OnnxGraph graph, ModelLayer ours, OnnxLayer theirs)
     {
         if (ours.Kind != theirs.Kind) return false;
         switch (ours.Kind)
@@ -167,7 +126,7 @@ public static class OnnxImporter
     }
 
     private static OnnxImportResult Build(OnnxGraph graph, Backbone model, List<(ModelLayer Ours, OnnxLayer Theirs)> pairs, string architecture,
-        int classes, ModelOptions options, long[] inputShape, double tolerance)
+        ModelOptions options, Tensor input, IReadOnlyDictionary<string, Tensor> onnx, double tolerance)
     {
         var assigned = new Dictionary<string, Assignment>(StringComparer.Ordinal);
         var weights = new StateDict();
@@ -204,8 +163,8 @@ public static class OnnxImporter
                     $"ONNX graph cannot supply them: {StateDict.Preview(missing, 4)}. Build the architecture without them " +
                     "(e.g. ModelOptions.AuxLogits = false for auxiliary classifiers).");
             model.LoadWeights(weights);
-            var (maxDiff, maxRef) = OnnxVerifier.Verify(graph, model, pairs, inputShape, tolerance, architecture);
-            var report = new OnnxImportReport(graph.Path, architecture, classes, entries, inputShape, maxDiff, maxRef, pairs.Count);
+            var (maxDiff, maxRef) = OnnxVerifier.Verify(graph, model, pairs, input, onnx, tolerance, architecture);
+            var report = new OnnxImportReport(graph.Path, architecture, options.NumClasses, entries, input.shape, maxDiff, maxRef, pairs.Count);
             return new OnnxImportResult(weights, options, report);
         }
         catch
@@ -216,7 +175,7 @@ public static class OnnxImporter
         }
     }
 
-    private static IEnumerable<Assignment> Assign(OnnxGraph graph, ModelLayer ours, OnnxLayer theirs)
+    internal static IEnumerable<Assignment> Assign(OnnxGraph graph, ModelLayer ours, OnnxLayer theirs)
     {
         string prefix = ours.Name + ".";
         switch (ours.Kind)

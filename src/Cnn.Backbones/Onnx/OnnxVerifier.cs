@@ -15,16 +15,9 @@ namespace Cnn.Backbones.Onnx;
 internal static class OnnxVerifier
 {
     public static (double MaxDiff, double MaxRef) Verify(OnnxGraph graph, nn.Module<Tensor, Tensor> model,
-        IReadOnlyList<(ModelLayer Ours, OnnxLayer Theirs)> pairs, long[] inputShape, double tolerance, string architecture)
+        IReadOnlyList<(ModelLayer Ours, OnnxLayer Theirs)> pairs, Tensor input, IReadOnlyDictionary<string, Tensor> theirs, double tolerance, string architecture)
     {
         using var scope = torch.NewDisposeScope();
-        var generator = new torch.Generator(20260101);
-        var input = torch.randn(inputShape, generator: generator);
-        float[] data = input.data<float>().ToArray();
-
-        var wanted = pairs.Select(p => p.Theirs.Output).Append(graph.Output).Distinct().ToList();
-        var theirs = RunOnnxRuntime(graph, data, inputShape, wanted);
-
         var (output, layers) = ModelLayers.Record(model, input, pairs.Select(p => p.Ours.OutputModule).ToHashSet(StringComparer.Ordinal));
         try
         {
@@ -45,23 +38,19 @@ internal static class OnnxVerifier
                     string.Create(CultureInfo.InvariantCulture, $"max |difference| {maxDiff:G4} against a scale of {maxRef:G4}"));
             return (maxDiff, maxRef);
 
-            (double Diff, double Scale, string? Where) Compare(Tensor ours, (float[] Values, long[] Shape) reference)
+            (double Diff, double Scale, string? Where) Compare(Tensor ours, Tensor reference)
             {
+                using var inner = torch.NewDisposeScope();
                 var flat = ours.detach().cpu().to(ScalarType.Float32).contiguous().reshape(-1);
-                if (flat.numel() != reference.Values.Length)
-                    return (double.PositiveInfinity, 0, $"shapes differ (ours {OnnxLayer.Text(ours.shape)}, ONNX Runtime {OnnxLayer.Text(reference.Shape)})");
-                var values = flat.data<float>();
-                double scale = 0, diff = 0;
-                foreach (float v in reference.Values) scale = Math.Max(scale, Math.Abs(v));
-                string? first = null;
-                for (int i = 0; i < reference.Values.Length; i++)
-                {
-                    double d = Math.Abs((double)values[i] - reference.Values[i]);
-                    if (!(d <= tolerance * scale) && first is null)
-                        first = string.Create(CultureInfo.InvariantCulture, $"element {i} is {values[i]:G6} here and {reference.Values[i]:G6} in ONNX Runtime");
-                    if (!(d <= diff)) diff = d;
-                }
-                return (diff, scale, first);
+                if (flat.numel() != reference.numel())
+                    return (double.PositiveInfinity, 0, $"shapes differ (ours {OnnxLayer.Text(ours.shape)}, ONNX Runtime {reference.numel()} values)");
+                double scale = reference.abs().max().item<float>();
+                var difference = (flat - reference).abs();
+                double diff = difference.max().item<float>();
+                if (diff <= tolerance * scale) return (diff, scale, null);
+                long i = (difference > tolerance * scale).nonzero()[0, 0].item<long>();
+                return (diff, scale, string.Create(CultureInfo.InvariantCulture,
+                    $"element {i} is {flat[i].item<float>():G6} here and {reference[i].item<float>():G6} in ONNX Runtime"));
             }
         }
         finally
@@ -76,8 +65,13 @@ internal static class OnnxVerifier
             "Nothing was imported. The ONNX model computes something the architecture does not (another variant, other options such as " +
             "transform_input, or preprocessing inside the graph); check --model and the model options.");
 
-    private static Dictionary<string, (float[] Values, long[] Shape)> RunOnnxRuntime(OnnxGraph graph, float[] input, long[] inputShape, IReadOnlyList<string> outputs)
+    /// <summary>
+    /// Runs the ONNX model on <paramref name="input"/> with ONNX Runtime and returns the named values (flattened float tensors in the
+    /// current dispose scope); intermediate values are added to the graph's outputs for that.
+    /// </summary>
+    public static Dictionary<string, Tensor> RunOnnxRuntime(OnnxGraph graph, Tensor input, IEnumerable<string> names)
     {
+        var outputs = names.Where(n => n != graph.Input).Distinct().ToList();
         var model = graph.Model.Clone();
         var existing = model.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var name in outputs)
@@ -87,12 +81,12 @@ internal static class OnnxVerifier
         try
         {
             using var session = new InferenceSession(model.ToByteArray(), options);
-            using var value = OrtValue.CreateTensorValueFromMemory(input, inputShape);
+            using var value = OrtValue.CreateTensorValueFromMemory(input.contiguous().data<float>().ToArray(), input.shape);
             using var runOptions = new RunOptions();
             using var results = session.Run(runOptions, new[] { graph.Input }, new[] { value }, outputs.ToArray());
-            var result = new Dictionary<string, (float[], long[])>(StringComparer.Ordinal);
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [graph.Input] = input.reshape(-1) };
             for (int i = 0; i < outputs.Count; i++)
-                result[outputs[i]] = (results[i].GetTensorDataAsSpan<float>().ToArray(), results[i].GetTensorTypeAndShape().Shape);
+                result[outputs[i]] = torch.tensor(results[i].GetTensorDataAsSpan<float>().ToArray());
             return result;
         }
         catch (OnnxRuntimeException ex)

@@ -56,8 +56,8 @@ public sealed class OnnxImporterTests
     }
 
     [TestMethod]
-    [DataRow("vgg11_bn", 32, "")]
-    [DataRow("alexnet", 64, "")]
+    [DataRow("vgg11_bn", 224, "")]
+    [DataRow("alexnet", 224, "")]
     [DataRow("squeezenet1_1", 64, "")]
     [DataRow("mobilenet_v2", 64, "")]
     [DataRow("mobilenet_v3_small", 64, "")]
@@ -85,22 +85,58 @@ public sealed class OnnxImporterTests
         StringAssert.Contains(ex.Message, "layer1.2.conv1", "resnet34's third layer1 block is the first layer resnet18's graph lacks");
     }
 
-    [TestMethod]
-    public void GraphComputingSomethingElse_IsRefusedNamingTheFirstMismatch()
+    /// <summary>Exports resnet18 at 32×32 and applies a Python edit (<c>m</c> is the loaded ModelProto) to the file.</summary>
+    private static void ExportEdited(TempDirectory dir, string edit)
     {
-        // Same weights and shapes, but the first residual Add of the graph becomes a Sub: the structure maps, execution does not.
-        using var dir = new TempDirectory();
         OnnxReference.Export(dir.Path, "resnet18", 32);
-        OnnxReference.Run("""
-            m = onnx.load(sys.argv[1])
-            add = next(n for n in m.graph.node if n.op_type == "Add")
-            add.op_type = "Sub"
-            onnx.save(m, sys.argv[1])
-            """, dir.File("model.onnx"));
+        OnnxReference.Run("m = onnx.load(sys.argv[1])\n" + edit + "\nonnx.save(m, sys.argv[1])\n", dir.File("model.onnx"));
+    }
+
+    [TestMethod]
+    public void DifferentOperationBetweenLayers_IsRefusedNamingTheLayerWhoseInputDiffers()
+    {
+        // Same weights and shapes, but the first residual Add becomes a Sub: the next block's first convolution sees other data.
+        using var dir = new TempDirectory();
+        ExportEdited(dir, "next(n for n in m.graph.node if n.op_type == 'Add').op_type = 'Sub'");
         var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "resnet18").Dispose());
-        StringAssert.Contains(ex.Message, "not verified");
-        StringAssert.Contains(ex.Message, "Conv2d 'layer1.1.conv1'", "the first layer after the changed Add is the first mismatch");
+        StringAssert.Contains(ex.Message, "the input of Conv2d 'layer1.1.conv1'");
+        StringAssert.Contains(ex.Message, dir.File("model.onnx"));
+    }
+
+    [TestMethod]
+    public void LayerComputingSomethingElse_IsRefusedNamingTheFirstMismatch()
+    {
+        // The stem keeps its weights and output shape but pads asymmetrically: its output is the first mismatch.
+        using var dir = new TempDirectory();
+        ExportEdited(dir, """
+            conv = next(n for n in m.graph.node if n.op_type == 'Conv')
+            pads = next(a for a in conv.attribute if a.name == 'pads')
+            del pads.ints[:]; pads.ints.extend([2, 2, 4, 4])
+            """);
+        var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "resnet18").Dispose());
+        StringAssert.Contains(ex.Message, "the first mismatch is the output of Conv2d 'conv1' [64, 3, 7, 7] + BatchNorm2d 'bn1'");
+    }
+
+    [TestMethod]
+    public void OutputBeyondTolerance_IsNotVerifiedAndNothingIsReturned()
+    {
+        // Every layer maps and agrees, but the graph scales the logits by 1.001 after the classifier: 1e-3 relative > 1e-4.
+        using var dir = new TempDirectory();
+        ExportEdited(dir, """
+            from onnx import helper, numpy_helper
+            import numpy as np
+            gemm = next(n for n in m.graph.node if n.op_type == 'Gemm')
+            gemm.output[0] = 'unscaled'
+            m.graph.initializer.append(numpy_helper.from_array(np.array(1.001, np.float32), 'scale'))
+            m.graph.node.append(helper.make_node('Mul', ['unscaled', 'scale'], [m.graph.output[0].name]))
+            """);
+        var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "resnet18").Dispose());
+        StringAssert.Contains(ex.Message, "is not verified");
+        StringAssert.Contains(ex.Message, "the layers agree but the graph output 'output' differs");
         StringAssert.Contains(ex.Message, "Nothing was imported");
+        // A looser tolerance accepts it, and the report says by how much it differs.
+        using var loose = OnnxImporter.Import(dir.File("model.onnx"), "resnet18", tolerance: 2e-3);
+        Assert.IsTrue(loose.Report.RelativeDifference is > 5e-4 and < 2e-3, loose.Report.RelativeDifference.ToString());
     }
 
     [TestMethod]
