@@ -89,31 +89,6 @@ internal static class ClassicLayers
         return cat(channels, 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// PyTorch's <c>trunc_normal_</c> (inverse-CDF sampling of N(mean, std²) truncated to [a, b]), written out because
-    /// TorchSharp 0.107's version can produce NaN for narrow distributions with wide bounds.
-    /// </summary>
-    public static void TruncNormal(Tensor tensor, double mean, double std, double a = -2, double b = 2)
-    {
-        static double NormCdf(double v) => (1 + Erf(v / Math.Sqrt(2))) / 2;
-        double low = NormCdf((a - mean) / std), high = NormCdf((b - mean) / std);
-        using var noGrad = no_grad();
-        tensor.uniform_(2 * low - 1, 2 * high - 1);
-        tensor.erfinv_();
-        tensor.mul_(std * Math.Sqrt(2));
-        tensor.add_(mean);
-        tensor.clamp_(a, b);
-    }
-
-    /// <summary>The error function (Numerical Recipes' erfc approximation, fractional error below 1.2e-7).</summary>
-    private static double Erf(double x)
-    {
-        double t = 1 / (1 + 0.5 * Math.Abs(x));
-        double y = 1 - t * Math.Exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-            t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? y : -y;
-    }
-
     /// <summary>The dropout a torchvision head uses: the option when set (0 included), else the architecture's default.</summary>
     public static ModelOptions WithHeadDropout(ModelOptions options, double torchvisionDefault) =>
         options.DropRate is not null ? options : options with { DropRate = torchvisionDefault };

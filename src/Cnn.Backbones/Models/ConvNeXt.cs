@@ -84,7 +84,7 @@ public sealed class ConvNeXt : SequentialBackbone
 
     private static void Init(Tensor weight, Tensor? bias)
     {
-        Layers.TruncatedNormal(weight, 0.02);
+        Layers.TruncatedNormal(weight, mean: 0, std: 0.02, a: -2, b: 2);
         if (bias is not null) nn.init.zeros_(bias);
     }
 

@@ -188,10 +188,10 @@ public sealed class GoogLeNet : Backbone
             switch (module)
             {
                 case Conv2d conv:
-                    ClassicLayers.TruncNormal(conv.weight, 0, 0.01, -2, 2);
+                    Layers.TruncatedNormal(conv.weight, 0, 0.01, -2, 2);
                     break;
                 case Linear linear:
-                    ClassicLayers.TruncNormal(linear.weight, 0, 0.01, -2, 2);
+                    Layers.TruncatedNormal(linear.weight, 0, 0.01, -2, 2);
                     break;
                 case BatchNorm2d bn:
                     nn.init.ones_(bn.weight);
@@ -270,7 +270,7 @@ internal sealed class GoogLeNetAux : nn.Module<Tensor, Tensor>
         if (numClasses == 0) return nn.Identity();
         var fc = nn.Linear(1024, numClasses, device: device);
         using var noGrad = no_grad();
-        ClassicLayers.TruncNormal(fc.weight, 0, 0.01, -2, 2);
+        Layers.TruncatedNormal(fc.weight, 0, 0.01, -2, 2);
         return fc;
     }
 }

@@ -182,10 +182,10 @@ public sealed class InceptionV3 : Backbone
             switch (module)
             {
                 case Conv2d conv:
-                    ClassicLayers.TruncNormal(conv.weight, 0, 0.1, -2, 2);
+                    Layers.TruncatedNormal(conv.weight, 0, 0.1, -2, 2);
                     break;
                 case Linear linear:
-                    ClassicLayers.TruncNormal(linear.weight, 0, name == "AuxLogits.fc" ? 0.001 : 0.1, -2, 2);
+                    Layers.TruncatedNormal(linear.weight, 0, name == "AuxLogits.fc" ? 0.001 : 0.1, -2, 2);
                     break;
                 case BatchNorm2d bn:
                     nn.init.ones_(bn.weight);
@@ -374,7 +374,7 @@ internal sealed class InceptionV3Aux : nn.Module<Tensor, Tensor>
         if (numClasses == 0) return nn.Identity();
         var fc = nn.Linear(768, numClasses, device: device);
         using var noGrad = no_grad();
-        ClassicLayers.TruncNormal(fc.weight, 0, 0.001, -2, 2);
+        Layers.TruncatedNormal(fc.weight, 0, 0.001, -2, 2);
         return fc;
     }
 }

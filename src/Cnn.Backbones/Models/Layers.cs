@@ -46,21 +46,24 @@ public static class Layers
     }
 
     /// <summary>
-    /// PyTorch's <c>nn.init.trunc_normal_</c> (inverse-CDF sampling, clamped to [<paramref name="a"/>, <paramref name="b"/>]).
-    /// TorchSharp's own <c>trunc_normal_</c> occasionally yields NaN (a uniform sample at ±1 of <c>erfinv</c>); here the uniform
-    /// samples are kept strictly inside (-1, 1).
+    /// PyTorch's <c>nn.init.trunc_normal_(tensor, mean, std, a, b)</c>: N(<paramref name="mean"/>, <paramref name="std"/>²) truncated
+    /// to [<paramref name="a"/>, <paramref name="b"/>] (absolute bounds) by inverse-CDF sampling, so every sample lies within the
+    /// bounds. TorchSharp's own <c>trunc_normal_</c> occasionally yields NaN (a uniform sample at ±1 of <c>erfinv</c>); here the
+    /// uniform samples are kept strictly inside (-1, 1) and the result is clamped to the bounds, as PyTorch does.
     /// </summary>
     /// <param name="tensor">Tensor to fill in place.</param>
-    /// <param name="std">Standard deviation.</param>
-    /// <param name="mean">Mean.</param>
-    /// <param name="a">Lower bound (absolute).</param>
+    /// <param name="mean">Mean of the normal distribution.</param>
+    /// <param name="std">Standard deviation of the normal distribution, &gt; 0.</param>
+    /// <param name="a">Lower bound (absolute), &lt; <paramref name="b"/>.</param>
     /// <param name="b">Upper bound (absolute).</param>
-    public static void TruncatedNormal(Tensor tensor, double std, double mean = 0, double a = -2, double b = 2)
+    public static void TruncatedNormal(Tensor tensor, double mean, double std, double a, double b)
     {
+        if (!(std > 0) || !(a < b))
+            throw new ArgumentOutOfRangeException(nameof(std), $"A truncated normal needs std > 0 and a < b; got std = {std}, [a, b] = [{a}, {b}].");
         using var noGrad = no_grad();
         static double Cdf(double x) => (1 + Erf(x / Math.Sqrt(2))) / 2;
         double l = Cdf((a - mean) / std), u = Cdf((b - mean) / std);
-        const double limit = 1 - 1e-6;
+        const double limit = 1 - 1e-7;
         tensor.uniform_(2 * l - 1, 2 * u - 1).clamp_(-limit, limit).erfinv_().mul_(std * Math.Sqrt(2)).add_(mean).clamp_(a, b);
     }
 

@@ -46,9 +46,16 @@ public sealed record ModelOptions
     /// <summary>
     /// Pooling of token outputs for transformer backbones: <c>"token"</c> (the class token, torchvision's and the default) or
     /// <c>"avg"</c> (mean of the patch tokens, timm's <c>global_pool='avg'</c>). Null uses the default. Convolutional networks
-    /// only accept null or <c>"avg"</c>.
+    /// only accept null or <c>"avg"</c> (see <see cref="ModelDefinition.Capabilities"/>).
     /// </summary>
     public string? GlobalPool { get; init; }
+
+    /// <summary>
+    /// Blocks per stage replacing the architecture's own (torchvision's <c>ResNet(block, layers)</c> argument), e.g.
+    /// <c>[2, 2, 2, 3]</c> for a ResNet-18 with three blocks in <c>layer4</c>. Null (default) keeps the architecture's. Only the ResNet
+    /// families accept it (<see cref="ModelCapabilities.BlockCounts"/>); the others reject it.
+    /// </summary>
+    public IReadOnlyList<int>? BlockCounts { get; init; }
 
     /// <summary>
     /// Build the auxiliary classifiers of GoogLeNet (<c>aux1</c>, <c>aux2</c>) and Inception v3 (<c>AuxLogits</c>), torchvision's
@@ -98,6 +105,8 @@ public sealed record ModelOptions
             throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, $"{nameof(ImageSize)} must be >= 1 or null; got {ImageSize}.");
         if (GlobalPool is not (null or "avg" or "token"))
             throw new ArgumentException($"{nameof(GlobalPool)} must be \"token\", \"avg\" or null; got \"{GlobalPool}\".", nameof(GlobalPool));
+        if (BlockCounts is { } counts && (counts.Count == 0 || counts.Any(n => n < 1)))
+            throw new ArgumentException($"{nameof(BlockCounts)} must be null or block counts >= 1 per stage; got [{string.Join(", ", counts)}].", nameof(BlockCounts));
         if (AuxLossWeight is { } w && (!double.IsFinite(w) || w < 0))
             throw new ArgumentOutOfRangeException(nameof(AuxLossWeight), w, $"{nameof(AuxLossWeight)} must be a finite number >= 0; got {w}.");
         if (TransformInput == true && InChannels != 3)

@@ -23,7 +23,29 @@ public interface IModelFamily
 /// Options used when none are given (e.g. LeNet-5's 10 classes and 1 input channel); null for <c>new ModelOptions()</c>
 /// (1000 classes, 3 channels). <see cref="ModelInfo.ParameterCount"/> counts the model built with them.
 /// </param>
-public sealed record ModelDefinition(string Name, string Family, PretrainedConfig DefaultConfig, Func<ModelOptions, Device?, Backbone> Factory, ModelOptions? DefaultOptions = null);
+public sealed record ModelDefinition(string Name, string Family, PretrainedConfig DefaultConfig, Func<ModelOptions, Device?, Backbone> Factory, ModelOptions? DefaultOptions = null)
+{
+    /// <summary>
+    /// The architecture-dependent options the model accepts (<see cref="ModelOptions.GlobalPool"/>, <see cref="ModelOptions.BlockCounts"/>);
+    /// <see cref="Build"/> rejects the others. Default: a CNN's (<see cref="ModelCapabilities.Cnn"/>).
+    /// </summary>
+    public ModelCapabilities Capabilities { get; init; } = ModelCapabilities.Cnn;
+
+    /// <summary>
+    /// Validates <paramref name="options"/> (architecture-independent values and this model's <see cref="Capabilities"/>), then
+    /// builds the model with <see cref="Factory"/>. Every model the registry makes is built here.
+    /// </summary>
+    /// <param name="options">Creation options.</param>
+    /// <param name="device">Device for the parameters; null for the default. The meta device builds without memory.</param>
+    /// <exception cref="ArgumentException">Invalid options, or an option this model does not support.</exception>
+    public Backbone Build(ModelOptions options, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Capabilities.Check(Name, options);
+        return Factory(options, device);
+    }
+}
 
 /// <summary>What <see cref="ModelRegistry.List"/> reports about a model.</summary>
 /// <param name="Name">Model name.</param>
@@ -55,6 +77,11 @@ public static class ModelRegistry
     /// <exception cref="ArgumentException">No model has this name; the message lists close matches.</exception>
     public static ModelInfo Get(string name) => Describe(Find(name));
 
+    /// <summary>The registration of one model: its factory, default options and <see cref="ModelDefinition.Capabilities"/>.</summary>
+    /// <param name="name">Model name.</param>
+    /// <exception cref="ArgumentException">No model has this name; the message lists close matches.</exception>
+    public static ModelDefinition GetDefinition(string name) => Find(name);
+
     /// <summary>
     /// Builds a model. With <see cref="ModelOptions.WeightsPath"/> set, loads the weights as timm loads pretrained weights: the body
     /// strictly, the classifier only when its class count matches, the first convolution adapted to the input channels.
@@ -67,8 +94,7 @@ public static class ModelRegistry
         var definition = Find(name);
         Native.TorchRuntime.EnsureLoaded();
         options ??= definition.DefaultOptions ?? new ModelOptions();
-        options.Validate();
-        var model = definition.Factory(options, null);
+        var model = definition.Build(options);
         if (options.WeightsPath is { } path)
         {
             try
@@ -91,7 +117,7 @@ public static class ModelRegistry
     {
         // The meta device allocates no storage, so even the largest variants cost only their module objects.
         Native.TorchRuntime.EnsureLoaded();
-        using var model = d.Factory(d.DefaultOptions ?? new ModelOptions(), META);
+        using var model = d.Build(d.DefaultOptions ?? new ModelOptions(), META);
         return model.parameters().Sum(p => p.numel());
     }
 

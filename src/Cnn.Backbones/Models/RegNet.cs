@@ -83,8 +83,6 @@ public sealed class RegNet : Backbone
     private RegNet(RegNetArchitecture a, ModelOptions options, Device? device, (int[] Widths, int[] Depths, int[] GroupWidths) stages)
         : base(a.Name, options, stages.Widths[^1], FeatureInfoOf(stages.Widths), a.PretrainedConfig)
     {
-        if (options.GlobalPool is "token")
-            throw new ArgumentException($"{a.Name} is a CNN: GlobalPool must be null or \"avg\"; got \"token\".", nameof(options));
         Architecture = a;
         var norm = BatchNormSettings.Default;
         stem = Layers.ConvNormAct(options.InChannels, 32, 3, 2, 1, () => nn.ReLU(), norm, device);

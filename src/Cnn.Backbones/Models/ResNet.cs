@@ -41,6 +41,11 @@ public sealed record ResNetArchitecture(
 {
     /// <summary>Output channels of a block relative to its <c>planes</c>: 1 for basic, 4 for bottleneck blocks.</summary>
     public int Expansion => Block == ResNetBlock.Basic ? 1 : 4;
+
+    /// <summary>This architecture with <see cref="ModelOptions.BlockCounts"/> as its <see cref="Layers"/> when set, else itself.</summary>
+    /// <param name="options">Creation options.</param>
+    public ResNetArchitecture WithBlockCounts(ModelOptions options) =>
+        options.BlockCounts is { } counts ? this with { Layers = counts.ToArray() } : this;
 }
 
 /// <summary>
@@ -80,11 +85,9 @@ public sealed class ResNet : Backbone
         : base(architecture.Name, options ??= new ModelOptions(), 512 * architecture.Expansion, FeatureInfoOf(architecture), architecture.PretrainedConfig)
     {
         if (architecture.Layers.Count != 4 || architecture.Layers.Any(n => n < 1))
-            throw new ArgumentException($"A ResNet needs 4 stages of at least one block each; got [{string.Join(", ", architecture.Layers)}].", nameof(architecture));
+            throw new ArgumentException($"A ResNet needs 4 stages of at least one block each (ModelOptions.BlockCounts); got [{string.Join(", ", architecture.Layers)}].", nameof(architecture));
         if (architecture.Block == ResNetBlock.Basic && (architecture.Groups != 1 || architecture.WidthPerGroup != 64))
             throw new ArgumentException("BasicBlock only supports groups=1 and width_per_group=64.", nameof(architecture));
-        if (options.GlobalPool is "token")
-            throw new ArgumentException($"{architecture.Name} is a CNN: GlobalPool must be null or \"avg\"; got \"token\".", nameof(options));
         Architecture = architecture;
 
         conv1 = nn.Conv2d(options.InChannels, 64, 7, stride: 2, padding: 3, bias: false, device: device);
@@ -336,7 +339,19 @@ public sealed class ResNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (options, device) => new ResNet(a, options, device)));
+        Architectures.Select(a => Register(a, Family));
+
+    /// <summary>
+    /// The registration of a ResNet-layout architecture (also SE-ResNet's): a CNN whose blocks per stage
+    /// <see cref="ModelOptions.BlockCounts"/> may replace.
+    /// </summary>
+    /// <param name="architecture">The architecture.</param>
+    /// <param name="family">Family name.</param>
+    internal static ModelDefinition Register(ResNetArchitecture architecture, string family) =>
+        new(architecture.Name, family, architecture.PretrainedConfig, (options, device) => new ResNet(architecture.WithBlockCounts(options), options, device))
+        {
+            Capabilities = ModelCapabilities.Cnn with { BlockCounts = true },
+        };
 
     private static ResNetArchitecture Define(string name, ResNetBlock block, int[] layers, int groups = 1, int widthPerGroup = 64, int resizeSize = 256) =>
         new(name, block, layers, groups, widthPerGroup,

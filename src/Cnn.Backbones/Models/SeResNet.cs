@@ -22,7 +22,7 @@ public sealed class SeResNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new ResNet(a, o, d)));
+        Architectures.Select(a => ResNetFamily.Register(a, Family));
 
     private static PretrainedConfig TimmConfig(double cropPct, string interpolation, string tag) =>
         new(new InputSize(3, 224, 224), PretrainedConfig.ImageNetMean, PretrainedConfig.ImageNetStd, cropPct, interpolation, "conv1", "fc", 1000, tag);

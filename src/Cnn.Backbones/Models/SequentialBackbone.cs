@@ -49,8 +49,6 @@ public abstract class SequentialBackbone : Backbone
         string classifierPrefix, double defaultDropRate)
         : base(name, options, options.FeaturesOnly ? layout.Channels[layout.BodyCount - 1] : numFeatures, layout.FeatureInfo, pretrainedConfig, defaultDropRate)
     {
-        if (options.GlobalPool is "token")
-            throw new ArgumentException($"{name} is a CNN: GlobalPool must be null or \"avg\"; got \"token\".", nameof(options));
         _layers = options.FeaturesOnly ? layout.Layers.Take(layout.BodyCount).ToArray() : layout.Layers;
         _stageEnds = layout.StageEnds;
         features = nn.Sequential(_layers);

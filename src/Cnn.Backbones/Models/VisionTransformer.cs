@@ -183,7 +183,7 @@ public sealed class VisionTransformer : Backbone
     {
         using var noGrad = no_grad();
         long fanIn = conv_proj.in_channels * conv_proj.kernel_size[0] * conv_proj.kernel_size[1];
-        Layers.TruncatedNormal(conv_proj.weight, Math.Sqrt(1.0 / fanIn));
+        Layers.TruncatedNormal(conv_proj.weight, mean: 0, std: Math.Sqrt(1.0 / fanIn), a: -2, b: 2);
         nn.init.zeros_(conv_proj.bias!);
         encoder.Initialize();
         if (_head is Linear head)
@@ -351,7 +351,10 @@ public sealed class VisionTransformerFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new VisionTransformer(a, o, d)));
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new VisionTransformer(a, o, d))
+        {
+            Capabilities = ModelCapabilities.Cnn with { GlobalPools = ["token", "avg"] },
+        });
 
     private static PretrainedConfig Config(int resize) =>
         PretrainedConfig.TorchvisionImageNet(224, resize, "conv_proj", "heads.head", "torchvision IMAGENET1K_V1");

@@ -14,7 +14,7 @@ namespace Cnn.Backbones.Tests.Models;
 public sealed class BackboneContractTests
 {
     /// <summary>A torchvision resnet18 (1000 classes) saved by torch.save, shared with the parity test.</summary>
-    private static string Resnet18Weights => ResNetReference.Parity("resnet18", 64).WeightsPath;
+    private static string Resnet18Weights => ModelReference.Fixture("resnet18", 64).WeightsPath;
 
     [TestMethod]
     [DataRow("resnet18")]
@@ -79,7 +79,7 @@ public sealed class BackboneContractTests
         foreach (var (key, value) in after)
         {
             if (key.StartsWith("fc.", StringComparison.Ordinal)) continue;
-            Assert.IsTrue(ResNetReference.Identical(value, before[key]), $"{key} changed");
+            Assert.IsTrue(TensorAssert.Identical(value, before[key]), $"{key} changed");
         }
         CollectionAssert.AreEqual(new long[] { 10, 512 }, after["fc.weight"].shape);
         CollectionAssert.AreEqual(new long[] { 10 }, after["fc.bias"].shape);
@@ -109,7 +109,7 @@ public sealed class BackboneContractTests
         CollectionAssert.AreEqual(new long[] { 2, 512 }, pooled.shape);
         var expected = model.ForwardFeatures(x).mean([2, 3]);
         Assert.IsTrue(pooled.allclose(expected, rtol: 1e-5, atol: 1e-6));
-        Assert.IsTrue(ResNetReference.Identical(pooled, model.ForwardHead(model.ForwardFeatures(x), preLogits: true)));
+        Assert.IsTrue(TensorAssert.Identical(pooled, model.ForwardHead(model.ForwardFeatures(x), preLogits: true)));
 
         using var created = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 0 });
         CollectionAssert.AreEqual(new long[] { 2, 512 }, created.forward(x).shape);
@@ -128,7 +128,7 @@ public sealed class BackboneContractTests
         StringAssert.Contains(error.Message, "NumClasses = 10");
         StringAssert.Contains(error.Message, "strict: false");
         Assert.AreEqual(1000, error.FileClasses);
-        Assert.IsTrue(ResNetReference.Identical(model.state_dict()["conv1.weight"], conv1Before), "a failed strict load changes nothing");
+        Assert.IsTrue(TensorAssert.Identical(model.state_dict()["conv1.weight"], conv1Before), "a failed strict load changes nothing");
 
         var fcBefore = model.state_dict()["fc.weight"].clone();
         var report = model.LoadWeights(Resnet18Weights, strict: false);
@@ -137,17 +137,17 @@ public sealed class BackboneContractTests
         Assert.IsEmpty(report.UnexpectedKeys);
         var loaded = model.state_dict();
         foreach (var (key, value) in loaded.Where(e => !e.Key.StartsWith("fc.", StringComparison.Ordinal)))
-            Assert.IsTrue(ResNetReference.Identical(value, file[key]), $"{key} not loaded");
-        Assert.IsTrue(ResNetReference.Identical(loaded["fc.weight"], fcBefore), "skipped head keeps its initialisation");
+            Assert.IsTrue(TensorAssert.Identical(value, file[key]), $"{key} not loaded");
+        Assert.IsTrue(TensorAssert.Identical(loaded["fc.weight"], fcBefore), "skipped head keeps its initialisation");
 
         // Fine-tuning path: Create with WeightsPath loads the body strictly and keeps a fresh 10-class head.
         using var pretrained = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 10, WeightsPath = Resnet18Weights });
-        Assert.IsTrue(ResNetReference.Identical(pretrained.state_dict()["layer4.1.bn2.running_var"], file["layer4.1.bn2.running_var"]));
+        Assert.IsTrue(TensorAssert.Identical(pretrained.state_dict()["layer4.1.bn2.running_var"], file["layer4.1.bn2.running_var"]));
         CollectionAssert.AreEqual(new long[] { 10, 512 }, pretrained.state_dict()["fc.weight"].shape);
         using var same = ModelRegistry.Create("resnet18", new ModelOptions { WeightsPath = Resnet18Weights });
-        Assert.IsTrue(ResNetReference.Identical(same.state_dict()["fc.weight"], file["fc.weight"]), "matching classifier is loaded");
+        Assert.IsTrue(TensorAssert.Identical(same.state_dict()["fc.weight"], file["fc.weight"]), "matching classifier is loaded");
         using var features = ModelRegistry.Create("resnet18", new ModelOptions { FeaturesOnly = true, WeightsPath = Resnet18Weights });
-        Assert.IsTrue(ResNetReference.Identical(features.state_dict()["layer1.0.conv1.weight"], file["layer1.0.conv1.weight"]), "features-only body is loaded");
+        Assert.IsTrue(TensorAssert.Identical(features.state_dict()["layer1.0.conv1.weight"], file["layer1.0.conv1.weight"]), "features-only body is loaded");
         var headless = Assert.ThrowsExactly<ClassifierMismatchException>(() => features.LoadWeights(Resnet18Weights));
         StringAssert.Contains(headless.Message, "features-only");
         conv1Before.Dispose();
@@ -175,7 +175,7 @@ public sealed class BackboneContractTests
         rgb.eval();
         using var noGrad = no_grad();
         var x = randn(2, 1, 64, 64);
-        ResNetReference.AssertClose(rgb.forward(x.expand(2, 3, 64, 64)), gray.forward(x), "grey vs replicated RGB logits");
+        TensorAssert.AssertClose(rgb.forward(x.expand(2, 3, 64, 64)), gray.forward(x), "grey vs replicated RGB logits");
 
         using var five = ModelRegistry.Create("resnet18", new ModelOptions { InChannels = 5 });
         Assert.IsTrue(five.LoadWeights(Resnet18Weights).IsComplete);
@@ -209,8 +209,8 @@ public sealed class BackboneContractTests
         var liveStats = model.state_dict()["layer3.0.bn1.running_mean"].clone();
         using (var scope = NewDisposeScope())
             model.forward(randn(2, 3, 64, 64)).sum().backward();
-        Assert.IsTrue(ResNetReference.Identical(model.state_dict()["layer2.0.bn1.running_mean"], frozenStats));
-        Assert.IsFalse(ResNetReference.Identical(model.state_dict()["layer3.0.bn1.running_mean"], liveStats));
+        Assert.IsTrue(TensorAssert.Identical(model.state_dict()["layer2.0.bn1.running_mean"], frozenStats));
+        Assert.IsFalse(TensorAssert.Identical(model.state_dict()["layer3.0.bn1.running_mean"], liveStats));
         Assert.IsNull(model.state_dict()["layer1.0.conv1.weight"].grad);
         Assert.IsNotNull(model.state_dict()["layer3.0.conv1.weight"].grad);
 
@@ -223,6 +223,29 @@ public sealed class BackboneContractTests
         Assert.ThrowsExactly<ArgumentException>(() => model.Freeze("layer9"));
         frozenStats.Dispose();
         liveStats.Dispose();
+    }
+
+    [TestMethod]
+    public void BlockCountsBuildAResNetWithOtherStageDepths()
+    {
+        TorchRuntime.EnsureLoaded();
+        // Issue #11: ML.NET's ResNet-18 featurizer has three blocks in layer4 (parity with torchvision's ResNet(BasicBlock,
+        // [2, 2, 2, 3]) is the resnet18+blocks-2-2-2-3 spec of the registry-driven suites).
+        using var model = (ResNet)ModelRegistry.Create("resnet18", new ModelOptions { BlockCounts = [2, 2, 2, 3], NumClasses = 10 });
+        CollectionAssert.AreEqual(new[] { 2, 2, 2, 3 }, model.Architecture.Layers.ToArray());
+        var keys = model.state_dict().Keys.ToHashSet();
+        Assert.Contains("layer4.2.conv2.weight", keys);
+        Assert.DoesNotContain("layer3.2.conv1.weight", keys);
+        Assert.AreEqual("resnet18", model.GetName());
+        using var scope = NewDisposeScope();
+        model.eval();
+        CollectionAssert.AreEqual(new long[] { 2, 10 }, model.forward(randn(2, 3, 64, 64)).shape);
+
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet18", new ModelOptions { BlockCounts = [2, 2, 2] })).Message,
+            "4 stages");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet50", new ModelOptions { BlockCounts = [3, 0, 6, 3] })).Message,
+            "BlockCounts must be null or block counts >= 1");
+        Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create("resnet50", new ModelOptions { BlockCounts = [] }));
     }
 
     [TestMethod]

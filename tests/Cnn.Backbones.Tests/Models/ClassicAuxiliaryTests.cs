@@ -24,7 +24,7 @@ public sealed class ClassicAuxiliaryTests
     public void GoogLeNetAuxOutputsMatchTorchvisionInTrainingAndAreIgnoredInEval()
     {
         TorchRuntime.EnsureLoaded();
-        var fixture = ClassicReference.Parity("googlenet+aux", 64, "train");
+        var fixture = ModelReference.Fixture("googlenet+aux", 64, "train");
         using var model = ModelRegistry.Create("googlenet", new ModelOptions { AuxLogits = true });
         Assert.IsTrue(model.LoadWeights(fixture.WeightsPath).IsComplete);
         using var outputs = fixture.LoadOutputs();
@@ -36,14 +36,14 @@ public sealed class ClassicAuxiliaryTests
         var train = model.ForwardTrain(x);
         Assert.HasCount(2, train.Auxiliary);
         Assert.IsTrue(train.Auxiliary.All(a => a.Weight == GoogLeNet.DefaultAuxLossWeight), "torchvision's recipe weighs each aux loss 0.3");
-        ResNetReference.AssertClose(outputs["aux1"], train.Auxiliary[0].Logits, "aux1 (after inception4a)");
-        ResNetReference.AssertClose(outputs["aux2"], train.Auxiliary[1].Logits, "aux2 (after inception4d)");
+        TensorAssert.AssertClose(outputs["aux1"], train.Auxiliary[0].Logits, "aux1 (after inception4a)");
+        TensorAssert.AssertClose(outputs["aux2"], train.Auxiliary[1].Logits, "aux2 (after inception4d)");
         CollectionAssert.AreEqual(new long[] { 2, 1000 }, train.Logits.shape);
 
         model.eval();
         var eval = model.ForwardTrain(x);
         Assert.IsEmpty(eval.Auxiliary);
-        Assert.IsTrue(ResNetReference.Identical(model.forward(x), eval.Logits));
+        Assert.IsTrue(TensorAssert.Identical(model.forward(x), eval.Logits));
         CollectionAssert.AreEqual(new long[] { 2, 1000 }, model.forward(x).shape, "forward returns only the main logits");
 
         // Without aux heads (the default) training mode has no auxiliary outputs either.
@@ -57,7 +57,7 @@ public sealed class ClassicAuxiliaryTests
     {
         TorchRuntime.EnsureLoaded();
         int size = InceptionV3.MinAuxInputSize;
-        var fixture = ClassicReference.Parity("inception_v3", size, "train");
+        var fixture = ModelReference.Fixture("inception_v3", size, "train");
         Assert.IsTrue(fixture.Meta.GetProperty("aux_fails_one_pixel_smaller").GetBoolean(),
             $"torchvision's aux head must fail at {size - 1}×{size - 1}, so {size} is the minimum");
         using var model = ModelRegistry.Create("inception_v3");
@@ -127,7 +127,7 @@ public sealed class ClassicAuxiliaryTests
             }
             else
             {
-                Assert.IsTrue(ResNetReference.Identical(value, before[key]), $"{key} changed");
+                Assert.IsTrue(TensorAssert.Identical(value, before[key]), $"{key} changed");
             }
         }
         Assert.AreEqual(10, model.NumClasses);
@@ -152,13 +152,13 @@ public sealed class ClassicAuxiliaryTests
     public void ImageNetWeightsIntoTenClassGoogLeNetTreatAuxHeadsLikeTheClassifier()
     {
         TorchRuntime.EnsureLoaded();
-        string path = ClassicReference.Parity("googlenet+aux", 64).WeightsPath;
+        string path = ModelReference.Fixture("googlenet+aux", 64).WeightsPath;
         using var file = WeightFile.Load(path);
 
         using var withAux = ModelRegistry.Create("googlenet", new ModelOptions { NumClasses = 10, AuxLogits = true, WeightsPath = path });
         var state = withAux.state_dict();
         foreach (var key in new[] { "aux1.conv.conv.weight", "aux1.fc1.weight", "aux2.conv.bn.running_var", "inception5b.branch4.1.conv.weight" })
-            Assert.IsTrue(ResNetReference.Identical(state[key], file[key]), $"{key} loaded");
+            Assert.IsTrue(TensorAssert.Identical(state[key], file[key]), $"{key} loaded");
         foreach (var key in new[] { "fc.weight", "aux1.fc2.weight", "aux2.fc2.weight" })
             Assert.AreEqual(10, state[key].shape[0], $"{key} is a fresh 10-class layer");
 
@@ -174,18 +174,18 @@ public sealed class ClassicAuxiliaryTests
         Assert.IsFalse(noAux.state_dict().Keys.Any(k => k.StartsWith("aux", StringComparison.Ordinal)));
         using var same = ModelRegistry.Create("googlenet");
         Assert.IsTrue(same.LoadWeights(path, strict: true).IsComplete);
-        Assert.IsTrue(ResNetReference.Identical(same.state_dict()["fc.weight"], file["fc.weight"]));
+        Assert.IsTrue(TensorAssert.Identical(same.state_dict()["fc.weight"], file["fc.weight"]));
     }
 
     [TestMethod]
     public void ImageNetWeightsIntoTenClassInceptionTreatAuxHeadLikeTheClassifier()
     {
         TorchRuntime.EnsureLoaded();
-        string path = ClassicReference.Parity("inception_v3", 75).WeightsPath;
+        string path = ModelReference.Fixture("inception_v3", 75).WeightsPath;
         using var file = WeightFile.Load(path);
         using var model = ModelRegistry.Create("inception_v3", new ModelOptions { NumClasses = 10, WeightsPath = path });
         var state = model.state_dict();
-        Assert.IsTrue(ResNetReference.Identical(state["AuxLogits.conv1.conv.weight"], file["AuxLogits.conv1.conv.weight"]));
+        Assert.IsTrue(TensorAssert.Identical(state["AuxLogits.conv1.conv.weight"], file["AuxLogits.conv1.conv.weight"]));
         CollectionAssert.AreEqual(new long[] { 10, 768 }, state["AuxLogits.fc.weight"].shape);
         CollectionAssert.AreEqual(new long[] { 10, 2048 }, state["fc.weight"].shape);
 

@@ -19,9 +19,9 @@ public sealed class SeResNetTests
     public void KeysAreTorchvisionResNetKeysWithTimmSqueezeExcitationAfterBn3(string name, string plain)
     {
         TorchRuntime.EnsureLoaded();
-        using var model = ModernReference.CreateOnMeta(name);
+        using var model = new ModelSpec(name).CreateOnMeta();
         var keys = model.state_dict().Select(e => (e.Key, e.Value.shape)).ToArray();
-        var reference = ResNetReference.Architecture(plain).Keys;
+        var reference = ModelReference.Architecture(plain).Keys;
         var withoutSe = keys.Where(k => !k.Key.Contains(".se.", StringComparison.Ordinal)).ToArray();
         CollectionAssert.AreEqual(reference.Select(k => k.Key).ToArray(), withoutSe.Select(k => k.Key).ToArray(), "non-SE keys are torchvision's, in order");
         for (int i = 0; i < reference.Count; i++) CollectionAssert.AreEqual(reference[i].Shape, withoutSe[i].shape, reference[i].Key);
@@ -49,8 +49,8 @@ public sealed class SeResNetTests
         Assert.AreEqual(28_088_024L, ModelRegistry.Get("seresnet50").ParameterCount);
         // The SE blocks add exactly 2·C·C/16 + C/16 + C per block to torchvision's resnet50.
         long se = new[] { (3, 256L), (4, 512L), (6, 1024L), (3, 2048L) }.Sum(b => b.Item1 * (2 * b.Item2 * (b.Item2 / 16) + b.Item2 / 16 + b.Item2));
-        Assert.AreEqual(ResNetReference.Architecture("resnet50").Parameters + se, ModelRegistry.Get("seresnet50").ParameterCount);
-        Assert.AreEqual(ResNetReference.Architecture("resnet101").Parameters + se + 17 * (2 * 1024L * 64 + 64 + 1024), ModelRegistry.Get("seresnet101").ParameterCount);
+        Assert.AreEqual(ModelReference.Architecture("resnet50").Parameters + se, ModelRegistry.Get("seresnet50").ParameterCount);
+        Assert.AreEqual(ModelReference.Architecture("resnet101").Parameters + se + 17 * (2 * 1024L * 64 + 64 + 1024), ModelRegistry.Get("seresnet101").ParameterCount);
     }
 
     [TestMethod]
