@@ -30,17 +30,28 @@ public sealed record OnnxImportReport(string OnnxPath, string Architecture, int 
 /// <summary>The weights <see cref="OnnxImporter.Import"/> produced, verified, with the model options they fit. Disposing it disposes the weights.</summary>
 public sealed class OnnxImportResult : IDisposable
 {
-    internal OnnxImportResult(StateDict weights, ModelOptions options, OnnxImportReport report)
+    internal OnnxImportResult(StateDict weights, ModelOptions options, OnnxImportReport report, PretrainedConfig? pretrainedConfig = null)
     {
         Weights = weights;
         Options = options;
         Report = report;
+        PretrainedConfig = pretrainedConfig;
     }
+
+    /// <summary>
+    /// The preprocessing the weights expect, when it was imported too (<see cref="OnnxImporter.ImportWithPreprocessing"/>); null
+    /// when only the network was imported (its input is then what the ONNX graph's input was).
+    /// </summary>
+    public PretrainedConfig? PretrainedConfig { get; }
 
     /// <summary>The state dict, with the architecture's (torchvision's) keys.</summary>
     public StateDict Weights { get; }
 
-    /// <summary>The options the weights were verified with (for <see cref="ModelRegistry.Create"/>; <see cref="ModelOptions.NumClasses"/> as found in the graph).</summary>
+    /// <summary>
+    /// The options the weights were verified with, for <see cref="ModelRegistry.Create"/>: <see cref="ModelOptions.NumClasses"/> and
+    /// <see cref="ModelOptions.InChannels"/> as found in the graph, and <see cref="ModelOptions.BlockCounts"/> where the graph has
+    /// other blocks per stage than the architecture.
+    /// </summary>
     public ModelOptions Options { get; }
 
     /// <summary>The mapping and verification report.</summary>

@@ -50,6 +50,8 @@ public static class OnnxImporter
         Native.TorchRuntime.EnsureLoaded();
         long[] inputShape = InputShape(graph, info);
         var baseOptions = (options ?? new ModelOptions()) with { InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false };
+        if (baseOptions.BlockCounts is null && InferBlockCounts(graph, info.Name, baseOptions) is { } counts)
+            baseOptions = baseOptions with { BlockCounts = counts };
 
         // ONNX Runtime runs once, on a seeded random input, keeping every layer's input and output: the pairing follows them
         // and the verification compares with them.
@@ -76,6 +78,85 @@ public static class OnnxImporter
             return Build(graph, model, pairs, info.Name, baseOptions with { NumClasses = classes }, input, onnx, tolerance);
         }
         throw new OnnxImportException(onnxPath, firstFailure!);
+    }
+
+    /// <summary>
+    /// Imports a network whose images go through a separate preprocessing graph first (ML.NET's DnnImageFeaturizer models:
+    /// <c>ResNetPreprocess.onnx</c> then <c>ResNet18.onnx</c>). The network is imported and verified as by <see cref="Import"/>; the
+    /// preprocessing's channel reordering is then folded into the first convolution, and its mean and scale become
+    /// <see cref="OnnxImportResult.PretrainedConfig"/> (per-channel: a per-pixel mean image is averaged over each channel).
+    /// </summary>
+    /// <param name="preprocessPath">The preprocessing graph (see <see cref="OnnxPreprocessing"/>).</param>
+    /// <param name="onnxPath">The network.</param>
+    /// <param name="architecture">A registered model name.</param>
+    /// <param name="pixelScale">The preprocessing's input unit: 255 when it takes 0–255 pixel values, 1 for [0, 1].</param>
+    /// <param name="options">As for <see cref="Import"/>.</param>
+    /// <param name="tolerance">As for <see cref="Import"/>.</param>
+    /// <exception cref="WeightFileException">The preprocessing graph is not of the understood kind, or as for <see cref="Import"/>.</exception>
+    public static OnnxImportResult ImportWithPreprocessing(string preprocessPath, string onnxPath, string architecture, double pixelScale = 255,
+        ModelOptions? options = null, double tolerance = DefaultTolerance)
+    {
+        if (!double.IsFinite(pixelScale) || pixelScale <= 0)
+            throw new ArgumentOutOfRangeException(nameof(pixelScale), pixelScale, "The pixel scale must be a finite number > 0 (255 for 0–255 input).");
+        using var preprocessing = OnnxPreprocessing.Read(preprocessPath);
+        var result = Import(onnxPath, architecture, options, tolerance);
+        try
+        {
+            var info = ModelRegistry.Get(architecture);
+            var config = preprocessing.ToPretrainedConfig(info, pixelScale, result.Report.NumClasses,
+                $"ONNX import of {Path.GetFileName(onnxPath)} with {Path.GetFileName(preprocessPath)}");
+            preprocessing.FoldChannelOrder(result.Weights, config.FirstConv);
+            result.Weights.Metadata["cnn.mean"] = string.Join(",", config.Mean.Select(m => m.ToString("R", CultureInfo.InvariantCulture)));
+            result.Weights.Metadata["cnn.std"] = string.Join(",", config.Std.Select(m => m.ToString("R", CultureInfo.InvariantCulture)));
+            return new OnnxImportResult(result.Weights, result.Options, result.Report, config);
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// For architectures whose blocks per stage can vary (<see cref="ModelOptions.BlockCounts"/>, the ResNets): the counts of the
+    /// graph, from how often the convolution shapes of a repeated block occur in it (the stages' modules are <c>layer1</c> …).
+    /// Null when the architecture has fixed counts, the graph has the architecture's own, or the counts cannot be read off.
+    /// </summary>
+    private static int[]? InferBlockCounts(OnnxGraph graph, string architecture, ModelOptions options)
+    {
+        Backbone one, two;
+        try
+        {
+            one = ModelRegistry.Create(architecture, options with { NumClasses = 0, BlockCounts = [1, 1, 1, 1] });
+        }
+        catch (ArgumentException)
+        {
+            return null; // fixed block counts
+        }
+        using (one)
+        using (two = ModelRegistry.Create(architecture, options with { NumClasses = 0, BlockCounts = [2, 2, 2, 2] }))
+        using (var standard = ModelRegistry.Create(architecture, options with { NumClasses = 0 }))
+        {
+            static List<(string Name, string Shape)> Convs(Backbone model) =>
+                model.named_modules().Where(m => m.module is Conv2d).Select(m => (m.name, OnnxLayer.Text(((Conv2d)m.module).weight!.shape))).ToList();
+            var convsOne = Convs(one);
+            var convsTwo = Convs(two);
+            var onnx = graph.Layers.Where(l => l.Kind == LayerKind.Conv).Select(l => OnnxLayer.Text(graph.Shape(l.Weight!))).ToList();
+            var counts = new int[4];
+            for (int stage = 0; stage < 4; stage++)
+            {
+                var repeated = convsTwo.Where(c => c.Name.StartsWith($"layer{stage + 1}.1.", StringComparison.Ordinal)).ToList();
+                if (repeated.Count == 0) return null;
+                string shape = repeated[0].Shape;
+                int perBlock = repeated.Count(c => c.Shape == shape);
+                int extra = onnx.Count(s => s == shape) - convsOne.Count(c => c.Shape == shape);
+                if (extra < 0 || extra % perBlock != 0) return null;
+                counts[stage] = 1 + extra / perBlock;
+            }
+            var own = Enumerable.Range(1, 4).Select(s => Convs(standard).Select(c => c.Name).Where(n => n.StartsWith($"layer{s}.", StringComparison.Ordinal))
+                .Select(n => n.Split('.')[1]).Distinct().Count()).ToArray();
+            return counts.SequenceEqual(own) ? null : counts;
+        }
     }
 
     private static long[] InputShape(OnnxGraph graph, ModelInfo info)
