@@ -155,7 +155,16 @@ public static class OnnxImporter
             }
             var own = Enumerable.Range(1, 4).Select(s => Convs(standard).Select(c => c.Name).Where(n => n.StartsWith($"layer{s}.", StringComparison.Ordinal))
                 .Select(n => n.Split('.')[1]).Distinct().Count()).ToArray();
-            return counts.SequenceEqual(own) ? null : counts;
+            if (counts.SequenceEqual(own)) return null;
+            // The counts of another registered variant (a resnet18 graph imported as resnet34): name it rather than build a look-alike.
+            var self = ResNetFamily.Architectures.FirstOrDefault(a => a.Name == architecture);
+            var twin = self is null ? null : ResNetFamily.Architectures.FirstOrDefault(a =>
+                a.Name != self.Name && a.Layers.SequenceEqual(counts) && a with { Name = self.Name, Layers = self.Layers, PretrainedConfig = self.PretrainedConfig } == self);
+            if (twin is not null)
+                throw new OnnxImportException(graph.Path,
+                    $"Cannot import {graph.Path} onto {architecture}: the graph has [{string.Join(", ", counts)}] blocks per stage, which is {twin.Name}, " +
+                    $"not {architecture} ([{string.Join(", ", own)}]). Import it as {twin.Name} (cnn import --model {twin.Name}).");
+            return counts;
         }
     }
 

@@ -79,10 +79,21 @@ public sealed class OnnxImporterTests
     {
         using var dir = new TempDirectory();
         OnnxReference.Export(dir.Path, "resnet18", 32);
-        var ex = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), "resnet34").Dispose());
-        StringAssert.Contains(ex.Message, dir.File("model.onnx"));
-        StringAssert.Contains(ex.Message, "resnet34");
-        StringAssert.Contains(ex.Message, "layer1.2.conv1", "resnet34's third layer1 block is the first layer resnet18's graph lacks");
+        string path = dir.File("model.onnx");
+
+        // Another variant of the family: its block counts say which one it is.
+        var variant = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(path, "resnet34").Dispose());
+        StringAssert.Contains(variant.Message, path);
+        StringAssert.Contains(variant.Message, "[2, 2, 2, 2] blocks per stage, which is resnet18, not resnet34 ([3, 4, 6, 3])");
+
+        // Bottleneck blocks: the first layer without a counterpart is named.
+        var other = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(path, "resnet50").Dispose());
+        StringAssert.Contains(other.Message, "Cannot map " + path + " onto resnet50");
+        StringAssert.Contains(other.Message, "Conv2d 'layer1.0.conv1' [64, 64, 1, 1]");
+
+        // Explicit block counts are used as given: resnet18's graph is a resnet34 with [2, 2, 2, 2].
+        using var explicitCounts = OnnxImporter.Import(path, "resnet34", new ModelOptions { BlockCounts = [2, 2, 2, 2] });
+        Assert.IsTrue(explicitCounts.Report.RelativeDifference <= 1e-4);
     }
 
     /// <summary>Exports resnet18 at 32×32 and applies a Python edit (<c>m</c> is the loaded ModelProto) to the file.</summary>

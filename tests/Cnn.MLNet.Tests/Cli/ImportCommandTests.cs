@@ -1,5 +1,6 @@
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Weights;
+using System.Reflection;
 using Cnn.Tests.Shared;
 using TorchSharp;
 
@@ -73,14 +74,39 @@ public sealed class ImportCommandTests
     }
 
     [TestMethod]
+    public void Import_MlNetFeaturizerWithItsPreprocessing_ReportsBlockCountsAndConfig()
+    {
+        string? package = typeof(ImportCommandTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "DnnImageFeaturizerResNet18")?.Value;
+        Assert.IsTrue(Directory.Exists(package), $"Microsoft.ML.DnnImageFeaturizer.ResNet18 is not in the NuGet cache ('{package}'); run dotnet restore.");
+        string models = Path.Combine(package!, "tools", "DnnImageModels");
+        string output = _dir!.File("mlnet-resnet18.safetensors");
+        string text = CliHost.Succeed("import", Path.Combine(models, "ResNet18Onnx", "ResNet18.onnx"), "--model", "resnet18",
+            "--preprocess", Path.Combine(models, "ResNetPrepOnnx", "ResNetPreprocess.onnx"), "--output", output);
+
+        StringAssert.Contains(text, "Parameter");
+        StringAssert.Contains(text, "verified: 22 layers and the output agree");
+        StringAssert.Contains(text, "block counts: [2, 2, 2, 3]");
+        StringAssert.Contains(text, "std [0.00392157, 0.00392157, 0.00392157], input 224x224; channel order folded into conv1");
+        StringAssert.Contains(text, "no classifier");
+
+        using var weights = Cnn.Backbones.Weights.WeightFile.Load(output);
+        Assert.AreEqual("2,2,2,3", weights.Metadata["cnn.block_counts"]);
+        Assert.AreEqual("2,1,0", weights.Metadata["cnn.channel_order_folded"]);
+        using var model = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 0, BlockCounts = [2, 2, 2, 3], WeightsPath = output });
+        Assert.AreEqual(0, model.NumClasses);
+    }
+
+    [TestMethod]
     public void Import_Refusals_AreOneLineErrors()
     {
         string onnx = _dir!.File("resnet18.onnx");
         string output = _dir.File("refused.safetensors");
 
-        string wrong = CliHost.FailOneLine(1, "import", onnx, "--model", "resnet34", "--output", output);
+        string wrong = CliHost.FailOneLine(1, "import", onnx, "--model", "resnet50", "--output", output);
         StringAssert.Contains(wrong, onnx);
-        StringAssert.Contains(wrong, "layer1.2.conv1");
+        StringAssert.Contains(wrong, "layer1.0.conv1");
+        StringAssert.Contains(CliHost.FailOneLine(1, "import", onnx, "--model", "resnet34", "--output", output), "Import it as resnet18 (cnn import --model resnet18)");
         Assert.IsFalse(File.Exists(output), "nothing is written when the mapping fails");
 
         StringAssert.Contains(CliHost.FailOneLine(2, "import", onnx), "missing required option --model");
