@@ -17,7 +17,7 @@ internal static class DataFlowMatcher
     /// Looser than the final verification: it only has to tell different tensors apart.</summary>
     private const double SameInput = 1e-3;
 
-    private const int MaxAttempts = 256;
+    private const int MaxAttempts = 128;
 
     private sealed class DeadEnd(int depth, string reason) : Exception(reason)
     {

@@ -42,7 +42,8 @@ public sealed record OnnxPreprocessing(IReadOnlyList<int> ChannelOrder, Tensor M
                     channelsOf[node.Output[0]] = node.Input.SelectMany(i => channelsOf[i]).ToArray();
                     break;
                 case "Sub" when mean is null && channelsOf.TryGetValue(node.Input[0], out var order) && graph.IsConstant(node.Input[1]):
-                    mean = graph.Tensor(node.Input[1]).to(ScalarType.Float32).DetachFromDisposeScope();
+                    using (var stored = graph.Tensor(node.Input[1]))
+                        mean = stored.to(ScalarType.Float32, copy: true);
                     channelsOf[node.Output[0]] = order;
                     break;
                 case "Mul" or "Div" when channelsOf.TryGetValue(node.Input[0], out var order) && graph.IsConstant(node.Input[1]):
@@ -61,7 +62,7 @@ public sealed record OnnxPreprocessing(IReadOnlyList<int> ChannelOrder, Tensor M
         }
         if (!channelsOf.TryGetValue(graph.Output, out var final) || final.Length != channels)
             throw new WeightFileException(path, $"{path}: the preprocessing output '{graph.Output}' is not the {channels}-channel image the input is.");
-        mean ??= torch.zeros(1).DetachFromDisposeScope();
+        mean ??= torch.zeros(1);
         using var scope = torch.NewDisposeScope();
         var perChannel = mean.dim() >= 3 ? mean.reshape(channels, -1).mean([1]) : mean.reshape(-1).expand(channels);
         return new OnnxPreprocessing(final, mean, perChannel.to(ScalarType.Float64).data<double>().ToArray(), scale);
