@@ -6,33 +6,22 @@ namespace Cnn.Backbones.Onnx;
 
 /// <summary>
 /// One layer with weights of our model, in execution order: a convolution (with the BatchNorm that directly consumes its output,
-/// when there is one), a BatchNorm on its own, or a linear layer. Names are module paths (state-dict prefixes).
+/// when there is one), a BatchNorm or LayerNorm on its own, or a linear layer. Names are module paths (state-dict prefixes).
 /// </summary>
 internal sealed record ModelLayer(LayerKind Kind, string Name, nn.Module Module, string? NormName, BatchNorm2d? Norm)
 {
     /// <summary>The module whose output is the layer's output (the BatchNorm when there is one).</summary>
     public string OutputModule => NormName ?? Name;
 
-    public long[] WeightShape => Kind == LayerKind.BatchNorm ? [((BatchNorm2d)Module).weight!.shape[0]] : Weight.shape;
+    public long[] WeightShape => Weight.shape;
 
-    public Tensor Weight => Module switch
-    {
-        Conv2d conv => conv.weight!,
-        Linear linear => linear.weight!,
-        BatchNorm2d bn => bn.weight!,
-        _ => throw new InvalidOperationException(),
-    };
+    public Tensor Weight => Own("weight") ?? throw new InvalidOperationException($"'{Name}' has no weight.");
 
-    public bool HasBias => Module switch
-    {
-        Conv2d conv => conv.bias is not null,
-        Linear linear => linear.bias is not null,
-        _ => true,
-    };
+    public bool HasBias => Own("bias") is not null;
 
-    public string Describe() =>
-        $"{(Kind switch { LayerKind.Conv => "Conv2d", LayerKind.Linear => "Linear", _ => "BatchNorm2d" })} '{Name}' {OnnxLayer.Text(WeightShape)}" +
-        (NormName is null ? "" : $" + BatchNorm2d '{NormName}'");
+    public string Describe() => $"{Module.GetType().Name} '{Name}' {OnnxLayer.Text(WeightShape)}" + (NormName is null ? "" : $" + BatchNorm2d '{NormName}'");
+
+    private Tensor? Own(string name) => Module.named_parameters(recurse: false).FirstOrDefault(p => p.name == name).parameter;
 }
 
 /// <summary>Finds the layers with weights of a model by running it once with hooks, and records layer outputs on demand.</summary>
@@ -40,19 +29,21 @@ internal static class ModelLayers
 {
     /// <summary>
     /// Runs <paramref name="model"/> (eval mode, no grad) on <paramref name="input"/> and returns its layers with weights in the order
-    /// they executed. Modules with weights of other kinds (LayerNorm, …) and modules that run twice are reported as unsupported.
+    /// they executed. Modules that run twice are reported as unsupported; the parameters of modules of other kinds (ConvNeXt's
+    /// <c>layer_scale</c>, …) are returned as <paramref name="loose"/> state-dict keys.
     /// </summary>
-    public static IReadOnlyList<ModelLayer> Trace(nn.Module<Tensor, Tensor> model, Tensor input, out IReadOnlyList<string> unsupported)
+    public static IReadOnlyList<ModelLayer> Trace(nn.Module<Tensor, Tensor> model, Tensor input, out IReadOnlyList<string> unsupported, out IReadOnlyList<string> loose)
     {
+        var looseKeys = new List<string>();
         var calls = new List<(string Name, nn.Module Module, bool TakesPrevious, Tensor Output)>();
         var problems = new List<string>();
         var hooks = new List<Action>();
         foreach (var (name, module) in model.named_modules())
         {
             if (string.IsNullOrEmpty(name) || !module.named_parameters(recurse: false).Any()) continue;
-            if (module is not (Conv2d or BatchNorm2d or Linear))
+            if (!IsLayer(module))
             {
-                problems.Add($"{module.GetType().Name} '{name}'");
+                looseKeys.AddRange(module.named_parameters(recurse: false).Select(p => $"{name}.{p.name}"));
                 continue;
             }
             var handle = ((nn.Module<Tensor, Tensor>)module).register_forward_hook((m, x, y) =>
@@ -96,12 +87,16 @@ internal static class ModelLayers
                 case Linear:
                     layers.Add(new ModelLayer(LayerKind.Linear, name, module, null, null));
                     break;
+                case LayerNorm or Models.LayerNorm2d:
+                    layers.Add(new ModelLayer(LayerKind.LayerNorm, name, module, null, null));
+                    break;
                 default:
                     layers.Add(new ModelLayer(LayerKind.BatchNorm, name, module, null, null));
                     break;
             }
         }
         unsupported = problems;
+        loose = looseKeys;
         return layers;
     }
 
@@ -134,6 +129,8 @@ internal static class ModelLayers
             foreach (var remove in hooks) remove();
         }
     }
+
+    private static bool IsLayer(nn.Module module) => module is Conv2d or BatchNorm2d or Linear or LayerNorm or Models.LayerNorm2d;
 
     private static bool SameTensor(Tensor a, Tensor b) => ReferenceEquals(a, b) || (!a.IsInvalid && !b.IsInvalid && a.Handle == b.Handle);
 }

@@ -3,8 +3,8 @@ using Onnx;
 
 namespace Cnn.Backbones.Onnx;
 
-/// <summary>What a layer with weights is: a convolution (possibly with the BatchNorm that consumes it), a BatchNorm on its own, or a fully-connected layer.</summary>
-internal enum LayerKind { Conv, BatchNorm, Linear }
+/// <summary>What a layer with weights is: a convolution (possibly with the BatchNorm that consumes it), a BatchNorm or LayerNorm on its own, or a fully-connected layer.</summary>
+internal enum LayerKind { Conv, BatchNorm, Linear, LayerNorm }
 
 /// <summary>The four tensors of an ONNX BatchNormalization node and its epsilon.</summary>
 internal sealed record OnnxNorm(string NodeName, string Scale, string Bias, string Mean, string Var, double Epsilon);
@@ -19,6 +19,7 @@ internal sealed record OnnxLayer(LayerKind Kind, string NodeName, string Input, 
     public string Describe(OnnxGraph graph) => Kind switch
     {
         LayerKind.BatchNorm => $"BatchNormalization '{NodeName}' [{graph.Shape(Norm!.Scale)[0]}]",
+        LayerKind.LayerNorm => $"LayerNormalization '{NodeName}' {Text(graph.Shape(Weight!))}",
         _ => $"{(Kind == LayerKind.Conv ? "Conv" : "Gemm/MatMul")} '{NodeName}' weight '{Weight}' {Text(graph.Shape(Weight!))}" +
              (Norm is null ? "" : $" + BatchNormalization '{Norm.NodeName}'"),
     };
@@ -112,6 +113,13 @@ internal sealed class OnnxGraph
                 case "BatchNormalization":
                     layers.Add(new OnnxLayer(LayerKind.BatchNorm, NodeName(node), node.Input[0], node.Output[0], null, null, Norm(node), false, 1, 1));
                     break;
+                case "LayerNormalization":
+                {
+                    if (Int(node, "axis", -1) != -1) throw Unsupported(node, "a LayerNormalization over other axes than the last");
+                    string? bias = node.Input.Count > 2 && node.Input[2].Length > 0 ? ConstantInput(node, 2, "bias") : null;
+                    layers.Add(new OnnxLayer(LayerKind.LayerNorm, NodeName(node), node.Input[0], node.Output[0], ConstantInput(node, 1, "scale"), bias, null, false, 1, 1));
+                    break;
+                }
                 case "Gemm":
                 {
                     if (Int(node, "transA", 0) != 0)
@@ -138,6 +146,18 @@ internal sealed class OnnxGraph
             }
         }
         return layers;
+    }
+
+    /// <summary>
+    /// Constants that feed elementwise Mul / Add / Sub / Div nodes outside the layers (ConvNeXt's layer scale), in graph order, by
+    /// the name the node uses.
+    /// </summary>
+    public IReadOnlyList<string> LooseConstants()
+    {
+        var inLayers = Layers.SelectMany(l => new[] { l.Weight, l.Bias, l.Norm?.Scale, l.Norm?.Bias, l.Norm?.Mean, l.Norm?.Var })
+            .Where(n => n is not null).ToHashSet(StringComparer.Ordinal);
+        return Model.Graph.Node.Where(n => n.OpType is "Mul" or "Add" or "Sub" or "Div")
+            .SelectMany(n => n.Input).Where(i => IsConstant(i) && !inLayers.Contains(i) && _constants[i].Dims.Count > 0).Distinct().ToList();
     }
 
     private OnnxNorm Norm(NodeProto node)

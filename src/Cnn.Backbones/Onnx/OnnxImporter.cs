@@ -50,6 +50,8 @@ public static class OnnxImporter
         Native.TorchRuntime.EnsureLoaded();
         long[] inputShape = InputShape(graph, info);
         var baseOptions = (options ?? new ModelOptions()) with { InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false };
+        if (baseOptions.ImageSize is null && inputShape[2] == inputShape[3] && inputShape[2] != info.DefaultConfig.InputSize.Height)
+            baseOptions = baseOptions with { ImageSize = (int)inputShape[2] }; // a ViT's position embedding is built for one size
         if (baseOptions.BlockCounts is null && InferBlockCounts(graph, info.Name, baseOptions) is { } counts)
             baseOptions = baseOptions with { BlockCounts = counts };
 
@@ -64,18 +66,19 @@ public static class OnnxImporter
         foreach (int classes in ClassCandidates(graph))
         {
             using var model = ModelRegistry.Create(info.Name, baseOptions with { NumClasses = classes });
-            var layers = ModelLayers.Trace(model, input, out var unsupported);
+            var layers = ModelLayers.Trace(model, input, out var unsupported, out var looseKeys);
             if (unsupported.Count > 0)
                 throw new OnnxImportException(onnxPath,
-                    $"Cannot import {onnxPath} onto {info.Name}: the importer maps convolutions, BatchNorms and linear layers only, and this " +
-                    $"architecture also has {string.Join(", ", unsupported.Take(3))}{(unsupported.Count > 3 ? ", …" : "")}.");
+                    $"Cannot import {onnxPath} onto {info.Name}: every layer with weights must run once per forward pass, and " +
+                    $"{string.Join(", ", unsupported.Take(3))}{(unsupported.Count > 3 ? ", …" : "")}.");
+            var loose = MatchLoose(graph, model, looseKeys, info.Name);
             var pairs = DataFlowMatcher.Match(graph, model, layers, input, onnx, info.Name, out string? failure);
             if (pairs is null)
             {
                 firstFailure ??= failure;
                 continue;
             }
-            return Build(graph, model, pairs, info.Name, baseOptions with { NumClasses = classes }, input, onnx, tolerance);
+            return Build(graph, model, pairs, loose, info.Name, baseOptions with { NumClasses = classes }, input, onnx, tolerance);
         }
         throw new OnnxImportException(onnxPath, firstFailure!);
     }
@@ -207,6 +210,8 @@ public static class OnnxImporter
                 return theirs.Norm is null || graph.Shape(theirs.Norm.Scale)[0] == ours.WeightShape[0];
             case LayerKind.BatchNorm:
                 return graph.Shape(theirs.Norm!.Scale)[0] == ours.WeightShape[0];
+            case LayerKind.LayerNorm:
+                return graph.Shape(theirs.Weight!).SequenceEqual(ours.WeightShape) && (theirs.Bias is null || ours.HasBias);
             default:
                 var shape = graph.Shape(theirs.Weight!);
                 var mapped = theirs.TransposeWeight ? new[] { shape[1], shape[0] } : shape.ToArray();
@@ -215,7 +220,34 @@ public static class OnnxImporter
         }
     }
 
-    private static OnnxImportResult Build(OnnxGraph graph, Backbone model, List<(ModelLayer Ours, OnnxLayer Theirs)> pairs, string architecture,
+    /// <summary>
+    /// Parameters outside the mapped layer kinds (ConvNeXt's <c>layer_scale</c>) take, in state-dict order, the next constant of the
+    /// same shape that feeds an elementwise node of the graph; they are loaded into the model at once, so the pairing along the data
+    /// flow and the verification check them.
+    /// </summary>
+    private static List<(string Key, string Onnx)> MatchLoose(OnnxGraph graph, Backbone model, IReadOnlyList<string> keys, string architecture)
+    {
+        var result = new List<(string, string)>();
+        if (keys.Count == 0) return result;
+        var live = model.state_dict();
+        var constants = graph.LooseConstants().ToList();
+        foreach (var key in keys)
+        {
+            int found = constants.FindIndex(c => graph.Shape(c).SequenceEqual(live[key].shape));
+            if (found < 0)
+                throw new OnnxImportException(graph.Path,
+                    $"Cannot import {graph.Path} onto {architecture}: the parameter '{key}' {OnnxLayer.Text(live[key].shape)} is outside the layer kinds the importer " +
+                    "pairs along the data flow (convolutions, BatchNorm, LayerNorm, linear), and no constant of that shape is left in the graph's elementwise operations.");
+            result.Add((key, constants[found]));
+            constants.RemoveAt(found);
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            live[key].copy_(graph.Tensor(result[^1].Item2));
+        }
+        return result;
+    }
+
+    private static OnnxImportResult Build(OnnxGraph graph, Backbone model, List<(ModelLayer Ours, OnnxLayer Theirs)> pairs, List<(string Key, string Onnx)> loose, string architecture,
         ModelOptions options, Tensor input, IReadOnlyDictionary<string, Tensor> onnx, double tolerance)
     {
         var assigned = new Dictionary<string, Assignment>(StringComparer.Ordinal);
@@ -227,6 +259,9 @@ public static class OnnxImporter
                 foreach (var (ours, theirs) in pairs)
                     foreach (var a in Assign(graph, ours, theirs))
                         assigned[a.Key] = a with { Value = a.Value.to(ScalarType.Float32).contiguous().DetachFromDisposeScope() };
+                foreach (var (key, onnxName) in loose)
+                    assigned[key] = new Assignment(key, graph.Tensor(onnxName).to(ScalarType.Float32).contiguous().DetachFromDisposeScope(), onnxName,
+                        "by shape and order (a parameter outside the layers)");
             }
             var entries = new List<OnnxMappingEntry>();
             var missing = new List<string>();
@@ -296,6 +331,11 @@ public static class OnnxImporter
                 yield break;
             case LayerKind.BatchNorm:
                 foreach (var a in NormAssignments(graph, theirs.Norm!, prefix, ((BatchNorm2d)ours.Module).eps, null, null)) yield return a;
+                yield break;
+            case LayerKind.LayerNorm:
+                yield return new Assignment(prefix + "weight", graph.Tensor(theirs.Weight!), theirs.Weight, "");
+                if (ours.HasBias)
+                    yield return new Assignment(prefix + "bias", theirs.Bias is null ? torch.zeros(ours.WeightShape) : graph.Tensor(theirs.Bias), theirs.Bias, theirs.Bias is null ? "0 (no bias in ONNX)" : "");
                 yield break;
             default:
                 var weight = graph.Tensor(theirs.Weight!);

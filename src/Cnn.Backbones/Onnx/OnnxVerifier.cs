@@ -41,9 +41,10 @@ internal static class OnnxVerifier
             (double Diff, double Scale, string? Where) Compare(Tensor ours, Tensor reference)
             {
                 using var inner = torch.NewDisposeScope();
-                var flat = ours.detach().cpu().to(ScalarType.Float32).contiguous().reshape(-1);
-                if (flat.numel() != reference.numel())
-                    return (double.PositiveInfinity, 0, $"shapes differ (ours {OnnxLayer.Text(ours.shape)}, ONNX Runtime {reference.numel()} values)");
+                if (Align(ours, reference) is not { } aligned)
+                    return (double.PositiveInfinity, 0, $"shapes differ (ours {OnnxLayer.Text(ours.shape)}, ONNX Runtime {OnnxLayer.Text(reference.shape)})");
+                var flat = aligned.reshape(-1);
+                reference = reference.reshape(-1);
                 double scale = reference.abs().max().item<float>();
                 var difference = (flat - reference).abs();
                 double diff = difference.max().item<float>();
@@ -57,6 +58,23 @@ internal static class OnnxVerifier
         {
             foreach (var t in layers.Values) t.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Our tensor laid out as ONNX Runtime's, or null when the two cannot be the same value: equal shapes; NCHW against a
+    /// channels-last NHWC value (ConvNeXt's LayerNorms run on transposed maps in ONNX); or the same elements in another shape
+    /// (a flattened input of a Gemm). The result is a float32 CPU tensor in the current dispose scope.
+    /// </summary>
+    internal static Tensor? Align(Tensor ours, Tensor reference)
+    {
+        var x = ours.detach().cpu().to(ScalarType.Float32);
+        if (x.shape.SequenceEqual(reference.shape)) return x;
+        if (x.dim() == 4 && reference.dim() == 4)
+        {
+            var channelsLast = x.permute(0, 2, 3, 1);
+            if (channelsLast.shape.SequenceEqual(reference.shape)) return channelsLast.contiguous();
+        }
+        return x.numel() == reference.numel() ? x.contiguous().reshape(reference.shape) : null;
     }
 
     private static OnnxImportException Mismatch(OnnxGraph graph, string architecture, string what) =>
@@ -84,9 +102,9 @@ internal static class OnnxVerifier
             using var value = OrtValue.CreateTensorValueFromMemory(input.contiguous().data<float>().ToArray(), input.shape);
             using var runOptions = new RunOptions();
             using var results = session.Run(runOptions, new[] { graph.Input }, new[] { value }, outputs.ToArray());
-            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [graph.Input] = input.reshape(-1) };
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [graph.Input] = input };
             for (int i = 0; i < outputs.Count; i++)
-                result[outputs[i]] = torch.tensor(results[i].GetTensorDataAsSpan<float>().ToArray());
+                result[outputs[i]] = torch.tensor(results[i].GetTensorDataAsSpan<float>().ToArray(), results[i].GetTensorTypeAndShape().Shape);
             return result;
         }
         catch (OnnxRuntimeException ex)
