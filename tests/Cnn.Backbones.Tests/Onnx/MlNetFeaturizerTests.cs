@@ -53,12 +53,18 @@ public sealed class MlNetFeaturizerTests
     public void ResNet18Featurizer_ImportsWithThreeBlocksInLayer4_AndItsPreprocessingAsConfig()
     {
         // The channel means of the mean image, from the file by onnx.numpy_helper (BGR order as stored).
-        string means = OnnxReference.Run("""
+        string[] lines = OnnxReference.Run("""
             m = onnx.load(sys.argv[1])
             image = numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == "MeanImage"))
             print(",".join(repr(float(v)) for v in image.reshape(3, -1).astype("float64").mean(axis=1)))
-            """, Preprocess);
-        double[] bgr = means.Trim().Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            net = onnx.load(sys.argv[2])
+            print(",".join(t.name for t in net.graph.initializer))
+            """, Preprocess, Network).Trim().Split('\n');
+        double[] bgr = lines[0].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+        // WeightFile reads the CNTK export's initializers as they are named in the file.
+        using (var raw = Cnn.Backbones.Weights.WeightFile.Load(Network))
+            CollectionAssert.AreEqual(lines[1].Trim().Split(','), raw.Keys.ToArray());
 
         using var result = OnnxImporter.ImportWithPreprocessing(Preprocess, Network, "resnet18");
         CollectionAssert.AreEqual(new[] { 2, 2, 2, 3 }, result.Options.BlockCounts!.ToArray(), "block counts read off the graph");
