@@ -138,7 +138,14 @@ public static class OnnxFile
         foreach (long d in proto.Dims)
         {
             if (d < 0) throw new WeightFileException(path, $"{Where()}: negative dimension {d} in shape [{string.Join(", ", proto.Dims)}].", name);
-            numel = checked(numel * d);
+            try
+            {
+                numel = checked(numel * d);
+            }
+            catch (OverflowException)
+            {
+                throw new WeightFileException(path, $"{Where()}: shape [{string.Join(", ", proto.Dims)}] has more elements than can be addressed. The file is damaged.", name);
+            }
         }
         int size = DTypes.ElementSize(type.Type);
         var (field, count) = StoredValues(proto);

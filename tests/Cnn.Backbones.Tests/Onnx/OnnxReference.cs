@@ -29,13 +29,15 @@ internal static class OnnxReference
     /// <summary>
     /// Exports torchvision's <paramref name="name"/> (seeded, BatchNorm statistics randomised so folding is not trivial, eval mode)
     /// to <c>model.onnx</c> in <paramref name="folder"/>, with torchvision's output on a fixed input in <c>reference.safetensors</c>
-    /// (<c>input</c>, <c>output</c>). <paramref name="kwargs"/> is a Python keyword list for the constructor.
+    /// (<c>input</c>, <c>output</c>). <paramref name="kwargs"/> is a Python keyword list for the constructor; <paramref name="prepare"/>
+    /// is more Python run on <c>model</c> under <c>torch.no_grad()</c> before the export.
     /// </summary>
-    public static void Export(string folder, string name, int size, string kwargs = "")
+    public static void Export(string folder, string name, int size, string kwargs = "", int opset = 13, string prepare = "")
     {
         const string script = """
             import torchvision
             name, size, out, kwargs = sys.argv[1], int(sys.argv[2]), sys.argv[3], eval("dict(" + sys.argv[4] + ")")
+            opset, prepare = int(sys.argv[5]), sys.argv[6]
             torch.manual_seed(0)
             model = getattr(torchvision.models, name)(**kwargs)
             with torch.no_grad():
@@ -45,15 +47,17 @@ internal static class OnnxReference
                         m.bias.uniform_(-0.2, 0.2)
                         m.running_mean.uniform_(-0.3, 0.3)
                         m.running_var.uniform_(0.5, 2.0)
+                exec(prepare)
             model.eval()
             x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(7))
-            torch.onnx.export(model, x[:1], out + "/model.onnx", opset_version=13, do_constant_folding=True,
+            torch.onnx.export(model, x[:1], out + "/model.onnx", opset_version=opset, do_constant_folding=True,
                               input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
             with torch.no_grad():
                 y = model(x)
             st_write(out + "/reference.safetensors", {"input": x, "output": y})
             print(len(onnx.load(out + "/model.onnx").graph.initializer))
             """;
-        Run(script, name, size.ToString(System.Globalization.CultureInfo.InvariantCulture), folder, kwargs);
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        Run(script, name, size.ToString(invariant), folder, kwargs, opset.ToString(invariant), prepare);
     }
 }
