@@ -25,6 +25,19 @@ public sealed record OnnxImportReport(string OnnxPath, string Architecture, int 
 {
     /// <summary>The output difference relative to the output's scale (<see cref="MaxAbsDifference"/> / <see cref="MaxAbsReference"/>).</summary>
     public double RelativeDifference => MaxAbsDifference / Math.Max(MaxAbsReference, double.Epsilon);
+
+    /// <summary>
+    /// With a preprocessing graph (<see cref="OnnxImporter.ImportWithPreprocessing"/>): the largest output difference, relative to
+    /// the output's largest value, between ONNX Runtime running both graphs on a random image and the model with the folded weights
+    /// given the image minus the exact mean; null without one.
+    /// </summary>
+    public double? PreprocessedRelativeDifference { get; init; }
+
+    /// <summary>
+    /// With a preprocessing graph: the same comparison with <see cref="OnnxImportResult.PretrainedConfig"/>'s per-channel mean and
+    /// std instead of the exact mean (what replacing a per-pixel mean image by its channel means costs); null without one.
+    /// </summary>
+    public double? PerChannelMeanRelativeDifference { get; init; }
 }
 
 /// <summary>The weights <see cref="OnnxImporter.Import"/> produced, verified, with the model options they fit. Disposing it disposes the weights.</summary>

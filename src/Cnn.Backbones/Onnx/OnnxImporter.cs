@@ -111,13 +111,56 @@ public static class OnnxImporter
             preprocessing.FoldChannelOrder(result.Weights, config.FirstConv);
             result.Weights.Metadata["cnn.mean"] = string.Join(",", config.Mean.Select(m => m.ToString("R", CultureInfo.InvariantCulture)));
             result.Weights.Metadata["cnn.std"] = string.Join(",", config.Std.Select(m => m.ToString("R", CultureInfo.InvariantCulture)));
-            return new OnnxImportResult(result.Weights, result.Options, result.Report, config);
+            var (exact, perChannel) = VerifyPreprocessing(preprocessPath, onnxPath, preprocessing, config, result, pixelScale, tolerance);
+            var report = result.Report with { PreprocessedRelativeDifference = exact, PerChannelMeanRelativeDifference = perChannel };
+            return new OnnxImportResult(result.Weights, result.Options, report, config);
         }
         catch
         {
             result.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Runs both ONNX graphs (preprocessing, then network) in ONNX Runtime on a random image and our model with the folded weights
+    /// on the same image minus the exact mean (moved into the input's channel order): they must agree within the tolerance. Returns
+    /// that difference and the one with the per-channel configuration instead (what the mean image's departure from its channel
+    /// means costs), both relative to the output's largest value.
+    /// </summary>
+    private static (double Exact, double PerChannel) VerifyPreprocessing(string preprocessPath, string onnxPath, OnnxPreprocessing preprocessing,
+        PretrainedConfig config, OnnxImportResult result, double pixelScale, double tolerance)
+    {
+        using var scope = torch.NewDisposeScope();
+        var prepGraph = new OnnxGraph(preprocessPath);
+        var netGraph = new OnnxGraph(onnxPath);
+        long[] shape = result.Report.InputShape.ToArray();
+        var image = torch.rand(shape, generator: new torch.Generator(20260102)) * pixelScale;
+        var prepared = OnnxVerifier.RunOnnxRuntime(prepGraph, image, [prepGraph.Output])[prepGraph.Output];
+        var reference = OnnxVerifier.RunOnnxRuntime(netGraph, prepared.reshape(shape), [netGraph.Output])[netGraph.Output].reshape(-1);
+
+        int channels = preprocessing.ChannelOrder.Count;
+        var inverse = torch.tensor(Enumerable.Range(0, channels).Select(c => (long)preprocessing.ChannelOrder.ToList().IndexOf(c)).ToArray());
+        var mean = preprocessing.Mean.numel() == channels ? preprocessing.Mean.reshape(1, channels, 1, 1)
+            : preprocessing.Mean.dim() == 3 ? preprocessing.Mean.unsqueeze(0) : preprocessing.Mean;
+        var meanInInputOrder = mean.dim() == 4 ? mean.index_select(1, inverse) : mean;
+        var configMean = torch.tensor(config.Mean.Select(m => (float)m).ToArray()).reshape(1, channels, 1, 1);
+        var configStd = torch.tensor(config.Std.Select(m => (float)m).ToArray()).reshape(1, channels, 1, 1);
+
+        using var model = ModelRegistry.Create(result.Report.Architecture, result.Options);
+        model.LoadWeights(result.Weights);
+        model.eval();
+        using var noGrad = torch.no_grad();
+        double scale = Math.Max(reference.abs().max().item<float>(), double.Epsilon);
+        double Relative(Tensor input) => (model.call(input).reshape(-1) - reference).abs().max().item<float>() / scale;
+        double exact = Relative((image - meanInInputOrder) * preprocessing.Scale);
+        if (!(exact <= tolerance))
+            throw new OnnxImportException(onnxPath,
+                string.Create(CultureInfo.InvariantCulture,
+                    $"The preprocessing of {preprocessPath} folded into {result.Report.Architecture} is not verified: on a random image, ONNX Runtime " +
+                    $"running both graphs and the model with the folded weights differ by {exact:G3} relative (> {tolerance:G3}). Nothing was imported; " +
+                    $"check --preprocess and the pixel scale."));
+        return (exact, Relative((image / pixelScale - configMean) / configStd));
     }
 
     /// <summary>

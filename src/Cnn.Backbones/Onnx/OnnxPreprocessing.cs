@@ -86,7 +86,9 @@ public sealed record OnnxPreprocessing(IReadOnlyList<int> ChannelOrder, Tensor M
         for (int i = 0; i < channels; i++) mean[ChannelOrder[i]] = ChannelMean[i] / pixelScale;
         var std = Enumerable.Repeat(1 / (pixelScale * Scale), channels).ToArray();
         var size = architecture.DefaultConfig.InputSize;
-        int height = Mean.dim() >= 3 ? (int)Mean.shape[^2] : size.Height, width = Mean.dim() >= 3 ? (int)Mean.shape[^1] : size.Width;
+        // A mean image fixes the input size; per-channel values leave the architecture's.
+        bool image = Mean.dim() >= 3 && Mean.shape[^1] > 1 && Mean.shape[^2] > 1;
+        int height = image ? (int)Mean.shape[^2] : size.Height, width = image ? (int)Mean.shape[^1] : size.Width;
         return architecture.DefaultConfig with
         {
             InputSize = new InputSize(channels, height, width),

@@ -71,7 +71,8 @@ public sealed class ImportCommand : ICliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"preprocessing: RGB in [0, 1], mean [{string.Join(", ", config.Mean.Select(m => m.ToString("G6", CultureInfo.InvariantCulture)))}], " +
                 $"std [{string.Join(", ", config.Std.Select(m => m.ToString("G6", CultureInfo.InvariantCulture)))}], input {config.InputSize.Height}x{config.InputSize.Width}; " +
-                $"channel order folded into {config.FirstConv}"));
+                $"channel order folded into {config.FirstConv}; with both graphs in ONNX Runtime on a random image: relative difference " +
+                $"{report.PreprocessedRelativeDifference:G3} with the exact mean, {report.PerChannelMeanRelativeDifference:G3} with this per-channel mean"));
 
         var metadata = new Dictionary<string, string>(result.Weights.Metadata, StringComparer.Ordinal)
         {

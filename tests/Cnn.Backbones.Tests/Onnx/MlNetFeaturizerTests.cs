@@ -74,6 +74,9 @@ public sealed class MlNetFeaturizerTests
         Assert.IsTrue(result.Report.Entries.All(e => e.OnnxTensor is not null || e.StateDictKey.EndsWith("num_batches_tracked", StringComparison.Ordinal)),
                       "CNTK keeps the BatchNorm nodes: every tensor comes from the file");
 
+        Assert.IsTrue(result.Report.PreprocessedRelativeDifference <= 1e-4, $"exact mean image: {result.Report.PreprocessedRelativeDifference}");
+        Assert.IsTrue(result.Report.PerChannelMeanRelativeDifference > result.Report.PreprocessedRelativeDifference,
+                      "the per-channel mean approximates the mean image: it costs more than float rounding");
         var config = result.PretrainedConfig!;
         for (int c = 0; c < 3; c++)
         {
@@ -82,6 +85,7 @@ public sealed class MlNetFeaturizerTests
         }
         Assert.AreEqual(224, config.InputSize.Height);
         Console.WriteLine($"ML.NET ResNet-18: verification max |diff| {result.Report.MaxAbsDifference:G3} (relative {result.Report.RelativeDifference:G3}); " +
+                          $"with its preprocessing: exact mean {result.Report.PreprocessedRelativeDifference:G3}, per-channel {result.Report.PerChannelMeanRelativeDifference:G3}; " +
                           $"config mean {string.Join(", ", config.Mean.Select(m => m.ToString("G5")))}, std 1/255");
     }
 

@@ -88,6 +88,7 @@ public sealed class ImportCommandTests
         StringAssert.Contains(text, "verified: 22 layers and the output agree");
         StringAssert.Contains(text, "block counts: [2, 2, 2, 3]");
         StringAssert.Contains(text, "std [0.00392157, 0.00392157, 0.00392157], input 224x224; channel order folded into conv1");
+        StringAssert.Contains(text, "with both graphs in ONNX Runtime on a random image: relative difference");
         StringAssert.Contains(text, "no classifier");
 
         using var weights = Cnn.Backbones.Weights.WeightFile.Load(output);
