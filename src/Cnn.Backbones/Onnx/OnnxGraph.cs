@@ -19,7 +19,7 @@ internal sealed record OnnxLayer(LayerKind Kind, string NodeName, string Input, 
     public string Describe(OnnxGraph graph) => Kind switch
     {
         LayerKind.BatchNorm => $"BatchNormalization '{NodeName}' [{graph.Shape(Norm!.Scale)[0]}]",
-        LayerKind.LayerNorm => $"LayerNormalization '{NodeName}' {Text(graph.Shape(Weight!))}",
+        LayerKind.LayerNorm => $"LayerNorm '{NodeName}' {Text(graph.Shape(Weight!))}",
         _ => $"{(Kind == LayerKind.Conv ? "Conv" : "Gemm/MatMul")} '{NodeName}' weight '{Weight}' {Text(graph.Shape(Weight!))}" +
              (Norm is null ? "" : $" + BatchNormalization '{Norm.NodeName}'"),
     };
@@ -120,6 +120,9 @@ internal sealed class OnnxGraph
                     layers.Add(new OnnxLayer(LayerKind.LayerNorm, NodeName(node), node.Input[0], node.Output[0], ConstantInput(node, 1, "scale"), bias, null, false, 1, 1));
                     break;
                 }
+                case "ReduceMean" when DecomposedLayerNorm(node, consumers) is { } norm:
+                    layers.Add(norm);
+                    break;
                 case "Gemm":
                 {
                     if (Int(node, "transA", 0) != 0)
@@ -146,6 +149,28 @@ internal sealed class OnnxGraph
             }
         }
         return layers;
+    }
+
+    /// <summary>
+    /// A LayerNorm over the last axis as exporters before opset 17 write it: ReduceMean → Sub → Pow → ReduceMean → Add(ε) → Sqrt →
+    /// Div → Mul(weight) → Add(bias), starting at the first ReduceMean. Null when the nodes do not have that shape.
+    /// </summary>
+    private OnnxLayer? DecomposedLayerNorm(NodeProto mean, Dictionary<string, List<NodeProto>> consumers)
+    {
+        if (mean.Attribute.FirstOrDefault(a => a.Name == "axes") is not { Ints: [-1] }) return null;
+        string x = mean.Input[0];
+        IEnumerable<NodeProto> Next(string value) => consumers.TryGetValue(value, out var list) ? list : Enumerable.Empty<NodeProto>();
+        var sub = Next(mean.Output[0]).SingleOrDefault(n => n.OpType == "Sub" && n.Input[0] == x && n.Input[1] == mean.Output[0]);
+        var div = sub is null ? null : Next(sub.Output[0]).SingleOrDefault(n => n.OpType == "Div" && n.Input[0] == sub.Output[0]);
+        if (sub is null || div is null || !Next(sub.Output[0]).Any(n => n.OpType == "Pow")) return null;
+        var mul = Next(div.Output[0]).SingleOrDefault(n => n.OpType == "Mul");
+        string? weight = mul?.Input.FirstOrDefault(i => i != div.Output[0] && IsConstant(i));
+        if (mul is null || weight is null || _constants[weight].Dims.Count != 1) return null;
+        var add = Next(mul.Output[0]).SingleOrDefault(n => n.OpType == "Add");
+        string? bias = add?.Input.FirstOrDefault(i => i != mul.Output[0] && IsConstant(i));
+        if (bias is not null && _constants[bias].Dims.Count != 1) bias = null;
+        string output = bias is null ? mul.Output[0] : add!.Output[0];
+        return new OnnxLayer(LayerKind.LayerNorm, NodeName(mean), x, output, weight, bias, null, false, 1, 1);
     }
 
     /// <summary>

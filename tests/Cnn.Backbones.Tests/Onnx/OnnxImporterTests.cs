@@ -171,10 +171,12 @@ public sealed class OnnxImporterTests
     }
 
     [TestMethod]
-    public void ConvNeXt_LayerNormsLinearsAndLayerScale()
+    [DataRow(17, DisplayName = "opset 17: LayerNormalization nodes")]
+    [DataRow(14, DisplayName = "opset 14: LayerNorm decomposed into ReduceMean … Mul, Add")]
+    public void ConvNeXt_LayerNormsLinearsAndLayerScale(int opset)
     {
-        // opset 17 exports LayerNorm as LayerNormalization; the layer scale and norm parameters are randomised so that their pairing shows.
-        var report = ImportAndCompare("convnext_tiny", 64, opset: 17, prepare: """
+        // The layer scale and norm parameters are randomised so that their pairing shows.
+        var report = ImportAndCompare("convnext_tiny", 64, opset: opset, prepare: """
             for n, p in model.named_parameters():
                 if n.endswith("layer_scale") or "norm" in n or n.startswith("classifier.0") or n.endswith(".1.weight") or n.endswith(".1.bias"):
                     p.uniform_(0.5, 1.5) if not n.endswith("bias") else p.uniform_(-0.5, 0.5)
