@@ -32,7 +32,8 @@ public static class OnnxImporter
     /// <param name="options">
     /// Options of the architecture (e.g. <see cref="ModelOptions.TransformInput"/> = false for a GoogLeNet exported without
     /// <c>transform_input</c>); null for the defaults. <see cref="ModelOptions.NumClasses"/> and <see cref="ModelOptions.InChannels"/>
-    /// are taken from the graph; <see cref="ModelOptions.WeightsPath"/> is ignored.
+    /// are taken from the graph; <see cref="ModelOptions.AuxLogits"/> defaults to false (an exported eval-mode graph has no auxiliary
+    /// classifiers); <see cref="ModelOptions.WeightsPath"/> is ignored.
     /// </param>
     /// <param name="tolerance">Largest accepted |ours − ONNX Runtime| relative to the largest |ONNX Runtime| value of each output.</param>
     /// <returns>The verified weights, the options they fit and the report; the caller disposes it.</returns>
@@ -49,7 +50,11 @@ public static class OnnxImporter
         var graph = new OnnxGraph(onnxPath);
         Native.TorchRuntime.EnsureLoaded();
         long[] inputShape = InputShape(graph, info);
-        var baseOptions = (options ?? new ModelOptions()) with { InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false };
+        // An exported graph computes the eval-mode forward, which never runs auxiliary classifiers: build without them unless asked.
+        var baseOptions = (options ?? new ModelOptions()) with
+        {
+            InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false, AuxLogits = options?.AuxLogits ?? false,
+        };
         if (baseOptions.ImageSize is null && inputShape[2] == inputShape[3] && inputShape[2] != info.DefaultConfig.InputSize.Height)
             baseOptions = baseOptions with { ImageSize = (int)inputShape[2] }; // a ViT's position embedding is built for one size
         if (baseOptions.BlockCounts is null && InferBlockCounts(graph, info.Name, baseOptions) is { } counts)

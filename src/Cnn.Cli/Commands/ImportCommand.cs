@@ -55,7 +55,7 @@ public sealed class ImportCommand : ICliCommand
         if (preprocess is not null && !File.Exists(preprocess)) throw new FileNotFoundException($"--preprocess: ONNX file not found: {preprocess}", preprocess);
         output ??= Path.ChangeExtension(path, ".safetensors");
 
-        var options = new ModelOptions { TransformInput = transformInput, AuxLogits = transformInput is null ? null : false };
+        var options = new ModelOptions { TransformInput = transformInput };
         using var result = preprocess is null
             ? OnnxImporter.Import(path, model, options, tolerance)
             : OnnxImporter.ImportWithPreprocessing(preprocess, path, model, options: options, tolerance: tolerance);

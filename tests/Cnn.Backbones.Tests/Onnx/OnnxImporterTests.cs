@@ -70,9 +70,21 @@ public sealed class OnnxImporterTests
     [TestMethod]
     public void GoogLeNetAndInception_WithoutTransformInput()
     {
-        var options = new ModelOptions { TransformInput = false, AuxLogits = false };
+        var options = new ModelOptions { TransformInput = false }; // auxiliary classifiers are left out by default
         ImportAndCompare("googlenet", 64, "aux_logits=False, transform_input=False, init_weights=True", options);
         ImportAndCompare("inception_v3", 96, "aux_logits=False, transform_input=False, init_weights=True", options);
+    }
+
+    [TestMethod]
+    public void AuxiliaryClassifiersAskedFor_AreRefusedAsNotInTheGraph()
+    {
+        using var dir = new TempDirectory();
+        OnnxReference.Export(dir.Path, "googlenet", 64, "aux_logits=False, transform_input=False, init_weights=True");
+        var ex = Assert.ThrowsExactly<OnnxImportException>(() =>
+            OnnxImporter.Import(dir.File("model.onnx"), "googlenet", new ModelOptions { TransformInput = false, AuxLogits = true }).Dispose());
+        StringAssert.Contains(ex.Message, "did not run in the traced forward pass");
+        StringAssert.Contains(ex.Message, "aux1.");
+        StringAssert.Contains(ex.Message, "ModelOptions.AuxLogits = false");
     }
 
     [TestMethod]
