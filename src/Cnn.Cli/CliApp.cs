@@ -12,6 +12,7 @@ public static class CliApp
         new Commands.ModelsCommand(),
         new Commands.SummaryCommand(),
         new Commands.WeightsCommand(),
+        new Commands.ImportCommand(),
         new Commands.PredictCommand(),
         new Commands.FeaturesCommand(),
         new Commands.TrainCommand(),
