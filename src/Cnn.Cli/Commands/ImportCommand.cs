@@ -18,7 +18,17 @@ public sealed class ImportCommand : ICliCommand
     public string Summary => "map an ONNX model's weights onto a registered architecture, verify with ONNX Runtime, write safetensors";
 
     /// <inheritdoc />
-    public string Usage => "import <model.onnx> --model <name> [--output weights.safetensors] [--preprocess prep.onnx] [--tolerance 1e-4] [--transform-input true|false]";
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CommonOptions.Model("the registered architecture the ONNX model is"),
+        CommonOptions.Output("the safetensors file to write (default: the ONNX file's name with .safetensors)"),
+        new("--preprocess", "the graph that prepares 0-255 RGB pixels for the network (ML.NET's ResNetPreprocess.onnx)", "<prep.onnx>"),
+        new("--tolerance", "largest relative difference accepted by the verification (default 1e-4)", "F"),
+        new("--transform-input", "GoogLeNet / Inception v3: whether the graph has torchvision's transform_input", "true|false"),
+    ];
+
+    /// <inheritdoc />
+    public string? Positionals => "<model.onnx>";
 
     /// <inheritdoc />
     public string Details =>
@@ -31,12 +41,9 @@ public sealed class ImportCommand : ICliCommand
         "--transform-input: GoogLeNet / Inception v3 only; false for graphs exported without torchvision's transform_input.";
 
     /// <inheritdoc />
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>(StringComparer.Ordinal);
-
-    /// <inheritdoc />
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
-        string model = arguments.Required("--model");
+        string model = CliApp.RequireModel(arguments.Required("--model"));
         string? output = arguments.String("--output");
         string? preprocess = arguments.String("--preprocess");
         double tolerance = arguments.Double("--tolerance", OnnxImporter.DefaultTolerance, min: 1e-12, max: 1) ?? OnnxImporter.DefaultTolerance;
@@ -47,13 +54,12 @@ public sealed class ImportCommand : ICliCommand
             "false" => false,
             var other => throw new CliUsageException($"--transform-input must be true or false, got '{other}'"),
         };
-        arguments.EnsureAllRead();
         if (arguments.Positionals.Count != 1)
             throw new CliUsageException(arguments.Positionals.Count == 0 ? "missing the .onnx file" : "give exactly one .onnx file");
         string path = arguments.Positionals[0];
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX file not found: {path}", path);
         if (preprocess is not null && !File.Exists(preprocess)) throw new FileNotFoundException($"--preprocess: ONNX file not found: {preprocess}", preprocess);
-        output ??= Path.ChangeExtension(path, ".safetensors");
+        output = OutputPath.Check(output ?? Path.ChangeExtension(path, ".safetensors"), "--output");
 
         var options = new ModelOptions { TransformInput = transformInput };
         using var result = preprocess is null

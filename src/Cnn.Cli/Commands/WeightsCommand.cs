@@ -61,7 +61,7 @@ public sealed class WeightsCommand : ICliCommand
         {
             json.WriteStartObject();
             json.WriteString("file", path);
-            json.WriteString("format", format == WeightFile.Format.SafeTensors ? "safetensors" : "pytorch");
+            json.WriteString("format", format switch { WeightFile.Format.SafeTensors => "safetensors", WeightFile.Format.Onnx => "onnx", _ => "pytorch" });
             json.WriteNumber("tensor_count", tensors.Count);
             json.WriteNumber("parameters", counts.Parameters);
             json.WriteNumber("buffers", counts.Buffers);
