@@ -187,7 +187,11 @@ internal sealed record FitSettings
             throw new CliUsageException("--patience needs validation data: --val-split F or --val-data <folder>");
         if (!settings.Force && Cnn.MLNet.Persistence.AtomicFile.IsReadOnly(settings.Output))
             throw new CliUsageException($"option --output '{settings.Output}' is a read-only file; give another file, make it writable, or add --force to replace it");
-        if (settings.Threads is { } threads) TorchSharp.torch.set_num_threads(threads);
+        if (settings.Threads is { } threads)
+        {
+            Cnn.Backbones.Native.TorchRuntime.EnsureLoaded(); // the native library first (it may need the patched copy)
+            TorchSharp.torch.set_num_threads(threads);
+        }
         return settings;
     }
 

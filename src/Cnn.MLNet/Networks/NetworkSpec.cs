@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Imaging;
 
@@ -26,10 +25,6 @@ public sealed record NetworkSpec
 
     /// <summary>Evaluation preprocessing: resize, centre crop, channels and normalisation (training adds its augmentation).</summary>
     public required PreprocessOptions Preprocess { get; init; }
-
-    /// <summary>The registry's name for <see cref="Architecture"/> (its canonical spelling).</summary>
-    [JsonIgnore]
-    public string CanonicalArchitecture => ModelRegistry.Get(Architecture).Name;
 
     /// <summary>
     /// The spec of <paramref name="architecture"/> built with <paramref name="model"/>, fed as its pretrained configuration says

@@ -111,11 +111,12 @@ public sealed class CliConventionsTests
         }
         string corrupt = dir.File(Path.Combine("data", "b", "broken.png"));
         File.WriteAllBytes(corrupt, [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
-        string[] common = ["train", "-m", "lenet5", "--data", dir.File("data"), "-e", "1", "-b", "4", "--image-size", "32", "--val-split", "0"];
+        string[] common = ["train", "-m", "lenet5", "--data", dir.File("data"), "-e", "1", "-b", "4", "--val-split", "0"];
         string error = CliHost.FailOneLine(1, [.. common, "-o", dir.File("m.zip")]);
         StringAssert.Contains(error, corrupt);
         string output = CliHost.Succeed([.. common, "--skip-corrupt", "-o", dir.File("m.zip")]);
         StringAssert.Contains(output, "(1 corrupt images skipped)");
+        StringAssert.Contains(output, "lenet5, 3 channel(s), image size 32,", "the model's own input size is named (it used to say \"per model\")");
     }
 
     [TestMethod]
