@@ -57,6 +57,15 @@ public static class SafeTensors
         return result;
     }
 
+    /// <summary>The <c>__metadata__</c> of a safetensors file's header (empty when it has none), after validating the header.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="WeightFileException">The header is invalid.</exception>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        using var stream = OpenRead(path);
+        return ReadHeader(stream, path).Metadata;
+    }
+
     /// <summary>Lists the tensors of a safetensors file (name, dtype, shape) from its header alone, after validating it.</summary>
     public static IReadOnlyList<TensorInfo> Inspect(string path)
     {

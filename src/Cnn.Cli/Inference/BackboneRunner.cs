@@ -27,7 +27,8 @@ internal sealed class BackboneRunner : IDisposable
 
     /// <summary>
     /// Builds <paramref name="modelName"/>. The class count is <paramref name="numClasses"/>, else the weight file's classifier
-    /// size, else the default configuration's; the input channels follow the file's first convolution (1 or 3), else 3.
+    /// size, else none when the file has no classifier (a featurizer), else the default configuration's; the input channels follow
+    /// the file's first convolution (1 or 3), else 3. A file written by <c>cnn import</c> brings its block counts, mean and std.
     /// </summary>
     /// <exception cref="InvalidDataException">The weights do not fit the model; the message says what differs.</exception>
     public static BackboneRunner Create(string modelName, string? weightsPath, int? numClasses, double? cropPct, int? imageSize = null)
@@ -38,12 +39,16 @@ internal sealed class BackboneRunner : IDisposable
         if (weightsPath is not null)
         {
             var tensors = WeightFile.Inspect(weightsPath);
-            if (numClasses is null && tensors.FirstOrDefault(t => t.Name == config.Classifier + ".weight") is { Shape.Count: 2 } head)
-                classes = (int)head.Shape[0];
+            if (numClasses is null)
+                classes = tensors.FirstOrDefault(t => t.Name == config.Classifier + ".weight") is { Shape.Count: 2 } head
+                    ? (int)head.Shape[0]
+                    : tensors.Any(t => t.Name.StartsWith(config.Classifier + ".", StringComparison.Ordinal)) ? classes : 0; // a featurizer: no classifier
             if (tensors.FirstOrDefault(t => t.Name == config.FirstConv + ".weight") is { Shape.Count: 4 } stem && stem.Shape[1] == 1)
                 channels = 1;
         }
-        var spec = NetworkSpec.For(modelName, new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize }, cropPct: cropPct);
+        // A file written by 'cnn import' brings its block counts and preprocessing; the weights themselves are loaded strictly below.
+        var (options, mean, std) = ImportedWeights.Apply(new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize, WeightsPath = weightsPath }, null, null);
+        var spec = NetworkSpec.For(modelName, options with { WeightsPath = null }, mean, std, cropPct);
         var network = NetworkBuilder.Build(spec, CPU);
         try
         {

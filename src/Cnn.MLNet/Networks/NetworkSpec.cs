@@ -29,7 +29,8 @@ public sealed record NetworkSpec
     /// <summary>
     /// The spec of <paramref name="architecture"/> built with <paramref name="model"/>, fed as its pretrained configuration says
     /// (input size, crop, interpolation, mean and standard deviation per channel) unless overridden. A grey (1-channel) model gets
-    /// the average of the configuration's RGB statistics.
+    /// the average of the configuration's RGB statistics. A weights file written by <c>cnn import</c> brings what it records:
+    /// its block counts (unless <see cref="ModelOptions.BlockCounts"/> is set) and its mean and std (unless given).
     /// </summary>
     /// <param name="architecture">Registered architecture name.</param>
     /// <param name="model">Model options; <see cref="ModelOptions.ImageSize"/> and <see cref="ModelOptions.InChannels"/> set the input.</param>
@@ -43,6 +44,7 @@ public sealed record NetworkSpec
         ArgumentNullException.ThrowIfNull(model);
         var info = ModelRegistry.Get(architecture);
         CheckChannels(model.InChannels);
+        (model, mean, std) = ImportedWeights.Apply(model, mean, std);
         var config = info.DefaultConfig;
         var spec = new NetworkSpec
         {

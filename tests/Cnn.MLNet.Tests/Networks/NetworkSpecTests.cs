@@ -108,6 +108,34 @@ public sealed class NetworkSpecTests
         model.LastTransformer.Dispose();
     }
 
+    /// <summary>
+    /// A weights file written by <c>cnn import</c> records its block counts and preprocessing (ML.NET's featurizer: three blocks in
+    /// layer4, no classifier, its own mean and std); a spec made with it, and the command line, take them from the file.
+    /// </summary>
+    [TestMethod]
+    public void ImportedWeightsBringTheirBlockCountsAndPreprocessing()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("imported.safetensors");
+        using (var model = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 0, BlockCounts = [2, 2, 2, 3] }))
+        using (var weights = Cnn.Backbones.Weights.StateDict.FromModule(model))
+            Cnn.Backbones.Weights.SafeTensors.Write(path, weights, new Dictionary<string, string>
+            {
+                ["cnn.block_counts"] = "2,2,2,3", ["cnn.mean"] = "0.48,0.45,0.4", ["cnn.std"] = "0.00392156862745098,0.00392156862745098,0.00392156862745098",
+            });
+        var spec = NetworkSpec.For("resnet18", new ModelOptions { NumClasses = 0, WeightsPath = path });
+        CollectionAssert.AreEqual(new[] { 2, 2, 2, 3 }, spec.Model.BlockCounts!.ToArray());
+        CollectionAssert.AreEqual(new[] { 0.48f, 0.45f, 0.4f }, spec.Preprocess.Mean.ToArray());
+        Assert.AreEqual(1 / 255f, spec.Preprocess.Std[0], 1e-9f);
+        var given = NetworkSpec.For("resnet18", new ModelOptions { NumClasses = 0, WeightsPath = path }, mean: [0.5f, 0.5f, 0.5f]);
+        CollectionAssert.AreEqual(new[] { 0.5f, 0.5f, 0.5f }, given.Preprocess.Mean.ToArray(), "given values win");
+
+        string png = dir.File("x.png");
+        File.WriteAllBytes(png, Cnn.MLNet.Imaging.ImageEncoder.EncodePng(new byte[40 * 40 * 3], 40, 40, 3));
+        var features = Cli.CliHost.JsonLines(Cli.CliHost.Succeed("features", "-m", "resnet18", "-w", path, "--image-size", "64", "--json", png)).Single();
+        Assert.AreEqual(512, Cli.CliHost.Floats(features.GetProperty("features")).Length);
+    }
+
     [TestMethod]
     public void BadSpecsAreRefusedWithTheOptionNamed()
     {
