@@ -112,14 +112,14 @@ internal sealed class DistillCommand : ICliCommand
         if (fit.Plot && reporter.Curve.Count > 0) stdout.WriteLine($"curves:  {reporter.SaveCurves(fit.Output)}");
         if (!fitted) return CancellableFit.CancelledExitCode;
 
-        // Score the saved file (which proves it loads) next to the teacher on the labelled images. They are training images
-        // (held-out images are the validation split's, reported per epoch), so this is training accuracy, not an evaluation.
+        // Score the saved file (which proves it loads) next to the teacher on the labelled images of --data. The student trained on
+        // them (but for a validation split, reported per epoch), so this is training accuracy, not an evaluation.
         if (labelled is not null)
         {
             using var saved = PipelineModel.Load(fit.Output);
-            stdout.WriteLine("student: on its labelled training images (not held out): " + EvaluationReport.Of(saved, labelled).Summary());
+            stdout.WriteLine("student: on the --data images it trained on (training accuracy): " + EvaluationReport.Of(saved, labelled).Summary());
             using var teacherModel = PipelineModel.Load(teacherPath);
-            stdout.WriteLine("teacher: on the same images:                              " + EvaluationReport.Of(teacherModel, labelled).Summary());
+            stdout.WriteLine("teacher: on the same images:                                     " + EvaluationReport.Of(teacherModel, labelled).Summary());
         }
         stdout.WriteLine($"done in {OutputPath.Duration(clock.Elapsed)}");
         return 0;
