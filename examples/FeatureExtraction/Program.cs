@@ -16,8 +16,7 @@ string trainer = Option("--trainer") ?? "lightgbm";
 var ml = new MLContext(seed: 1);
 var trainSet = FashionMnist.Load(FashionMnistSplit.Train);
 var testSet = FashionMnist.Load(FashionMnistSplit.Test);
-IDataView Take(ImageDataset set, int count) => ImageDataViews.ToDataView(ml,
-    new ImageDataset(set.Samples.GroupBy(s => s.Label).SelectMany(g => g.Take(count)).ToList(), set.ClassNames));
+IDataView Take(ImageDataset set, int count) => ImageDataViews.ToDataView(ml, set.TakePerClass(count));
 var train = Take(trainSet, perClass);
 var test = Take(testSet, Math.Max(perClass / 3, 50));
 Console.WriteLine($"Fashion-MNIST ({trainSet.Source}): {perClass} training and {Math.Max(perClass / 3, 50)} test images per class; " +
