@@ -64,6 +64,79 @@ public abstract class CnnFitOptions
     /// <summary>Lower bound of the random resized crop's area fraction. Default 0.08 (torchvision).</summary>
     public double AugmentMinScale { get; set; } = 0.08;
 
+    /// <summary>
+    /// Label smoothing ε in [0, 1): the target puts 1 − ε + ε/C on the true class and ε/C on every other one, as
+    /// <c>torch.nn.functional.cross_entropy(label_smoothing=ε)</c> (timm's <c>--smoothing</c>). Default 0.
+    /// </summary>
+    public double LabelSmoothing { get; set; }
+
+    /// <summary>
+    /// Mixup α (timm's <c>--mixup</c>): when &gt; 0, each batch is blended with its reverse, <c>λ·x + (1 − λ)·flip(x)</c>, with
+    /// λ ~ Beta(α, α), and so are the (smoothed) targets. Default 0 (off); timm's recipes use 0.8.
+    /// </summary>
+    public double MixupAlpha { get; set; }
+
+    /// <summary>
+    /// CutMix α (timm's <c>--cutmix</c>): when &gt; 0, a box of area fraction 1 − λ (λ ~ Beta(α, α)) is pasted from the reversed
+    /// batch and λ is corrected to the box actually pasted. Default 0 (off); timm's recipes use 1.0.
+    /// </summary>
+    public double CutMixAlpha { get; set; }
+
+    /// <summary>Probability that a batch is mixed at all (timm's <c>--mixup-prob</c>). Default 1.</summary>
+    public double MixupProbability { get; set; } = 1;
+
+    /// <summary>With both mixup and CutMix on: probability that a mixed batch uses CutMix (timm's <c>--mixup-switch-prob</c>). Default 0.5.</summary>
+    public double MixupSwitchProbability { get; set; } = 0.5;
+
+    /// <summary>
+    /// Decay of an exponential moving average of the weights, updated after every optimizer step as timm's <c>ModelEmaV2</c>
+    /// (<c>ema = decay·ema + (1 − decay)·w</c>; buffers too; integer buffers are copied). Null (default) keeps no average;
+    /// timm's <c>--model-ema-decay</c> default is 0.9998, which suits long runs: short ones want about 0.99–0.999.
+    /// </summary>
+    public double? ModelEmaDecay { get; set; }
+
+    /// <summary>
+    /// With <see cref="ModelEmaDecay"/>: validate, early-stop and return the averaged weights (true, default), or only report
+    /// the average's validation score next to the trained weights' (false).
+    /// </summary>
+    public bool UseModelEmaWeights { get; set; } = true;
+
+    /// <summary>Clip the gradients' global L2 norm to this value before each step (<c>torch.nn.utils.clip_grad_norm_</c>; timm's <c>--clip-grad</c>). Null: no clipping.</summary>
+    public double? ClipGradNorm { get; set; }
+
+    /// <summary>
+    /// Batches whose gradients are summed (each loss divided by the group's size) before one optimizer step: an effective batch of
+    /// <see cref="BatchSize"/> × this. The schedule counts optimizer steps. Default 1. BatchNorm still sees batches of <see cref="BatchSize"/>.
+    /// </summary>
+    public int AccumulationSteps { get; set; } = 1;
+
+    /// <summary>
+    /// Apply weight decay to biases and normalisation weights too (every parameter with fewer than two dimensions). Default false:
+    /// as timm, those are left without decay.
+    /// </summary>
+    public bool DecayNormAndBias { get; set; }
+
+    /// <summary>
+    /// Head-only epochs before <see cref="Epochs"/> epochs of the network as <see cref="CnnTrainerOptions.Freeze"/> leaves it
+    /// (fastai's <c>fine_tune(epochs, freeze_epochs)</c>): the backbone is frozen, then unfrozen with discriminative learning rates
+    /// (<see cref="DiscriminativeLearningRateRatio"/>, fastai's 100 unless set, or <see cref="LayerDecay"/>). Each phase runs its
+    /// own schedule. Default 0.
+    /// </summary>
+    public int FreezeEpochs { get; set; }
+
+    /// <summary>
+    /// Discriminative learning rates (fastai's <c>slice(lr / ratio, lr)</c>): the stage groups get rates spaced geometrically from
+    /// <see cref="LearningRate"/>/ratio (stem) to <see cref="LearningRate"/> (head). Null: 100 after <see cref="FreezeEpochs"/>,
+    /// otherwise one rate for all. Cannot be combined with <see cref="LayerDecay"/>.
+    /// </summary>
+    public double? DiscriminativeLearningRateRatio { get; set; }
+
+    /// <summary>
+    /// timm's layer-wise learning-rate decay (<c>--layer-decay</c>): stage group i of G (stem 0, head G − 1) trains at
+    /// <see cref="LearningRate"/> × decay^(G − 1 − i). Null: off. Cannot be combined with <see cref="DiscriminativeLearningRateRatio"/>.
+    /// </summary>
+    public double? LayerDecay { get; set; }
+
     /// <summary>Skip images that cannot be decoded (and report how many) instead of failing. Default false.</summary>
     public bool SkipCorruptImages { get; set; }
 
@@ -115,5 +188,19 @@ public abstract class CnnFitOptions
             "needs validation data: set ValidationSet or ValidationFraction");
         Check(CropPct is null || (CropPct > 0 && CropPct <= 1), nameof(CropPct), CropPct, "must be in (0, 1]");
         Check(AugmentMinScale > 0 && AugmentMinScale <= 1, nameof(AugmentMinScale), AugmentMinScale, "must be in (0, 1]");
+        Check(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1)");
+        Check(MixupAlpha >= 0 && double.IsFinite(MixupAlpha), nameof(MixupAlpha), MixupAlpha, "must be >= 0 (0 = off)");
+        Check(CutMixAlpha >= 0 && double.IsFinite(CutMixAlpha), nameof(CutMixAlpha), CutMixAlpha, "must be >= 0 (0 = off)");
+        Check(MixupProbability >= 0 && MixupProbability <= 1, nameof(MixupProbability), MixupProbability, "must be in [0, 1]");
+        Check(MixupSwitchProbability >= 0 && MixupSwitchProbability <= 1, nameof(MixupSwitchProbability), MixupSwitchProbability, "must be in [0, 1]");
+        Check(ModelEmaDecay is null || (ModelEmaDecay > 0 && ModelEmaDecay < 1), nameof(ModelEmaDecay), ModelEmaDecay, "must be in (0, 1) or null");
+        Check(ClipGradNorm is null || (ClipGradNorm > 0 && double.IsFinite(ClipGradNorm.Value)), nameof(ClipGradNorm), ClipGradNorm, "must be a positive number or null");
+        Check(AccumulationSteps >= 1, nameof(AccumulationSteps), AccumulationSteps, "must be >= 1");
+        Check(FreezeEpochs >= 0, nameof(FreezeEpochs), FreezeEpochs, "must be >= 0");
+        Check(DiscriminativeLearningRateRatio is null || (DiscriminativeLearningRateRatio >= 1 && double.IsFinite(DiscriminativeLearningRateRatio.Value)),
+            nameof(DiscriminativeLearningRateRatio), DiscriminativeLearningRateRatio, "must be >= 1 (the head's rate over the stem's) or null");
+        Check(LayerDecay is null || (LayerDecay > 0 && LayerDecay <= 1), nameof(LayerDecay), LayerDecay, "must be in (0, 1] or null");
+        Check(LayerDecay is null || DiscriminativeLearningRateRatio is null, nameof(LayerDecay), LayerDecay,
+            "cannot be combined with DiscriminativeLearningRateRatio: choose one way of spreading the rates");
     }
 }

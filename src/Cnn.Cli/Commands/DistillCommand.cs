@@ -88,7 +88,7 @@ internal sealed class DistillCommand : ICliCommand
         using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(fit.Output),
             ["epoch", "loss", "hard_loss", "soft_loss", "train_accuracy", "teacher_accuracy", "agreement", "val_loss", "val_accuracy", "val_agreement",
              "lr", "images_per_second", "seconds", "skipped_images"], fit.Quiet);
-        options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, fit.Epochs),
+        options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, fit.TotalEpochs),
             [m.Epoch, m.Loss, m.HardLoss, m.SoftLoss, m.StudentAccuracy, m.TeacherAccuracy, m.TeacherAgreement, m.ValidationLoss, m.ValidationAccuracy,
              m.ValidationAgreement, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;

@@ -46,6 +46,19 @@ internal sealed record FitSettings
             new("--weight-decay", "decoupled weight decay (default 0.0001)", "F"),
             new("--warmup", "epochs of linear learning-rate warm-up, fractions allowed (default 0)", "F"),
             new("--sched", "learning-rate schedule: cosine, onecycle (PyTorch's OneCycleLR) or constant (default cosine)", "cosine|onecycle|constant"),
+            new("--smoothing", "label smoothing of the cross-entropy (default 0)", "F"),
+            new("--mixup", "mixup alpha: blend each batch with its reverse, lambda ~ Beta(alpha, alpha) (default 0 = off; timm uses 0.8)", "F"),
+            new("--cutmix", "CutMix alpha: paste a box from the reversed batch (default 0 = off; timm uses 1.0)", "F"),
+            new("--mixup-prob", "probability that a batch is mixed (default 1)", "F"),
+            new("--mixup-switch-prob", "with --mixup and --cutmix: probability of CutMix for a mixed batch (default 0.5)", "F"),
+            new("--model-ema", "keep an exponential moving average of the weights (timm's ModelEmaV2); validate and save it"),
+            new("--model-ema-decay", "decay of the weight average (default 0.9998, timm's; about 0.99-0.999 suits short runs); implies --model-ema", "F"),
+            new("--clip-grad", "clip the gradients' global L2 norm to F before each step (default: no clipping)", "F"),
+            new("--accum-steps", "batches whose gradients are summed into one optimizer step (default 1)", "N"),
+            new("--freeze-epochs", "first train only the head for N epochs, then everything with discriminative rates (fastai's fine_tune) (default 0)", "N"),
+            new("--lr-mult", "discriminative rates: the stem trains at lr/F rising geometrically to lr at the head (fastai's lr_mult; default 100 after --freeze-epochs, else 1)", "F"),
+            new("--layer-decay", "timm's layer-wise rate decay: stage i of G trains at lr * F^(G-1-i) (instead of --lr-mult)", "F"),
+            new("--decay-norm-bias", "apply weight decay to biases and normalisation weights too (default: not, as timm)"),
             new("--device", "where the network runs: auto, cpu or cuda (default auto)", "auto|cpu|cuda"),
             new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
             new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
@@ -60,6 +73,9 @@ internal sealed record FitSettings
 
     /// <summary>Epochs.</summary>
     public int Epochs { get; init; }
+
+    /// <summary>Every epoch of the run: the head-only ones first, then <see cref="Epochs"/>.</summary>
+    public int TotalEpochs => FreezeEpochs + Epochs;
 
     /// <summary>Batch size.</summary>
     public int BatchSize { get; init; }
@@ -108,6 +124,42 @@ internal sealed record FitSettings
 
     /// <summary>Where the network runs.</summary>
     public CnnDevice Device { get; init; }
+
+    /// <summary>Label smoothing.</summary>
+    public double Smoothing { get; init; }
+
+    /// <summary>Mixup α (0 = off).</summary>
+    public double Mixup { get; init; }
+
+    /// <summary>CutMix α (0 = off).</summary>
+    public double CutMix { get; init; }
+
+    /// <summary>Probability that a batch is mixed.</summary>
+    public double MixupProbability { get; init; }
+
+    /// <summary>Probability of CutMix for a mixed batch when both are on.</summary>
+    public double MixupSwitchProbability { get; init; }
+
+    /// <summary>Decay of the weight average, or null for none.</summary>
+    public double? ModelEmaDecay { get; init; }
+
+    /// <summary>Gradient clipping norm, or null.</summary>
+    public double? ClipGrad { get; init; }
+
+    /// <summary>Gradient accumulation steps.</summary>
+    public int AccumulationSteps { get; init; }
+
+    /// <summary>Head-only epochs first.</summary>
+    public int FreezeEpochs { get; init; }
+
+    /// <summary>Discriminative learning-rate ratio, or null.</summary>
+    public double? LearningRateMultiplier { get; init; }
+
+    /// <summary>Layer-wise learning-rate decay, or null.</summary>
+    public double? LayerDecay { get; init; }
+
+    /// <summary>Weight decay on biases and norm weights too.</summary>
+    public bool DecayNormAndBias { get; init; }
 
     /// <summary>CPU threads of the network's operations, or null for libtorch's default.</summary>
     public int? Threads { get; init; }
@@ -170,6 +222,18 @@ internal sealed record FitSettings
                 var other => throw new CliUsageException($"option --device must be auto, cpu or cuda, got '{other}'"),
             },
             Threads = arguments.OptionalInt("--threads", min: 1, max: 1024),
+            Smoothing = arguments.Double("--smoothing", 0, min: 0, max: 0.99)!.Value,
+            Mixup = arguments.Double("--mixup", 0, min: 0, max: 100)!.Value,
+            CutMix = arguments.Double("--cutmix", 0, min: 0, max: 100)!.Value,
+            MixupProbability = arguments.Double("--mixup-prob", 1, min: 0, max: 1)!.Value,
+            MixupSwitchProbability = arguments.Double("--mixup-switch-prob", 0.5, min: 0, max: 1)!.Value,
+            ModelEmaDecay = arguments.Double("--model-ema-decay", arguments.Flag("--model-ema") ? 0.9998 : null, min: 0.5, max: 0.999999),
+            ClipGrad = arguments.Double("--clip-grad", null, min: 1e-8, max: 1e9),
+            AccumulationSteps = arguments.Int("--accum-steps", 1, min: 1, max: 1024),
+            FreezeEpochs = arguments.Int("--freeze-epochs", 0, min: 0, max: 100000),
+            LearningRateMultiplier = arguments.Double("--lr-mult", null, min: 1, max: 1e6),
+            LayerDecay = arguments.Double("--layer-decay", null, min: 0.01, max: 1),
+            DecayNormAndBias = arguments.Flag("--decay-norm-bias"),
             SkipCorrupt = arguments.Flag("--skip-corrupt"),
             Quiet = arguments.Flag("--quiet"),
             Plot = arguments.Flag("--plot"),
@@ -181,6 +245,8 @@ internal sealed record FitSettings
             throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
         if (settings.WarmupEpochs > settings.Epochs)
             throw new CliUsageException(FormattableString.Invariant($"option --warmup ({settings.WarmupEpochs}) must not exceed --epochs ({settings.Epochs})"));
+        if (settings.LearningRateMultiplier is not null && settings.LayerDecay is not null)
+            throw new CliUsageException("give either --lr-mult F or --layer-decay F, not both");
         if (settings.ValidationFolder is not null && arguments.String("--val-split") is not null)
             throw new CliUsageException("give either --val-data <folder> or --val-split F, not both");
         if (settings.Patience is not null && settings.ValidationFolder is null && settings.ValidationSplit <= 0)
@@ -212,6 +278,18 @@ internal sealed record FitSettings
         options.Seed = Seed;
         options.SkipCorruptImages = SkipCorrupt;
         options.Device = Device;
+        options.LabelSmoothing = Smoothing;
+        options.MixupAlpha = Mixup;
+        options.CutMixAlpha = CutMix;
+        options.MixupProbability = MixupProbability;
+        options.MixupSwitchProbability = MixupSwitchProbability;
+        options.ModelEmaDecay = ModelEmaDecay;
+        options.ClipGradNorm = ClipGrad;
+        options.AccumulationSteps = AccumulationSteps;
+        options.FreezeEpochs = FreezeEpochs;
+        options.DiscriminativeLearningRateRatio = LearningRateMultiplier;
+        options.LayerDecay = LayerDecay;
+        options.DecayNormAndBias = DecayNormAndBias;
     }
 
     /// <summary>The optimisation and augmentation part of a run's description line.</summary>
@@ -219,7 +297,24 @@ internal sealed record FitSettings
         FormattableString.Invariant($"{Epochs} epochs of batch {BatchSize}, {(Optimizer == CnnOptimizer.Sgd ? "SGD" : "AdamW")} lr {LearningRate:G4} ({ScheduleName}") +
         (WarmupEpochs > 0 ? FormattableString.Invariant($", {WarmupEpochs:G3} warm-up epochs") : "") + "), " +
         (Patience is { } p ? FormattableString.Invariant($"early stopping after {p} epochs without improvement, ") : "") +
+        Recipe() +
         $"augmentation {(!Augment ? "off" : MinScale >= 1 ? "flips" : FormattableString.Invariant($"on (crop scale {MinScale:G3}-1, flips)"))}";
+
+    /// <summary>The recipe options that are on, each followed by ", " (empty when none is).</summary>
+    private string Recipe()
+    {
+        var parts = new List<string>();
+        if (FreezeEpochs > 0) parts.Add(FormattableString.Invariant($"{FreezeEpochs} head-only epochs first"));
+        if (LearningRateMultiplier is { } mult) parts.Add(FormattableString.Invariant($"stem at lr/{mult:G3}"));
+        if (LayerDecay is { } decay) parts.Add(FormattableString.Invariant($"layer decay {decay:G3}"));
+        if (Smoothing > 0) parts.Add(FormattableString.Invariant($"label smoothing {Smoothing:G3}"));
+        if (Mixup > 0) parts.Add(FormattableString.Invariant($"mixup {Mixup:G3}"));
+        if (CutMix > 0) parts.Add(FormattableString.Invariant($"CutMix {CutMix:G3}"));
+        if (ModelEmaDecay is { } ema) parts.Add(FormattableString.Invariant($"weight average (decay {ema:G6})"));
+        if (ClipGrad is { } clip) parts.Add(FormattableString.Invariant($"gradients clipped to norm {clip:G3}"));
+        if (AccumulationSteps > 1) parts.Add(FormattableString.Invariant($"{AccumulationSteps} batches per step"));
+        return string.Concat(parts.Select(p => p + ", "));
+    }
 
     private string ScheduleName => Schedule switch
     {

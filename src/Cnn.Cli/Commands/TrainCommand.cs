@@ -63,7 +63,7 @@ internal sealed class TrainCommand : ICliCommand
             options.ValidationSet = labelKeys.Fit(trainView).Transform(ImageDataViews.ToDataView(ml, validation));
         using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(settings.Fit.Output),
             ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "images_per_second", "seconds", "skipped_images"], settings.Fit.Quiet);
-        options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, settings.Fit.Epochs),
+        options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, settings.Fit.TotalEpochs),
             [m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
 

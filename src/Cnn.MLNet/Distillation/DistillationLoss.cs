@@ -19,6 +19,15 @@ internal static class DistillationLoss
     /// <param name="Labelled">Number of labelled rows.</param>
     public readonly record struct Terms(Tensor Total, Tensor? Hard, Tensor Soft, long Labelled);
 
+    /// <summary>How the hard labels are softened: label smoothing ε, and the λ of a batch mixed with its reverse (1 = not mixed).</summary>
+    /// <param name="Smoothing">Label smoothing of the cross-entropy.</param>
+    /// <param name="Lambda">Mixup/CutMix λ: row i is λ of image i and 1 − λ of image N − 1 − i.</param>
+    public readonly record struct Mixing(double Smoothing, double Lambda)
+    {
+        /// <summary>Plain labels.</summary>
+        public static Mixing None => new(0, 1);
+    }
+
     /// <summary>Computes the loss.</summary>
     /// <param name="student">Student logits [N, C] (with gradient).</param>
     /// <param name="teacher">Teacher logits [N, C] (no gradient needed).</param>
@@ -26,7 +35,12 @@ internal static class DistillationLoss
     /// <param name="temperature">Softmax temperature T &gt; 0.</param>
     /// <param name="alpha">Weight of the cross-entropy, in [0, 1].</param>
     /// <param name="pseudoLabels">Replace −1 labels by the teacher's argmax.</param>
-    public static Terms Compute(Tensor student, Tensor teacher, Tensor labels, double temperature, double alpha, bool pseudoLabels = false)
+    /// <param name="mixing">
+    /// Label smoothing and mixing of the hard term: for a mixed batch it is <c>λ·CE(s, y) + (1 − λ)·CE(s, flip(y))</c> (the
+    /// soft-target cross-entropy against the mixed targets) over the rows whose two labels are known (after pseudo-labelling,
+    /// where an unknown label takes the teacher's argmax of the mixed image). Default: plain labels.
+    /// </param>
+    public static Terms Compute(Tensor student, Tensor teacher, Tensor labels, double temperature, double alpha, bool pseudoLabels = false, Mixing? mixing = null)
     {
         if (student.dim() != 2 || !student.shape.SequenceEqual(teacher.shape))
             throw new ArgumentException($"Student logits [{string.Join(", ", student.shape)}] and teacher logits [{string.Join(", ", teacher.shape)}] must both be [N, classes].");
@@ -40,15 +54,24 @@ internal static class DistillationLoss
         var soft = (teacherLog.exp() * (teacherLog - studentLog)).sum() / n;
         var total = soft * ((1 - alpha) * temperature * temperature);
 
+        var m = mixing ?? Mixing.None;
+        var flipped = labels.flip(0);
         if (pseudoLabels)
-            labels = torch.where(labels.ge(0), labels, teacher.argmax(1));
-        var labelled = labels.ge(0);
+        {
+            var predicted = teacher.argmax(1);
+            labels = torch.where(labels.ge(0), labels, predicted);
+            flipped = torch.where(flipped.ge(0), flipped, predicted);
+        }
+        var labelled = m.Lambda < 1 ? labels.ge(0).logical_and(flipped.ge(0)) : labels.ge(0);
         long count = labelled.sum().item<long>();
         Tensor? hard = null;
         if (count > 0)
         {
             var rows = labelled.nonzero().squeeze(1);
-            hard = nn.functional.cross_entropy(student.index_select(0, rows), labels.index_select(0, rows));
+            var logits = student.index_select(0, rows);
+            hard = nn.functional.cross_entropy(logits, labels.index_select(0, rows), label_smoothing: m.Smoothing);
+            if (m.Lambda < 1)
+                hard = hard * m.Lambda + nn.functional.cross_entropy(logits, flipped.index_select(0, rows), label_smoothing: m.Smoothing) * (1 - m.Lambda);
             total = total + hard * alpha;
         }
         return new Terms(total, hard, soft, count);

@@ -31,6 +31,8 @@ internal sealed class DistillationObjective : ITrainingObjective
     private float[]? _cachedTrainLogits;
     private float[]? _validationLogits;
     private ImageBatch? _teacherBatch;
+    private Tensor? _teacherInput;
+    private double _lambda = 1;
     private EpochCounts _counts = new();
     private double? _validationAgreement;
 
@@ -52,7 +54,7 @@ internal sealed class DistillationObjective : ITrainingObjective
         // Same shuffle, same per-sample augmentation seed and same crop parameters for both models: the teacher sees the
         // student's crop and flip of each image, through its own size, channels and normalisation.
         _studentBatcher = OptimizationSetup.TrainingBatcher(options, student.Preprocess, train.Count);
-        bool cache = !options.Augment && options.CacheTeacherOutputs;
+        bool cache = !options.Augment && !new BatchMixer(options).Enabled && options.CacheTeacherOutputs;
         _teacherBatcher = cache ? null : OptimizationSetup.TrainingBatcher(options, teacher.Preprocess, train.Count);
         _studentEvalBatcher = OptimizationSetup.EvaluationBatcher(options, student.Preprocess);
     }
@@ -97,21 +99,37 @@ internal sealed class DistillationObjective : ITrainingObjective
         finally
         {
             _teacherBatch = null;
+            _teacherInput?.Dispose();
+            _teacherInput = null;
         }
+    }
+
+    /// <inheritdoc/>
+    public Tensor Input(ImageBatch batch, MixDecision mix)
+    {
+        var (images, lambda) = BatchMixer.Apply(batch.ToTensor().to(_device), mix);
+        _lambda = lambda;
+        _teacherInput?.Dispose();
+        _teacherInput = null;
+        // The teacher's view of the same images, mixed alike (a CutMix box is placed relative to each view's size).
+        if (_teacherBatch is { } teacherBatch)
+            _teacherInput = BatchMixer.Apply(teacherBatch.ToTensor().to(_teacher.Device), mix).Images.DetachFromDisposeScope();
+        return images;
     }
 
     /// <inheritdoc/>
     public Tensor Loss(TrainingOutput output, ImageBatch batch)
     {
         var indices = batch.SampleIndices.ToArray();
-        var teacherLogits = (_cachedTrainLogits is { } cached ? Gather(cached, indices) : TeacherForward(_teacherBatch!)).to(_device);
+        var teacherLogits = (_cachedTrainLogits is { } cached ? Gather(cached, indices) : TeacherForward(_teacherInput!)).to(_device);
         var labels = indices.Select(i => (long)_train.Labels[i]).ToArray();
         var y = torch.tensor(labels, ScalarType.Int64).to(_device);
         var o = _options;
-        var terms = DistillationLoss.Compute(output.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels);
+        var mix = new DistillationLoss.Mixing(o.LabelSmoothing, _lambda);
+        var terms = DistillationLoss.Compute(output.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels, mix);
         var loss = terms.Total;
         foreach (var auxiliary in output.Auxiliary)
-            loss = loss + auxiliary.Weight * DistillationLoss.Compute(auxiliary.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels).Total;
+            loss = loss + auxiliary.Weight * DistillationLoss.Compute(auxiliary.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels, mix).Total;
 
         _counts.Soft += terms.Soft.item<float>() * batch.Count;
         if (terms.Hard is { } hard)
@@ -180,7 +198,7 @@ internal sealed class DistillationObjective : ITrainingObjective
         {
             if (batch.Count == 0) continue;
             using var scope = NewDisposeScope();
-            var values = TeacherForward(batch).contiguous().data<float>().ToArray();
+            var values = TeacherForward(batch.ToTensor()).contiguous().data<float>().ToArray();
             var indices = batch.SampleIndices;
             for (int k = 0; k < batch.Count; k++)
                 values.AsSpan(k * _classes, _classes).CopyTo(logits.AsSpan(indices[k] * _classes, _classes));
@@ -189,11 +207,11 @@ internal sealed class DistillationObjective : ITrainingObjective
         return logits;
     }
 
-    /// <summary>Teacher logits of a prepared batch, on the CPU, in eval mode without gradient.</summary>
-    private Tensor TeacherForward(ImageBatch batch)
+    /// <summary>Teacher logits of a prepared input, on the CPU, in eval mode without gradient.</summary>
+    private Tensor TeacherForward(Tensor input)
     {
         using var _ = no_grad();
-        return _teacher.Model.call(batch.ToTensor().to(_teacher.Device)).to(CPU);
+        return _teacher.Model.call(input.to(_teacher.Device)).to(CPU);
     }
 
     private Tensor Gather(float[] cached, int[] indices)

@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace Cnn.MLNet.Training;
 
 /// <summary>
-/// Supervised classification (timm's <c>ClassificationTask</c>): cross-entropy of the logits against the labels, plus each
-/// auxiliary head's weighted cross-entropy; validation loss and accuracy; <see cref="EpochMetrics"/> per epoch.
+/// Supervised classification (timm's <c>ClassificationTask</c>): cross-entropy of the logits against the (smoothed, mixed)
+/// labels, plus each auxiliary head's weighted cross-entropy; validation loss (plain cross-entropy) and accuracy;
+/// <see cref="EpochMetrics"/> per epoch. Training accuracy counts the argmax against each image's own label, mixed or not.
 /// </summary>
 internal sealed class ClassificationObjective : ITrainingObjective
 {
@@ -20,6 +21,7 @@ internal sealed class ClassificationObjective : ITrainingObjective
     private readonly ImageBatcher _trainBatcher;
     private readonly ImageBatcher _evalBatcher;
     private long _correct;
+    private double _lambda = 1;
 
     /// <param name="options">The run's options.</param>
     /// <param name="network">The network being trained (its preprocessing feeds both batchers).</param>
@@ -49,22 +51,36 @@ internal sealed class ClassificationObjective : ITrainingObjective
     }
 
     /// <inheritdoc/>
+    public Tensor Input(ImageBatch batch, MixDecision mix)
+    {
+        var (images, lambda) = BatchMixer.Apply(batch.ToTensor().to(_device), mix);
+        _lambda = lambda;
+        return images;
+    }
+
+    /// <inheritdoc/>
     public Tensor Loss(TrainingOutput output, ImageBatch batch)
     {
         var labels = batch.LabelsToTensor().to(_device);
         _correct += output.Logits.argmax(1).eq(labels).sum().item<long>();
-        return Loss(output, labels);
+        return Loss(output, labels, _options.LabelSmoothing, _lambda);
     }
 
     /// <summary>
-    /// The training loss: cross-entropy of the main logits plus, for each auxiliary head (GoogLeNet's two, Inception v3's one;
-    /// present only in training mode), its weight times its cross-entropy.
+    /// The training loss: the cross-entropy of the main logits plus, for each auxiliary head (GoogLeNet's two, Inception v3's one;
+    /// present only in training mode), its weight times its cross-entropy. With label smoothing ε the cross-entropy is PyTorch's
+    /// <c>cross_entropy(label_smoothing=ε)</c>; for a mixed batch (λ &lt; 1) it is the soft-target cross-entropy against
+    /// <see cref="BatchMixer.Targets"/>, as timm's mixup training.
     /// </summary>
-    internal static Tensor Loss(TrainingOutput output, Tensor labels)
+    internal static Tensor Loss(TrainingOutput output, Tensor labels, double smoothing = 0, double lambda = 1)
     {
-        var loss = nn.functional.cross_entropy(output.Logits, labels);
+        Tensor? targets = lambda < 1 ? BatchMixer.Targets(labels, (int)output.Logits.shape[1], lambda, smoothing) : null;
+        Tensor CrossEntropy(Tensor logits) => targets is null
+            ? nn.functional.cross_entropy(logits, labels, label_smoothing: smoothing)
+            : BatchMixer.SoftTargetCrossEntropy(logits, targets);
+        var loss = CrossEntropy(output.Logits);
         foreach (var auxiliary in output.Auxiliary)
-            loss = loss + auxiliary.Weight * nn.functional.cross_entropy(auxiliary.Logits, labels);
+            loss = loss + auxiliary.Weight * CrossEntropy(auxiliary.Logits);
         return loss;
     }
 

@@ -15,14 +15,20 @@ internal static class FreezePolicy
         switch (mode)
         {
             case FreezeMode.Backbone:
-                string head = model.PretrainedConfig.Classifier;
-                model.Freeze(model.StageGroups.Where(g => !g.Contains(head)).Select(g => g.Name).ToArray());
+                FreezeBackbone(model);
                 break;
             case FreezeMode.UpToStage:
                 CheckStage(model, upToStage);
                 model.FreezeUpTo(upToStage);
                 break;
         }
+    }
+
+    /// <summary>Freezes every stage group but the one holding the classifier.</summary>
+    public static void FreezeBackbone(Backbone model)
+    {
+        string head = model.PretrainedConfig.Classifier;
+        model.Freeze(model.StageGroups.Where(g => !g.Contains(head)).Select(g => g.Name).ToArray());
     }
 
     /// <summary>Throws when <paramref name="stage"/> is not a freezable stage of <paramref name="model"/> (the head is not).</summary>

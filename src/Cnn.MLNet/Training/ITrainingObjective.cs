@@ -23,7 +23,16 @@ internal interface ITrainingObjective
     /// </summary>
     IEnumerable<ImageBatch> Batches(int epoch, CancellationToken token);
 
-    /// <summary>The loss of <paramref name="batch"/> given the network's training output (with gradient); records the objective's statistics.</summary>
+    /// <summary>
+    /// The network's input for <paramref name="batch"/> on the training device, mixed as <paramref name="mix"/> says (the objective
+    /// mixes whatever else it feeds, such as a teacher's view, the same way and remembers λ for <see cref="Loss"/>).
+    /// </summary>
+    Tensor Input(ImageBatch batch, MixDecision mix);
+
+    /// <summary>
+    /// The loss of the batch last given to <see cref="Input"/> given the network's training output (with gradient); records the
+    /// objective's statistics.
+    /// </summary>
     Tensor Loss(TrainingOutput output, ImageBatch batch);
 
     /// <summary>The model's score on the validation data in eval mode, or null when there is none.</summary>

@@ -95,10 +95,10 @@ internal static class LearningRateFinder
     public static LearningRateFinderResult Run(CnnNetwork network, ITrainingObjective objective, CnnFitOptions fit, LearningRateFinderOptions o, Mapping.FitCancellation cancellation)
     {
         var model = network.Model;
-        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        if (trainable.Count == 0)
+        var groups = ParameterGroups.Build(model, fit, RateSpread.None);
+        if (groups.Count == 0)
             throw new InvalidOperationException("Every parameter is frozen: nothing would train. Use a smaller FreezeUpToStage or FreezeMode.Backbone.");
-        using var optimizer = OptimizationSetup.CreateOptimizer(fit, trainable);
+        using var optimizer = OptimizationSetup.CreateOptimizer(fit, groups);
         var rates = new List<double>();
         var losses = new List<double>();
         double best = double.PositiveInfinity, average = 0;
@@ -113,9 +113,9 @@ internal static class LearningRateFinder
                 if (batch.Count == 0) continue;
                 any = true;
                 double rate = RateAt(o, rates.Count);
-                OptimizationSetup.SetLearningRate(optimizer, rate);
+                OptimizationSetup.SetLearningRate(optimizer, groups, rate);
                 using var scope = NewDisposeScope();
-                var loss = objective.Loss(model.ForwardTrain(batch.ToTensor().to(network.Device)), batch);
+                var loss = objective.Loss(model.ForwardTrain(objective.Input(batch, new MixDecision(1, null))), batch);
                 double value = loss.item<float>();
                 rates.Add(rate);
                 losses.Add(value);

@@ -8,11 +8,20 @@ namespace Cnn.MLNet.Training;
 /// <summary>The parts of a training run that fine-tuning and distillation set up alike from their <see cref="CnnFitOptions"/>.</summary>
 internal static class OptimizationSetup
 {
-    /// <summary>AdamW (β 0.9/0.999, ε 1e-8) or SGD with momentum over <paramref name="parameters"/>, with decoupled weight decay.</summary>
-    public static torch.optim.Optimizer CreateOptimizer(CnnFitOptions options, IEnumerable<Parameter> parameters) =>
-        options.Optimizer == CnnOptimizer.Sgd
-            ? torch.optim.SGD(parameters, options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false)
-            : torch.optim.AdamW(parameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay, false, false);
+    /// <summary>
+    /// AdamW (β 0.9/0.999, ε 1e-8) or SGD with momentum over <paramref name="groups"/>, each with its own decoupled weight decay
+    /// and the options' learning rate times its scale.
+    /// </summary>
+    public static torch.optim.Optimizer CreateOptimizer(CnnFitOptions options, IReadOnlyList<ParameterGroup> groups)
+    {
+        if (options.Optimizer == CnnOptimizer.Sgd)
+            return torch.optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters,
+                new SGD.Options { LearningRate = options.LearningRate * g.RateScale, momentum = options.Momentum, dampening = 0, weight_decay = g.WeightDecay, nesterov = false, maximize = false })),
+                options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
+        return torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters,
+            new AdamW.Options { LearningRate = options.LearningRate * g.RateScale, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = g.WeightDecay, amsgrad = false, maximize = false })),
+            options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay, false, false);
+    }
 
     /// <summary>Shuffled, optionally augmented training batches of <paramref name="sampleCount"/> images.</summary>
     public static ImageBatcherOptions TrainingBatches(CnnFitOptions options, int sampleCount) => new()
@@ -30,13 +39,17 @@ internal static class OptimizationSetup
     public static ImageBatcher EvaluationBatcher(CnnFitOptions options, PreprocessOptions preprocess) =>
         new(new ImagePreprocessor(preprocess), new ImageBatcherOptions { BatchSize = options.BatchSize, SkipCorruptImages = options.SkipCorruptImages });
 
-    /// <summary>The run's learning-rate schedule: warm-up then the chosen shape, over every step of every epoch.</summary>
-    public static LearningRateSchedule Schedule(CnnFitOptions options, int stepsPerEpoch) =>
-        new(options.LearningRate, (long)stepsPerEpoch * options.Epochs, (long)Math.Round(options.WarmupEpochs * stepsPerEpoch), options.Schedule);
+    /// <summary>A phase's learning-rate schedule: warm-up then the chosen shape, over every optimizer step of its epochs.</summary>
+    /// <param name="options">The run's options (peak rate, warm-up epochs, shape).</param>
+    /// <param name="stepsPerEpoch">Optimizer steps per epoch.</param>
+    /// <param name="epochs">Epochs of the phase the schedule covers.</param>
+    public static LearningRateSchedule Schedule(CnnFitOptions options, int stepsPerEpoch, int epochs) =>
+        new(options.LearningRate, (long)stepsPerEpoch * epochs, (long)Math.Round(Math.Min(options.WarmupEpochs, epochs) * stepsPerEpoch), options.Schedule);
 
-    /// <summary>Sets every parameter group's learning rate.</summary>
-    public static void SetLearningRate(torch.optim.Optimizer optimizer, double rate)
+    /// <summary>Sets each parameter group's learning rate: <paramref name="rate"/> times the group's scale.</summary>
+    public static void SetLearningRate(torch.optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, double rate)
     {
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = rate;
+        int i = 0;
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = rate * groups[i++].RateScale;
     }
 }
