@@ -2,6 +2,7 @@
 // Same model (resnet18), input size (112 px), batch (32), optimizer (AdamW) and number of images; and, where Python's torch and
 // torchvision are installed (Debian: python3-torchvision), (c) the same bare loop in PyTorch on the same machine and threads.
 // Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--python PATH]
+// With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 using System.Diagnostics;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
@@ -12,6 +13,12 @@ using Cnn.MLNet.Training;
 using Microsoft.ML;
 using TorchSharp;
 using static TorchSharp.torch;
+
+if (args.Contains("--bottleneck"))
+{
+    Cnn.Benchmarks.BottleneckBenchmark.Run(Argument("--per-class", 100), Argument("--epochs", 5), Argument("--size", 112));
+    return;
+}
 
 int images = Argument("--images", 512), epochs = Argument("--epochs", 2), size = Argument("--size", 112), batch = Argument("--batch", 32);
 TorchRuntime.EnsureLoaded();

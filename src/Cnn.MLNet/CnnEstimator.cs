@@ -4,6 +4,7 @@ using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
+using Cnn.MLNet.Training.Bottlenecks;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -67,7 +68,19 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
             var (train, validation) = ReadData(input, labels, token);
             channel?.Info(MessageSensitivity.None,
                 $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
-            new TrainingLoop(o, channel, cancellation).Run(network, new ClassificationObjective(o, network, train, validation));
+            var loop = new TrainingLoop(o, channel, cancellation);
+            if (BottleneckPlan.For(o, network.Model, out string? reason) is { } level)
+            {
+                var batcher = OptimizationSetup.EvaluationBatcher(o, network.Preprocess);
+                using var trainStore = BottleneckStore.Compute(network, level, train, batcher, o.CacheDirectory, "training", channel, token);
+                using var validationStore = validation.Count == 0 ? null : BottleneckStore.Compute(network, level, validation, batcher, o.CacheDirectory, "validation", channel, token);
+                loop.Run(network, new BottleneckObjective(o, network, level, train, trainStore, validation, validationStore));
+            }
+            else
+            {
+                if (reason is not null) channel?.Info(MessageSensitivity.None, $"Bottleneck cache not used: {reason}.");
+                loop.Run(network, new ClassificationObjective(o, network, train, validation));
+            }
         }
         catch
         {

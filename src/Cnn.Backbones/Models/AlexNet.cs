@@ -94,6 +94,9 @@ public sealed class AlexNet : Backbone
         return features.Run(x, StageRanges[index].Start, StageRanges[index].End);
     }
 
+    /// <inheritdoc/>
+    public override bool HeadSplitsAtPreLogits => false;
+
     /// <summary>Adaptive average pool to 6×6, flatten, then <c>classifier</c>.</summary>
     /// <param name="x">The last feature map [N, 256, h, w].</param>
     /// <param name="preLogits">Return the 4096-wide input of <c>classifier.6</c> instead of logits.</param>

@@ -164,10 +164,38 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
             $"{GetName()} was built with FeaturesOnly = true and has no head; use ForwardStages or ForwardFeatures.");
         using var scope = NewDisposeScope();
         var pooled = ForwardPool(x);
-        if (DropRate > 0) pooled = nn.functional.dropout(pooled, DropRate, training);
-        var result = preLogits ? pooled : classifier.call(pooled);
+        var result = preLogits ? Dropout(pooled) : ForwardClassifier(pooled);
         return result.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// True when <see cref="ForwardHead"/> is this class's: <see cref="ForwardPool"/>, then <see cref="ForwardClassifier"/> on the
+    /// pooled vector, so that a head can be trained on cached pre-logits (<c>ForwardHead(x, preLogits: true)</c> in eval mode).
+    /// False for families whose head is organised otherwise (AlexNet/VGG's MLP, SqueezeNet's convolution, LeNet's layers).
+    /// </summary>
+    public virtual bool HeadSplitsAtPreLogits => true;
+
+    /// <summary>
+    /// True when <see cref="ForwardTrain"/> adds auxiliary classifier outputs in training mode (GoogLeNet's and Inception v3's
+    /// auxiliary heads).
+    /// </summary>
+    public virtual bool HasAuxiliaryHeads => false;
+
+    /// <summary>
+    /// The last part of <see cref="ForwardHead"/> where <see cref="HeadSplitsAtPreLogits"/>: dropout (when training and
+    /// <see cref="DropRate"/> &gt; 0), then the classifier, on the pooled vector [N, <see cref="NumFeatures"/>].
+    /// </summary>
+    /// <param name="pooled">The pooled features (eval-mode <c>ForwardHead(x, preLogits: true)</c>).</param>
+    /// <exception cref="InvalidOperationException">The model was built features-only.</exception>
+    public Tensor ForwardClassifier(Tensor pooled)
+    {
+        var classifier = Classifier ?? throw new InvalidOperationException(
+            $"{GetName()} was built with FeaturesOnly = true and has no head; use ForwardStages or ForwardFeatures.");
+        using var scope = NewDisposeScope();
+        return classifier.call(Dropout(pooled)).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Dropout(Tensor pooled) => DropRate > 0 ? nn.functional.dropout(pooled, DropRate, training) : pooled.alias();
 
     /// <summary>
     /// The head before dropout and classifier: global average pooling to [N, <see cref="NumFeatures"/>] by default. Families whose

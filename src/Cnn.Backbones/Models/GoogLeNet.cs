@@ -143,6 +143,9 @@ public sealed class GoogLeNet : Backbone
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
+    public override bool HasAuxiliaryHeads => aux1 is not null;
+
     /// <summary>
     /// The logits plus, in training mode with <see cref="AuxLogits"/> and at least one class, the outputs of <c>aux1</c> and
     /// <c>aux2</c> (in that order), each weighted <see cref="AuxLossWeight"/>. In eval mode this equals <c>forward</c> with no

@@ -143,6 +143,9 @@ public sealed class InceptionV3 : Backbone
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
+    public override bool HasAuxiliaryHeads => AuxLogits is not null;
+
     /// <summary>
     /// The logits plus, in training mode with <c>AuxLogits</c> and at least one class, the auxiliary logits computed from
     /// <c>Mixed_6e</c>, weighted <see cref="AuxLossWeight"/>. In eval mode this equals <c>forward</c> with no auxiliaries.

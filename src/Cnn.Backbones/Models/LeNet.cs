@@ -101,6 +101,9 @@ public sealed class LeNet5 : Backbone
         }
     }
 
+    /// <inheritdoc/>
+    public override bool HeadSplitsAtPreLogits => false;
+
     /// <summary>Flatten the 16×5×5 map, C5 and F6 with tanh, dropout (if <see cref="Backbone.DropRate"/> &gt; 0), then the classifier.</summary>
     /// <param name="x">The [N, 16, 5, 5] map from <see cref="Backbone.ForwardFeatures"/>.</param>
     /// <param name="preLogits">Return F6's 84-wide output instead of logits.</param>

@@ -111,6 +111,9 @@ public sealed class SqueezeNet : Backbone
         return features.Run(x, _stageRanges[index].Start, _stageRanges[index].End);
     }
 
+    /// <inheritdoc/>
+    public override bool HeadSplitsAtPreLogits => false;
+
     /// <summary>torchvision's head: <c>classifier</c> (dropout, 1×1 conv, ReLU, global average pool), flattened to [N, classes].</summary>
     /// <param name="x">The last feature map [N, 512, h, w].</param>
     /// <param name="preLogits">Return the globally average-pooled features [N, 512] instead (after dropout when training).</param>

@@ -113,6 +113,9 @@ public sealed class Vgg : Backbone
         return features.Run(x, _stageRanges[index].Start, _stageRanges[index].End);
     }
 
+    /// <inheritdoc/>
+    public override bool HeadSplitsAtPreLogits => false;
+
     /// <summary>Adaptive average pool to 7×7, flatten, then <c>classifier</c>.</summary>
     /// <param name="x">The last feature map [N, 512, h, w].</param>
     /// <param name="preLogits">Return the 4096-wide input of <c>classifier.6</c> instead of logits.</param>

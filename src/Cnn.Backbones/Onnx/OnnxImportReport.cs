@@ -70,6 +70,25 @@ public sealed class OnnxImportResult : IDisposable
     /// <summary>The mapping and verification report.</summary>
     public OnnxImportReport Report { get; }
 
+    /// <summary>
+    /// Writes the weights as safetensors with what a network built from them needs beside the tensors: <c>cnn.source</c>,
+    /// <c>cnn.architecture</c>, <c>cnn.num_classes</c>, <c>cnn.block_counts</c> (when not the architecture's own) and the imported
+    /// preprocessing's <c>cnn.mean</c> / <c>cnn.std</c>, which <c>NetworkSpec.For</c> reads back.
+    /// </summary>
+    /// <param name="path">The file to write.</param>
+    /// <param name="sourceName">The ONNX file's name, recorded as <c>cnn.source</c>.</param>
+    public void WriteSafeTensors(string path, string sourceName)
+    {
+        var metadata = new Dictionary<string, string>(Weights.Metadata, StringComparer.Ordinal)
+        {
+            ["cnn.source"] = sourceName,
+            ["cnn.architecture"] = Report.Architecture,
+            ["cnn.num_classes"] = Report.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (Options.BlockCounts is { } blocks) metadata["cnn.block_counts"] = string.Join(",", blocks);
+        SafeTensors.Write(path, Weights, metadata);
+    }
+
     /// <summary>Disposes the weights.</summary>
     public void Dispose() => Weights.Dispose();
 }

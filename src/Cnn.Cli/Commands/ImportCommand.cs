@@ -80,14 +80,7 @@ public sealed class ImportCommand : ICliCommand
                 $"channel order folded into {config.FirstConv}; with both graphs in ONNX Runtime on a random image: relative difference " +
                 $"{report.PreprocessedRelativeDifference:G3} with the exact mean, {report.PerChannelMeanRelativeDifference:G3} with this per-channel mean"));
 
-        var metadata = new Dictionary<string, string>(result.Weights.Metadata, StringComparer.Ordinal)
-        {
-            ["cnn.source"] = Path.GetFileName(path),
-            ["cnn.architecture"] = report.Architecture,
-            ["cnn.num_classes"] = report.NumClasses.ToString(CultureInfo.InvariantCulture),
-        };
-        if (result.Options.BlockCounts is { } blocks) metadata["cnn.block_counts"] = string.Join(",", blocks);
-        SafeTensors.Write(output, result.Weights, metadata);
+        result.WriteSafeTensors(output, Path.GetFileName(path));
         stdout.WriteLine($"wrote {output} ({result.Weights.Count} tensors, {report.Architecture}, " +
                          (report.NumClasses == 0 ? "no classifier" : $"{report.NumClasses} classes") + "); use it with --weights");
         return 0;

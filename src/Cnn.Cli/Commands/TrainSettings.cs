@@ -33,6 +33,7 @@ internal sealed record TrainSettings
         new("--data", "a folder per class, or of Fashion-MNIST IDX files (default: Fashion-MNIST)", "<folder>"),
         CommonOptions.Weights("weights to start from (.pth or .safetensors; default: random)"),
         new("--freeze", "none, backbone, or the last frozen stage's index (needs --weights)", "none|backbone|<stage>"),
+        new("--cache-dir", "with --freeze backbone and --augment off: keep the backbone's outputs per image in this folder and reuse them in later runs", "<folder>"),
         .. FitSettings.Options(null),
     ];
 
@@ -50,6 +51,9 @@ internal sealed record TrainSettings
 
     /// <summary>Last frozen stage with <see cref="FreezeMode.UpToStage"/>.</summary>
     public int FreezeUpToStage { get; init; }
+
+    /// <summary>Folder of the bottleneck cache, or null.</summary>
+    public string? CacheDirectory { get; init; }
 
     /// <summary>The options <c>cnn train</c> shares with <c>cnn distill</c>.</summary>
     public required FitSettings Fit { get; init; }
@@ -73,8 +77,11 @@ internal sealed record TrainSettings
             Weights = arguments.String("--weights"),
             Freeze = freeze,
             FreezeUpToStage = stage,
+            CacheDirectory = arguments.String("--cache-dir"),
             Fit = FitSettings.Parse(arguments, defaults),
         };
+        if (settings.CacheDirectory is { } cache && File.Exists(cache))
+            throw new CliUsageException($"option --cache-dir '{cache}' is a file; give a folder (it is created if missing)");
         if (settings.Freeze != FreezeMode.None && settings.Weights is null)
             throw new CliUsageException("--freeze needs --weights: freezing randomly initialised layers would leave them untrained");
         return settings;
@@ -89,6 +96,7 @@ internal sealed record TrainSettings
             Model = new ModelOptions { WeightsPath = Weights, InChannels = Channels, ImageSize = Fit.ImageSize },
             Freeze = Freeze,
             FreezeUpToStage = FreezeUpToStage,
+            CacheDirectory = CacheDirectory,
         };
         Fit.ApplyTo(options);
         return options;

@@ -118,6 +118,9 @@ internal sealed class DistillationObjective : ITrainingObjective
     }
 
     /// <inheritdoc/>
+    public TrainingOutput Forward(Backbone model, Tensor input) => model.ForwardTrain(input);
+
+    /// <inheritdoc/>
     public Tensor Loss(TrainingOutput output, ImageBatch batch)
     {
         var indices = batch.SampleIndices.ToArray();

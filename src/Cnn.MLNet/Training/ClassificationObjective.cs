@@ -59,6 +59,9 @@ internal sealed class ClassificationObjective : ITrainingObjective
     }
 
     /// <inheritdoc/>
+    public TrainingOutput Forward(Backbone model, Tensor input) => model.ForwardTrain(input);
+
+    /// <inheritdoc/>
     public Tensor Loss(TrainingOutput output, ImageBatch batch)
     {
         var labels = batch.LabelsToTensor().to(_device);
@@ -122,11 +125,14 @@ internal sealed class ClassificationObjective : ITrainingObjective
     }
 
     /// <inheritdoc/>
-    public string CompleteEpoch(EpochSummary s)
+    public string CompleteEpoch(EpochSummary summary) => Report(_options, _correct, summary);
+
+    /// <summary>The epoch's <see cref="EpochMetrics"/> (given to the options' callback) and its log line.</summary>
+    internal static string Report(CnnTrainerOptions options, long correct, EpochSummary s)
     {
-        var metrics = new EpochMetrics(s.Epoch, s.TrainLoss, (double)_correct / s.Images, s.Validation?.Loss, s.Validation?.Accuracy,
+        var metrics = new EpochMetrics(s.Epoch, s.TrainLoss, (double)correct / s.Images, s.Validation?.Loss, s.Validation?.Accuracy,
             s.LearningRate, s.ImagesPerSecond, s.Elapsed, s.SkippedImages);
-        _options.EpochCompleted?.Invoke(metrics);
+        options.EpochCompleted?.Invoke(metrics);
         return metrics.ToString();
     }
 }

@@ -115,7 +115,7 @@ internal static class LearningRateFinder
                 double rate = RateAt(o, rates.Count);
                 OptimizationSetup.SetLearningRate(optimizer, groups, rate);
                 using var scope = NewDisposeScope();
-                var loss = objective.Loss(model.ForwardTrain(objective.Input(batch, new MixDecision(1, null))), batch);
+                var loss = objective.Loss(objective.Forward(model, objective.Input(batch, new MixDecision(1, null))), batch);
                 double value = loss.item<float>();
                 rates.Add(rate);
                 losses.Add(value);

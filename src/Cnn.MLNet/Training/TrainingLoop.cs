@@ -13,7 +13,7 @@ namespace Cnn.MLNet.Training;
 /// objective's prefetched batches, mixed (mixup/CutMix) when asked; AdamW or SGD over parameter groups (discriminative rates, no
 /// weight decay on norms and biases) with warm-up and the chosen decay, gradient accumulation and clipping; an average of the
 /// weights (EMA); cancellation within one batch; NaN/Inf detection; validation, early stopping and best-epoch restore;
-/// per-epoch logging through the ML.NET host. What is optimised is the <see cref="ITrainingObjective"/>'s business.
+/// per-epoch logging through the ML.NET host. What is optimised is the <see cref="ITrainingObjective{TBatch}"/>'s business.
 /// </summary>
 internal sealed class TrainingLoop
 {
@@ -39,7 +39,7 @@ internal sealed class TrainingLoop
     /// <exception cref="InvalidOperationException">Every parameter is frozen, or no training image could be used in an epoch.</exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     /// <exception cref="OperationCanceledException">The run was cancelled.</exception>
-    public void Run(CnnNetwork network, ITrainingObjective objective)
+    public void Run<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective) where TBatch : ITrainingBatch
     {
         var o = _options;
         var model = network.Model;
@@ -75,7 +75,7 @@ internal sealed class TrainingLoop
     }
 
     /// <summary>Runs one phase's epochs; false when early stopping ended the run.</summary>
-    private bool RunPhase(CnnNetwork network, ITrainingObjective objective, TrainingPhase phase, RunState run)
+    private bool RunPhase<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective, TrainingPhase phase, RunState run) where TBatch : ITrainingBatch
     {
         var o = _options;
         var token = _cancellation.Token;
@@ -108,7 +108,7 @@ internal sealed class TrainingLoop
                 if (batch.Count == 0) continue;
                 using var scope = NewDisposeScope();
                 var input = objective.Input(batch, mixer.Decide(epoch - 1, batchIndex));
-                var loss = objective.Loss(model.ForwardTrain(input), batch);
+                var loss = objective.Loss(objective.Forward(model, input), batch);
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingDivergedException(epoch, batchIndex, value, schedule.RateAt(step));
@@ -165,7 +165,8 @@ internal sealed class TrainingLoop
     /// The epoch's validation score: of the averaged weights when they are the run's result, otherwise of the trained weights;
     /// and the other one's score (the average's, reported only) when a weight average is kept but not used.
     /// </summary>
-    private (ValidationScore? Score, ValidationScore? Averaged) Validate(ITrainingObjective objective, Backbone model, RunState run, CancellationToken token)
+    private (ValidationScore? Score, ValidationScore? Averaged) Validate<TBatch>(ITrainingObjective<TBatch> objective, Backbone model, RunState run, CancellationToken token)
+        where TBatch : ITrainingBatch
     {
         if (run.Ema is not { } ema) return (objective.Validate(model, token), null);
         ValidationScore? averaged;

@@ -14,6 +14,7 @@ namespace Cnn.MLNet.Tests.Training;
 /// freeze epochs train only the head, clipping bounds every step, and mixed runs are seeded.
 /// </summary>
 [TestClass]
+[DoNotParallelize] // compares same-seed runs: no other test may draw from TorchSharp's global generator meanwhile
 public sealed class RecipeTrainingTests
 {
     private static CnnTrainerOptions Options(int batchSize = 8) => new()
