@@ -137,6 +137,26 @@ public abstract class CnnFitOptions
     /// </summary>
     public double? LayerDecay { get; set; }
 
+    /// <summary>
+    /// A folder for checkpoints (<c>cnn train --checkpoint-dir</c>): after every epoch (and every <see cref="CheckpointEverySteps"/>
+    /// optimizer steps) the whole training state is written there atomically, so that <see cref="ResumeFrom"/> can continue an
+    /// interrupted run to the same weights. Null (default): no checkpoints.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>Checkpoints kept in <see cref="CheckpointDirectory"/>, newest first; older ones are deleted. Default 3.</summary>
+    public int CheckpointsKept { get; set; } = 3;
+
+    /// <summary>Also write a checkpoint every this many optimizer steps within an epoch. Null (default): at epoch ends only.</summary>
+    public int? CheckpointEverySteps { get; set; }
+
+    /// <summary>
+    /// Continue the run recorded in this checkpoint file, or in the newest whole checkpoint of this folder (timm's
+    /// <c>--resume</c>; <c>cnn train --resume</c>). The data and every option that changes the result must be the run's own;
+    /// a difference is refused by name. Null (default): start afresh.
+    /// </summary>
+    public string? ResumeFrom { get; set; }
+
     /// <summary>Skip images that cannot be decoded (and report how many) instead of failing. Default false.</summary>
     public bool SkipCorruptImages { get; set; }
 
@@ -200,6 +220,12 @@ public abstract class CnnFitOptions
         Check(DiscriminativeLearningRateRatio is null || (DiscriminativeLearningRateRatio >= 1 && double.IsFinite(DiscriminativeLearningRateRatio.Value)),
             nameof(DiscriminativeLearningRateRatio), DiscriminativeLearningRateRatio, "must be >= 1 (the head's rate over the stem's) or null");
         Check(LayerDecay is null || (LayerDecay > 0 && LayerDecay <= 1), nameof(LayerDecay), LayerDecay, "must be in (0, 1] or null");
+        Check(CheckpointDirectory is null || (CheckpointDirectory.Length > 0 && !File.Exists(CheckpointDirectory)), nameof(CheckpointDirectory), CheckpointDirectory,
+            "must be a folder (created if missing), not a file");
+        Check(CheckpointsKept >= 1, nameof(CheckpointsKept), CheckpointsKept, "must be >= 1");
+        Check(CheckpointEverySteps is null || CheckpointEverySteps >= 1, nameof(CheckpointEverySteps), CheckpointEverySteps, "must be >= 1 or null");
+        Check(ResumeFrom is null || File.Exists(ResumeFrom) || Directory.Exists(ResumeFrom), nameof(ResumeFrom), ResumeFrom,
+            "must be a checkpoint file or the folder a run wrote its checkpoints to");
         Check(LayerDecay is null || DiscriminativeLearningRateRatio is null, nameof(LayerDecay), LayerDecay,
             "cannot be combined with DiscriminativeLearningRateRatio: choose one way of spreading the rates");
     }

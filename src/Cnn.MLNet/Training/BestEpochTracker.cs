@@ -12,6 +12,21 @@ internal sealed class BestEpochTracker(EarlyStoppingMetric metric) : IDisposable
     /// <summary>The best epoch so far (0 before any).</summary>
     public int Epoch { get; private set; }
 
+    /// <summary>The best epoch's score (higher is better), −∞ before any.</summary>
+    public double Score => _score;
+
+    /// <summary>The best epoch's weights (CPU copies owned by the tracker), or null before any.</summary>
+    public IReadOnlyDictionary<string, Tensor>? Weights => _weights;
+
+    /// <summary>Takes over a recorded best epoch (from a checkpoint): its number, score and weights, which the tracker then owns.</summary>
+    public void Load(int epoch, double score, Dictionary<string, Tensor>? weights)
+    {
+        DisposeWeights();
+        Epoch = epoch;
+        _score = score;
+        _weights = weights;
+    }
+
     /// <summary>Records the epoch if it is the best so far; returns true when it improved.</summary>
     /// <exception cref="InvalidOperationException">The metric is accuracy but the validation data has no labelled image.</exception>
     public bool Offer(int epoch, ValidationScore score, nn.Module model)

@@ -1,9 +1,11 @@
 using System.Diagnostics;
-using Cnn.MLNet.Mapping;
 using Cnn.Backbones.Models;
+using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
-using TorchSharp;
+using Cnn.MLNet.Training.Checkpoints;
 using Microsoft.ML.Runtime;
+using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Training;
@@ -12,31 +14,38 @@ namespace Cnn.MLNet.Training;
 /// The one training loop of fine-tuning and distillation: phases (fastai's frozen then unfrozen fine-tuning) of epochs of the
 /// objective's prefetched batches, mixed (mixup/CutMix) when asked; AdamW or SGD over parameter groups (discriminative rates, no
 /// weight decay on norms and biases) with warm-up and the chosen decay, gradient accumulation and clipping; an average of the
-/// weights (EMA); cancellation within one batch; NaN/Inf detection; validation, early stopping and best-epoch restore;
-/// per-epoch logging through the ML.NET host. What is optimised is the <see cref="ITrainingObjective{TBatch}"/>'s business.
+/// weights (EMA); checkpoints and resume; cancellation within one batch; NaN/Inf detection; validation, early stopping and
+/// best-epoch restore; per-epoch logging through the ML.NET host. What is optimised is the <see cref="ITrainingObjective{TBatch}"/>'s business.
 /// </summary>
 internal sealed class TrainingLoop
 {
     private readonly CnnFitOptions _options;
     private readonly IChannel? _channel;
     private readonly FitCancellation _cancellation;
+    private readonly RunFingerprint? _fingerprint;
 
-    /// <param name="options">The run's options (optimizer, schedule, epochs, early stopping).</param>
+    /// <param name="options">The run's options (optimizer, schedule, epochs, early stopping, checkpoints).</param>
     /// <param name="channel">Where progress is logged, or null.</param>
     /// <param name="cancellation">Stops the run before the next batch (the options' token or the MLContext's cancellation).</param>
-    public TrainingLoop(CnnFitOptions options, IChannel? channel, FitCancellation cancellation)
+    /// <param name="fingerprint">What the run is (recorded in checkpoints, compared on resume); needed with checkpoints or resume.</param>
+    public TrainingLoop(CnnFitOptions options, IChannel? channel, FitCancellation cancellation, RunFingerprint? fingerprint = null)
     {
+        if ((options.CheckpointDirectory is not null || options.ResumeFrom is not null) && fingerprint is null)
+            throw new ArgumentNullException(nameof(fingerprint), "Checkpoints and resume need the run's fingerprint.");
         _options = options;
         _channel = channel;
         _cancellation = cancellation;
+        _fingerprint = fingerprint;
     }
 
     /// <summary>
-    /// Trains <paramref name="network"/>'s parameters that require a gradient, phase by phase (<see cref="TrainingPhase"/>), restores
-    /// the best validation epoch's weights when there is validation data (the averaged weights' when they are used), makes every
-    /// parameter trainable again and leaves the network in eval mode.
+    /// Trains <paramref name="network"/>'s parameters that require a gradient, phase by phase (<see cref="TrainingPhase"/>), from
+    /// the start or from <see cref="CnnFitOptions.ResumeFrom"/>; restores the best validation epoch's weights when there is
+    /// validation data (the averaged weights' when they are used), makes every parameter trainable again and leaves the network in
+    /// eval mode.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Every parameter is frozen, or no training image could be used in an epoch.</exception>
+    /// <exception cref="InvalidOperationException">Every parameter is frozen, no training image could be used in an epoch, or the checkpoint is of another run.</exception>
+    /// <exception cref="InvalidDataException">Every checkpoint to resume from is damaged.</exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     /// <exception cref="OperationCanceledException">The run was cancelled.</exception>
     public void Run<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective) where TBatch : ITrainingBatch
@@ -44,20 +53,23 @@ internal sealed class TrainingLoop
         var o = _options;
         var model = network.Model;
         var phases = TrainingPhase.For(o);
-        int totalEpochs = phases.Sum(p => p.Epochs);
-        var run = new RunState(new BestEpochTracker(o.EarlyStoppingMetric), o.ModelEmaDecay is { } decay ? new ModelEma(model, decay) : null, totalEpochs);
+        var run = new RunState(new BestEpochTracker(o.EarlyStoppingMetric), o.ModelEmaDecay is { } decay ? new ModelEma(model, decay) : null,
+            phases.Sum(p => p.Epochs), o.CheckpointDirectory is { } folder ? new CheckpointStore(folder, o.CheckpointsKept) : null);
         try
         {
-            foreach (var phase in phases)
+            if (o.ResumeFrom is { } source) run.Resume = Restore(CheckpointStore.Load(source, _fingerprint!, _channel), model, run);
+            for (int p = 0; p < phases.Count; p++)
             {
-                using var frozen = phase.Apply(model);
-                if (!RunPhase(network, objective, phase, run)) break;
+                if (run.Resume is { } resume && resume.Position.Phase > p) continue;
+                using var frozen = phases[p].Apply(model);
+                if (!RunPhase(network, objective, phases, p, run)) break;
             }
             run.Best.Restore(model);
             if (run.Ema is { } ema && o.UseModelEmaWeights && run.Best.Epoch == 0) ema.CopyInto(model);
         }
         finally
         {
+            run.Resume?.Dispose();
             run.Best.Dispose();
             run.Ema?.Dispose();
         }
@@ -65,19 +77,51 @@ internal sealed class TrainingLoop
         model.eval();
     }
 
-    /// <summary>What lasts across phases: the best epoch, the weight average, the epoch and step counters.</summary>
-    private sealed class RunState(BestEpochTracker best, ModelEma? ema, int totalEpochs)
+    /// <summary>What lasts across phases: the best epoch, the weight average, the epoch counter, checkpoints and the resume point.</summary>
+    private sealed class RunState(BestEpochTracker best, ModelEma? ema, int totalEpochs, CheckpointStore? checkpoints)
     {
         public BestEpochTracker Best { get; } = best;
         public ModelEma? Ema { get; } = ema;
         public int TotalEpochs { get; } = totalEpochs;
+        public CheckpointStore? Checkpoints { get; } = checkpoints;
         public int Epoch { get; set; }
+
+        /// <summary>The checkpoint being resumed from, until its phase's optimizer has taken its state.</summary>
+        public TrainingCheckpoint? Resume { get; set; }
     }
 
-    /// <summary>Runs one phase's epochs; false when early stopping ended the run.</summary>
-    private bool RunPhase<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective, TrainingPhase phase, RunState run) where TBatch : ITrainingBatch
+    /// <summary>Puts a checkpoint's weights, average, best epoch and random generator in place; returns it for its position and optimizer.</summary>
+    private static TrainingCheckpoint Restore(TrainingCheckpoint checkpoint, Backbone model, RunState run)
+    {
+        using (no_grad())
+        {
+            foreach (var (name, value) in model.state_dict())
+            {
+                if (!checkpoint.Model.TryGetValue(name, out var saved))
+                    throw new InvalidDataException($"The checkpoint has no '{name}': it was written by another network.");
+                value.copy_(saved);
+            }
+            if (run.Ema is { } ema)
+            {
+                if (checkpoint.Ema is null) throw new InvalidDataException("The checkpoint has no weight average, but ModelEmaDecay is set.");
+                foreach (var (name, value) in checkpoint.Ema) ema[name].copy_(value);
+            }
+        }
+        var best = checkpoint.Best?.ToDictionary(kv => kv.Key, kv => kv.Value.clone(), StringComparer.Ordinal);
+        run.Best.Load(checkpoint.BestScore.Epoch, checkpoint.BestScore.Score, best);
+        using var state = torch.tensor(checkpoint.Random, ScalarType.Byte);
+        using var generator = torch.Generator.Default;
+        generator.set_state(state);
+        run.Epoch = checkpoint.Position.Epoch;
+        return checkpoint;
+    }
+
+    /// <summary>Runs phase <paramref name="index"/>'s epochs (the rest of them when resuming); false when early stopping ended the run.</summary>
+    private bool RunPhase<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective, IReadOnlyList<TrainingPhase> phases, int index, RunState run)
+        where TBatch : ITrainingBatch
     {
         var o = _options;
+        var phase = phases[index];
         var token = _cancellation.Token;
         var model = network.Model;
         var groups = ParameterGroups.Build(model, o, phase.Spread);
@@ -90,14 +134,26 @@ internal sealed class TrainingLoop
         int updatesPerEpoch = (batches + accumulation - 1) / accumulation;
         var schedule = OptimizationSetup.Schedule(o, updatesPerEpoch, phase.Epochs);
         var mixer = new BatchMixer(o);
+        int firstEpoch = phases.Take(index).Sum(p => p.Epochs);
         long step = 0;
-        for (int phaseEpoch = 1; phaseEpoch <= phase.Epochs; phaseEpoch++)
+        int skipBatches = 0;
+        double lossSum = 0;
+        long seen = 0;
+        if (run.Resume is { } resume)
         {
-            int epoch = ++run.Epoch;
+            if (resume.Optimizer.Length > 0) // empty when the checkpoint ended the previous phase: this one starts afresh
+                using (var reader = new BinaryReader(new MemoryStream(resume.Optimizer))) ((OptimizerHelper)optimizer).load_state_dict(reader);
+            step = resume.Position.Step;
+            skipBatches = resume.Position.Batch;
+            (lossSum, seen) = resume.Partial;
+            run.Resume = null;
+            resume.Dispose();
+        }
+        while (run.Epoch - firstEpoch < phase.Epochs)
+        {
+            int epoch = run.Epoch + 1;
             var clock = Stopwatch.StartNew();
             model.train();
-            double lossSum = 0;
-            long seen = 0;
             int batchIndex = 0, pending = 0;
             double rate = schedule.RateAt(step);
             optimizer.zero_grad();
@@ -105,7 +161,7 @@ internal sealed class TrainingLoop
             {
                 _cancellation.ThrowIfCancellationRequested();
                 batchIndex++;
-                if (batch.Count == 0) continue;
+                if (batchIndex <= skipBatches || batch.Count == 0) continue; // resumed mid-epoch: these were trained on before
                 using var scope = NewDisposeScope();
                 var input = objective.Input(batch, mixer.Decide(epoch - 1, batchIndex));
                 var loss = objective.Loss(objective.Forward(model, input), batch);
@@ -116,14 +172,16 @@ internal sealed class TrainingLoop
                 int groupStart = (batchIndex - 1) / accumulation * accumulation;
                 (loss / Math.Min(accumulation, batches - groupStart)).backward();
                 pending++;
+                lossSum += value * batch.Count;
+                seen += batch.Count;
                 if (batchIndex % accumulation == 0 || batchIndex >= batches)
                 {
                     rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema);
                     pending = 0;
+                    if (o.CheckpointEverySteps is { } every && step % every == 0 && batchIndex < batches)
+                        SaveCheckpoint(run, model, optimizer, new TrainingPosition(index, epoch - 1, batchIndex, step), (lossSum, seen));
                 }
-                lossSum += value * batch.Count;
-                seen += batch.Count;
-                o.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, seen, lossSum / seen, clock.Elapsed));
+                o.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, seen, lossSum / Math.Max(seen, 1), clock.Elapsed));
             }
             if (pending > 0) rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema);
             if (seen == 0)
@@ -136,19 +194,60 @@ internal sealed class TrainingLoop
             _channel?.Info(MessageSensitivity.None, line);
             if (objective.SkippedCount > 0)
                 _channel?.Warning(MessageSensitivity.None, $"{objective.SkippedCount} corrupt training images skipped so far.");
-            if (validation is null) continue;
-            if (Offer(run, epoch, validation, model)) continue;
-            if (o.EarlyStoppingPatience is { } patience && epoch - run.Best.Epoch >= patience)
+            run.Epoch = epoch;
+            skipBatches = 0;
+            lossSum = 0;
+            seen = 0;
+            bool stop = false;
+            if (validation is not null && !Offer(run, epoch, validation, model) && o.EarlyStoppingPatience is { } patience && epoch - run.Best.Epoch >= patience)
             {
                 _channel?.Info(MessageSensitivity.None, $"Early stopping after epoch {epoch}: no improvement since epoch {run.Best.Epoch}.");
-                return false;
+                stop = true;
             }
+            // At a phase's end the next phase starts afresh (new optimizer and schedule): its checkpoint says so.
+            bool phaseDone = run.Epoch - firstEpoch >= phase.Epochs;
+            SaveCheckpoint(run, model, optimizer, phaseDone && !stop ? new TrainingPosition(index + 1, epoch, 0, 0) : new TrainingPosition(index, epoch, 0, step), (0, 0),
+                nextPhase: phaseDone && !stop);
+            if (stop) return false;
         }
         return true;
     }
 
+    /// <summary>Writes a checkpoint when the run keeps them.</summary>
+    private void SaveCheckpoint(RunState run, Backbone model, torch.optim.Optimizer optimizer, TrainingPosition position, (double LossSum, long Seen) partial,
+        bool nextPhase = false)
+    {
+        if (run.Checkpoints is not { } store) return;
+        byte[] optimizerState = [];
+        if (!nextPhase)
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) ((OptimizerHelper)optimizer).save_state_dict(writer);
+            optimizerState = buffer.ToArray();
+        }
+        using var generator = torch.Generator.Default;
+        using var random = generator.get_state();
+        using var checkpoint = new TrainingCheckpoint
+        {
+            Position = position,
+            Fingerprint = _fingerprint!,
+            Model = Copy(model.state_dict()),
+            Ema = run.Ema is { } ema ? Copy(model.state_dict().Keys.ToDictionary(k => k, k => ema[k])) : null,
+            Best = run.Best.Weights is { } best ? Copy(best) : null,
+            BestScore = (run.Best.Epoch, run.Best.Score),
+            Optimizer = optimizerState,
+            Random = random.data<byte>().ToArray(),
+            Partial = partial,
+        };
+        string path = store.Save(checkpoint);
+        _channel?.Trace(MessageSensitivity.None, $"Checkpoint written: {path}");
+    }
+
+    private static Dictionary<string, Tensor> Copy(IEnumerable<KeyValuePair<string, Tensor>> entries) =>
+        entries.ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(CPU).clone(), StringComparer.Ordinal);
+
     /// <summary>One optimizer step at the schedule's rate for <paramref name="step"/>: clip, step, clear, update the average.</summary>
-    private double Update(torch.optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, List<TorchSharp.Modules.Parameter> trainable,
+    private double Update(torch.optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, List<Parameter> trainable,
         LearningRateSchedule schedule, long step, Backbone model, ModelEma? ema)
     {
         double rate = schedule.RateAt(step);
