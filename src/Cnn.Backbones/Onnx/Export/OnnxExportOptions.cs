@@ -47,6 +47,9 @@ public sealed record OnnxExportOptions
     /// <summary>Architecture name for the metadata; null for the model's name.</summary>
     public string? Architecture { get; init; }
 
+    /// <summary>More <c>metadata_props</c> entries (keys get the <c>cnn.</c> prefix), e.g. the preprocessing's resize and crop.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+
     /// <summary>Run the exported graph in ONNX Runtime on a random batch and compare with the model (default on).</summary>
     public bool Verify { get; init; } = true;
 

@@ -150,6 +150,7 @@ public static class OnnxExporter
                 throw new ArgumentException($"{labels.Count} class labels were given for a model with {model.NumClasses} classes.", nameof(options));
             yield return ("class_labels", JsonSerializer.Serialize(labels));
         }
+        foreach (var (key, value) in options.Metadata ?? new Dictionary<string, string>()) yield return (key, value);
     }
 
     /// <summary>ONNX Runtime on a seeded random batch of two against the eval-mode model; returns the relative difference.</summary>
@@ -210,7 +211,7 @@ public static class OnnxExporter
 /// <param name="VerifiedShape">Shape of the verification batch (empty when not verified).</param>
 public sealed record OnnxExportResult(ModelProto Model, string OutputName, IReadOnlyList<long> InputShape, double RelativeDifference, IReadOnlyList<long> VerifiedShape)
 {
-    /// <summary>Writes the model to <paramref name="path"/> (through a temporary file, so a failed write leaves no partial file).</summary>
+    /// <summary>Writes the model to <paramref name="path"/> (creating its folder; through a temporary file, so a failed write leaves no partial file).</summary>
     /// <param name="path">The <c>.onnx</c> file.</param>
     public void Save(string path)
     {
@@ -219,6 +220,7 @@ public sealed record OnnxExportResult(ModelProto Model, string OutputName, IRead
         string temporary = full + ".tmp-" + Guid.NewGuid().ToString("N");
         try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
             File.WriteAllBytes(temporary, Model.ToByteArray());
             File.Move(temporary, full, overwrite: true);
         }
