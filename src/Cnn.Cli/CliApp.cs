@@ -13,6 +13,7 @@ public static class CliApp
         new Commands.SummaryCommand(),
         new Commands.WeightsCommand(),
         new Commands.ImportCommand(),
+        new Commands.ExportCommand(),
         new Commands.PredictCommand(),
         new Commands.FeaturesCommand(),
         new Commands.TrainCommand(),

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -96,6 +97,14 @@ public sealed class AlexNet : Backbone
 
     /// <inheritdoc/>
     public override bool HeadSplitsAtPreLogits => false;
+
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+        features.Export(context, x, StageRanges[index].Start, StageRanges[index].End);
+
+    /// <inheritdoc />
+    protected override string ExportHead(OnnxExportContext context, string features) =>
+        ClassicLayers.ExportPooledHead(context, avgpool!, classifier!, features);
 
     /// <summary>Adaptive average pool to 6×6, flatten, then <c>classifier</c>.</summary>
     /// <param name="x">The last feature map [N, 256, h, w].</param>

@@ -18,10 +18,18 @@ public abstract partial class Backbone
     /// <returns>What was loaded and skipped.</returns>
     /// <exception cref="WeightLoadException">Strict mode and the body's entries do not match.</exception>
     /// <exception cref="ClassifierMismatchException">Strict mode and the file's classifier has another class count.</exception>
+    /// <exception cref="Onnx.OnnxWeightsException">The file is an ONNX model whose initializers do not fit (the message advises <c>cnn import</c>).</exception>
     public WeightLoadReport LoadWeights(string path, bool strict = true)
     {
         using var weights = WeightFile.Load(path);
-        return LoadWeights(weights, strict);
+        try
+        {
+            return LoadWeights(weights, strict);
+        }
+        catch (WeightLoadException ex) when (WeightFile.Detect(path) == WeightFile.Format.Onnx)
+        {
+            throw new Onnx.OnnxWeightsException(path, GetName(), ex);
+        }
     }
 
     /// <summary>As <see cref="LoadWeights(string, bool)"/>, from weights already in memory (they are not modified).</summary>
@@ -49,6 +57,7 @@ public abstract partial class Backbone
     /// <param name="path">Weight file.</param>
     /// <returns>The load report (the kept head counts as loaded).</returns>
     /// <exception cref="WeightLoadException">The body's entries do not match the file.</exception>
+    /// <exception cref="Onnx.OnnxWeightsException">The file is an ONNX model whose initializers do not fit (the message advises <c>cnn import</c>).</exception>
     public WeightLoadReport LoadPretrained(string path)
     {
         using var weights = WeightFile.Load(path);
@@ -67,6 +76,10 @@ public abstract partial class Backbone
         try
         {
             return StateDictLoader.Load(this, adapted, strict: true);
+        }
+        catch (WeightLoadException ex) when (WeightFile.Detect(path) == WeightFile.Format.Onnx)
+        {
+            throw new Onnx.OnnxWeightsException(path, GetName(), ex);
         }
         catch (WeightLoadException ex)
         {

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using System.Globalization;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -10,7 +11,7 @@ namespace Cnn.Backbones.Models;
 /// keys read <c>features.0.weight</c>; it can run a sub-range (one feature stage) and replace one layer (a classifier inside
 /// <c>classifier.6</c>). Every layer runs through <c>call</c>, so forward hooks see it.
 /// </summary>
-internal sealed class IndexedSequence : nn.Module<Tensor, Tensor>
+internal sealed class IndexedSequence : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly List<nn.Module<Tensor, Tensor>> _layers;
 
@@ -37,6 +38,11 @@ internal sealed class IndexedSequence : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => Run(x, 0, _layers.Count);
 
+    /// <summary>Writes layers <paramref name="start"/> (inclusive) to <paramref name="end"/> (exclusive).</summary>
+    public string Export(OnnxExportContext context, string x, int start, int end) => context.EmitAll(x, _layers.Take(end).Skip(start));
+
+    public string ExportOnnx(OnnxExportContext context, string input) => Export(context, input, 0, _layers.Count);
+
     /// <summary>Replaces layer <paramref name="index"/> (registered under the same name); the caller disposes the old one.</summary>
     public void Replace(int index, nn.Module<Tensor, Tensor> layer)
     {
@@ -49,7 +55,7 @@ internal sealed class IndexedSequence : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>torchvision's <c>BasicConv2d</c> of GoogLeNet and Inception v3: bias-free conv → BatchNorm (eps 0.001) → ReLU.</summary>
-internal sealed class BasicConv2d : nn.Module<Tensor, Tensor>
+internal sealed class BasicConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Conv2d conv;
     private readonly BatchNorm2d bn;
@@ -72,6 +78,8 @@ internal sealed class BasicConv2d : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return nn.functional.relu(bn.call(conv.call(x))).MoveToOuterDisposeScope();
     }
+
+    public string ExportOnnx(OnnxExportContext context, string input) => context.Relu(context.EmitAll(input, [conv, bn]));
 }
 
 /// <summary>Small helpers shared by the classic families.</summary>
@@ -88,6 +96,23 @@ internal static class ClassicLayers
             channels[c] = x[.., c].unsqueeze(1) * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5;
         return cat(channels, 1).MoveToOuterDisposeScope();
     }
+
+    /// <summary><see cref="TransformInput(Tensor)"/> as ONNX: one per-channel multiply and add.</summary>
+    public static string ExportTransformInput(OnnxExportContext context, string x)
+    {
+        var mean = PretrainedConfig.ImageNetMean;
+        var std = PretrainedConfig.ImageNetStd;
+        var scale = context.Builder.Floats(Enumerable.Range(0, 3).Select(c => (float)(std[c] / 0.5)).ToArray(), 1, 3, 1, 1);
+        var shift = context.Builder.Floats(Enumerable.Range(0, 3).Select(c => (float)((mean[c] - 0.5) / 0.5)).ToArray(), 1, 3, 1, 1);
+        return context.Add(context.Mul(x, scale), shift);
+    }
+
+    /// <summary>
+    /// The eval-mode head of AlexNet and VGG as ONNX: adaptive average pooling to the classifier's grid, flatten, then the
+    /// classifier Sequential (its dropouts are the identity).
+    /// </summary>
+    public static string ExportPooledHead(OnnxExportContext context, nn.Module avgpool, IndexedSequence classifier, string features) =>
+        classifier.ExportOnnx(context, context.Flatten(context.Emit(avgpool, features)));
 
     /// <summary>The dropout a torchvision head uses: the option when set (0 included), else the architecture's default.</summary>
     public static ModelOptions WithHeadDropout(ModelOptions options, double torchvisionDefault) =>

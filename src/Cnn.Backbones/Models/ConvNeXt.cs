@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -71,6 +72,10 @@ public sealed class ConvNeXt : SequentialBackbone
     }
 
     /// <inheritdoc />
+    protected override string ExportPool(OnnxExportContext context, string features) =>
+        context.Flatten(context.Emit(_norm!, context.GlobalAveragePool(features)));
+
+    /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor> CreateClassifier(int numClasses, Device? device = null)
     {
         var head = base.CreateClassifier(numClasses, device);
@@ -123,7 +128,7 @@ public sealed class ConvNeXt : SequentialBackbone
 /// torchvision's ConvNeXt block: <c>x + StochasticDepth(layer_scale · block(x))</c> with <c>block</c> = 7×7 depthwise conv →
 /// channels-last LayerNorm (eps 1e-6) → Linear(4C) → GELU → Linear(C).
 /// </summary>
-public sealed class CNBlock : nn.Module<Tensor, Tensor>
+public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter layer_scale;
     private readonly Sequential block;
@@ -156,6 +161,10 @@ public sealed class CNBlock : nn.Module<Tensor, Tensor>
         var result = stochastic_depth.call(layer_scale * block.call(x));
         return (result + x).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input) =>
+        context.Add(context.Mul(context.Parameter(this, "layer_scale", layer_scale), context.Emit(block, input)), input);
 }
 
 /// <summary>Registers torchvision's ConvNeXt tiny/small/base/large with their IMAGENET1K_V1 configurations.</summary>

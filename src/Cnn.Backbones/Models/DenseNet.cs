@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using TorchSharp;
@@ -77,6 +78,9 @@ public sealed class DenseNet : Backbone
 
     /// <inheritdoc />
     protected override Tensor ForwardStage(int index, Tensor x) => features.ForwardStage(index, x);
+
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) => features.ExportStage(index, context, x);
 
     /// <summary>Renames old-style dense-layer keys (<c>norm.1.weight</c> → <c>norm1.weight</c>), as torchvision does.</summary>
     /// <param name="weights">The file's entries (a private copy).</param>
@@ -194,10 +198,19 @@ public sealed class DenseNet : Backbone
             for (int i = 0; i < 5; i++) h = ForwardStage(i, h);
             return h.MoveToOuterDisposeScope();
         }
+
+        public string ExportStage(int index, OnnxExportContext context, string x) => index switch
+        {
+            0 => context.EmitAll(x, [conv0, norm0, relu0]),
+            1 => context.EmitAll(x, [pool0, _blocks[0]]),
+            2 or 3 => context.EmitAll(x, [_transitions[index - 2], _blocks[index - 1]]),
+            4 => context.EmitAll(x, [_transitions[2], _blocks[3], norm5, relu5]),
+            _ => throw new ArgumentOutOfRangeException(nameof(index), index, "DenseNet has feature stages 0..4."),
+        };
     }
 
     /// <summary>torchvision's <c>_DenseLayer</c>: BN → ReLU → 1×1 conv (bottleneck) → BN → ReLU → 3×3 conv, on the concatenated inputs.</summary>
-    private sealed class DenseLayer : nn.Module<Tensor, Tensor>
+    private sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BatchNorm2d norm1;
         private readonly ReLU relu1;
@@ -223,10 +236,12 @@ public sealed class DenseNet : Backbone
             var bottleneck = conv1.call(relu1.call(norm1.call(x)));
             return conv2.call(relu2.call(norm2.call(bottleneck))).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext context, string input) => context.EmitAll(input, [norm1, relu1, conv1, norm2, relu2, conv2]);
     }
 
     /// <summary>torchvision's <c>_DenseBlock</c>: each layer sees the concatenation of the block input and all earlier outputs.</summary>
-    private sealed class DenseBlock : nn.Module<Tensor, Tensor>
+    private sealed class DenseBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly DenseLayer[] _layers;
 
@@ -247,10 +262,17 @@ public sealed class DenseNet : Backbone
             foreach (var layer in _layers) outputs.Add(layer.call(cat(outputs, 1)));
             return cat(outputs, 1).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext context, string input)
+        {
+            var outputs = new List<string> { input };
+            foreach (var layer in _layers) outputs.Add(context.Emit(layer, outputs.Count == 1 ? input : context.Concat(1, [.. outputs])));
+            return context.Concat(1, [.. outputs]);
+        }
     }
 
     /// <summary>torchvision's <c>_Transition</c>: BN → ReLU → 1×1 conv → 2×2 average pool.</summary>
-    private sealed class Transition : nn.Module<Tensor, Tensor>
+    private sealed class Transition : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BatchNorm2d norm;
         private readonly ReLU relu;
@@ -271,6 +293,8 @@ public sealed class DenseNet : Backbone
             using var scope = NewDisposeScope();
             return pool.call(conv.call(relu.call(norm.call(x)))).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext context, string input) => context.EmitAll(input, [norm, relu, conv, pool]);
     }
 }
 

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -183,6 +184,17 @@ public sealed class GoogLeNet : Backbone
             weights.Rename(k => k.StartsWith("aux1.", StringComparison.Ordinal) || k.StartsWith("aux2.", StringComparison.Ordinal) ? null : k);
     }
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
+    {
+        0 => context.Emit(conv1, TransformInput ? ClassicLayers.ExportTransformInput(context, x) : x),
+        1 => context.EmitAll(x, [maxpool1, conv2, conv3]),
+        2 => context.EmitAll(x, [maxpool2, inception3a, inception3b]),
+        3 => context.EmitAll(x, [maxpool3, inception4a, inception4b, inception4c, inception4d, inception4e]),
+        4 => context.EmitAll(x, [maxpool4, inception5a, inception5b]),
+        _ => throw new ArgumentOutOfRangeException(nameof(index), index, "GoogLeNet has feature stages 0..4."),
+    };
+
     private void InitializeWeights()
     {
         using var noGrad = no_grad();
@@ -205,7 +217,7 @@ public sealed class GoogLeNet : Backbone
     }
 
     /// <summary>torchvision's <c>Inception</c> block: 1×1, 1×1→3×3, 1×1→3×3 (the paper's 5×5), and 3×3 max pool→1×1 branches, concatenated.</summary>
-    private sealed class InceptionBlock : nn.Module<Tensor, Tensor>
+    private sealed class InceptionBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BasicConv2d branch1;
         private readonly IndexedSequence branch2;
@@ -227,6 +239,9 @@ public sealed class GoogLeNet : Backbone
             using var scope = NewDisposeScope();
             return cat([branch1.call(x), branch2.call(x), branch3.call(x), branch4.call(x)], 1).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext context, string input) =>
+            context.Concat(1, context.Emit(branch1, input), context.Emit(branch2, input), context.Emit(branch3, input), context.Emit(branch4, input));
     }
 }
 

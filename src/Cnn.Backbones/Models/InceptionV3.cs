@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -177,6 +178,20 @@ public sealed class InceptionV3 : Backbone
         if (AuxLogits is null) weights.Rename(k => k.StartsWith("AuxLogits.", StringComparison.Ordinal) ? null : k);
     }
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
+    {
+        0 => context.EmitAll(TransformInput ? ClassicLayers.ExportTransformInput(context, x) : x, [Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3]),
+        1 => context.EmitAll(x, [maxpool1, Conv2d_3b_1x1, Conv2d_4a_3x3]),
+        2 => context.EmitAll(x, [maxpool2, Mixed_5b, Mixed_5c, Mixed_5d]),
+        3 => context.EmitAll(x, [Mixed_6a, Mixed_6b, Mixed_6c, Mixed_6d, Mixed_6e]),
+        4 => context.EmitAll(x, [Mixed_7a, Mixed_7b, Mixed_7c]),
+        _ => throw new ArgumentOutOfRangeException(nameof(index), index, "Inception v3 has feature stages 0..4."),
+    };
+
+    // avg_pool2d(x, 3, 1, 1) of the Inception blocks' pool branches (torch counts the padding).
+    private static string PoolBranch(OnnxExportContext context, string x) => context.AveragePool(x, 3, 1, 1);
+
     private void InitializeWeights()
     {
         using var noGrad = no_grad();
@@ -200,7 +215,7 @@ public sealed class InceptionV3 : Backbone
 
     private static Tensor Cat(params Tensor[] parts) => cat(parts, 1);
 
-    private sealed class InceptionA : nn.Module<Tensor, Tensor>
+    private sealed class InceptionA : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BasicConv2d branch1x1, branch5x5_1, branch5x5_2, branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3, branch_pool;
 
@@ -225,9 +240,15 @@ public sealed class InceptionV3 : Backbone
                 branch3x3dbl_3.call(branch3x3dbl_2.call(branch3x3dbl_1.call(x))),
                 branch_pool.call(nn.functional.avg_pool2d(x, 3, 1, 1))).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext c, string x) => c.Concat(1,
+            c.Emit(branch1x1, x),
+            c.EmitAll(x, [branch5x5_1, branch5x5_2]),
+            c.EmitAll(x, [branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3]),
+            c.Emit(branch_pool, PoolBranch(c, x)));
     }
 
-    private sealed class InceptionB : nn.Module<Tensor, Tensor>
+    private sealed class InceptionB : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BasicConv2d branch3x3, branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3;
 
@@ -248,9 +269,14 @@ public sealed class InceptionV3 : Backbone
                 branch3x3dbl_3.call(branch3x3dbl_2.call(branch3x3dbl_1.call(x))),
                 nn.functional.max_pool2d(x, 3, 2)).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext c, string x) => c.Concat(1,
+            c.Emit(branch3x3, x),
+            c.EmitAll(x, [branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3]),
+            c.MaxPool(x, 3, 2));
     }
 
-    private sealed class InceptionC : nn.Module<Tensor, Tensor>
+    private sealed class InceptionC : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BasicConv2d branch1x1, branch7x7_1, branch7x7_2, branch7x7_3,
             branch7x7dbl_1, branch7x7dbl_2, branch7x7dbl_3, branch7x7dbl_4, branch7x7dbl_5, branch_pool;
@@ -277,9 +303,15 @@ public sealed class InceptionV3 : Backbone
             var b7dbl = branch7x7dbl_5.call(branch7x7dbl_4.call(branch7x7dbl_3.call(branch7x7dbl_2.call(branch7x7dbl_1.call(x)))));
             return Cat(branch1x1.call(x), b7, b7dbl, branch_pool.call(nn.functional.avg_pool2d(x, 3, 1, 1))).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext c, string x) => c.Concat(1,
+            c.Emit(branch1x1, x),
+            c.EmitAll(x, [branch7x7_1, branch7x7_2, branch7x7_3]),
+            c.EmitAll(x, [branch7x7dbl_1, branch7x7dbl_2, branch7x7dbl_3, branch7x7dbl_4, branch7x7dbl_5]),
+            c.Emit(branch_pool, PoolBranch(c, x)));
     }
 
-    private sealed class InceptionD : nn.Module<Tensor, Tensor>
+    private sealed class InceptionD : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BasicConv2d branch3x3_1, branch3x3_2, branch7x7x3_1, branch7x7x3_2, branch7x7x3_3, branch7x7x3_4;
 
@@ -302,9 +334,14 @@ public sealed class InceptionV3 : Backbone
                 branch7x7x3_4.call(branch7x7x3_3.call(branch7x7x3_2.call(branch7x7x3_1.call(x)))),
                 nn.functional.max_pool2d(x, 3, 2)).MoveToOuterDisposeScope();
         }
+
+        public string ExportOnnx(OnnxExportContext c, string x) => c.Concat(1,
+            c.EmitAll(x, [branch3x3_1, branch3x3_2]),
+            c.EmitAll(x, [branch7x7x3_1, branch7x7x3_2, branch7x7x3_3, branch7x7x3_4]),
+            c.MaxPool(x, 3, 2));
     }
 
-    private sealed class InceptionE : nn.Module<Tensor, Tensor>
+    private sealed class InceptionE : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly BasicConv2d branch1x1, branch3x3_1, branch3x3_2a, branch3x3_2b,
             branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3a, branch3x3dbl_3b, branch_pool;
@@ -333,6 +370,17 @@ public sealed class InceptionV3 : Backbone
                 Cat(branch3x3_2a.call(b3), branch3x3_2b.call(b3)),
                 Cat(branch3x3dbl_3a.call(b3dbl), branch3x3dbl_3b.call(b3dbl)),
                 branch_pool.call(nn.functional.avg_pool2d(x, 3, 1, 1))).MoveToOuterDisposeScope();
+        }
+
+        public string ExportOnnx(OnnxExportContext c, string x)
+        {
+            var b3 = c.Emit(branch3x3_1, x);
+            var b3dbl = c.EmitAll(x, [branch3x3dbl_1, branch3x3dbl_2]);
+            return c.Concat(1,
+                c.Emit(branch1x1, x),
+                c.Concat(1, c.Emit(branch3x3_2a, b3), c.Emit(branch3x3_2b, b3)),
+                c.Concat(1, c.Emit(branch3x3dbl_3a, b3dbl), c.Emit(branch3x3dbl_3b, b3dbl)),
+                c.Emit(branch_pool, PoolBranch(c, x)));
         }
     }
 }

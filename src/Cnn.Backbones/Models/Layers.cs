@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -162,7 +163,7 @@ public sealed class ModuleContainer : nn.Module
 /// torchvision's <c>SqueezeExcitation</c> (and timm's <c>SEModule</c>): mean over space → <c>fc1</c> (1×1 conv with bias) →
 /// activation → <c>fc2</c> (1×1 conv with bias) → gate, which scales the input per channel.
 /// </summary>
-public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>
+public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Conv2d fc1;
     private readonly Conv2d fc2;
@@ -196,6 +197,10 @@ public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>
         scale = scale_activation.call(fc2.call(activation.call(fc1.call(scale))));
         return (x * scale).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input) =>
+        context.Mul(input, context.EmitAll(context.GlobalAveragePool(input), [fc1, activation, fc2, scale_activation]));
 }
 
 /// <summary>
@@ -231,7 +236,7 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>torchvision's <c>LayerNorm2d</c>: LayerNorm over the channels of an [N, C, H, W] map (parameters <c>weight</c>, <c>bias</c>).</summary>
-public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
+public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
@@ -256,10 +261,21 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
         var y = nn.functional.layer_norm(x.permute(0, 2, 3, 1), [weight.shape[0]], weight, bias, _eps);
         return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Channels-last LayerNormalization between two transposes, as torch.onnx writes it.</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="input">The [N, C, H, W] map.</param>
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        var channelsLast = context.Transpose(input, 0, 2, 3, 1);
+        var y = context.Op("LayerNormalization", [channelsLast, context.Parameter(this, "weight", weight), context.Parameter(this, "bias", bias)],
+            OnnxGraphBuilder.Int("axis", -1), OnnxGraphBuilder.Float("epsilon", _eps));
+        return context.Transpose(y, 0, 3, 1, 2);
+    }
 }
 
 /// <summary>torchvision's <c>ops.misc.Permute</c>: permutes dimensions.</summary>
-public sealed class Permute : nn.Module<Tensor, Tensor>
+public sealed class Permute : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly long[] _dims;
 
@@ -269,4 +285,7 @@ public sealed class Permute : nn.Module<Tensor, Tensor>
 
     /// <inheritdoc />
     public override Tensor forward(Tensor x) => x.permute(_dims);
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input) => context.Transpose(input, _dims);
 }

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -103,6 +104,29 @@ public sealed class LeNet5 : Backbone
 
     /// <inheritdoc/>
     public override bool HeadSplitsAtPreLogits => false;
+
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x)
+    {
+        switch (index)
+        {
+            case 0:
+                context.RequireFixedSize("its fully-connected layers take a 5×5 map, i.e. 32×32 input (or 28×28, padded)");
+                long h = context.InputShape[2], w = context.InputShape[3];
+                if (!((h == 32 && w == 32) || (h == 28 && w == 28)))
+                    throw new NotSupportedException($"{ModelName} takes 32×32 input, or 28×28 which it zero-pads by 2 pixels; cannot export it for {h}×{w}.");
+                var input = h == 28 ? context.Op("Pad", [x, context.Builder.Longs(0, 0, 2, 2, 0, 0, 2, 2)]) : x;
+                return context.EmitAll(input, [conv1, act1, pool1]);
+            case 1:
+                return context.EmitAll(x, [conv2, act2, pool2]);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(index), index, "LeNet-5 has feature stages 0..1.");
+        }
+    }
+
+    /// <inheritdoc />
+    protected override string ExportHead(OnnxExportContext context, string features) =>
+        context.EmitAll(context.Flatten(features), [fc1!, act3!, fc2!, act4!, GetClassifier()]);
 
     /// <summary>Flatten the 16×5×5 map, C5 and F6 with tanh, dropout (if <see cref="Backbone.DropRate"/> &gt; 0), then the classifier.</summary>
     /// <param name="x">The [N, 16, 5, 5] map from <see cref="Backbone.ForwardFeatures"/>.</param>

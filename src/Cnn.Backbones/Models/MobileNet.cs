@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -127,6 +128,10 @@ public sealed class MobileNetV3 : SequentialBackbone
         var pooled = nn.functional.adaptive_avg_pool2d(x, [1, 1]).flatten(1);
         return _hiddenActivation.call(_hidden!.call(pooled)).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    protected override string ExportPool(OnnxExportContext context, string features) =>
+        context.EmitAll(base.ExportPool(context, features), [_hidden!, _hiddenActivation]);
 
     private static string NameOf(MobileNetV3Size size) => size == MobileNetV3Size.Small ? "mobilenet_v3_small" : "mobilenet_v3_large";
 

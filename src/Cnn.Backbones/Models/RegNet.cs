@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -148,6 +149,10 @@ public sealed class RegNet : Backbone
         _ => throw new ArgumentOutOfRangeException(nameof(index), index, "RegNet has feature stages 0..4."),
     };
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+        context.Emit(index == 0 ? stem : _stages[index - 1], x);
+
     private static IReadOnlyList<FeatureInfo> FeatureInfoOf(int[] widths)
     {
         if (widths.Length != 4) throw new ArgumentException($"A RegNet needs 4 stages; the design gives {widths.Length}.");
@@ -156,7 +161,7 @@ public sealed class RegNet : Backbone
 }
 
 /// <summary>torchvision's RegNet <c>ResBottleneckBlock</c>: <c>ReLU(proj(x) + f(x))</c>, <c>proj</c> only when the shape changes.</summary>
-public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>
+public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Sequential? proj;
     private readonly Sequential f;
@@ -194,6 +199,13 @@ public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var shortcut = proj is null ? x : proj.call(x);
         return activation.call(shortcut + f.call(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        var shortcut = proj is null ? input : context.Emit(proj, input);
+        return context.Emit(activation, context.Add(shortcut, context.Emit(f, input)));
     }
 }
 

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -131,6 +132,17 @@ public sealed class ResNet : Backbone
         }
     }
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
+    {
+        0 => context.EmitAll(x, [conv1, bn1, act1]),
+        1 => context.EmitAll(x, [maxpool, layer1]),
+        2 => context.Emit(layer2, x),
+        3 => context.Emit(layer3, x),
+        4 => context.Emit(layer4, x),
+        _ => throw new ArgumentOutOfRangeException(nameof(index), index, "ResNet has feature stages 0..4."),
+    };
+
     private static IReadOnlyList<FeatureInfo> FeatureInfoOf(ResNetArchitecture a) =>
     [
         new(64, 2, "act1"),
@@ -201,7 +213,7 @@ public sealed class ResNet : Backbone
 }
 
 /// <summary>A residual block; <see cref="LastNorm"/> is the BatchNorm zeroed by <c>zero_init_residual</c>.</summary>
-public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>
+public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     /// <summary>Creates the block module.</summary>
     /// <param name="name">Module type name.</param>
@@ -209,6 +221,18 @@ public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>
 
     /// <summary>The last BatchNorm of the residual branch.</summary>
     public abstract BatchNorm2d LastNorm { get; }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var (branch, downsample, relu) = ExportParts;
+        var identity = downsample is null ? input : context.Emit(downsample, input);
+        return context.Relu(context.Add(context.EmitAll(input, branch), identity));
+    }
+
+    /// <summary>The residual branch in order (ReLUs included, the final one excluded), the projection of the identity, and the block's ReLU.</summary>
+    protected abstract (IReadOnlyList<nn.Module> Branch, nn.Module? Downsample, nn.Module Relu) ExportParts { get; }
 }
 
 /// <summary>torchvision's <c>BasicBlock</c>: conv3x3(stride) → BN → ReLU → conv3x3 → BN, plus the (downsampled) identity, → ReLU.</summary>
@@ -244,6 +268,10 @@ public sealed class BasicBlock : ResNetBlockModule
 
     /// <inheritdoc />
     public override BatchNorm2d LastNorm => bn2;
+
+    /// <inheritdoc />
+    protected override (IReadOnlyList<nn.Module> Branch, nn.Module? Downsample, nn.Module Relu) ExportParts =>
+        ([conv1, bn1, relu, conv2, bn2, .. se is null ? Array.Empty<nn.Module>() : [se]], downsample, relu);
 
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
@@ -301,6 +329,10 @@ public sealed class Bottleneck : ResNetBlockModule
 
     /// <inheritdoc />
     public override BatchNorm2d LastNorm => bn3;
+
+    /// <inheritdoc />
+    protected override (IReadOnlyList<nn.Module> Branch, nn.Module? Downsample, nn.Module Relu) ExportParts =>
+        ([conv1, bn1, relu, conv2, bn2, relu, conv3, bn3, .. se is null ? Array.Empty<nn.Module>() : [se]], downsample, relu);
 
     /// <inheritdoc />
     public override Tensor forward(Tensor x)

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -82,6 +83,14 @@ public abstract class SequentialBackbone : Backbone
     /// <param name="lastStage">The output of the last feature stage.</param>
     protected override Tensor FinishFeatures(Tensor lastStage) => RunLayers(_stageEnds[^1] + 1, _layers.Count - 1, lastStage);
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+        context.EmitAll(x, _layers.Take(_stageEnds[index] + 1).Skip(index == 0 ? 0 : _stageEnds[index - 1] + 1));
+
+    /// <inheritdoc />
+    protected override string ExportFinishFeatures(OnnxExportContext context, string lastStage) =>
+        context.EmitAll(lastStage, _layers.Skip(_stageEnds[^1] + 1));
+
     private Tensor RunLayers(int first, int last, Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -96,7 +105,7 @@ public abstract class SequentialBackbone : Backbone
 /// <c>FusedMBConv</c>): the branch Sequential, plus the input when stride is 1 and the width is unchanged, with stochastic depth
 /// on the branch (EfficientNet) before the addition.
 /// </summary>
-public sealed class InvertedResidual : nn.Module<Tensor, Tensor>
+public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Sequential _branch;
     private readonly StochasticDepth? stochastic_depth;
@@ -135,5 +144,12 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>
             result = result + x;
         }
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        var branch = context.Emit(_branch, input);
+        return UsesResidual ? context.Add(branch, input) : branch;
     }
 }

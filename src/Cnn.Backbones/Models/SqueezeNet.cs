@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -114,6 +115,16 @@ public sealed class SqueezeNet : Backbone
     /// <inheritdoc/>
     public override bool HeadSplitsAtPreLogits => false;
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+        features.Export(context, x, _stageRanges[index].Start, _stageRanges[index].End);
+
+    /// <summary>The classifier Sequential (dropout, 1×1 conv, ReLU, global average pool), then flatten.</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="features">The last feature map.</param>
+    protected override string ExportHead(OnnxExportContext context, string features) =>
+        context.Flatten(classifier!.ExportOnnx(context, features));
+
     /// <summary>torchvision's head: <c>classifier</c> (dropout, 1×1 conv, ReLU, global average pool), flattened to [N, classes].</summary>
     /// <param name="x">The last feature map [N, 512, h, w].</param>
     /// <param name="preLogits">Return the globally average-pooled features [N, 512] instead (after dropout when training).</param>
@@ -148,7 +159,7 @@ public sealed class SqueezeNet : Backbone
     }
 
     /// <summary>torchvision's <c>Fire</c> module: 1×1 squeeze + ReLU, then 1×1 and 3×3 expands (each + ReLU), concatenated.</summary>
-    private sealed class Fire : nn.Module<Tensor, Tensor>
+    private sealed class Fire : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly Conv2d squeeze;
         private readonly ReLU squeeze_activation;
@@ -173,6 +184,12 @@ public sealed class SqueezeNet : Backbone
             using var scope = NewDisposeScope();
             var s = squeeze_activation.call(squeeze.call(x));
             return cat([expand1x1_activation.call(expand1x1.call(s)), expand3x3_activation.call(expand3x3.call(s))], 1).MoveToOuterDisposeScope();
+        }
+
+        public string ExportOnnx(OnnxExportContext context, string input)
+        {
+            var s = context.EmitAll(input, [squeeze, squeeze_activation]);
+            return context.Concat(1, context.EmitAll(s, [expand1x1, expand1x1_activation]), context.EmitAll(s, [expand3x3, expand3x3_activation]));
         }
     }
 }

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -115,6 +116,14 @@ public sealed class Vgg : Backbone
 
     /// <inheritdoc/>
     public override bool HeadSplitsAtPreLogits => false;
+
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+        features.Export(context, x, _stageRanges[index].Start, _stageRanges[index].End);
+
+    /// <inheritdoc />
+    protected override string ExportHead(OnnxExportContext context, string features) =>
+        ClassicLayers.ExportPooledHead(context, avgpool!, classifier!, features);
 
     /// <summary>Adaptive average pool to 7×7, flatten, then <c>classifier</c>.</summary>
     /// <param name="x">The last feature map [N, 512, h, w].</param>

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Onnx.Export;
 using Cnn.Backbones.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -126,6 +127,33 @@ public sealed class VisionTransformer : Backbone
         return pooled.contiguous().MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
+    protected override string ExportStage(int index, OnnxExportContext context, string x)
+    {
+        if (index > 0) return encoder.ExportBlock(context, index, x);
+        context.RequireFixedSize($"its position embedding is built for {ImageSize}×{ImageSize} inputs");
+        var patches = context.Transpose(context.Reshape(context.Emit(conv_proj, x), 0, Architecture.HiddenDim, -1), 0, 2, 1);
+        // The class token expanded to [N, 1, D] for the symbolic batch N.
+        var batch = context.Op("Shape", [patches], OnnxGraphBuilder.Int("start", 0), OnnxGraphBuilder.Int("end", 1));
+        var target = context.Concat(0, batch, context.Builder.Longs(1, Architecture.HiddenDim));
+        var token = context.Op("Expand", [context.Parameter(this, "class_token", class_token), target]);
+        return encoder.ExportBlock(context, 0, encoder.ExportEmbed(context, context.Concat(1, token, patches)));
+    }
+
+    /// <inheritdoc />
+    protected override string ExportFinishFeatures(OnnxExportContext context, string lastStage) => encoder.ExportNorm(context, lastStage);
+
+    /// <summary>The class token's vector, or the mean of the patch tokens (<see cref="ModelOptions.GlobalPool"/> = "avg").</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="features">The normalised tokens [N, L, D].</param>
+    protected override string ExportPool(OnnxExportContext context, string features)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (_tokenPool) return context.Op("Gather", [features, context.Builder.LongScalar(0)], OnnxGraphBuilder.Int("axis", 1));
+        var patches = context.Op("Slice", [features, context.Builder.Longs(1), context.Builder.Longs(long.MaxValue), context.Builder.Longs(1)]);
+        return context.Op("ReduceMean", [patches], OnnxGraphBuilder.Ints("axes", [1]), OnnxGraphBuilder.Int("keepdims", 0));
+    }
+
     /// <summary>Resamples a checkpoint's <c>encoder.pos_embedding</c> made for another image size to this model's grid.</summary>
     /// <param name="weights">The checkpoint.</param>
     protected override StateDict? AdaptCheckpoint(StateDict weights)
@@ -234,6 +262,34 @@ public sealed class ViTEncoder : nn.Module<Tensor, Tensor>
     /// <param name="x">Tokens.</param>
     public Tensor Norm(Tensor x) => ln.call(x);
 
+    /// <summary><see cref="Embed"/> as ONNX.</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="tokens">The tokens [N, L, D].</param>
+    public string ExportEmbed(OnnxExportContext context, string tokens)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Add(tokens, context.Parameter(this, "pos_embedding", pos_embedding));
+    }
+
+    /// <summary><see cref="Block"/> as ONNX.</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="index">Block index.</param>
+    /// <param name="x">The tokens.</param>
+    public string ExportBlock(OnnxExportContext context, int index, string x)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Emit(_blocks[index], x);
+    }
+
+    /// <summary><see cref="Norm"/> as ONNX.</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="x">The tokens.</param>
+    public string ExportNorm(OnnxExportContext context, string x)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Emit(ln, x);
+    }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
@@ -249,7 +305,7 @@ public sealed class ViTEncoder : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>torchvision's ViT <c>EncoderBlock</c>: <c>x + attn(ln_1(x))</c>, then <c>+ mlp(ln_2(·))</c> (GELU MLP, keys <c>mlp.0/3</c>).</summary>
-public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
+public sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly LayerNorm ln_1;
     private readonly SelfAttention self_attention;
@@ -278,6 +334,14 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
         return (x + mlp.call(ln_2.call(x))).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var x = context.Add(context.EmitAll(input, [ln_1, self_attention]), input);
+        return context.Add(x, context.EmitAll(x, [ln_2, mlp]));
+    }
+
     internal void Initialize()
     {
         self_attention.Initialize();
@@ -293,7 +357,7 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
 /// Multi-head self-attention with PyTorch <c>nn.MultiheadAttention</c>'s parameters (<c>in_proj_weight</c> [3D, D],
 /// <c>in_proj_bias</c>, <c>out_proj</c>), batch-first, no dropout: softmax(Q Kᵀ / √d) V per head.
 /// </summary>
-public sealed class SelfAttention : nn.Module<Tensor, Tensor>
+public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter in_proj_weight;
     private readonly Parameter in_proj_bias;
@@ -324,6 +388,25 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
         var attention = q.matmul(qkv[1].transpose(-2, -1)).softmax(-1);
         var output = attention.matmul(qkv[2]).transpose(1, 2).reshape(n, l, d);
         return out_proj.call(output).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The same computation as ONNX: the batch and sequence axes stay symbolic (Reshape's 0 copies them).</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="input">The tokens [N, L, D].</param>
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        long d = in_proj_weight.shape[1], hd = d / _heads;
+        using var transposed = in_proj_weight.t();
+        var projected = context.Add(context.Op("MatMul", [input, context.Parameter(this, "in_proj_weight.T", transposed)]),
+            context.Parameter(this, "in_proj_bias", in_proj_bias));
+        var qkv = context.Transpose(context.Reshape(projected, 0, 0, 3, _heads, hd), 2, 0, 3, 1, 4);
+        string Part(long i) => context.Op("Gather", [qkv, context.Builder.LongScalar(i)], OnnxGraphBuilder.Int("axis", 0));
+        var q = context.Mul(Part(0), context.Builder.Scalar((float)(1.0 / Math.Sqrt(hd))));
+        var scores = context.Op("MatMul", [q, context.Transpose(Part(1), 0, 1, 3, 2)]);
+        var attention = context.Op("Softmax", [scores], OnnxGraphBuilder.Int("axis", -1));
+        var output = context.Reshape(context.Transpose(context.Op("MatMul", [attention, Part(2)]), 0, 2, 1, 3), 0, 0, d);
+        return context.Emit(out_proj, output);
     }
 
     internal void Initialize()

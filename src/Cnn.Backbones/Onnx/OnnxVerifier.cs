@@ -95,16 +95,11 @@ internal static class OnnxVerifier
         foreach (var name in outputs)
             if (existing.Add(name))
                 model.Graph.Output.Add(new ValueInfoProto { Name = name });
-        using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = 2 };
         try
         {
-            using var session = new InferenceSession(model.ToByteArray(), options);
-            using var value = OrtValue.CreateTensorValueFromMemory(input.contiguous().data<float>().ToArray(), input.shape);
-            using var runOptions = new RunOptions();
-            using var results = session.Run(runOptions, new[] { graph.Input }, new[] { value }, outputs.ToArray());
+            var values = OnnxRuntimeRunner.Run(model.ToByteArray(), graph.Input, input, outputs);
             var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [graph.Input] = input };
-            for (int i = 0; i < outputs.Count; i++)
-                result[outputs[i]] = torch.tensor(results[i].GetTensorDataAsSpan<float>().ToArray(), results[i].GetTensorTypeAndShape().Shape);
+            for (int i = 0; i < outputs.Count; i++) result[outputs[i]] = values[i];
             return result;
         }
         catch (OnnxRuntimeException ex)

@@ -1,0 +1,106 @@
+using System.Globalization;
+using Cnn.Backbones.Onnx.Export;
+using Cnn.Cli.Inference;
+using Cnn.MLNet.Export;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary>
+/// <c>cnn export --model-file model.zip --output model.onnx</c> or <c>cnn export --model &lt;name&gt; [--weights W] --output
+/// model.onnx</c>: writes the network as ONNX (opset 17, input <c>input</c> NCHW float32 with a dynamic batch axis, output
+/// <c>logits</c> or <c>probabilities</c>), verified against ONNX Runtime before anything is written.
+/// </summary>
+public sealed class ExportCommand : ICliCommand
+{
+    /// <inheritdoc />
+    public string Name => "export";
+
+    /// <inheritdoc />
+    public string Summary => "write a model as ONNX (opset 17), verified against ONNX Runtime";
+
+    /// <inheritdoc />
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill' (or --model)"),
+        CommonOptions.Model("registered architecture (or --model-file)"),
+        CommonOptions.Weights("with --model: weights to load (.pth, .safetensors, or a file written by 'cnn import'); without, the weights are random"),
+        new("--num-classes", "with --model: classes of the classifier (default: the weight file's, else 1000)", "N"),
+        new("--labels", "with --model: a text file of class names, one per line, in class order, for the metadata", "<file>"),
+        CommonOptions.InferenceImageSize,
+        CommonOptions.Output("the .onnx file to write (default: the model file's name, or the model's, with .onnx)"),
+        new("--probabilities", "output softmax probabilities ('probabilities') instead of logits ('logits')"),
+        new("--normalize-inside", "put the normalisation in the graph: the input is then 0-255 pixel values (ML.NET's ExtractPixels)"),
+        new("--dynamic-size", "symbolic height and width too (architectures without a fixed-size part only)"),
+        new("--tolerance", "largest relative difference accepted by the verification (default 1e-4)", "F"),
+    ];
+
+    /// <inheritdoc />
+    public string? Positionals => null;
+
+    /// <inheritdoc />
+    public string Details =>
+        "The graph is the network's eval-mode forward pass with its weights; resizing and cropping stay outside it. By default its\n" +
+        "input is normalised, (pixel / 255 - mean) / std per channel, as timm exports; --normalize-inside takes 0-255 pixels instead.\n" +
+        "metadata_props record the architecture, input size, mean/std, normalisation, output and class labels (cnn.*).\n" +
+        "Before writing, ONNX Runtime runs the graph on a random batch of two and must agree with the network within --tolerance.\n" +
+        "An exported model imports back with 'cnn import <model.onnx> --model <name>' (without --normalize-inside).";
+
+    /// <inheritdoc />
+    public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        string? model = arguments.String("--model");
+        string? modelFile = arguments.String("--model-file");
+        string? weights = arguments.String("--weights");
+        int? numClasses = arguments.OptionalInt("--num-classes", min: 1);
+        string? labelsPath = arguments.String("--labels");
+        int? imageSize = arguments.OptionalInt("--image-size", min: 8, max: 4096);
+        double tolerance = arguments.Double("--tolerance", 1e-4, min: 1e-12, max: 1) ?? 1e-4;
+        if ((model is null) == (modelFile is null))
+            throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
+        if (modelFile is not null && (weights is not null || numClasses is not null || labelsPath is not null))
+            throw new CliUsageException("--weights, --num-classes and --labels apply to --model only (a model file carries its own)");
+        if (model is not null) model = CliApp.RequireModel(model);
+        if (modelFile is not null && !File.Exists(modelFile)) throw new FileNotFoundException($"model file not found: {modelFile}", modelFile);
+        if (weights is not null && !File.Exists(weights)) throw new FileNotFoundException($"--weights: file not found: {weights}", weights);
+        if (labelsPath is not null && !File.Exists(labelsPath)) throw new FileNotFoundException($"--labels: file not found: {labelsPath}", labelsPath);
+        string output = OutputPath.Check(arguments.String("--output") ?? (modelFile is not null ? Path.ChangeExtension(modelFile, ".onnx") : model + ".onnx"), "--output");
+
+        var options = new OnnxExportOptions
+        {
+            ImageSize = imageSize,
+            Output = arguments.Flag("--probabilities") ? OnnxExportOutput.Probabilities : OnnxExportOutput.Logits,
+            NormalizeInside = arguments.Flag("--normalize-inside"),
+            DynamicSize = arguments.Flag("--dynamic-size"),
+            Tolerance = tolerance,
+        };
+        OnnxExportResult result;
+        if (modelFile is not null)
+        {
+            result = ClassifierOnnxExport.Export(modelFile, options);
+        }
+        else
+        {
+            if (weights is null) BackboneRunner.WarnRandomWeights(stderr, model!);
+            using var runner = BackboneRunner.Create(model!, weights, numClasses, cropPct: null, imageSize);
+            var labels = labelsPath is null ? null : LabelFile.Read(labelsPath, runner.NumClasses);
+            result = ClassifierOnnxExport.Export(runner.Network, labels, options);
+        }
+        result.Save(output);
+        Report(stdout, result, options, output);
+        return 0;
+    }
+
+    private static void Report(TextWriter stdout, OnnxExportResult result, OnnxExportOptions options, string output)
+    {
+        var shape = result.InputShape;
+        string size = options.DynamicSize ? "height, width" : $"{shape[2]}, {shape[3]}";
+        string input = options.NormalizeInside ? "0-255 pixels, normalised in the graph" : "normalised pixels: (pixel / 255 - mean) / std";
+        var outputDims = result.Model.Graph.Output[0].Type.TensorType.Shape.Dim.Select(d => d.HasDimValue ? d.DimValue.ToString(CultureInfo.InvariantCulture) : d.DimParam);
+        stdout.WriteLine($"input '{OnnxExporter.InputName}' [batch, {shape[1]}, {size}] float32 ({input}); output '{result.OutputName}' [{string.Join(", ", outputDims)}]");
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"verified: ONNX Runtime agrees with the network on a random {string.Join("x", result.VerifiedShape)} batch: relative difference {result.RelativeDifference:G3} (tolerance {options.Tolerance:G3})"));
+        long bytes = new FileInfo(output).Length;
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {output} ({bytes / 1048576.0:F1} MB, opset {OnnxExporter.Opset}, {result.Model.Graph.Node.Count} nodes, {result.Model.Graph.Initializer.Count} initializers)"));
+    }
+}
