@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/cnn-folder-sweep}
-cnn="dotnet src/Cnn.Cli/bin/Release/net10.0/cnn.dll"
+cnn=${CNN:-"dotnet src/Cnn.Cli/bin/Release/net10.0/cnn.dll"}  # CNN="dotnet /copy/cnn.dll" keeps a sweep safe from rebuilds
 mkdir -p "$out"
 /usr/bin/python3 - "$out" <<'PY'
 import gzip, os, sys, numpy as np

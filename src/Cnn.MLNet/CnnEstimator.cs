@@ -5,6 +5,7 @@ using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
 using Cnn.MLNet.Training.Bottlenecks;
+using Cnn.MLNet.Training.Checkpoints;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -68,7 +69,10 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
             var (train, validation) = ReadData(input, labels, token);
             channel?.Info(MessageSensitivity.None,
                 $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
-            var loop = new TrainingLoop(o, channel, cancellation);
+            var fingerprint = RunFingerprint.Of(o, [
+                ("network", NetworkFile.Serialize(network.Spec)), ("classes", string.Join(" | ", labels.Names)),
+                ("training images", RunFingerprint.Images(train)), ("validation images", RunFingerprint.Images(validation))]);
+            var loop = new TrainingLoop(o, channel, cancellation, fingerprint);
             if (BottleneckPlan.For(o, network.Model, out string? reason) is { } level)
             {
                 var batcher = OptimizationSetup.EvaluationBatcher(o, network.Preprocess);

@@ -58,6 +58,10 @@ internal sealed record FitSettings
             new("--freeze-epochs", "first train only the head for N epochs, then everything with discriminative rates (fastai's fine_tune) (default 0)", "N"),
             new("--lr-mult", "discriminative rates: the stem trains at lr/F rising geometrically to lr at the head (fastai's lr_mult; default 100 after --freeze-epochs, else 1)", "F"),
             new("--layer-decay", "timm's layer-wise rate decay: stage i of G trains at lr * F^(G-1-i) (instead of --lr-mult)", "F"),
+            new("--checkpoint-dir", "write the training state to this folder after every epoch, atomically (see --resume)", "<folder>"),
+            new("--checkpoint-every", "also write a checkpoint every N optimizer steps", "N"),
+            new("--keep-checkpoints", "checkpoints kept in --checkpoint-dir, newest first (default 3)", "N"),
+            new("--resume", "continue the run of this checkpoint file, or of the newest whole checkpoint in this folder (same data and options)", "<folder|file>"),
             new("--decay-norm-bias", "apply weight decay to biases and normalisation weights too (default: not, as timm)"),
             new("--device", "where the network runs: auto, cpu or cuda (default auto)", "auto|cpu|cuda"),
             new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
@@ -161,6 +165,18 @@ internal sealed record FitSettings
     /// <summary>Weight decay on biases and norm weights too.</summary>
     public bool DecayNormAndBias { get; init; }
 
+    /// <summary>Checkpoint folder, or null.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Steps between mid-epoch checkpoints, or null.</summary>
+    public int? CheckpointEvery { get; init; }
+
+    /// <summary>Checkpoints kept.</summary>
+    public int CheckpointsKept { get; init; }
+
+    /// <summary>Checkpoint file or folder to resume from, or null.</summary>
+    public string? Resume { get; init; }
+
     /// <summary>CPU threads of the network's operations, or null for libtorch's default.</summary>
     public int? Threads { get; init; }
 
@@ -234,6 +250,10 @@ internal sealed record FitSettings
             LearningRateMultiplier = arguments.Double("--lr-mult", null, min: 1, max: 1e6),
             LayerDecay = arguments.Double("--layer-decay", null, min: 0.01, max: 1),
             DecayNormAndBias = arguments.Flag("--decay-norm-bias"),
+            CheckpointDirectory = arguments.String("--checkpoint-dir"),
+            CheckpointEvery = arguments.OptionalInt("--checkpoint-every", min: 1),
+            CheckpointsKept = arguments.Int("--keep-checkpoints", 3, min: 1, max: 10000),
+            Resume = arguments.String("--resume"),
             SkipCorrupt = arguments.Flag("--skip-corrupt"),
             Quiet = arguments.Flag("--quiet"),
             Plot = arguments.Flag("--plot"),
@@ -245,6 +265,10 @@ internal sealed record FitSettings
             throw new CliUsageException("option --channels must be 1 (grayscale) or 3 (RGB)");
         if (settings.WarmupEpochs > settings.Epochs)
             throw new CliUsageException(FormattableString.Invariant($"option --warmup ({settings.WarmupEpochs}) must not exceed --epochs ({settings.Epochs})"));
+        if (settings.CheckpointDirectory is { } checkpoints && File.Exists(checkpoints))
+            throw new CliUsageException($"option --checkpoint-dir '{checkpoints}' is a file; give a folder (it is created if missing)");
+        if (settings.Resume is { } resume && !File.Exists(resume) && !Directory.Exists(resume))
+            throw new CliUsageException($"option --resume '{resume}' does not exist; give the --checkpoint-dir folder of the run to continue, or one of its .cnnckpt files");
         if (settings.LearningRateMultiplier is not null && settings.LayerDecay is not null)
             throw new CliUsageException("give either --lr-mult F or --layer-decay F, not both");
         if (settings.ValidationFolder is not null && arguments.String("--val-split") is not null)
@@ -290,6 +314,10 @@ internal sealed record FitSettings
         options.DiscriminativeLearningRateRatio = LearningRateMultiplier;
         options.LayerDecay = LayerDecay;
         options.DecayNormAndBias = DecayNormAndBias;
+        options.CheckpointDirectory = CheckpointDirectory;
+        options.CheckpointEverySteps = CheckpointEvery;
+        options.CheckpointsKept = CheckpointsKept;
+        options.ResumeFrom = Resume;
     }
 
     /// <summary>The optimisation and augmentation part of a run's description line.</summary>

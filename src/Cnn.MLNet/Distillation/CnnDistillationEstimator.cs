@@ -3,6 +3,7 @@ using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
+using Cnn.MLNet.Training.Checkpoints;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -91,7 +92,12 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         try
         {
             teacherModel.eval();
-            new TrainingLoop(o, channel, cancellation).Run(student, new DistillationObjective(o, student, Teacher.Network, train, validation, channel));
+            var fingerprint = RunFingerprint.Of(o, [
+                ("student", NetworkFile.Serialize(student.Spec)), ("teacher", NetworkFile.Serialize(Teacher.Network.Spec)),
+                ("teacher weights", RunFingerprint.Weights(Teacher.Network.Model)),
+                ("training images", RunFingerprint.Images(train.Samples, train.Labels)),
+                ("validation images", RunFingerprint.Images(validation.Samples, validation.Labels))]);
+            new TrainingLoop(o, channel, cancellation, fingerprint).Run(student, new DistillationObjective(o, student, Teacher.Network, train, validation, channel));
         }
         catch
         {

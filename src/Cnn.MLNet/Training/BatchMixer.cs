@@ -53,7 +53,8 @@ internal sealed class BatchMixer
     {
         var o = _options;
         if (!Enabled) return new MixDecision(1, null);
-        var random = new Random(HashCode.Combine(o.Seed, epoch, batch, 0x6d697875));
+        // A seed stable across processes (HashCode is randomised per process), so a resumed run mixes as the first one did.
+        var random = new Random(Data.ImageBatcher.Mix(o.Seed ^ 0x6d697875, epoch, batch));
         if (!(random.NextDouble() < o.MixupProbability)) return new MixDecision(1, null);
         bool cutMix = o.MixupAlpha > 0 && o.CutMixAlpha > 0 ? random.NextDouble() < o.MixupSwitchProbability : o.CutMixAlpha > 0;
         double lambda = BetaSampler.Sample(random, cutMix ? o.CutMixAlpha : o.MixupAlpha);

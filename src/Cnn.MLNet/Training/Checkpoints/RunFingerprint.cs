@@ -44,11 +44,27 @@ internal sealed class RunFingerprint
     }
 
     /// <summary>A short description of a split's images: how many, and a SHA-256 of their names and labels in order.</summary>
-    public static string Images(IReadOnlyList<ImageSample> samples)
+    /// <param name="samples">The images.</param>
+    /// <param name="labels">Their labels when they are not the samples' own (distillation's, −1 for unlabelled), or null.</param>
+    public static string Images(IReadOnlyList<ImageSample> samples, IReadOnlyList<int>? labels = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var sample in samples) hash.AppendData(Encoding.UTF8.GetBytes($"{sample.Name}\t{sample.Label}\n"));
+        for (int i = 0; i < samples.Count; i++)
+            hash.AppendData(Encoding.UTF8.GetBytes($"{samples[i].Name}\t{labels?[i] ?? samples[i].Label}\n"));
         return $"{samples.Count} images, names and labels {Convert.ToHexString(hash.GetHashAndReset(), 0, 8).ToLowerInvariant()}";
+    }
+
+    /// <summary>A SHA-256 (16 hex digits) of a model's state dict: a teacher's identity.</summary>
+    public static string Weights(TorchSharp.torch.nn.Module model)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, value) in model.state_dict())
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(name));
+            using var cpu = value.detach().cpu().contiguous();
+            hash.AppendData(cpu.bytes);
+        }
+        return Convert.ToHexString(hash.GetHashAndReset(), 0, 8).ToLowerInvariant();
     }
 
     /// <summary>Reads a fingerprint written by <see cref="ToText"/>.</summary>
