@@ -46,3 +46,12 @@ done
 for per in 400 100; do
   for scale in 0.08 0.35 0.6 1.0; do run resnet18 $per 4 $scale 0.001 cosine --image-size 32; done
 done
+# Second round, around the best of the first: less cropping, higher rates, smaller batches, the one-cycle schedule.
+for per in 400 100; do
+  for scale in 0.75 1.0; do
+    for lr in 0.003 0.006 0.01; do run lenet5 $per 4 $scale $lr cosine; done
+    run lenet5 $per 4 $scale 0.006 cosine --batch-size 16
+    run lenet5 $per 4 $scale 0.006 onecycle
+  done
+  for scale in 0.6 0.75 1.0; do run resnet18 $per 4 $scale 0.003 cosine --image-size 32; done
+done

@@ -7,7 +7,7 @@ namespace Cnn.MLNet.Persistence;
 /// the content goes to a temporary file beside it (named after the writing process), is flushed to the disk, then renamed over
 /// the target. Temporary files of writers that no longer run (a killed save) are removed by the next write to the same path.
 /// </summary>
-internal static class AtomicFile
+internal static partial class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> with <paramref name="write"/>, which fills the temporary file it is given.</summary>
     /// <param name="path">The target file.</param>
@@ -52,6 +52,27 @@ internal static class AtomicFile
                         && int.TryParse(pid, out int id) && guid.Length == 32 && !IsRunning(id))
             .ToList();
     }
+
+    /// <summary>
+    /// Removes the temporary files that killed saves of any file named <paramref name="namePrefix"/>… left in <paramref name="folder"/>
+    /// (for folders whose saves go to new names each time, such as checkpoints).
+    /// </summary>
+    public static void RemoveLeftoversIn(string folder, string namePrefix)
+    {
+        if (!Directory.Exists(folder)) return;
+        foreach (string file in Directory.EnumerateFiles(folder, namePrefix + "*.tmp*"))
+        {
+            var match = TemporaryName().Match(Path.GetFileName(file));
+            if (!match.Success || IsRunning(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))) continue;
+            try { File.Delete(file); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    // <target>.<pid>.<32 hex>.tmp, and what a writer of that temporary file may itself have left beside it (<…>.tmp.tmp-<id>).
+    [System.Text.RegularExpressions.GeneratedRegex(@"^.+\.(\d+)\.[0-9a-f]{32}\.tmp(\.tmp-\w+)?$")]
+    private static partial System.Text.RegularExpressions.Regex TemporaryName();
 
     private static void RemoveLeftovers(string full)
     {

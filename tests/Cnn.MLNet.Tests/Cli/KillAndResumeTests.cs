@@ -69,8 +69,12 @@ public sealed class KillAndResumeTests
         var left = KillAfterFirstCheckpoint([.. run, "--output", resumed, "--checkpoint-dir", checkpoints, "--checkpoint-every", "3"], checkpoints);
         Assert.IsNotEmpty(left);
         Assert.IsFalse(File.Exists(resumed), "the killed run saved no model");
+        // What a save killed half-way leaves (a process that no longer runs): removed by the next checkpoint.
+        string leftover = Path.Combine(checkpoints, $"checkpoint-0000-000001.cnnckpt.{int.MaxValue - 7}.{Guid.NewGuid():N}.tmp");
+        File.WriteAllBytes(leftover, new byte[100]);
         string text = Run([.. run, "--output", resumed, "--checkpoint-dir", checkpoints, "--resume", checkpoints]);
         CollectionAssert.AreEqual(NetworkWeights(whole), NetworkWeights(resumed), "resumed network differs from the uninterrupted one: " + text);
+        Assert.IsEmpty(Directory.GetFiles(checkpoints, "*.tmp*"), "no temporary file is left in the checkpoint folder");
     }
 
     [TestMethod]

@@ -30,6 +30,7 @@ internal sealed class CheckpointStore
     {
         var p = checkpoint.Position;
         string path = Path.Combine(_directory, string.Create(CultureInfo.InvariantCulture, $"checkpoint-{p.Epoch:D4}-{p.Batch:D6}{Extension}"));
+        Persistence.AtomicFile.RemoveLeftoversIn(_directory, "checkpoint-");
         checkpoint.Save(path);
         foreach (var old in List(_directory).Skip(_kept))
         {
