@@ -402,7 +402,8 @@ internal sealed class RestrictedUnpickler
         var bytes = Read(byteCount);
         if (bytes.Length == 0) return 0L;
         var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        // (object) on both branches: a conditional of long and BigInteger would be a BigInteger, which no size or offset check accepts.
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
     private object ParseIntLine(string line) => line switch
@@ -417,7 +418,7 @@ internal sealed class RestrictedUnpickler
     {
         string digits = line.EndsWith('L') ? line[..^1] : line;
         return BigInteger.TryParse(digits, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            ? (value >= long.MinValue && value <= long.MaxValue ? (long)value : value)
+            ? (value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value)
             : throw Damaged($"LONG '{line}' is not an integer");
     }
 

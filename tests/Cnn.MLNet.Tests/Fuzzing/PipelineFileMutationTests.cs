@@ -1,0 +1,83 @@
+using System.IO.Compression;
+using System.Text;
+using Cnn.MLNet.Persistence;
+using Cnn.MLNet.Tests.Training;
+using Cnn.Tests.Shared;
+using Microsoft.ML;
+
+namespace Cnn.MLNet.Tests.Fuzzing;
+
+/// <summary>
+/// Bounded, seeded mutation test of the pipeline file (<c>model.zip</c>: manifest, ML.NET stages, network.json, network.safetensors,
+/// classifier.json) seeded with a real fitted and saved pipeline: every mutant loads or is refused with the documented
+/// <see cref="InvalidDataException"/>, within a per-case timeout.
+/// </summary>
+[TestClass]
+public sealed class PipelineFileMutationTests
+{
+    /// <summary>A real pipeline file: Fashion-MNIST LeNet-5 fitted for one epoch on 4 images and saved.</summary>
+    private static readonly Lazy<byte[]> Seed = new(() =>
+    {
+        var ml = new MLContext(seed: 1);
+        var raw = FashionMnistFixture.View(ml, train: true, perClass: 2, classes: 2);
+        var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 1, BatchSize = 4, Augment = false };
+        var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.LeNet5(options)).Fit(raw);
+        using var dir = new TempDirectory();
+        string path = dir.File("model.zip");
+        CnnPipelineFile.Save(ml, model, raw.Schema, path);
+        foreach (var stage in CnnPipelineFile.Stages(model)) (stage as IDisposable)?.Dispose();
+        return File.ReadAllBytes(path);
+    });
+
+    private static void Load(MLContext ml, string path)
+    {
+        var loaded = CnnPipelineFile.Load(ml, path, out _);
+        foreach (var stage in CnnPipelineFile.Stages(loaded)) (stage as IDisposable)?.Dispose();
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public void PipelineFile_MutantsLoadOrAreRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        using var dir = new TempDirectory();
+        string path = dir.File("model.zip");
+        new MutationFuzz
+        {
+            Format = "model.zip",
+            Seeds = [Seed.Value],
+            Cases = 2000,
+            Parse = bytes =>
+            {
+                File.WriteAllBytes(path, bytes);
+                Load(ml, path);
+            },
+            IsDocumented = ex => ex is InvalidDataException,
+            // ML.NET's loader copies each stage to memory and reads it; the network's weights are the file's own bytes.
+            ManagedBound = n => 64 * n + (64L << 20),
+        }.Run();
+    }
+
+    // ---- Regression tests: what the mutation run found (each threw an undocumented exception before the fix) ----
+
+    [TestMethod]
+    [DataRow("stage0.mlnet.zip", "not a zip", "damaged")] // ML.NET's loader: FormatException
+    [DataRow("manifest.json", "{\"format\": ", "damaged")] // JsonException
+    [DataRow("manifest.json", "{\"format\": \"cnn-mlnet-pipeline\", \"version\": 1, \"inputSchema\": \"input-schema.mlnet.zip\"}", "lacks")] // NullReferenceException
+    public void PipelineFile_ADamagedEntryIsInvalidData(string entry, string content, string expected)
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("model.zip");
+        File.WriteAllBytes(path, Seed.Value);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            Assert.IsNotNull(zip.GetEntry(entry), entry);
+            zip.GetEntry(entry)!.Delete();
+            using var stream = zip.CreateEntry(entry).Open();
+            stream.Write(Encoding.UTF8.GetBytes(content));
+        }
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => Load(new MLContext(seed: 1), path));
+        StringAssert.Contains(error.Message, path);
+        StringAssert.Contains(error.Message, expected);
+    }
+}
