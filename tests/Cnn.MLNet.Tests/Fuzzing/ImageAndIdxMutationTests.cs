@@ -4,7 +4,6 @@ using System.Text;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
 using Cnn.Tests.Shared;
-using SkiaSharp;
 
 namespace Cnn.MLNet.Tests.Fuzzing;
 
@@ -22,45 +21,6 @@ public sealed class ImageAndIdxMutationTests
     /// <summary>What one decode may allocate: the RGBA scratch (4 bytes a pixel) and the RGB result (3), for the most pixels the length allows.</summary>
     private static long ImageBound(long length) => 8 * ImageDecoder.MaxPixels(length) + Slack;
 
-    internal static List<byte[]> ImageSeeds()
-    {
-        var random = new Random(5);
-        var seeds = new List<byte[]>();
-        using (var bitmap = new SKBitmap(new SKImageInfo(19, 13, SKColorType.Rgba8888, SKAlphaType.Unpremul)))
-        {
-            for (int y = 0; y < bitmap.Height; y++)
-                for (int x = 0; x < bitmap.Width; x++)
-                    bitmap.SetPixel(x, y, new SKColor((byte)random.Next(256), (byte)(x * 13), (byte)(y * 19), (byte)(x < 3 ? 128 : 255)));
-            using var image = SKImage.FromBitmap(bitmap);
-            foreach (var (format, quality) in new[] { (SKEncodedImageFormat.Png, 100), (SKEncodedImageFormat.Jpeg, 85), (SKEncodedImageFormat.Webp, 80), (SKEncodedImageFormat.Webp, 100) })
-                using (var data = image.Encode(format, quality)) seeds.Add(data.ToArray());
-        }
-        var gray = new byte[9 * 7];
-        random.NextBytes(gray);
-        seeds.Add(ImageEncoder.EncodePng(gray, 9, 7, 1));
-        seeds.Add(Bmp24(5, 3, random));
-        // The smallest GIF89a: 1×1, a two-colour global palette, a graphic control extension and LZW data.
-        seeds.Add(Convert.FromHexString("47494638396101000100800000000000FFFFFF21F90401000000002C00000000010001000002024401003B"));
-        return seeds;
-    }
-
-    private static byte[] Bmp24(int width, int height, Random random)
-    {
-        int row = (width * 3 + 3) & ~3, size = 54 + row * height;
-        var bmp = new byte[size];
-        "BM"u8.CopyTo(bmp);
-        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(2), size);
-        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(10), 54);
-        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(14), 40);
-        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(18), width);
-        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(22), height);
-        BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(26), 1);
-        BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(28), 24);
-        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(34), row * height);
-        random.NextBytes(bmp.AsSpan(54));
-        return bmp;
-    }
-
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
     public void Images_MutantsDecodeOrAreRefused()
@@ -69,7 +29,7 @@ public sealed class ImageAndIdxMutationTests
         new MutationFuzz
         {
             Format = "image",
-            Seeds = ImageSeeds(),
+            Seeds = FuzzSeeds.Images(),
             Cases = 20000,
             Parse = bytes => ImageDecoder.Decode(bytes, channels = 4 - channels, "case"), // alternately RGB and gray
             IsDocumented = ex => ex is ImageDecodeException,
@@ -81,20 +41,7 @@ public sealed class ImageAndIdxMutationTests
     [Timeout(60_000, CooperativeCancellation = true)]
     public void Idx_MutantsReadOrAreRefused()
     {
-        var seeds = new List<byte[]>
-        {
-            // The real Fashion-MNIST test labels (gzip, 10000 items), and small raw and gzip arrays.
-            File.ReadAllBytes(Path.Combine(FashionMnist.DebianFolder, "t10k-labels-idx1-ubyte.gz")),
-        };
-        var data = new byte[6 * 5 * 4];
-        new Random(2).NextBytes(data);
-        foreach (bool gzip in new[] { false, true })
-        {
-            using var stream = new MemoryStream();
-            using (Stream target = gzip ? new GZipStream(stream, CompressionLevel.SmallestSize, leaveOpen: true) : stream)
-                IdxFile.Write(target, new IdxArray([6, 5, 4], data));
-            seeds.Add(stream.ToArray());
-        }
+        var seeds = FuzzSeeds.Idx();
         new MutationFuzz
         {
             Format = "idx",

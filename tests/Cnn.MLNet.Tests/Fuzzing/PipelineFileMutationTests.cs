@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Text;
 using Cnn.MLNet.Persistence;
-using Cnn.MLNet.Tests.Training;
 using Cnn.Tests.Shared;
 using Microsoft.ML;
 
@@ -15,19 +14,7 @@ namespace Cnn.MLNet.Tests.Fuzzing;
 [TestClass]
 public sealed class PipelineFileMutationTests
 {
-    /// <summary>A real pipeline file: Fashion-MNIST LeNet-5 fitted for one epoch on 4 images and saved.</summary>
-    private static readonly Lazy<byte[]> Seed = new(() =>
-    {
-        var ml = new MLContext(seed: 1);
-        var raw = FashionMnistFixture.View(ml, train: true, perClass: 2, classes: 2);
-        var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 1, BatchSize = 4, Augment = false };
-        var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.LeNet5(options)).Fit(raw);
-        using var dir = new TempDirectory();
-        string path = dir.File("model.zip");
-        CnnPipelineFile.Save(ml, model, raw.Schema, path);
-        foreach (var stage in CnnPipelineFile.Stages(model)) (stage as IDisposable)?.Dispose();
-        return File.ReadAllBytes(path);
-    });
+    private static readonly Lazy<byte[]> Seed = new(FuzzSeeds.Pipeline);
 
     private static void Load(MLContext ml, string path)
     {
