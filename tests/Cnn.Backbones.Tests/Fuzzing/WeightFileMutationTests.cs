@@ -126,6 +126,27 @@ public sealed class WeightFileMutationTests
         StringAssert.Contains(error.Message, "holds no tensors");
     }
 
+    /// <summary>
+    /// 60 levels of <c>(t, t)</c> (DUP, TUPLE2: two bytes a level) describe 2^60 leaves; hashing the tuple as a dict key and
+    /// describing it in the error message walked all of them (a hang).
+    /// </summary>
+    [TestMethod]
+    [Timeout(10_000, CooperativeCancellation = true)]
+    public void Checkpoint_ADeeplySharedTupleIsHashedAndDescribedWithoutWalkingIt()
+    {
+        var pickle = new PickleBytes().Proto().EmptyDict().Op('K').Op(1).Op('K').Op(1).Op(0x86);
+        for (int i = 0; i < 60; i++) pickle.Op('2').Op(0x86);
+        // the same tree built again is the same key: interned tuples keep Python's equality
+        pickle.Op('K').Op(1).Op('s').Op('K').Op(1).Op('K').Op(1).Op(0x86);
+        for (int i = 0; i < 60; i++) pickle.Op('2').Op(0x86);
+        pickle.Op('K').Op(2).Op('s').Op('.');
+        using var dir = new TempDirectory();
+        string path = WriteCheckpoint(dir, pickle.ToArray(), storage: null);
+        var error = Assert.ThrowsExactly<WeightFileException>(() => WeightFile.Load(path));
+        StringAssert.Contains(error.Message, "holds no tensors");
+        StringAssert.Contains(error.Message, "(((…), (…)), ((…), (…)))", "one key, described three levels deep");
+    }
+
     /// <summary>A pickle claiming a 10 GB storage over a 16-byte zip entry must be refused before the tensor is created.</summary>
     [TestMethod]
     public void Checkpoint_AStorageClaimOf10GbIsRefusedBeforeAllocating()

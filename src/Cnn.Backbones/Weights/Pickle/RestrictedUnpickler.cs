@@ -44,6 +44,7 @@ internal sealed class RestrictedUnpickler
     private readonly List<object?> _stack = new();
     private readonly Stack<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = new();
+    private readonly HashSet<PyTuple> _tuples = new() { PyTuple.Empty };
     private byte[] _data = Array.Empty<byte>();
     private int _position;
     private int _opcodeStart;
@@ -66,6 +67,8 @@ internal sealed class RestrictedUnpickler
         _stack.Clear();
         _marks.Clear();
         _memo.Clear();
+        _tuples.Clear();
+        _tuples.Add(PyTuple.Empty);
         while (true)
         {
             _opcodeStart = _position;
@@ -306,10 +309,13 @@ internal sealed class RestrictedUnpickler
             throw Damaged($"{function.FullName} called with {args.Length} arguments, expected {(min == max ? $"{min}" : $"{min} to {max}")}");
     }
 
+    /// <summary>A new tuple, or the equal one made before (interned: see <see cref="PyTuple"/>).</summary>
     private PyTuple Tuple(object?[] items)
     {
         var tuple = new PyTuple(items);
         if (tuple.Depth > PyTuple.MaxDepth) throw Damaged($"tuples nested more than {PyTuple.MaxDepth} deep");
+        if (_tuples.TryGetValue(tuple, out var interned)) return interned;
+        _tuples.Add(tuple);
         return tuple;
     }
 
