@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -103,11 +104,15 @@ public static class CnnPipelineFile
                 return LoadStages(mlContext, archive, path, out inputSchema);
             }
             catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or ArgumentException or NotSupportedException
-                                           or Backbones.Weights.WeightFileException or Backbones.Weights.WeightLoadException)
+                                           or TargetInvocationException or TypeLoadException or Backbones.Weights.WeightLoadException
+                                           or IOException)
             {
-                // What the readers inside throw on damaged content: JSON, ML.NET's loader (FormatException, InvalidOperationException),
-                // a network spec that builds no network (ArgumentException), the weights (WeightFileException, WeightLoadException).
-                throw new InvalidDataException($"'{path}' is damaged: {ex.Message.ReplaceLineEndings(" ")}", ex);
+                // What the readers inside throw on damaged content: JSON; ML.NET's loader (FormatException, InvalidOperationException,
+                // a component's constructor failing inside TargetInvocationException, a damaged type or assembly name: TypeLoadException,
+                // FileLoadException, FileNotFoundException; a stream cut short: EndOfStreamException); a network spec that builds no
+                // network (ArgumentException); the weights (WeightFileException, WeightLoadException).
+                var cause = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
+                throw new InvalidDataException($"'{path}' is damaged: {cause.Message.ReplaceLineEndings(" ")}", ex);
             }
         }
     }

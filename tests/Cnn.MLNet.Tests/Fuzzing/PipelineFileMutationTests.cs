@@ -45,6 +45,20 @@ public sealed class PipelineFileMutationTests
         }.Run();
     }
 
+    /// <summary>What afl-fuzz found (tools/fuzz.sh modelzip), saved under Fuzzing/Regressions: each is refused with the documented exception.</summary>
+    [TestMethod]
+    public void SavedFindings_AreInvalidData()
+    {
+        var files = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Fuzzing", "Regressions"), "modelzip-*.bin");
+        Assert.IsNotEmpty(files);
+        var ml = new MLContext(seed: 1);
+        foreach (string file in files)
+        {
+            var error = Assert.ThrowsExactly<InvalidDataException>(() => Load(ml, file), Path.GetFileName(file));
+            StringAssert.Contains(error.Message, file);
+        }
+    }
+
     // ---- Regression tests: what the mutation run found (each threw an undocumented exception before the fix) ----
 
     [TestMethod]
