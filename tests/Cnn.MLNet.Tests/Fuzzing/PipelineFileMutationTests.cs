@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text;
+using System.Text.Json.Nodes;
 using Cnn.MLNet.Persistence;
 using Cnn.Tests.Shared;
 using Microsoft.ML;
@@ -57,6 +58,28 @@ public sealed class PipelineFileMutationTests
             var error = Assert.ThrowsExactly<InvalidDataException>(() => Load(ml, file), Path.GetFileName(file));
             StringAssert.Contains(error.Message, file);
         }
+    }
+
+    /// <summary>A spec naming a weights file (as a fit's spec may) does not make loading read that file: the weights are the model file's.</summary>
+    [TestMethod]
+    public void PipelineFile_AWeightsPathInTheSpecIsNotRead()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("model.zip"), elsewhere = dir.File("elsewhere.safetensors");
+        File.WriteAllText(elsewhere, "not weights");
+        File.WriteAllBytes(path, Seed.Value);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/network.json", StringComparison.Ordinal));
+            JsonNode json;
+            using (var stream = entry.Open()) json = JsonNode.Parse(stream)!;
+            json["spec"]!["model"]!["weightsPath"] = elsewhere;
+            string name = entry.FullName;
+            entry.Delete();
+            using var writer = new StreamWriter(zip.CreateEntry(name).Open());
+            writer.Write(json.ToJsonString());
+        }
+        Load(new MLContext(seed: 1), path);
     }
 
     // ---- Regression tests: what the mutation run found (each threw an undocumented exception before the fix) ----
