@@ -58,7 +58,7 @@ public sealed class WeightFileMutationTests
         var seeds = new[] { "plain.pth", "protocol4.pth", "wrapped.pth" }.Select(f => File.ReadAllBytes(dir.File(f))).ToList();
         // Tensors: storages are at most the entry's bytes (a stored entry; deflate at most 1032:1), plus views that broadcast a
         // storage, which the reader allows up to 2^24 elements.
-        Fuzz("pth", seeds, 3000, managed: n => 64 * n + Slack, native: n => 1032 * n + (8L << 24));
+        Fuzz("pth", seeds, 8000, managed: n => 64 * n + Slack, native: n => 1032 * n + (8L << 24));
     }
 
     [TestMethod]
@@ -84,7 +84,7 @@ public sealed class WeightFileMutationTests
             """, dir.File("b.safetensors"));
         seeds.Add(File.ReadAllBytes(dir.File("b.safetensors")));
         // Tensor bytes are exactly the data section, which the file holds.
-        Fuzz("safetensors", seeds, 3000, managed: n => 16 * n + Slack, native: n => n);
+        Fuzz("safetensors", seeds, 8000, managed: n => 16 * n + Slack, native: n => n);
     }
 
     [TestMethod]
@@ -95,7 +95,7 @@ public sealed class WeightFileMutationTests
         OnnxReference.Run(OnnxFileTests.AllTypesScript, dir.File("types.onnx"));
         var seeds = new List<byte[]> { File.ReadAllBytes(dir.File("types.onnx")) };
         // raw_data is at most the file; a typed field's varints are at least one byte per value of at most 8 bytes.
-        Fuzz("onnx", seeds, 3000, managed: n => 64 * n + Slack, native: n => 8 * n);
+        Fuzz("onnx", seeds, 8000, managed: n => 64 * n + Slack, native: n => 8 * n);
     }
 
     // ---- Regression tests: inputs that crashed, hung or over-allocated before the fixes ----

@@ -30,7 +30,7 @@ public sealed class ImageAndIdxMutationTests
         {
             Format = "image",
             Seeds = FuzzSeeds.Images(),
-            Cases = 20000,
+            Cases = 50000,
             Parse = bytes => ImageDecoder.Decode(bytes, channels = 4 - channels, "case"), // alternately RGB and gray
             IsDocumented = ex => ex is ImageDecodeException,
             ManagedBound = ImageBound,
@@ -46,7 +46,7 @@ public sealed class ImageAndIdxMutationTests
         {
             Format = "idx",
             Seeds = seeds,
-            Cases = 10000,
+            Cases = 30000,
             Parse = bytes => IdxFile.Read(new MemoryStream(bytes), "case"),
             IsDocumented = ex => ex is InvalidDataException,
             // At most the data that is there, twice over while the buffer grows; gzip expands at most 1032:1.

@@ -34,7 +34,7 @@ public sealed class PipelineFileMutationTests
         {
             Format = "model.zip",
             Seeds = [Seed.Value],
-            Cases = 2000,
+            Cases = 4000,
             Parse = bytes =>
             {
                 File.WriteAllBytes(path, bytes);
