@@ -28,7 +28,7 @@ fi
 # Hard links keep the copy cheap (TorchSharp's native libraries are large); the two assemblies to instrument become files of
 # their own first, so instrumenting them never rewrites the build output they were linked to.
 rm -rf "$work/bin"
-cp -al "$plain" "$work/bin"
+cp -al "$plain" "$work/bin" 2>/dev/null || { rm -rf "$work/bin"; cp -r "$plain" "$work/bin"; }   # another file system: a copy
 for dll in Cnn.Backbones.dll Cnn.MLNet.dll; do
   cp "$work/bin/$dll" "$work/bin/$dll.copy" && mv -f "$work/bin/$dll.copy" "$work/bin/$dll"
   "$tools/sharpfuzz" "$work/bin/$dll" >/dev/null
