@@ -157,7 +157,7 @@ public static class OnnxFile
             if (numel > proto.RawData.Length / size || proto.RawData.Length != numel * size)
                 throw new WeightFileException(path,
                     $"{Where()}: raw_data has {proto.RawData.Length} bytes, but shape [{string.Join(", ", proto.Dims)}] of {type.Name} needs " +
-                    $"{numel} × {size} bytes. The file is damaged.", name);
+                    (numel <= long.MaxValue / size ? $"{numel} × {size} = {numel * size}" : $"{numel} × {size}, more than can be addressed") + ". The file is damaged.", name);
         }
         else
         {
