@@ -153,10 +153,11 @@ public static class OnnxFile
         {
             if (field is not null)
                 throw new WeightFileException(path, $"{Where()}: it has both raw_data and {field}; an ONNX tensor stores its values in one of them.", name);
-            if (proto.RawData.Length != numel * size)
+            // Compared by division first: numel × size can overflow for a damaged shape.
+            if (numel > proto.RawData.Length / size || proto.RawData.Length != numel * size)
                 throw new WeightFileException(path,
                     $"{Where()}: raw_data has {proto.RawData.Length} bytes, but shape [{string.Join(", ", proto.Dims)}] of {type.Name} needs " +
-                    $"{numel} × {size} = {numel * size}. The file is damaged.", name);
+                    (numel <= long.MaxValue / size ? $"{numel} × {size} = {numel * size}" : $"{numel} × {size}, more than can be addressed") + ". The file is damaged.", name);
         }
         else
         {
@@ -176,7 +177,7 @@ public static class OnnxFile
         TensorBytes.EnsureLittleEndianHost();
         var info = Describe(proto, path);
         byte[] bytes = proto.RawData.Length > 0 ? proto.RawData.ToByteArray() : TypedBytes(proto, info, path);
-        var tensor = torch.empty(info.Shape.ToArray(), info.DType);
+        var tensor = TensorBytes.Empty(info.Shape.ToArray(), info.DType);
         if (bytes.Length > 0) bytes.CopyTo(tensor.bytes);
         return tensor;
     }

@@ -35,7 +35,7 @@ public static class SafeTensors
             foreach (var (key, value) in header.Metadata) result.Metadata[key] = value;
             foreach (var entry in header.Entries)
             {
-                var tensor = torch.empty(entry.Shape, entry.DType);
+                var tensor = TensorBytes.Empty(entry.Shape, entry.DType);
                 try
                 {
                     stream.Position = header.DataStart + entry.Begin;
@@ -183,34 +183,46 @@ public static class SafeTensors
         }
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new WeightFileException(path, $"{path}: the safetensors header must be a JSON object, found {root.ValueKind}.");
-            var entries = new List<Entry>();
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in root.EnumerateObject())
+            try
             {
-                string name = property.Name;
-                if (!names.Add(name))
-                    throw new WeightFileException(path, $"{path}: the safetensors header lists '{name}' twice.", name);
-                if (name == "__metadata__")
-                {
-                    if (property.Value.ValueKind != JsonValueKind.Object)
-                        throw new WeightFileException(path, $"{path}: '__metadata__' must be an object of strings, found {property.Value.ValueKind}.");
-                    foreach (var item in property.Value.EnumerateObject())
-                    {
-                        if (item.Value.ValueKind != JsonValueKind.String)
-                            throw new WeightFileException(path, $"{path}: '__metadata__' entry '{item.Name}' must be a string, found {item.Value.ValueKind}.");
-                        metadata[item.Name] = item.Value.GetString()!;
-                    }
-                    continue;
-                }
-                entries.Add(ParseEntry(path, name, property.Value, dataLength));
+                return ParseHeader(document.RootElement, path, dataLength, dataStart);
             }
-            CheckOverlaps(path, entries);
-            return new Header(entries, metadata, dataStart);
+            catch (InvalidOperationException ex)
+            {
+                // JsonDocument checks a string's UTF-8 only when it is read.
+                throw new WeightFileException(path, $"{path}: the safetensors header holds a name or value that is not valid UTF-8 ({ex.Message.ReplaceLineEndings(" ")}).", inner: ex);
+            }
         }
+    }
+
+    private static Header ParseHeader(JsonElement root, string path, long dataLength, long dataStart)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new WeightFileException(path, $"{path}: the safetensors header must be a JSON object, found {root.ValueKind}.");
+        var entries = new List<Entry>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            string name = property.Name;
+            if (!names.Add(name))
+                throw new WeightFileException(path, $"{path}: the safetensors header lists '{name}' twice.", name);
+            if (name == "__metadata__")
+            {
+                if (property.Value.ValueKind != JsonValueKind.Object)
+                    throw new WeightFileException(path, $"{path}: '__metadata__' must be an object of strings, found {property.Value.ValueKind}.");
+                foreach (var item in property.Value.EnumerateObject())
+                {
+                    if (item.Value.ValueKind != JsonValueKind.String)
+                        throw new WeightFileException(path, $"{path}: '__metadata__' entry '{item.Name}' must be a string, found {item.Value.ValueKind}.");
+                    metadata[item.Name] = item.Value.GetString()!;
+                }
+                continue;
+            }
+            entries.Add(ParseEntry(path, name, property.Value, dataLength));
+        }
+        CheckOverlaps(path, entries);
+        return new Header(entries, metadata, dataStart);
     }
 
     private static Entry ParseEntry(string path, string name, JsonElement value, long dataLength)

@@ -8,6 +8,23 @@ internal static class TensorBytes
 {
     private const long ChunkBytes = 1L << 30;
 
+    [ThreadStatic] private static long t_created;
+
+    /// <summary>
+    /// Bytes of the tensors that the weight readers have created on this thread (a running total): the mutation tests check that a
+    /// reader never creates more than its input justifies, i.e. that every size a file claims is checked before the tensor exists.
+    /// </summary>
+    internal static long CreatedOnThisThread => t_created;
+
+    /// <summary>A new uninitialised CPU tensor for a reader, counted in <see cref="CreatedOnThisThread"/> before it is allocated.</summary>
+    public static Tensor Empty(long[] shape, ScalarType type)
+    {
+        long numel = 1;
+        foreach (long d in shape) numel = d == 0 || numel == 0 ? 0 : numel > long.MaxValue / Math.Max(d, 1) ? long.MaxValue : numel * d;
+        t_created += numel > long.MaxValue / 8 ? long.MaxValue : numel * DTypes.ElementSize(type);
+        return torch.empty(shape, type);
+    }
+
     public static void EnsureLittleEndianHost()
     {
         if (!BitConverter.IsLittleEndian)

@@ -26,6 +26,9 @@ public static class TorchCheckpoint
 
     private const long MaxPickleBytes = 1L << 30;
 
+    // Deflate expands at most 1032:1 and a stored entry not at all, so an entry's uncompressed size beyond that is a damaged header.
+    private const long MaxDeflateRatio = 1032;
+
     // torch.save's legacy format starts with the pickled magic number 0x1950a86a20f9469cfc6c (protocol 2, LONG1 of 10 bytes).
     private static readonly byte[] LegacyMagic = { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
 
@@ -39,7 +42,7 @@ public static class TorchCheckpoint
         TensorBytes.EnsureLittleEndianHost();
         using var stream = SafeTensors.OpenRead(path);
         using var zip = OpenZip(stream, path);
-        var (prefix, tensors) = Parse(zip, path);
+        var (prefix, tensors) = Parse(zip, path, stream.Length);
 
         var uses = tensors.GroupBy(t => t.Tensor.Storage.Key).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var storages = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -50,7 +53,7 @@ public static class TorchCheckpoint
             {
                 var storage = reference.Storage;
                 if (!storages.TryGetValue(storage.Key, out var storageTensor))
-                    storages[storage.Key] = storageTensor = ReadStorage(zip, prefix, storage, name, path);
+                    storages[storage.Key] = storageTensor = ReadStorage(zip, prefix, storage, name, path, stream.Length);
                 result.Add(name, Materialize(storageTensor, reference));
                 if (--uses[storage.Key] == 0)
                 {
@@ -79,7 +82,7 @@ public static class TorchCheckpoint
     {
         using var stream = SafeTensors.OpenRead(path);
         using var zip = OpenZip(stream, path);
-        var (_, tensors) = Parse(zip, path);
+        var (_, tensors) = Parse(zip, path, stream.Length);
         return tensors.Select(t => new TensorInfo(t.Name, t.Tensor.Storage.DType, t.Tensor.Size)).ToList();
     }
 
@@ -98,7 +101,17 @@ public static class TorchCheckpoint
         }
         try
         {
-            return new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            var zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            try
+            {
+                _ = zip.Entries; // the central directory is read here, so a damaged one is reported as such
+            }
+            catch
+            {
+                zip.Dispose();
+                throw;
+            }
+            return zip;
         }
         catch (InvalidDataException ex)
         {
@@ -119,7 +132,7 @@ public static class TorchCheckpoint
             $"{path}: a bare pickle, not a torch.save checkpoint; save the state dict with torch.save(model.state_dict(), path) (zip format) or as safetensors.");
     }
 
-    private static (string Prefix, List<(string Name, TensorRef Tensor)> Tensors) Parse(ZipArchive zip, string path)
+    private static (string Prefix, List<(string Name, TensorRef Tensor)> Tensors) Parse(ZipArchive zip, string path, long fileLength)
     {
         var pickleEntry = zip.Entries
             .Where(e => e.FullName == "data.pkl" || (e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1))
@@ -130,14 +143,14 @@ public static class TorchCheckpoint
 
         if (zip.GetEntry(prefix + "byteorder") is { } byteOrderEntry)
         {
-            string order = Encoding.ASCII.GetString(ReadEntry(byteOrderEntry, path, 64)).Trim();
+            string order = Encoding.ASCII.GetString(ReadEntry(byteOrderEntry, path, 64, fileLength)).Trim();
             if (order != "little")
                 throw new WeightFileException(path, $"{path}: the checkpoint was saved on a '{order}'-endian machine; only little-endian checkpoints are supported.");
         }
 
         var storages = new Dictionary<string, StorageRef>(StringComparer.Ordinal);
         var unpickler = new RestrictedUnpickler(path, pickleEntry.FullName, pid => PersistentLoad(pid, storages, zip, prefix, path));
-        object? root = unpickler.Load(ReadEntry(pickleEntry, path, MaxPickleBytes));
+        object? root = unpickler.Load(ReadEntry(pickleEntry, path, MaxPickleBytes, fileLength));
         var stateDict = SelectStateDict(root, path);
 
         var tensors = new List<(string Name, TensorRef Tensor)>();
@@ -169,14 +182,28 @@ public static class TorchCheckpoint
         return selected;
     }
 
-    private static InertObject? FindInert(object? value) => value switch
+    /// <summary>The first inert value inside <paramref name="root"/>, depth first; iterative, since a pickle's lists and dicts may contain themselves.</summary>
+    private static InertObject? FindInert(object? root)
     {
-        InertObject inert => inert,
-        PyDict dict => dict.Items.Select(kv => FindInert(kv.Key) ?? FindInert(kv.Value)).FirstOrDefault(i => i is not null),
-        List<object?> list => list.Select(FindInert).FirstOrDefault(i => i is not null),
-        PyTuple tuple => tuple.Items.Select(FindInert).FirstOrDefault(i => i is not null),
-        _ => null,
-    };
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<object?>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            var value = pending.Pop();
+            if (value is InertObject inert) return inert;
+            if (value is null || !seen.Add(value)) continue;
+            IEnumerable<object?> children = value switch
+            {
+                PyDict dict => dict.Items.SelectMany(kv => new[] { kv.Key, kv.Value }),
+                List<object?> list => list,
+                PyTuple tuple => tuple.Items,
+                _ => Array.Empty<object?>(),
+            };
+            foreach (var child in children.Reverse()) pending.Push(child);
+        }
+        return null;
+    }
 
     private static PyDict SelectCandidate(object? root, string path)
     {
@@ -212,16 +239,18 @@ public static class TorchCheckpoint
         return storage;
     }
 
-    private static Tensor ReadStorage(ZipArchive zip, string prefix, StorageRef storage, string tensorName, string path)
+    private static Tensor ReadStorage(ZipArchive zip, string prefix, StorageRef storage, string tensorName, string path, long fileLength)
     {
         string entryName = prefix + "data/" + storage.Key;
         var entry = zip.GetEntry(entryName)!;
-        long expected = storage.Numel * DTypes.ElementSize(storage.DType);
-        if (entry.Length < expected)
+        CheckClaimedLength(entry, path, fileLength);
+        int elementSize = DTypes.ElementSize(storage.DType);
+        if (storage.Numel > entry.Length / elementSize)
             throw new WeightFileException(path,
-                $"{path}: tensor '{tensorName}': its storage '{entryName}' holds {entry.Length} bytes but {storage.Numel} {DTypes.Name(storage.DType)} elements need {expected} (damaged checkpoint).",
+                $"{path}: tensor '{tensorName}': its storage '{entryName}' holds {entry.Length} bytes but {storage.Numel} {DTypes.Name(storage.DType)} elements need more " +
+                $"({storage.Numel} × {elementSize}) (damaged checkpoint).",
                 tensorName);
-        var tensor = torch.empty(new[] { storage.Numel }, storage.DType);
+        var tensor = TensorBytes.Empty(new[] { storage.Numel }, storage.DType);
         try
         {
             using var data = entry.Open();
@@ -272,14 +301,24 @@ public static class TorchCheckpoint
     private static Tensor Materialize(Tensor storage, TensorRef reference)
     {
         using var scope = torch.NewDisposeScope();
-        var result = torch.empty(reference.Size, reference.Storage.DType);
+        var result = TensorBytes.Empty(reference.Size, reference.Storage.DType);
         if (result.numel() > 0)
             result.copy_(storage.as_strided(reference.Size, reference.Stride, reference.Offset));
         return result.MoveToOuterDisposeScope();
     }
 
-    private static byte[] ReadEntry(ZipArchiveEntry entry, string path, long limit)
+    /// <summary>Refuses an entry whose sizes the archive cannot hold, before anything is allocated from them.</summary>
+    private static void CheckClaimedLength(ZipArchiveEntry entry, string path, long fileLength)
     {
+        if (entry.CompressedLength > fileLength || entry.Length > Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio)
+            throw new WeightFileException(path,
+                $"{path}: zip entry '{entry.FullName}' claims {entry.Length} bytes from {entry.CompressedLength} stored bytes in a {fileLength}-byte file, " +
+                "which no zip entry can hold (damaged checkpoint).");
+    }
+
+    private static byte[] ReadEntry(ZipArchiveEntry entry, string path, long limit, long fileLength)
+    {
+        CheckClaimedLength(entry, path, fileLength);
         if (entry.Length > limit)
             throw new WeightFileException(path, $"{path}: zip entry '{entry.FullName}' is {entry.Length} bytes, more than the {limit}-byte limit.");
         var data = new byte[entry.Length];

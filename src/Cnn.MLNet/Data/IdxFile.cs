@@ -102,9 +102,22 @@ public static class IdxFile
             count *= shape[d];
             if (count > Array.MaxLength) throw new InvalidDataException($"IDX file '{name}': shape [{string.Join(", ", shape.Take(d + 1))}…] is too large.");
         }
-        var data = new byte[count];
-        int read = content.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
-        if (read < data.Length)
+        // The header's count is not trusted: the buffer grows only as data arrives, so a header announcing gigabytes over a short
+        // file allocates about what the file holds (gzip included), never what it claims.
+        var data = new byte[Math.Min(count, 1 << 16)];
+        int read = 0;
+        while (true)
+        {
+            if (read == data.Length)
+            {
+                if (read == count) break;
+                Array.Resize(ref data, (int)Math.Min(count, 2L * data.Length));
+            }
+            int n = content.Read(data, read, data.Length - read);
+            if (n == 0) break;
+            read += n;
+        }
+        if (read < count)
             throw new InvalidDataException($"IDX file '{name}': shape [{string.Join(", ", shape)}] needs {count} data bytes but only {read} are present (truncated file?).");
         Span<byte> extra = stackalloc byte[1];
         if (content.Read(extra) != 0)

@@ -19,6 +19,31 @@ namespace Cnn.MLNet.Imaging;
 /// </remarks>
 public static class ImageDecoder
 {
+    /// <summary>
+    /// The most pixels decoded from any image: PIL's decompression-bomb limit (twice <c>Image.MAX_IMAGE_PIXELS</c>, where PIL raises
+    /// <c>DecompressionBombError</c>), 178,956,970 pixels, e.g. 13377×13377.
+    /// </summary>
+    public const long MaxImagePixels = 178_956_970;
+
+    /// <summary>Images up to this many pixels (2048×2048) are decoded whatever their encoded size.</summary>
+    public const long SmallImagePixels = 1L << 22;
+
+    /// <summary>
+    /// Pixels per encoded byte beyond which a header's size is refused before anything is allocated: a 1-bit PNG at deflate's
+    /// largest ratio (8 pixels a byte × 1032), about the densest the supported formats reach for real content.
+    /// </summary>
+    public const long MaxPixelsPerEncodedByte = 8 * 1032;
+
+    /// <summary>
+    /// The most pixels that <paramref name="encodedLength"/> encoded bytes may decode to: <see cref="SmallImagePixels"/> for any
+    /// image, more in proportion to the encoded size (<see cref="MaxPixelsPerEncodedByte"/>), never more than <see cref="MaxImagePixels"/>.
+    /// A header claiming more (a damaged header or a decompression bomb, e.g. 100000×100000 in a few bytes) is refused before the
+    /// pixel buffer is allocated.
+    /// </summary>
+    /// <param name="encodedLength">The size of the encoded image in bytes.</param>
+    public static long MaxPixels(long encodedLength) =>
+        Math.Min(MaxImagePixels, Math.Max(SmallImagePixels, encodedLength * MaxPixelsPerEncodedByte));
+
     /// <summary>Decodes an encoded image (the bytes of a PNG, JPEG, … file).</summary>
     /// <param name="encoded">The encoded bytes.</param>
     /// <param name="channels">1 for gray (luminance), 3 for RGB.</param>
@@ -26,7 +51,8 @@ public static class ImageDecoder
     /// <param name="alpha">How to treat transparency.</param>
     /// <param name="into">Image to decode into (its buffers are reused); a new one when null.</param>
     /// <returns><paramref name="into"/>, or a new image.</returns>
-    /// <exception cref="ImageDecodeException">The bytes are empty, not a supported format, truncated or corrupt.</exception>
+    /// <exception cref="ImageDecodeException">The bytes are empty, not a supported format, truncated or corrupt, or the header claims more
+    /// pixels than <see cref="MaxPixels"/> allows for their length.</exception>
     public static unsafe DecodedImage Decode(ReadOnlySpan<byte> encoded, int channels, string source,
         AlphaHandling alpha = AlphaHandling.Drop, DecodedImage? into = null)
     {
@@ -52,8 +78,12 @@ public static class ImageDecoder
             }
             int width = codec.Info.Width, height = codec.Info.Height;
             if (width <= 0 || height <= 0) throw new ImageDecodeException(source, $"invalid image size {width}x{height}.");
+            long pixelLimit = MaxPixels(encoded.Length);
+            if ((long)width * height > pixelLimit)
+                throw new ImageDecodeException(source,
+                    $"the header claims {width}x{height} pixels, more than {encoded.Length} encoded bytes can hold (at most {pixelLimit} pixels): " +
+                    "a damaged header or a decompression bomb; nothing was decoded.");
             long rgbaLength = (long)width * height * 4;
-            if (rgbaLength > Array.MaxLength) throw new ImageDecodeException(source, $"the image is too large ({width}x{height}).");
             if (into.Scratch.Length < rgbaLength) into.Scratch = new byte[rgbaLength];
             // Straight (unpremultiplied) RGBA without a color space: raw stored values, no color management, as PIL.
             var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);

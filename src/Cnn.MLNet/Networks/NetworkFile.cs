@@ -41,6 +41,8 @@ internal static class NetworkFile
     public static CnnNetwork Load(ZipArchive archive, string prefix, Device? device = null)
     {
         var spec = ReadSpec(archive, prefix);
+        // The weights are the file's own: a weights path in a (damaged or crafted) spec never makes loading read another file.
+        if (spec.Model?.WeightsPath is not null) spec = spec with { Model = spec.Model with { WeightsPath = null } };
         var network = NetworkBuilder.Build(spec, device ?? CPU);
         var weightsEntry = archive.GetEntry(prefix + "network.safetensors");
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -86,7 +87,8 @@ public static class CnnPipelineFile
 
     /// <summary>Loads a pipeline saved by <see cref="Save"/>; returns it as one transformer and gives the input schema it expects.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a Cnn.MLNet pipeline or is damaged.</exception>
+    /// <exception cref="InvalidDataException">The file is not a Cnn.MLNet pipeline or is damaged (the inner exception, if any, is what the
+    /// reader of the damaged part threw).</exception>
     public static ITransformer Load(MLContext mlContext, string path, out DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
@@ -97,16 +99,40 @@ public static class CnnPipelineFile
         catch (InvalidDataException ex) { throw new InvalidDataException($"'{path}' is not a Cnn.MLNet model file (not a zip archive: {ex.Message}).", ex); }
         using (archive)
         {
-            var manifestEntry = archive.GetEntry(ManifestEntry)
-                ?? throw new InvalidDataException($"'{path}' is not a Cnn.MLNet model file: it has no {ManifestEntry}. Save models with CnnPipelineFile.Save or 'cnn train --output'.");
-            Manifest manifest;
-            using (var stream = manifestEntry.Open())
-                manifest = JsonSerializer.Deserialize<Manifest>(stream, JsonOptions) ?? throw new InvalidDataException($"'{path}': empty manifest.");
-            if (manifest.Format != Format || manifest.Version != 1)
-                throw new InvalidDataException($"'{path}': unsupported model format '{manifest.Format}' version {manifest.Version}; this library reads '{Format}' version 1.");
+            try
+            {
+                return LoadStages(mlContext, archive, path, out inputSchema);
+            }
+            catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or ArgumentException or NotSupportedException
+                                           or TargetInvocationException or TypeLoadException or Backbones.Weights.WeightLoadException
+                                           or IOException)
+            {
+                // What the readers inside throw on damaged content: JSON; ML.NET's loader (FormatException, InvalidOperationException,
+                // a component's constructor failing inside TargetInvocationException, a damaged type or assembly name: TypeLoadException,
+                // FileLoadException, FileNotFoundException; a stream cut short: EndOfStreamException); a network spec that builds no
+                // network (ArgumentException); the weights (WeightFileException, WeightLoadException).
+                var cause = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
+                throw new InvalidDataException($"'{path}' is damaged: {cause.Message.ReplaceLineEndings(" ")}", ex);
+            }
+        }
+    }
 
-            inputSchema = LoadMlNet(mlContext, archive, manifest.InputSchema, path, out _);
-            var transformers = new List<ITransformer>();
+    private static ITransformer LoadStages(MLContext mlContext, ZipArchive archive, string path, out DataViewSchema inputSchema)
+    {
+        var manifestEntry = archive.GetEntry(ManifestEntry)
+            ?? throw new InvalidDataException($"'{path}' is not a Cnn.MLNet model file: it has no {ManifestEntry}. Save models with CnnPipelineFile.Save or 'cnn train --output'.");
+        Manifest manifest;
+        using (var stream = manifestEntry.Open())
+            manifest = JsonSerializer.Deserialize<Manifest>(stream, JsonOptions) ?? throw new InvalidDataException($"'{path}': empty manifest.");
+        if (manifest.Format != Format || manifest.Version != 1)
+            throw new InvalidDataException($"'{path}': unsupported model format '{manifest.Format}' version {manifest.Version}; this library reads '{Format}' version 1.");
+        if (manifest.InputSchema is null || manifest.Stages is null || manifest.Stages.Any(s => s?.Kind is null || s.Entry is null))
+            throw new InvalidDataException($"'{path}': the manifest lacks the input schema, the stages or a stage's kind or entry.");
+
+        inputSchema = LoadMlNet(mlContext, archive, manifest.InputSchema, path, out _);
+        var transformers = new List<ITransformer>();
+        try
+        {
             foreach (var stage in manifest.Stages)
             {
                 if (stage.Kind == "mlnet")
@@ -121,8 +147,13 @@ public static class CnnPipelineFile
                     _ => throw new InvalidDataException($"'{path}': stage kind '{stage.Kind}' is unknown to this version of Cnn.MLNet."),
                 });
             }
-            return new TransformerChain<ITransformer>(transformers.ToArray());
         }
+        catch
+        {
+            foreach (var loaded in transformers) (loaded as IDisposable)?.Dispose();
+            throw;
+        }
+        return new TransformerChain<ITransformer>(transformers.ToArray());
     }
 
     /// <summary>The stages of a fitted pipeline in order, nested transformer chains opened up.</summary>

@@ -10,7 +10,7 @@ public sealed class OnnxFileTests
 {
     // One initializer of every supported type, once as raw_data (numpy_helper.from_array) and once in the typed field
     // (helper.make_tensor(raw=False)); BFLOAT16 has no numpy type, so its bits are written by hand in both forms.
-    private const string AllTypesScript = """
+    internal const string AllTypesScript = """
         import numpy as np
         path = sys.argv[1]
         rng = np.random.default_rng(3)

@@ -3,15 +3,25 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Weights.Pickle;
 
 /// <summary>A Python tuple produced by the restricted unpickler.</summary>
-/// <remarks>Nesting of tuples is limited to <see cref="MaxDepth"/> by the unpickler, so the recursive members below are bounded.</remarks>
+/// <remarks>
+/// A pickle can share one tuple many times (DUP, memo), so 64 levels of <c>(t, t)</c> take a few bytes and describe 2^64 leaves:
+/// nothing here walks the whole tree. The hash is computed once from the items' hashes; the unpickler interns tuples, so two
+/// equal tuples inside a pickle are one object and <see cref="Equals"/> compares nested tuples by reference; descriptions stop
+/// three levels down.
+/// </remarks>
 internal sealed class PyTuple
 {
     public const int MaxDepth = 64;
+
+    private const int DescribedDepth = 3;
+
+    private readonly int _hash;
 
     public PyTuple(object?[] items)
     {
         Items = items;
         Depth = 1 + items.Select(i => i is PyTuple t ? t.Depth : 0).DefaultIfEmpty(0).Max();
+        _hash = items.Aggregate(17, (h, item) => h * 31 + (item is null ? 0 : PyKeyComparer.Instance.GetHashCode(item)));
     }
 
     public object?[] Items { get; }
@@ -21,14 +31,20 @@ internal sealed class PyTuple
 
     public static readonly PyTuple Empty = new(Array.Empty<object?>());
 
-    public override bool Equals(object? obj) => obj is PyTuple other && Items.Length == other.Items.Length &&
-                                                Items.Zip(other.Items).All(p => PyKeyComparer.Instance.Equals(p.First, p.Second));
+    /// <summary>Equal items; nested tuples must be the same object (the unpickler interns them, so equal ones are).</summary>
+    public override bool Equals(object? obj) => ReferenceEquals(this, obj) || obj is PyTuple other && _hash == other._hash &&
+        Items.Length == other.Items.Length &&
+        Items.Zip(other.Items).All(p => p.First is PyTuple || p.Second is PyTuple ? ReferenceEquals(p.First, p.Second) : PyKeyComparer.Instance.Equals(p.First, p.Second));
 
-    public override int GetHashCode() => Items.Aggregate(17, (h, item) => h * 31 + (item is null ? 0 : PyKeyComparer.Instance.GetHashCode(item)));
+    public override int GetHashCode() => _hash;
 
-    public override string ToString()
+    public override string ToString() => Format(DescribedDepth);
+
+    private string Format(int levels)
     {
-        string text = "(" + string.Join(", ", Items.Take(8).Select(Describe)) + (Items.Length > 8 ? ", …" : "") + (Items.Length == 1 ? ",)" : ")");
+        if (levels == 0) return Items.Length == 0 ? "()" : "(…)";
+        string text = "(" + string.Join(", ", Items.Take(8).Select(i => i is PyTuple t ? t.Format(levels - 1) : Describe(i))) +
+                      (Items.Length > 8 ? ", …" : "") + (Items.Length == 1 ? ",)" : ")");
         return text.Length > 200 ? text[..200] + "…" : text;
     }
 

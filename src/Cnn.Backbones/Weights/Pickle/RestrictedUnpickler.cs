@@ -44,6 +44,7 @@ internal sealed class RestrictedUnpickler
     private readonly List<object?> _stack = new();
     private readonly Stack<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = new();
+    private readonly HashSet<PyTuple> _tuples = new() { PyTuple.Empty };
     private byte[] _data = Array.Empty<byte>();
     private int _position;
     private int _opcodeStart;
@@ -66,6 +67,8 @@ internal sealed class RestrictedUnpickler
         _stack.Clear();
         _marks.Clear();
         _memo.Clear();
+        _tuples.Clear();
+        _tuples.Add(PyTuple.Empty);
         while (true)
         {
             _opcodeStart = _position;
@@ -306,10 +309,13 @@ internal sealed class RestrictedUnpickler
             throw Damaged($"{function.FullName} called with {args.Length} arguments, expected {(min == max ? $"{min}" : $"{min} to {max}")}");
     }
 
+    /// <summary>A new tuple, or the equal one made before (interned: see <see cref="PyTuple"/>).</summary>
     private PyTuple Tuple(object?[] items)
     {
         var tuple = new PyTuple(items);
         if (tuple.Depth > PyTuple.MaxDepth) throw Damaged($"tuples nested more than {PyTuple.MaxDepth} deep");
+        if (_tuples.TryGetValue(tuple, out var interned)) return interned;
+        _tuples.Add(tuple);
         return tuple;
     }
 
@@ -402,7 +408,8 @@ internal sealed class RestrictedUnpickler
         var bytes = Read(byteCount);
         if (bytes.Length == 0) return 0L;
         var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        // (object) on both branches: a conditional of long and BigInteger would be a BigInteger, which no size or offset check accepts.
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
     private object ParseIntLine(string line) => line switch
@@ -417,7 +424,7 @@ internal sealed class RestrictedUnpickler
     {
         string digits = line.EndsWith('L') ? line[..^1] : line;
         return BigInteger.TryParse(digits, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            ? (value >= long.MinValue && value <= long.MaxValue ? (long)value : value)
+            ? (value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value)
             : throw Damaged($"LONG '{line}' is not an integer");
     }
 
