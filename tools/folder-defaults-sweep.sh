@@ -35,7 +35,7 @@ run() { # model per-class epochs min-scale lr sched [extra...]
       --seed 1 -q --force --output "$file" "$@" >/dev/null
   local acc
   acc=$($cnn eval --model-file "$file" --data "$out/test-200" | sed -n 's/.*accuracy \([0-9.]*%\).*/\1/p' | head -1)
-  printf '%-9s %5d imgs  %d epochs  min-scale %-4s  lr %-6s  %-8s  held-out %s  (%ds)\n' "$model" $((per * 10)) "$epochs" "$scale" "$lr" "$sched" "$acc" $((SECONDS - start))
+  printf '%-9s %5d imgs  %d epochs  min-scale %-4s  lr %-6s  %-8s %-28s held-out %s  (%ds)\n' "$model" $((per * 10)) "$epochs" "$scale" "$lr" "$sched" "$*" "$acc" $((SECONDS - start))
 }
 for per in 400 100; do
   for scale in 0.08 0.35 0.6 1.0; do
@@ -46,6 +46,14 @@ done
 for per in 400 100; do
   for scale in 0.08 0.35 0.6 1.0; do run resnet18 $per 4 $scale 0.001 cosine --image-size 32; done
 done
+if [ "${ROUND:-all}" = final ]; then
+  for scale in 0.6 0.75 1.0; do run resnet18 100 4 $scale 0.003 cosine --image-size 32; done
+  for per in 400 100; do
+    run lenet5 $per 4 1.0 0.003 cosine --batch-size 16
+    run resnet18 $per 4 0.75 0.003 cosine --batch-size 16 --image-size 32
+  done
+  exit 0
+fi
 # Second round, around the best of the first: less cropping, higher rates, smaller batches, the one-cycle schedule.
 for per in 400 100; do
   for scale in 0.75 1.0; do
