@@ -84,6 +84,22 @@ public sealed class MpiTrainingTests
         Console.WriteLine($"mpirun ended {clock.Elapsed.TotalSeconds:0.0} s after the kill");
     }
 
+    /// <summary>A rank that fails (here: a corrupt image in its shard) prints why, with its rank, and stops every rank: mpirun exits non-zero.</summary>
+    [TestMethod]
+    public void AFailingRankStopsEveryRankWithItsReason()
+    {
+        string data = _dir!.File("corrupt");
+        TrainEvalCommandTests.WriteColourFolder(data, ["blue", "red"], 4, seed: 7);
+        File.WriteAllText(Path.Combine(data, "red", "broken.png"), "not a png");
+        var arguments = Train(4, _dir.File("corrupt.zip")).ToArray();
+        arguments[Array.IndexOf(arguments, Folder)] = data;
+        using var launch = MpiLauncher.StartRanks(2, arguments);
+        var (exit, output) = MpiLauncher.Finish(launch, TimeSpan.FromSeconds(60));
+        Assert.AreNotEqual(0, exit, output);
+        StringAssert.Matches(output, new Regex(@"cnn: rank [01] of 2 failed: .*broken\.png.* Stopping every rank\."), output);
+        Assert.IsFalse(File.Exists(_dir.File("corrupt.zip")), "nothing is saved");
+    }
+
     /// <summary>The process id of rank <paramref name="rank"/> of the launch marked <paramref name="marker"/>, from /proc.</summary>
     private static int RankProcess(string marker, int rank)
     {
