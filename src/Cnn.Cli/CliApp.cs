@@ -51,6 +51,7 @@ public static class CliApp
                 return 0;
         }
         if (Find(args[0]) is not { } command) return UnknownCommand(args[0], stderr);
+        if (Cnn.MLNet.Distributed.MpiLaunch.IsWorker) stdout = TextWriter.Null; // under mpirun, rank 0 prints for the whole run
         try
         {
             var arguments = CliParser.Parse(command, args[1..]);

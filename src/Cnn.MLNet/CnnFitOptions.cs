@@ -175,6 +175,12 @@ public abstract class CnnFitOptions
     /// <summary>Called after every optimizer step with the epoch's progress (for progress bars); keep it cheap.</summary>
     public Action<BatchProgress>? BatchCompleted { get; set; }
 
+    /// <summary>
+    /// Under <c>mpirun</c> (data-parallel training, one rank per process): called on rank 0 when training ends with the gradient
+    /// traffic (bytes per step, time inside allreduce). Never called in a process that was not launched by mpirun.
+    /// </summary>
+    public Action<Distributed.DataParallelReport>? DataParallelCompleted { get; set; }
+
     /// <summary>Cancels training; checked before every batch.</summary>
     public CancellationToken CancellationToken { get; set; }
 

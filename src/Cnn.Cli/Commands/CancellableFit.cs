@@ -47,6 +47,7 @@ internal static class CancellableFit
 
         try
         {
+            if (Cnn.MLNet.Distributed.MpiLaunch.IsWorker) return true; // under mpirun only rank 0 saves
             CnnPipelineFile.Save(ml, model, data.Schema, output, overwriteReadOnly: force);
         }
         finally

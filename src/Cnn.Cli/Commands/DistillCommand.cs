@@ -92,6 +92,7 @@ internal sealed class DistillCommand : ICliCommand
             [m.Epoch, m.Loss, m.HardLoss, m.SoftLoss, m.StudentAccuracy, m.TeacherAccuracy, m.TeacherAgreement, m.ValidationLoss, m.ValidationAccuracy,
              m.ValidationAgreement, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
+        options.DataParallelCompleted = report => stdout.WriteLine(report);
         fit.ApplyTo(options);
         stdout.WriteLine($"teacher: {teacher.Description}, {teacher.InputChannels} channel(s), {teacher.InputSize.Height}x{teacher.InputSize.Width} px");
         stdout.WriteLine($"data:    {DataSources.Count(labelled?.Dataset.Count ?? 0)} labelled images{(labelled is null ? "" : $" ({labelled.Description})")}, " +
@@ -111,6 +112,7 @@ internal sealed class DistillCommand : ICliCommand
         stdout.WriteLine($"metrics: {reporter.CsvPath}");
         if (fit.Plot && reporter.Curve.Count > 0) stdout.WriteLine($"curves:  {reporter.SaveCurves(fit.Output)}");
         if (!fitted) return CancellableFit.CancelledExitCode;
+        if (Cnn.MLNet.Distributed.MpiLaunch.IsWorker) return 0; // under mpirun, rank 0 saves, reports and evaluates
 
         // Score the saved file (which proves it loads) next to the teacher on the labelled images of --data. The student trained on
         // them (but for a validation split, reported per epoch), so this is training accuracy, not an evaluation.

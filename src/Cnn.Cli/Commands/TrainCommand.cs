@@ -5,6 +5,7 @@ using Cnn.Cli.Inference;
 using Cnn.Cli.Output;
 using Cnn.MLNet;
 using Cnn.MLNet.Data;
+using Cnn.MLNet.Distributed;
 using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Training;
 using Microsoft.ML;
@@ -66,6 +67,7 @@ internal sealed class TrainCommand : ICliCommand
         options.EpochCompleted = m => reporter.Epoch(FormatEpoch(m, settings.Fit.TotalEpochs),
             [m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
+        options.DataParallelCompleted = report => stdout.WriteLine(report);
 
         bool fitted = CancellableFit.FitAndSave("train", "training", ml, trainView, settings.Fit.Output, settings.Fit.Force, token =>
         {
@@ -77,6 +79,7 @@ internal sealed class TrainCommand : ICliCommand
         stdout.WriteLine($"metrics: {reporter.CsvPath}");
         if (settings.Fit.Plot && reporter.Curve.Count > 0) stdout.WriteLine($"curves:  {reporter.SaveCurves(settings.Fit.Output)}");
         if (!fitted) return CancellableFit.CancelledExitCode;
+        if (MpiLaunch.IsWorker) return 0; // under mpirun, rank 0 saves, reports and evaluates
 
         // Evaluate the saved file, which also proves it loads.
         var evaluation = test ?? held ?? (validation is null ? null : new LabeledData(validation, source.Description + " validation split"));

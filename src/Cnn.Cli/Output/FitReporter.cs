@@ -25,7 +25,8 @@ internal sealed class FitReporter : IDisposable
     {
         _stdout = stdout;
         CsvPath = Path.GetFullPath(csvPath);
-        _csv = new StreamWriter(CsvPath, append: false) { AutoFlush = true };
+        // Under mpirun only rank 0 writes the CSV (every rank would write the same file).
+        _csv = Cnn.MLNet.Distributed.MpiLaunch.IsWorker ? StreamWriter.Null : new StreamWriter(CsvPath, append: false) { AutoFlush = true };
         _csv.WriteLine(string.Join(',', header));
         _bar = !quiet && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
     }

@@ -46,22 +46,26 @@ public sealed class ImageBatcher
     /// <summary>Total number of images skipped as corrupt so far (with <see cref="ImageBatcherOptions.SkipCorruptImages"/>).</summary>
     public long SkippedCount => Interlocked.Read(ref _skipped);
 
-    /// <summary>Number of batches an epoch of <paramref name="sampleCount"/> samples yields.</summary>
+    /// <summary>Number of batches an epoch of <paramref name="sampleCount"/> samples yields (of this batcher's shard when sharded).</summary>
     public int GetBatchCount(int sampleCount)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sampleCount);
         int size = Options.BatchSize;
+        sampleCount = Distributed.DistributedShard.Length(sampleCount, Options.ShardCount); // this rank's part (all with one shard)
         return Options.DropLast ? sampleCount / size : (sampleCount + size - 1) / size;
     }
 
-    /// <summary>The order in which an epoch visits the samples: 0..n−1, or a permutation seeded by the seed and <paramref name="epoch"/> when shuffling.</summary>
+    /// <summary>
+    /// The order in which an epoch visits the samples: 0..n−1, or a permutation seeded by the seed and <paramref name="epoch"/> when
+    /// shuffling; only this batcher's shard of it when <see cref="ImageBatcherOptions.ShardCount"/> &gt; 1.
+    /// </summary>
     public int[] GetEpochOrder(int sampleCount, int epoch)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sampleCount);
         var order = new int[sampleCount];
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (Options.Shuffle) new Random(Mix(Options.Seed, epoch, -1)).Shuffle(order);
-        return order;
+        return Distributed.DistributedShard.Slice(order, Options.ShardIndex, Options.ShardCount);
     }
 
     /// <summary>

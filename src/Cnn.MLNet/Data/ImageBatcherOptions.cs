@@ -27,10 +27,22 @@ public sealed record ImageBatcherOptions
     /// </summary>
     public bool SkipCorruptImages { get; init; }
 
+    /// <summary>
+    /// Ranks an epoch is split across (data-parallel training): with N &gt; 1 the batcher yields only shard
+    /// <see cref="ShardIndex"/> of every epoch's order, as PyTorch's <c>DistributedSampler</c> (padded to a multiple of N by
+    /// repeating its start; rank r takes positions r, r + N, …). Default 1.
+    /// </summary>
+    public int ShardCount { get; init; } = 1;
+
+    /// <summary>The shard this batcher yields, 0 … <see cref="ShardCount"/> − 1. Default 0.</summary>
+    public int ShardIndex { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
         if (BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {BatchSize}.");
         if (MaxDegreeOfParallelism < 1) throw new ArgumentException($"MaxDegreeOfParallelism must be at least 1, got {MaxDegreeOfParallelism}.");
+        if (ShardCount < 1) throw new ArgumentException($"ShardCount must be at least 1, got {ShardCount}.");
+        if (ShardIndex < 0 || ShardIndex >= ShardCount) throw new ArgumentException($"ShardIndex must be in 0..{ShardCount - 1}, got {ShardIndex}.");
     }
 }

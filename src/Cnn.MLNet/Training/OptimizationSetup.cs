@@ -24,12 +24,19 @@ internal static class OptimizationSetup
     }
 
     /// <summary>Shuffled, optionally augmented training batches of <paramref name="sampleCount"/> images.</summary>
-    public static ImageBatcherOptions TrainingBatches(CnnFitOptions options, int sampleCount) => new()
+    /// <remarks>Under mpirun, this rank's shard of every epoch (<see cref="Distributed.DistributedShard"/>).</remarks>
+    public static ImageBatcherOptions TrainingBatches(CnnFitOptions options, int sampleCount)
     {
-        BatchSize = options.BatchSize, Augment = options.Augment, Shuffle = true, Seed = options.Seed, SkipCorruptImages = options.SkipCorruptImages,
-        // A last batch of one image breaks BatchNorm in training mode; drop the remainder when it would be that small.
-        DropLast = sampleCount % options.BatchSize == 1 && sampleCount > options.BatchSize,
-    };
+        var (rank, ranks) = Distributed.MpiLaunch.Detect() ?? (0, 1);
+        int perRank = Distributed.DistributedShard.Length(sampleCount, ranks);
+        return new()
+        {
+            BatchSize = options.BatchSize, Augment = options.Augment, Shuffle = true, Seed = options.Seed, SkipCorruptImages = options.SkipCorruptImages,
+            // A last batch of one image breaks BatchNorm in training mode; drop the remainder when it would be that small.
+            DropLast = perRank % options.BatchSize == 1 && perRank > options.BatchSize,
+            ShardIndex = rank, ShardCount = ranks,
+        };
+    }
 
     /// <summary>The training batcher of a network fed by <paramref name="preprocess"/>: its augmentation at the options' crop scale.</summary>
     public static ImageBatcher TrainingBatcher(CnnFitOptions options, PreprocessOptions preprocess, int sampleCount) =>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cnn.Backbones.Models;
+using Cnn.MLNet.Distributed;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Training.Checkpoints;
@@ -23,6 +24,7 @@ internal sealed class TrainingLoop
     private readonly IChannel? _channel;
     private readonly FitCancellation _cancellation;
     private readonly RunFingerprint? _fingerprint;
+    private readonly DataParallelTraining? _parallel = DataParallelTraining.FromEnvironment(); // under mpirun only
 
     /// <param name="options">The run's options (optimizer, schedule, epochs, early stopping, checkpoints).</param>
     /// <param name="channel">Where progress is logged, or null.</param>
@@ -33,7 +35,7 @@ internal sealed class TrainingLoop
         if ((options.CheckpointDirectory is not null || options.ResumeFrom is not null) && fingerprint is null)
             throw new ArgumentNullException(nameof(fingerprint), "Checkpoints and resume need the run's fingerprint.");
         _options = options;
-        _channel = channel;
+        _channel = _parallel is { IsRoot: false } ? null : channel;
         _cancellation = cancellation;
         _fingerprint = fingerprint;
     }
@@ -58,6 +60,7 @@ internal sealed class TrainingLoop
         try
         {
             if (o.ResumeFrom is { } source) run.Resume = Restore(CheckpointStore.Load(source, _fingerprint!, _channel), model, run);
+            _parallel?.Synchronise(model);
             for (int p = 0; p < phases.Count; p++)
             {
                 if (run.Resume is { } resume && resume.Position.Phase > p) continue;
@@ -66,9 +69,16 @@ internal sealed class TrainingLoop
             }
             run.Best.Restore(model);
             if (run.Ema is { } ema && o.UseModelEmaWeights && run.Best.Epoch == 0) ema.CopyInto(model);
+            _parallel?.Complete(_channel, o);
+        }
+        catch (Exception ex) when (_parallel is not null)
+        {
+            _parallel.Abort(ex); // the other ranks would wait for this one forever
+            throw;
         }
         finally
         {
+            _parallel?.Dispose();
             run.Resume?.Dispose();
             run.Best.Dispose();
             run.Ema?.Dispose();
@@ -187,7 +197,7 @@ internal sealed class TrainingLoop
             if (seen == 0)
                 throw new InvalidOperationException("No training image could be used in this epoch (all were skipped as corrupt?).");
             double trainSeconds = clock.Elapsed.TotalSeconds;
-            var (validation, averaged) = Validate(objective, model, run, token);
+            var (validation, averaged) = _parallel is { IsRoot: false } ? default : Validate(objective, model, run, token);
             string line = objective.CompleteEpoch(new EpochSummary(epoch, lossSum / seen, seen, rate, seen / Math.Max(trainSeconds, 1e-9), clock.Elapsed, validation, objective.SkippedCount));
             if (averaged is not null)
                 line += $" (weight average: val loss {averaged.Loss:0.0000}{(averaged.Accuracy is { } a ? $", val acc {a:P2}" : "")})";
@@ -204,6 +214,7 @@ internal sealed class TrainingLoop
                 _channel?.Info(MessageSensitivity.None, $"Early stopping after epoch {epoch}: no improvement since epoch {run.Best.Epoch}.");
                 stop = true;
             }
+            if (_parallel is not null) stop = _parallel.FollowRoot(stop);
             // At a phase's end the next phase starts afresh (new optimizer and schedule): its checkpoint says so.
             bool phaseDone = run.Epoch - firstEpoch >= phase.Epochs;
             SaveCheckpoint(run, model, optimizer, phaseDone && !stop ? new TrainingPosition(index + 1, epoch, 0, 0) : new TrainingPosition(index, epoch, 0, step), (0, 0),
@@ -217,7 +228,7 @@ internal sealed class TrainingLoop
     private void SaveCheckpoint(RunState run, Backbone model, torch.optim.Optimizer optimizer, TrainingPosition position, (double LossSum, long Seen) partial,
         bool nextPhase = false)
     {
-        if (run.Checkpoints is not { } store) return;
+        if (run.Checkpoints is not { } store || _parallel is { IsRoot: false }) return;
         byte[] optimizerState = [];
         if (!nextPhase)
         {
@@ -252,6 +263,7 @@ internal sealed class TrainingLoop
     {
         double rate = schedule.RateAt(step);
         OptimizationSetup.SetLearningRate(optimizer, groups, rate);
+        _parallel?.AverageGradients(trainable);
         if (_options.ClipGradNorm is { } maxNorm)
             nn.utils.clip_grad_norm_(trainable, maxNorm);
         optimizer.step();
