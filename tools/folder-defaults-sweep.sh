@@ -2,6 +2,7 @@
 # The folder-defaults sweep (README "Defaults for small folders"): Fashion-MNIST written out as PNG class folders (as a new user
 # has them), `cnn train --data <folder>` with each candidate crop scale and learning rate, `cnn eval` on held-out PNGs.
 # Usage: tools/folder-defaults-sweep.sh [out-dir]      (needs the Debian package dataset-fashion-mnist and python3-pil)
+# ROUND=3 runs only the third round (the candidate defaults).
 # Prints one line per run: model, training images, epochs, --min-scale, --lr, --sched, held-out accuracy, wall seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,7 @@ run() { # model per-class epochs min-scale lr sched [extra...]
   acc=$($cnn eval --model-file "$file" --data "$out/test-200" | sed -n 's/.*accuracy \([0-9.]*%\).*/\1/p' | head -1)
   printf '%-9s %5d imgs  %d epochs  min-scale %-4s  lr %-6s  %-8s %-28s held-out %s  (%ds)\n' "$model" $((per * 10)) "$epochs" "$scale" "$lr" "$sched" "$*" "$acc" $((SECONDS - start))
 }
+if [ "${ROUND:-all}" = all ]; then
 for per in 400 100; do
   for scale in 0.08 0.35 0.6 1.0; do
     for lr in 0.001 0.003; do run lenet5 $per 4 $scale $lr cosine; done
@@ -46,14 +48,6 @@ done
 for per in 400 100; do
   for scale in 0.08 0.35 0.6 1.0; do run resnet18 $per 4 $scale 0.001 cosine --image-size 32; done
 done
-if [ "${ROUND:-all}" = final ]; then
-  for scale in 0.6 0.75 1.0; do run resnet18 100 4 $scale 0.003 cosine --image-size 32; done
-  for per in 400 100; do
-    run lenet5 $per 4 1.0 0.003 cosine --batch-size 16
-    run resnet18 $per 4 0.75 0.003 cosine --batch-size 16 --image-size 32
-  done
-  exit 0
-fi
 # Second round, around the best of the first: less cropping, higher rates, smaller batches, the one-cycle schedule.
 for per in 400 100; do
   for scale in 0.75 1.0; do
@@ -62,4 +56,11 @@ for per in 400 100; do
     run lenet5 $per 4 $scale 0.006 onecycle
   done
   for scale in 0.6 0.75 1.0; do run resnet18 $per 4 $scale 0.003 cosine --image-size 32; done
+done
+fi
+# Third round: the candidate defaults at batch 16, and resnet18 at 1,000 images around its best.
+[ "${ROUND:-all}" = all ] || for scale in 0.6 0.75 1.0; do run resnet18 100 4 $scale 0.003 cosine --image-size 32; done  # in round 2 already
+for per in 400 100; do
+  run lenet5 $per 4 1.0 0.003 cosine --batch-size 16
+  run resnet18 $per 4 0.75 0.003 cosine --batch-size 16 --image-size 32
 done

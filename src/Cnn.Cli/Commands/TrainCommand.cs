@@ -28,7 +28,9 @@ internal sealed class TrainCommand : ICliCommand
         $"  without --data: Fashion-MNIST ({FashionMnist.FolderVariable}, {FashionMnist.DebianFolder}, else the embedded subset), 1 channel, " +
         $"{TrainSettings.FashionImageSize} px, {TrainSettings.FashionEpochs} epochs of batch {TrainSettings.FashionBatchSize}, " +
         $"lr {TrainSettings.FashionLearningRate.ToString(CultureInfo.InvariantCulture)}, horizontal flips (--min-scale 1); evaluated on the test split\n" +
-        "  with --data <folder per class>: 3 channels, the model's input size and crop, 5 epochs of batch 32, lr 0.001, random resized crops (--min-scale 0.08) and flips\n" +
+        "  with --data <folder per class>: 3 channels, the model's input size and crop, 5 epochs of batch 32, cosine; from scratch lr 0.006 and flips only\n" +
+        $"    (--min-scale 1) for models under {TrainSettings.SmallModelParameters.ToString("N0", CultureInfo.InvariantCulture)} parameters, else lr 0.003 and random resized crops of 0.75-1 of the area;\n" +
+        "    lr 0.001 with --weights (measured: see the README's folder sweep)\n" +
         "  with --data <folder of Fashion-MNIST IDX files> (train-/t10k-images-idx3-ubyte[.gz] and labels): as without --data, from those files\n" +
         "  --min-scale F: smallest area fraction of the random resized crop (1: horizontal flips only)\n" +
         "  --limit N: use at most N images of each source split (train, test), class-balanced: for quick smoke runs\n" +

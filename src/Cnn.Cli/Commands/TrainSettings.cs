@@ -20,6 +20,22 @@ internal sealed record TrainSettings
     /// <summary>Fashion-MNIST default: batch size.</summary>
     public const int FashionBatchSize = 128;
 
+    /// <summary>
+    /// Folder defaults split models at this many parameters: smaller ones (LeNet-5) train best with flips only and a higher rate,
+    /// larger ones with milder random crops (the README's folder sweep, <c>tools/folder-defaults-sweep.sh</c>).
+    /// </summary>
+    public const long SmallModelParameters = 1_000_000;
+
+    /// <summary>The defaults with <c>--data &lt;folder per class&gt;</c> for <paramref name="model"/>: 5 epochs of batch 32, cosine;
+    /// from scratch lr 0.006 and flips only for a small model, lr 0.003 and crops of 0.75–1 of the area otherwise; lr 0.001 from
+    /// pretrained weights.</summary>
+    public static FitDefaults FolderDefaults(string model, bool pretrained)
+    {
+        bool small = ModelRegistry.Get(model).ParameterCount < SmallModelParameters;
+        double rate = pretrained ? 1e-3 : small ? 6e-3 : 3e-3;
+        return new FitDefaults(5, 32, rate, null, 3, null, Augment: true, small ? 1.0 : 0.75, 0.1, "model.zip");
+    }
+
     /// <summary>Fashion-MNIST default: smallest crop area fraction, 1 = no cropping, so the augmentation is horizontal flips only.</summary>
     public const double FashionMinScale = 1.0;
 
@@ -67,12 +83,13 @@ internal sealed record TrainSettings
         string? data = arguments.String("--data");
         bool fashion = data is null || DataSources.IsIdxFolder(data);
         var (freeze, stage) = ParseFreeze(arguments.String("--freeze") ?? "none");
+        string model = CliApp.RequireModel(arguments.String("--model") ?? "resnet18");
         var defaults = fashion
             ? new FitDefaults(FashionEpochs, FashionBatchSize, FashionLearningRate, FashionImageSize, 1, 1.0, Augment: true, FashionMinScale, 0.1, "model.zip")
-            : new FitDefaults(5, 32, 1e-3, null, 3, null, Augment: true, 0.08, 0.1, "model.zip");
+            : FolderDefaults(model, pretrained: arguments.String("--weights") is not null);
         var settings = new TrainSettings
         {
-            Model = CliApp.RequireModel(arguments.String("--model") ?? "resnet18"),
+            Model = model,
             DataFolder = data,
             Weights = arguments.String("--weights"),
             Freeze = freeze,

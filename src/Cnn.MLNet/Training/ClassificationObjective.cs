@@ -96,7 +96,15 @@ internal sealed class ClassificationObjective : ITrainingObjective
     }
 
     /// <summary>Mean cross-entropy and accuracy of the model on <paramref name="samples"/> in eval mode.</summary>
-    internal static (double Loss, double Accuracy) Evaluate(nn.Module<Tensor, Tensor> model, ImageBatcher batcher, IReadOnlyList<ImageSample> samples, Device device, CancellationToken token)
+    internal static (double Loss, double Accuracy) Evaluate(nn.Module<Tensor, Tensor> model, ImageBatcher batcher, IReadOnlyList<ImageSample> samples, Device device, CancellationToken token) =>
+        Evaluate(model, batcher.EnumerateEpoch(samples, 0, token), b => (model.call(b.ToTensor().to(device)), b.LabelsToTensor().to(device)));
+
+    /// <summary>
+    /// Mean cross-entropy and accuracy over <paramref name="batches"/> in eval mode without gradient, <paramref name="score"/> giving
+    /// each batch's logits and labels; (NaN, 0) when no batch has an example.
+    /// </summary>
+    internal static (double Loss, double Accuracy) Evaluate<TBatch>(nn.Module model, IEnumerable<TBatch> batches, Func<TBatch, (Tensor Logits, Tensor Labels)> score)
+        where TBatch : ITrainingBatch
     {
         bool wasTraining = model.training;
         model.eval();
@@ -105,13 +113,11 @@ internal sealed class ClassificationObjective : ITrainingObjective
             using var _ = no_grad();
             double lossSum = 0;
             long seen = 0, correct = 0;
-            foreach (var batch in batcher.EnumerateEpoch(samples, 0, token))
+            foreach (var batch in batches)
             {
                 if (batch.Count == 0) continue;
                 using var scope = NewDisposeScope();
-                var x = batch.ToTensor().to(device);
-                var y = batch.LabelsToTensor().to(device);
-                var logits = model.call(x);
+                var (logits, y) = score(batch);
                 lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
                 correct += logits.argmax(1).eq(y).sum().item<long>();
                 seen += batch.Count;

@@ -105,31 +105,11 @@ internal sealed class BottleneckObjective : ITrainingObjective<FeatureBatch>
     public ValidationScore? Validate(Backbone model, CancellationToken token)
     {
         if (_validation.Count == 0 || _validationStore is null) return null;
-        bool wasTraining = model.training;
-        model.eval();
-        try
-        {
-            using var _ = no_grad();
-            double lossSum = 0;
-            long seen = 0, correct = 0;
-            var order = Enumerable.Range(0, _validation.Count).ToArray();
-            int batches = (_validation.Count + _options.BatchSize - 1) / _options.BatchSize;
-            foreach (var batch in Enumerate(_validation, _validationStore, order, batches, _options.BatchSize, token))
-            {
-                if (batch.Count == 0) continue;
-                using var scope = NewDisposeScope();
-                var y = batch.Labels.to(_device);
-                var logits = Head(model, batch.Features.to(_device));
-                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-                correct += logits.argmax(1).eq(y).sum().item<long>();
-                seen += batch.Count;
-            }
-            return seen == 0 ? null : new ValidationScore(lossSum / seen, (double)correct / seen);
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        var order = Enumerable.Range(0, _validation.Count).ToArray();
+        int batches = (_validation.Count + _options.BatchSize - 1) / _options.BatchSize;
+        var (loss, accuracy) = ClassificationObjective.Evaluate(model, Enumerate(_validation, _validationStore, order, batches, _options.BatchSize, token),
+            b => (Head(model, b.Features.to(_device)), b.Labels.to(_device)));
+        return double.IsNaN(loss) ? null : new ValidationScore(loss, accuracy);
     }
 
     /// <inheritdoc/>

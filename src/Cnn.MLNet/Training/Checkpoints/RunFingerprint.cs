@@ -40,6 +40,8 @@ internal sealed class RunFingerprint
             all["option " + property.Name] = Format(property.GetValue(options));
         }
         foreach (var (name, value) in parts) all[name] = value;
+        // Data-parallel ranks each train their shard: a run resumes with as many ranks as it had.
+        all["processes"] = (Distributed.MpiLaunch.Detect()?.Size ?? 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
         return new RunFingerprint(all);
     }
 
