@@ -66,7 +66,7 @@ else
     {
         // The recipe of examples/FashionMnist's ResNet-18 (its --save writes a teacher this example can load).
         Model = new() { InChannels = 1, ImageSize = 28 }, CropPct = 1.0, Mean = [0.2860f], Std = [0.3530f], Augment = true, AugmentMinScale = 1.0,
-        Epochs = teacherEpochs, BatchSize = 128, LearningRate = 2e-3, WeightDecay = 1e-4, WarmupEpochs = 0.2, Seed = seed,
+        Epochs = teacherEpochs, BatchSize = 128, LearningRate = 2e-3, WeightDecay = 1e-4, DecayNormAndBias = true, WarmupEpochs = 0.2, Seed = seed,
         EpochCompleted = m => Console.WriteLine("  teacher  " + m),
     };
     var trainView = ImageDataViews.ToDataView(ml, new ImageDataset(teacherSamples, train.ClassNames));
@@ -83,7 +83,7 @@ clock.Restart();
 var baselineOptions = new CnnTrainerOptions
 {
     Model = new() { InChannels = studentShape.Channels, ImageSize = studentShape.Size }, CropPct = 1.0, Epochs = baselineEpochs, BatchSize = 64, LearningRate = 2e-3,
-    Augment = false, Seed = seed,
+    Augment = false, DecayNormAndBias = true, Seed = seed,
 };
 var labelledView = ImageDataViews.ToDataView(ml, labelled);
 var baseline = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.Create("lenet5", baselineOptions, ml)).Fit(labelledView);
@@ -100,7 +100,7 @@ var distillView = ml.Data.LoadFromEnumerable(rows);
 var distillOptions = new CnnDistillationOptions
 {
     Student = new() { InChannels = studentShape.Channels, ImageSize = studentShape.Size, DropRate = 0 }, CropPct = 1.0, Epochs = studentEpochs, BatchSize = 128, LearningRate = 2e-3,
-    Augment = false, Temperature = temperature, Alpha = alpha, Seed = seed,
+    Augment = false, DecayNormAndBias = true, Temperature = temperature, Alpha = alpha, Seed = seed,
     EpochCompleted = m => Console.WriteLine("  student  " + m),
 };
 var distilled = teacher.MapLabelsToKeys(ml, "Label").Append(CnnTrainer.Distill(teacher, "lenet5", distillOptions, ml)).Fit(distillView);

@@ -27,14 +27,14 @@ if (which is "lenet5" or "both")
     Run("lenet5", new CnnTrainerOptions
     {
         Model = new() { InChannels = 1, ImageSize = 28 }, CropPct = 1.0, Mean = mean, Std = std, Augment = false,
-        Epochs = epochsOverride ?? 15, BatchSize = 64, LearningRate = 2e-3, WeightDecay = 1e-4, Seed = 1,
+        Epochs = epochsOverride ?? 15, BatchSize = 64, LearningRate = 2e-3, WeightDecay = 1e-4, DecayNormAndBias = true, Seed = 1,
     });
 if (which is "resnet18" or "both")
     Run("resnet18", new CnnTrainerOptions
     {
         // Horizontal flips only (AugmentMinScale 1: no cropping).
         Model = new() { InChannels = 1, ImageSize = 28 }, CropPct = 1.0, Mean = mean, Std = std, Augment = true, AugmentMinScale = 1.0,
-        Epochs = epochsOverride ?? 10, BatchSize = 128, LearningRate = 2e-3, WeightDecay = 1e-4, WarmupEpochs = 0.2, Seed = 1,
+        Epochs = epochsOverride ?? 10, BatchSize = 128, LearningRate = 2e-3, WeightDecay = 1e-4, DecayNormAndBias = true, WarmupEpochs = 0.2, Seed = 1,
     });
 
 void Run(string architecture, CnnTrainerOptions options)
