@@ -152,19 +152,7 @@ internal sealed class BottleneckStore : IDisposable
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(Encoding.UTF8.GetBytes($"{network.Spec.Architecture}\n{level}\n{System.Text.Json.JsonSerializer.Serialize(network.Preprocess)}\n"));
         var trained = new HashSet<string>(network.Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name), StringComparer.Ordinal);
-        foreach (var (name, value) in network.Model.state_dict())
-        {
-            if (trained.Contains(name)) continue;
-            hash.AppendData(Encoding.UTF8.GetBytes(name + "\n"));
-            using var cpu = value.detach().to(CPU).contiguous();
-            if (cpu.dtype == ScalarType.Float32) hash.AppendData(MemoryMarshal.AsBytes(cpu.data<float>().ToArray().AsSpan()));
-            else if (cpu.dtype == ScalarType.Int64) hash.AppendData(MemoryMarshal.AsBytes(cpu.data<long>().ToArray().AsSpan()));
-            else
-            {
-                using var asDouble = cpu.to(ScalarType.Float64);
-                hash.AppendData(MemoryMarshal.AsBytes(asDouble.data<double>().ToArray().AsSpan()));
-            }
-        }
+        Checkpoints.RunFingerprint.AppendStateDict(hash, network.Model.state_dict().Where(kv => !trained.Contains(kv.Key)));
         return Convert.ToHexString(hash.GetHashAndReset(), 0, 16).ToLowerInvariant();
     }
 

@@ -60,13 +60,19 @@ internal sealed class RunFingerprint
     public static string Weights(TorchSharp.torch.nn.Module model)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, value) in model.state_dict())
+        AppendStateDict(hash, model.state_dict());
+        return Convert.ToHexString(hash.GetHashAndReset(), 0, 8).ToLowerInvariant();
+    }
+
+    /// <summary>Adds each entry's name and raw bytes (any dtype, CPU, contiguous) to <paramref name="hash"/>.</summary>
+    internal static void AppendStateDict(IncrementalHash hash, IEnumerable<KeyValuePair<string, TorchSharp.torch.Tensor>> entries)
+    {
+        foreach (var (name, value) in entries)
         {
-            hash.AppendData(Encoding.UTF8.GetBytes(name));
+            hash.AppendData(Encoding.UTF8.GetBytes(name + "\n"));
             using var cpu = value.detach().cpu().contiguous();
             hash.AppendData(cpu.bytes);
         }
-        return Convert.ToHexString(hash.GetHashAndReset(), 0, 8).ToLowerInvariant();
     }
 
     /// <summary>Reads a fingerprint written by <see cref="ToText"/>.</summary>

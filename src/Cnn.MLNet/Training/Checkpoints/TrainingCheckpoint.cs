@@ -140,12 +140,7 @@ internal sealed class TrainingCheckpoint : IDisposable
     private static string Hash(IEnumerable<KeyValuePair<string, Tensor>> tensors)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, value) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-        {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
-            using var cpu = value.detach().cpu().contiguous();
-            hash.AppendData(cpu.bytes);
-        }
+        RunFingerprint.AppendStateDict(hash, tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal));
         return Convert.ToHexString(hash.GetHashAndReset());
     }
 }
