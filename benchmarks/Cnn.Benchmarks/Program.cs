@@ -2,6 +2,7 @@
 // Same model (resnet18), input size (112 px), batch (32), optimizer (AdamW) and number of images; and, where Python's torch and
 // torchvision are installed (Debian: python3-torchvision), (c) the same bare loop in PyTorch on the same machine and threads.
 // Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--python PATH]
+// With --compute [--model M] [--modes fp32,bf16cl,eval-bf16cl,...]: img/s of one model per compute setting (ComputeComparison.cs).
 // With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 using System.Diagnostics;
 using Cnn.Backbones.Models;
@@ -14,6 +15,14 @@ using Microsoft.ML;
 using TorchSharp;
 using static TorchSharp.torch;
 
+if (args.Contains("--compute"))
+{
+    TorchRuntime.EnsureLoaded();
+    string modes = ArgumentString("--modes") ?? "fp32,fp32cl,bf16,bf16cl,eval-fp32,eval-fp32cl,eval-bf16,eval-bf16cl";
+    foreach (var mode in modes.Split(','))
+        Cnn.Benchmarks.ComputeComparison.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 112), Argument("--batch", 32), Argument("--steps", 12), mode);
+    return;
+}
 if (args.Contains("--bottleneck"))
 {
     Cnn.Benchmarks.BottleneckBenchmark.Run(Argument("--per-class", 100), Argument("--epochs", 5), Argument("--size", 112));

@@ -68,7 +68,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         {
             var (train, validation) = ReadData(input, labels, token);
             channel?.Info(MessageSensitivity.None,
-                $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}.");
+                $"Training {o.Architecture} on {train.Count} images ({labels.Count} classes), validating on {validation.Count}; {o.Epochs} epochs of batch {o.BatchSize}; computing in {network.ComputeDescription}.");
             var fingerprint = RunFingerprint.Of(o, [
                 ("network", NetworkFile.Serialize(network.Spec)), ("classes", string.Join(" | ", labels.Names)),
                 ("training images", RunFingerprint.Images(train)), ("validation images", RunFingerprint.Images(validation))]);
@@ -124,6 +124,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         try
         {
             FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
+            network.UseCompute(o.Precision, o.MemoryFormat);
             return network;
         }
         catch

@@ -46,6 +46,15 @@ public abstract class CnnFitOptions
     /// <summary>Where the trained network runs. Default <see cref="CnnDevice.Auto"/>.</summary>
     public CnnDevice Device { get; set; } = CnnDevice.Auto;
 
+    /// <summary>
+    /// Arithmetic of training, validation and the trained model's predictions. Default <see cref="CnnPrecision.Float32"/> (the
+    /// reference arithmetic); <see cref="CnnPrecision.Auto"/> picks bfloat16 mixed precision where the CPU has native bfloat16.
+    /// </summary>
+    public CnnPrecision Precision { get; set; } = CnnPrecision.Float32;
+
+    /// <summary>Memory layout of the activations. Default <see cref="CnnMemoryFormat.Contiguous"/>; <see cref="CnnMemoryFormat.Auto"/> picks channels-last for convolutional families on the CPU.</summary>
+    public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
+
     /// <summary>Seed for weight initialisation, shuffling, augmentation and any validation split. Default 0.</summary>
     public int Seed { get; set; }
 
@@ -203,6 +212,8 @@ public abstract class CnnFitOptions
             Check(!model.FeaturesOnly, "Model.FeaturesOnly", model.FeaturesOnly, "must be false: training needs the classifier head");
         }
         Check(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
+        Check(Enum.IsDefined(MemoryFormat), nameof(MemoryFormat), MemoryFormat, "must be Auto, Contiguous or ChannelsLast");
+        Networks.ComputeSelection.Validate(Precision, Device, GetType().Name);
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
         Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");

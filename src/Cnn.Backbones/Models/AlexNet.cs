@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -45,19 +46,19 @@ public sealed class AlexNet : Backbone
         options ??= new ModelOptions();
         features = new IndexedSequence(
         [
-            nn.Conv2d(options.InChannels, 64, 11, stride: 4, padding: 2, device: device), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding: 2, device: device), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding: 1, device: device), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding: 1, device: device), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding: 1, device: device), nn.ReLU(), nn.MaxPool2d(3, 2),
+            Ops.Conv2d(options.InChannels, 64, 11, stride: 4, padding: 2, device: device), nn.ReLU(), nn.MaxPool2d(3, 2),
+            Ops.Conv2d(64, 192, 5, padding: 2, device: device), nn.ReLU(), nn.MaxPool2d(3, 2),
+            Ops.Conv2d(192, 384, 3, padding: 1, device: device), nn.ReLU(),
+            Ops.Conv2d(384, 256, 3, padding: 1, device: device), nn.ReLU(),
+            Ops.Conv2d(256, 256, 3, padding: 1, device: device), nn.ReLU(), nn.MaxPool2d(3, 2),
         ]);
         if (!options.FeaturesOnly)
         {
             avgpool = nn.AdaptiveAvgPool2d(6);
             classifier = new IndexedSequence(
             [
-                nn.Dropout(DropRate), nn.Linear(256 * 6 * 6, 4096, device: device), nn.ReLU(),
-                nn.Dropout(DropRate), nn.Linear(4096, 4096, device: device), nn.ReLU(),
+                nn.Dropout(DropRate), Ops.Linear(256 * 6 * 6, 4096, device: device), nn.ReLU(),
+                nn.Dropout(DropRate), Ops.Linear(4096, 4096, device: device), nn.ReLU(),
                 CreateClassifier(options.NumClasses, device),
             ]);
         }
@@ -109,7 +110,7 @@ public sealed class AlexNet : Backbone
     /// <summary>Adaptive average pool to 6×6, flatten, then <c>classifier</c>.</summary>
     /// <param name="x">The last feature map [N, 256, h, w].</param>
     /// <param name="preLogits">Return the 4096-wide input of <c>classifier.6</c> instead of logits.</param>
-    public override Tensor ForwardHead(Tensor x, bool preLogits = false)
+    protected override Tensor ForwardHeadCore(Tensor x, bool preLogits)
     {
         var head = GetClassifier();
         using var scope = NewDisposeScope();

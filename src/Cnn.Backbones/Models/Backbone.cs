@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -95,18 +96,18 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <param name="numClasses">Number of classes, at least 0.</param>
     /// <param name="device">Device for the new parameters, or null for the default.</param>
     protected virtual nn.Module<Tensor, Tensor> CreateClassifier(int numClasses, Device? device = null) =>
-        numClasses == 0 ? nn.Identity() : nn.Linear(NumFeatures, numClasses, device: device);
+        numClasses == 0 ? nn.Identity() : Ops.Linear(NumFeatures, numClasses, device: device);
 
     /// <summary>The unpooled output of the last stage and <see cref="FinishFeatures"/>, shape [N, <see cref="NumFeatures"/>, H/r, W/r]
     /// for CNNs.</summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
     /// <exception cref="ArgumentException">The input is not [N, C, H, W] with C = <see cref="InChannels"/>.</exception>
-    public Tensor ForwardFeatures(Tensor x)
+    public Tensor ForwardFeatures(Tensor x) => Computed(x, input =>
     {
-        ValidateInput(x);
-        using var last = RunStages(x, FeatureInfo.Count - 1, collect: null);
+        ValidateInput(input);
+        using var last = RunStages(input, FeatureInfo.Count - 1, collect: null);
         return FinishFeatures(last);
-    }
+    });
 
     /// <summary>
     /// What <see cref="ForwardFeatures"/> runs after the last feature stage: nothing by default (an alias of the stage's map);
@@ -121,12 +122,12 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <see cref="OutIndices"/> ends with the last stage (as by default).
     /// </summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
-    public (IReadOnlyList<Tensor> Stages, Tensor Features) ForwardStagesAndFeatures(Tensor x)
+    public (IReadOnlyList<Tensor> Stages, Tensor Features) ForwardStagesAndFeatures(Tensor x) => Computed(x, input =>
     {
-        var stages = ForwardStages(x);
-        var features = OutIndices[^1] == FeatureInfo.Count - 1 ? FinishFeatures(stages[^1]) : ForwardFeatures(x);
+        var stages = ForwardStages(input);
+        var features = OutIndices[^1] == FeatureInfo.Count - 1 ? FinishFeatures(stages[^1]) : ForwardFeatures(input);
         return (stages, features);
-    }
+    }, result => (result.stages.Select(ComputeSettings.Finish).ToArray(), ComputeSettings.Finish(result.features)));
 
     /// <summary>
     /// The maps of the stages in <see cref="OutIndices"/>, shallow to deep (timm's <c>features_only</c> output). Only the stages
@@ -134,20 +135,20 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// </summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
     /// <exception cref="ArgumentException">The input is not [N, C, H, W] with C = <see cref="InChannels"/>.</exception>
-    public IReadOnlyList<Tensor> ForwardStages(Tensor x)
+    public IReadOnlyList<Tensor> ForwardStages(Tensor x) => Computed(x, input =>
     {
-        ValidateInput(x);
+        ValidateInput(input);
         var wanted = new HashSet<int>(OutIndices);
         var outputs = new List<Tensor>(OutIndices.Count);
         // The last stage run is OutIndices[^1], so every tensor RunStages does not dispose ends up in outputs.
-        RunStages(x, OutIndices[^1], collect: (i, t) =>
+        RunStages(input, OutIndices[^1], collect: (i, t) =>
         {
             if (!wanted.Contains(i)) return false;
             outputs.Add(t);
             return true;
         });
-        return outputs;
-    }
+        return (IReadOnlyList<Tensor>)outputs;
+    }, outputs => outputs.Select(ComputeSettings.Finish).ToArray());
 
     /// <summary>
     /// <see cref="ForwardPool"/> (global average pool for CNNs), dropout (when training and <see cref="DropRate"/> &gt; 0), then
@@ -158,7 +159,15 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// <exception cref="InvalidOperationException">The model was built features-only.</exception>
     /// <remarks>Families whose head is more than pool + linear (AlexNet/VGG's MLP, SqueezeNet's 1×1-conv classifier, LeNet's
     /// flatten + fully connected layers) override this; <paramref name="preLogits"/> then returns the classifier's input vector.</remarks>
-    public virtual Tensor ForwardHead(Tensor x, bool preLogits = false)
+    public Tensor ForwardHead(Tensor x, bool preLogits = false) => Computed(x, input => ForwardHeadCore(input, preLogits));
+
+    /// <summary>
+    /// What <see cref="ForwardHead"/> runs (under the backbone's <see cref="Compute"/> settings): <see cref="ForwardPool"/>, dropout
+    /// and the classifier by default.
+    /// </summary>
+    /// <param name="x">The output of <see cref="ForwardFeatures"/>.</param>
+    /// <param name="preLogits">Return the classifier's input vector instead of logits.</param>
+    protected virtual Tensor ForwardHeadCore(Tensor x, bool preLogits)
     {
         var classifier = Classifier ?? throw new InvalidOperationException(
             $"{GetName()} was built with FeaturesOnly = true and has no head; use ForwardStages or ForwardFeatures.");
@@ -187,13 +196,13 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// </summary>
     /// <param name="pooled">The pooled features (eval-mode <c>ForwardHead(x, preLogits: true)</c>).</param>
     /// <exception cref="InvalidOperationException">The model was built features-only.</exception>
-    public Tensor ForwardClassifier(Tensor pooled)
+    public Tensor ForwardClassifier(Tensor pooled) => Computed(pooled, input =>
     {
         var classifier = Classifier ?? throw new InvalidOperationException(
             $"{GetName()} was built with FeaturesOnly = true and has no head; use ForwardStages or ForwardFeatures.");
         using var scope = NewDisposeScope();
-        return classifier.call(Dropout(pooled)).MoveToOuterDisposeScope();
-    }
+        return classifier.call(Dropout(input)).MoveToOuterDisposeScope();
+    });
 
     private Tensor Dropout(Tensor pooled) => DropRate > 0 ? nn.functional.dropout(pooled, DropRate, training) : pooled.alias();
 
@@ -210,12 +219,12 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// the last feature map in features-only mode.
     /// </summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Computed(x, input =>
     {
-        if (FeaturesOnly) return ForwardFeatures(x);
-        using var features = ForwardFeatures(x);
+        if (FeaturesOnly) return ForwardFeatures(input);
+        using var features = ForwardFeatures(input);
         return ForwardHead(features);
-    }
+    });
 
     /// <summary>
     /// The training-time forward pass: the logits plus any auxiliary classifier outputs with their loss weights
@@ -224,7 +233,13 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// have none: the default returns <see cref="forward"/>'s logits and no auxiliaries.
     /// </summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
-    public virtual TrainingOutput ForwardTrain(Tensor x) => new(call(x), Array.Empty<AuxiliaryOutput>());
+    public TrainingOutput ForwardTrain(Tensor x) => Computed(x, ForwardTrainCore,
+        output => new TrainingOutput(ComputeSettings.Finish(output.Logits),
+            output.Auxiliary.Select(a => a with { Logits = ComputeSettings.Finish(a.Logits) }).ToArray()));
+
+    /// <summary>What <see cref="ForwardTrain"/> runs (under <see cref="Compute"/>): <see cref="forward"/>'s logits and no auxiliaries by default.</summary>
+    /// <param name="x">Input batch [N, C, H, W] with C = <see cref="InChannels"/>.</param>
+    protected virtual TrainingOutput ForwardTrainCore(Tensor x) => new(call(x), Array.Empty<AuxiliaryOutput>());
 
     /// <summary>The classifier head: a linear layer, or identity when <see cref="NumClasses"/> is 0.</summary>
     /// <exception cref="InvalidOperationException">The model was built features-only.</exception>

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using System.Globalization;
 using TorchSharp;
@@ -57,13 +58,13 @@ internal sealed class IndexedSequence : nn.Module<Tensor, Tensor>, IOnnxExportab
 /// <summary>torchvision's <c>BasicConv2d</c> of GoogLeNet and Inception v3: bias-free conv → BatchNorm (eps 0.001) → ReLU.</summary>
 internal sealed class BasicConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
-    private readonly Conv2d conv;
+    private readonly PrecisionConv2d conv;
     private readonly BatchNorm2d bn;
 
     public BasicConv2d(int inChannels, int outChannels, (long, long) kernel, (long, long)? stride = null, (long, long)? padding = null, Device? device = null)
         : base(nameof(BasicConv2d))
     {
-        conv = nn.Conv2d(inChannels, outChannels, kernel, stride: stride ?? (1, 1), padding: padding ?? (0, 0), bias: false, device: device);
+        conv = Ops.Conv2d(inChannels, outChannels, kernel, stride: stride ?? (1, 1), padding: padding ?? (0, 0), bias: false, device: device);
         bn = nn.BatchNorm2d(outChannels, eps: 1e-3, device: device);
         RegisterComponents();
     }

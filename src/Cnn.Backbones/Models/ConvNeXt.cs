@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -50,8 +51,8 @@ public sealed class ConvNeXt : SequentialBackbone
             using var noGrad = no_grad();
             foreach (var (_, module) in named_modules())
             {
-                if (module is Conv2d conv) Init(conv.weight, conv.bias);
-                else if (module is Linear linear) Init(linear.weight, linear.bias);
+                if (module is PrecisionConv2d conv) Init(conv.weight, conv.bias);
+                else if (module is PrecisionLinear linear) Init(linear.weight, linear.bias);
             }
         }
     }
@@ -79,7 +80,7 @@ public sealed class ConvNeXt : SequentialBackbone
     protected override nn.Module<Tensor, Tensor> CreateClassifier(int numClasses, Device? device = null)
     {
         var head = base.CreateClassifier(numClasses, device);
-        if (head is Linear linear && !Layers.IsMeta(device))
+        if (head is PrecisionLinear linear && !Layers.IsMeta(device))
         {
             using var noGrad = no_grad();
             Init(linear.weight, linear.bias);
@@ -95,7 +96,7 @@ public sealed class ConvNeXt : SequentialBackbone
 
     private static FeatureLayout Layout(ConvNeXtArchitecture a, ModelOptions options, Device? device)
     {
-        var stem = nn.Sequential(nn.Conv2d(options.InChannels, a.Widths[0], 4, stride: 4, bias: true, device: device), new LayerNorm2d(a.Widths[0], Eps, device));
+        var stem = nn.Sequential(Ops.Conv2d(options.InChannels, a.Widths[0], 4, stride: 4, bias: true, device: device), new LayerNorm2d(a.Widths[0], Eps, device));
         var layers = new List<nn.Module<Tensor, Tensor>> { stem };
         var channels = new List<int> { a.Widths[0] };
         var reductions = new List<int> { 4 };
@@ -115,7 +116,7 @@ public sealed class ConvNeXt : SequentialBackbone
             reductions.Add(reductions[^1]);
             if (s + 1 < a.Widths.Count)
             {
-                layers.Add(nn.Sequential(new LayerNorm2d(a.Widths[s], Eps, device), nn.Conv2d(a.Widths[s], a.Widths[s + 1], 2, stride: 2, device: device)));
+                layers.Add(nn.Sequential(new LayerNorm2d(a.Widths[s], Eps, device), Ops.Conv2d(a.Widths[s], a.Widths[s + 1], 2, stride: 2, device: device)));
                 channels.Add(a.Widths[s + 1]);
                 reductions.Add(reductions[^1] * 2);
             }
@@ -143,12 +144,12 @@ public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         layer_scale = new Parameter(ones(dim, 1, 1, device: device) * layerScale);
         block = nn.Sequential(
-            nn.Conv2d(dim, dim, 7, padding: 3, groups: dim, bias: true, device: device),
+            Ops.Conv2d(dim, dim, 7, padding: 3, groups: dim, bias: true, device: device),
             new Permute(0, 2, 3, 1),
             nn.LayerNorm(dim, eps: 1e-6, device: device),
-            nn.Linear(dim, 4 * dim, device: device),
+            Ops.Linear(dim, 4 * dim, device: device),
             nn.GELU(),
-            nn.Linear(4 * dim, dim, device: device),
+            Ops.Linear(4 * dim, dim, device: device),
             new Permute(0, 3, 1, 2));
         stochastic_depth = new StochasticDepth(dropPath);
         RegisterComponents();

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -121,14 +122,14 @@ public sealed class DenseNet : Backbone
         {
             switch (module)
             {
-                case Conv2d conv:
+                case PrecisionConv2d conv:
                     nn.init.kaiming_normal_(conv.weight);
                     break;
                 case BatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;
-                case Linear linear:
+                case PrecisionLinear linear:
                     if (linear.bias is not null) nn.init.zeros_(linear.bias);
                     break;
             }
@@ -138,7 +139,7 @@ public sealed class DenseNet : Backbone
     /// <summary>torchvision's <c>features</c> Sequential, with named children and stage-wise execution.</summary>
     private sealed class DenseNetFeatures : nn.Module<Tensor, Tensor>
     {
-        private readonly Conv2d conv0;
+        private readonly PrecisionConv2d conv0;
         private readonly BatchNorm2d norm0;
         private readonly ReLU relu0;
         private readonly MaxPool2d pool0;
@@ -149,7 +150,7 @@ public sealed class DenseNet : Backbone
 
         public DenseNetFeatures(DenseNetArchitecture a, int inChannels, Device? device) : base("Sequential")
         {
-            conv0 = nn.Conv2d(inChannels, a.NumInitFeatures, 7, stride: 2, padding: 3, bias: false, device: device);
+            conv0 = Ops.Conv2d(inChannels, a.NumInitFeatures, 7, stride: 2, padding: 3, bias: false, device: device);
             norm0 = nn.BatchNorm2d(a.NumInitFeatures, device: device);
             relu0 = nn.ReLU();
             pool0 = nn.MaxPool2d(3, 2, 1);
@@ -214,19 +215,19 @@ public sealed class DenseNet : Backbone
     {
         private readonly BatchNorm2d norm1;
         private readonly ReLU relu1;
-        private readonly Conv2d conv1;
+        private readonly PrecisionConv2d conv1;
         private readonly BatchNorm2d norm2;
         private readonly ReLU relu2;
-        private readonly Conv2d conv2;
+        private readonly PrecisionConv2d conv2;
 
         public DenseLayer(int inChannels, int growthRate, int bnSize, Device? device) : base("_DenseLayer")
         {
             norm1 = nn.BatchNorm2d(inChannels, device: device);
             relu1 = nn.ReLU();
-            conv1 = nn.Conv2d(inChannels, bnSize * growthRate, 1, bias: false, device: device);
+            conv1 = Ops.Conv2d(inChannels, bnSize * growthRate, 1, bias: false, device: device);
             norm2 = nn.BatchNorm2d(bnSize * growthRate, device: device);
             relu2 = nn.ReLU();
-            conv2 = nn.Conv2d(bnSize * growthRate, growthRate, 3, padding: 1, bias: false, device: device);
+            conv2 = Ops.Conv2d(bnSize * growthRate, growthRate, 3, padding: 1, bias: false, device: device);
             RegisterComponents();
         }
 
@@ -276,14 +277,14 @@ public sealed class DenseNet : Backbone
     {
         private readonly BatchNorm2d norm;
         private readonly ReLU relu;
-        private readonly Conv2d conv;
+        private readonly PrecisionConv2d conv;
         private readonly AvgPool2d pool;
 
         public Transition(int inChannels, int outChannels, Device? device) : base("_Transition")
         {
             norm = nn.BatchNorm2d(inChannels, device: device);
             relu = nn.ReLU();
-            conv = nn.Conv2d(inChannels, outChannels, 1, bias: false, device: device);
+            conv = Ops.Conv2d(inChannels, outChannels, 1, bias: false, device: device);
             pool = nn.AvgPool2d(2, 2);
             RegisterComponents();
         }

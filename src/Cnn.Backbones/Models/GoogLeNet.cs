@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -14,7 +15,7 @@ namespace Cnn.Backbones.Models;
 /// <remarks>
 /// <para>As in torchvision, the Inception blocks' "5×5" branch (<c>branch3</c>) uses a 3×3 convolution.</para>
 /// <para><see cref="ModelOptions.AuxLogits"/> (default off, as torchvision's pretrained model) builds the auxiliary heads; they
-/// run only in training mode, through <see cref="ForwardTrain"/>, each with loss weight <see cref="ModelOptions.AuxLossWeight"/>
+/// run only in training mode, through <see cref="Backbone.ForwardTrain"/>, each with loss weight <see cref="ModelOptions.AuxLossWeight"/>
 /// (default 0.3, torchvision's reference recipe). <c>forward</c> always returns the main logits only.
 /// <see cref="Backbone.ResetClassifier"/> replaces <c>fc</c> and the auxiliary heads' last layers (<c>aux1.fc2</c>,
 /// <c>aux2.fc2</c>) alike, and <see cref="Backbone.LoadPretrained"/> keeps all three fresh when the file's class count differs.
@@ -113,7 +114,7 @@ public sealed class GoogLeNet : Backbone
     /// <summary>Whether the auxiliary classifiers <c>aux1</c> and <c>aux2</c> exist (torchvision's <c>aux_logits</c>).</summary>
     public bool AuxLogits => aux1 is not null;
 
-    /// <summary>Loss weight of each auxiliary output of <see cref="ForwardTrain"/>.</summary>
+    /// <summary>Loss weight of each auxiliary output of <see cref="Backbone.ForwardTrain"/>.</summary>
     public double AuxLossWeight { get; }
 
     /// <summary>15: torchvision's <c>min_size</c> for GoogLeNet.</summary>
@@ -153,9 +154,9 @@ public sealed class GoogLeNet : Backbone
     /// auxiliaries.
     /// </summary>
     /// <param name="x">Input batch [N, C, H, W] with C = <see cref="Backbone.InChannels"/>.</param>
-    public override TrainingOutput ForwardTrain(Tensor x)
+    protected override TrainingOutput ForwardTrainCore(Tensor x)
     {
-        if (!training || aux1 is null || aux2 is null || NumClasses == 0) return base.ForwardTrain(x);
+        if (!training || aux1 is null || aux2 is null || NumClasses == 0) return base.ForwardTrainCore(x);
         ValidateInput(x);
         using var scope = NewDisposeScope();
         var h = ForwardStage(2, ForwardStage(1, ForwardStage(0, x)));
@@ -202,10 +203,10 @@ public sealed class GoogLeNet : Backbone
         {
             switch (module)
             {
-                case Conv2d conv:
+                case PrecisionConv2d conv:
                     Layers.TruncatedNormal(conv.weight, 0, 0.01, -2, 2);
                     break;
-                case Linear linear:
+                case PrecisionLinear linear:
                     Layers.TruncatedNormal(linear.weight, 0, 0.01, -2, 2);
                     break;
                 case BatchNorm2d bn:
@@ -252,14 +253,14 @@ public sealed class GoogLeNet : Backbone
 internal sealed class GoogLeNetAux : nn.Module<Tensor, Tensor>
 {
     private readonly BasicConv2d conv;
-    private readonly Linear fc1;
+    private readonly PrecisionLinear fc1;
     private nn.Module<Tensor, Tensor> fc2;
     private readonly Dropout dropout;
 
     public GoogLeNetAux(int inChannels, int numClasses, Device? device) : base("InceptionAux")
     {
         conv = new BasicConv2d(inChannels, 128, 1, device: device);
-        fc1 = nn.Linear(2048, 1024, device: device);
+        fc1 = Ops.Linear(2048, 1024, device: device);
         fc2 = CreateFc(numClasses, device);
         dropout = nn.Dropout(0.7);
         RegisterComponents();
@@ -286,7 +287,7 @@ internal sealed class GoogLeNetAux : nn.Module<Tensor, Tensor>
     private static nn.Module<Tensor, Tensor> CreateFc(int numClasses, Device? device)
     {
         if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(1024, numClasses, device: device);
+        var fc = Ops.Linear(1024, numClasses, device: device);
         using var noGrad = no_grad();
         Layers.TruncatedNormal(fc.weight, 0, 0.01, -2, 2);
         return fc;

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -12,7 +13,7 @@ namespace Cnn.Backbones.Models;
 /// </summary>
 /// <remarks>
 /// <para><see cref="ModelOptions.AuxLogits"/> (default on, as torchvision's pretrained model) builds <c>AuxLogits</c>; it runs
-/// only in training mode through <see cref="ForwardTrain"/>, with loss weight <see cref="ModelOptions.AuxLossWeight"/> (default
+/// only in training mode through <see cref="Backbone.ForwardTrain"/>, with loss weight <see cref="ModelOptions.AuxLossWeight"/> (default
 /// 0.4, torchvision's reference recipe), and needs an input of at least <see cref="MinAuxInputSize"/> pixels (its 5×5 pooling and
 /// 5×5 convolution need a 17×17 <c>Mixed_6e</c> map). <c>forward</c> always returns the main logits only.
 /// <see cref="Backbone.ResetClassifier"/> replaces <c>fc</c> and <c>AuxLogits.fc</c> alike; <see cref="Backbone.LoadPretrained"/>
@@ -113,7 +114,7 @@ public sealed class InceptionV3 : Backbone
     /// <summary>Whether the auxiliary classifier <c>AuxLogits</c> exists (torchvision's <c>aux_logits</c>).</summary>
     public bool AuxLogitsEnabled => AuxLogits is not null;
 
-    /// <summary>Loss weight of the auxiliary output of <see cref="ForwardTrain"/>.</summary>
+    /// <summary>Loss weight of the auxiliary output of <see cref="Backbone.ForwardTrain"/>.</summary>
     public double AuxLossWeight { get; }
 
     /// <summary>75: torchvision's <c>min_size</c> for Inception v3.</summary>
@@ -153,9 +154,9 @@ public sealed class InceptionV3 : Backbone
     /// </summary>
     /// <param name="x">Input batch [N, C, H, W], at least <see cref="MinAuxInputSize"/> pixels when the auxiliary head runs.</param>
     /// <exception cref="ArgumentException">The input is too small for the auxiliary head.</exception>
-    public override TrainingOutput ForwardTrain(Tensor x)
+    protected override TrainingOutput ForwardTrainCore(Tensor x)
     {
-        if (!training || AuxLogits is null || NumClasses == 0) return base.ForwardTrain(x);
+        if (!training || AuxLogits is null || NumClasses == 0) return base.ForwardTrainCore(x);
         ValidateInput(x);
         using var scope = NewDisposeScope();
         var mixed6e = ForwardStage(3, ForwardStage(2, ForwardStage(1, ForwardStage(0, x))));
@@ -199,10 +200,10 @@ public sealed class InceptionV3 : Backbone
         {
             switch (module)
             {
-                case Conv2d conv:
+                case PrecisionConv2d conv:
                     Layers.TruncatedNormal(conv.weight, 0, 0.1, -2, 2);
                     break;
-                case Linear linear:
+                case PrecisionLinear linear:
                     Layers.TruncatedNormal(linear.weight, 0, name == "AuxLogits.fc" ? 0.001 : 0.1, -2, 2);
                     break;
                 case BatchNorm2d bn:
@@ -423,7 +424,7 @@ internal sealed class InceptionV3Aux : nn.Module<Tensor, Tensor>
     private static nn.Module<Tensor, Tensor> CreateFc(int numClasses, Device? device)
     {
         if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(768, numClasses, device: device);
+        var fc = Ops.Linear(768, numClasses, device: device);
         using var noGrad = no_grad();
         Layers.TruncatedNormal(fc.weight, 0, 0.001, -2, 2);
         return fc;

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -40,7 +41,7 @@ public static class Layers
     public static Sequential ConvNormAct(long inChannels, long outChannels, long kernelSize, long stride, long groups,
         Func<nn.Module<Tensor, Tensor>>? activation, BatchNormSettings norm, Device? device, long dilation = 1)
     {
-        var conv = nn.Conv2d(inChannels, outChannels, kernelSize, stride: stride, padding: (kernelSize - 1) / 2 * dilation,
+        var conv = Ops.Conv2d(inChannels, outChannels, kernelSize, stride: stride, padding: (kernelSize - 1) / 2 * dilation,
             dilation: dilation, groups: groups, bias: false, device: device);
         var bn = nn.BatchNorm2d(outChannels, eps: norm.Eps, momentum: norm.Momentum, device: device);
         return activation is null ? nn.Sequential(conv, bn) : nn.Sequential(conv, bn, activation());
@@ -106,14 +107,14 @@ public static class Layers
     /// </summary>
     /// <param name="model">The model to initialise.</param>
     /// <param name="linear">Initialiser of each linear layer.</param>
-    internal static void InitializeCnn(nn.Module model, Action<Linear> linear)
+    internal static void InitializeCnn(nn.Module model, Action<PrecisionLinear> linear)
     {
         using var noGrad = no_grad();
         foreach (var (_, module) in model.named_modules())
         {
             switch (module)
             {
-                case Conv2d conv:
+                case PrecisionConv2d conv:
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut);
                     if (conv.bias is { } b) nn.init.zeros_(b);
                     break;
@@ -121,7 +122,7 @@ public static class Layers
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;
-                case Linear l:
+                case PrecisionLinear l:
                     linear(l);
                     break;
             }
@@ -165,8 +166,8 @@ public sealed class ModuleContainer : nn.Module
 /// </summary>
 public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
-    private readonly Conv2d fc1;
-    private readonly Conv2d fc2;
+    private readonly PrecisionConv2d fc1;
+    private readonly PrecisionConv2d fc2;
     private readonly nn.Module<Tensor, Tensor> activation;
     private readonly nn.Module<Tensor, Tensor> scale_activation;
 
@@ -179,8 +180,8 @@ public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>, IOnnxExportab
     public SqueezeExcitation(long channels, long squeezeChannels, nn.Module<Tensor, Tensor> activation, nn.Module<Tensor, Tensor> gate, Device? device = null)
         : base(nameof(SqueezeExcitation))
     {
-        fc1 = nn.Conv2d(channels, squeezeChannels, 1, device: device);
-        fc2 = nn.Conv2d(squeezeChannels, channels, 1, device: device);
+        fc1 = Ops.Conv2d(channels, squeezeChannels, 1, device: device);
+        fc2 = Ops.Conv2d(squeezeChannels, channels, 1, device: device);
         this.activation = activation;
         scale_activation = gate;
         RegisterComponents();

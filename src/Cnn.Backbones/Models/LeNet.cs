@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -24,15 +25,15 @@ public sealed class LeNet5 : Backbone
     /// <summary>Model name in the registry.</summary>
     public const string ModelName = "lenet5";
 
-    private readonly Conv2d conv1;
+    private readonly PrecisionConv2d conv1;
     private readonly Tanh act1;
     private readonly AvgPool2d pool1;
-    private readonly Conv2d conv2;
+    private readonly PrecisionConv2d conv2;
     private readonly Tanh act2;
     private readonly AvgPool2d pool2;
-    private readonly Linear? fc1;
+    private readonly PrecisionLinear? fc1;
     private readonly Tanh? act3;
-    private readonly Linear? fc2;
+    private readonly PrecisionLinear? fc2;
     private readonly Tanh? act4;
     private nn.Module<Tensor, Tensor>? fc3;
 
@@ -57,17 +58,17 @@ public sealed class LeNet5 : Backbone
     public LeNet5(ModelOptions? options = null, Device? device = null)
         : base(ModelName, options ??= DefaultOptions, 84, [new(6, 2, "pool1"), new(16, 4, "pool2")], Config)
     {
-        conv1 = nn.Conv2d(options.InChannels, 6, 5, device: device);
+        conv1 = Ops.Conv2d(options.InChannels, 6, 5, device: device);
         act1 = nn.Tanh();
         pool1 = nn.AvgPool2d(2, 2);
-        conv2 = nn.Conv2d(6, 16, 5, device: device);
+        conv2 = Ops.Conv2d(6, 16, 5, device: device);
         act2 = nn.Tanh();
         pool2 = nn.AvgPool2d(2, 2);
         if (!options.FeaturesOnly)
         {
-            fc1 = nn.Linear(16 * 5 * 5, 120, device: device);
+            fc1 = Ops.Linear(16 * 5 * 5, 120, device: device);
             act3 = nn.Tanh();
-            fc2 = nn.Linear(120, 84, device: device);
+            fc2 = Ops.Linear(120, 84, device: device);
             act4 = nn.Tanh();
             fc3 = CreateClassifier(options.NumClasses, device);
         }
@@ -131,7 +132,7 @@ public sealed class LeNet5 : Backbone
     /// <summary>Flatten the 16×5×5 map, C5 and F6 with tanh, dropout (if <see cref="Backbone.DropRate"/> &gt; 0), then the classifier.</summary>
     /// <param name="x">The [N, 16, 5, 5] map from <see cref="Backbone.ForwardFeatures"/>.</param>
     /// <param name="preLogits">Return F6's 84-wide output instead of logits.</param>
-    public override Tensor ForwardHead(Tensor x, bool preLogits = false)
+    protected override Tensor ForwardHeadCore(Tensor x, bool preLogits)
     {
         var classifier = GetClassifier();
         using var scope = NewDisposeScope();

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -52,7 +53,7 @@ public sealed class MobileNetV2 : SequentialBackbone
                 var branch = new List<nn.Module<Tensor, Tensor>>();
                 if (t != 1) branch.Add(Layers.ConvNormAct(input, hidden, 1, 1, 1, () => nn.ReLU6(), norm, device));
                 branch.Add(Layers.ConvNormAct(hidden, hidden, 3, stride, hidden, () => nn.ReLU6(), norm, device));
-                branch.Add(nn.Conv2d(hidden, c, 1, bias: false, device: device));
+                branch.Add(Ops.Conv2d(hidden, c, 1, bias: false, device: device));
                 branch.Add(nn.BatchNorm2d(c, device: device));
                 layers.Add(new InvertedResidual("conv", nn.Sequential(branch), stride == 1 && input == c));
                 channels.Add(c);
@@ -88,7 +89,7 @@ public enum MobileNetV3Size
 public sealed class MobileNetV3 : SequentialBackbone
 {
     private readonly ModuleContainer? classifier;
-    private readonly Linear? _hidden;
+    private readonly PrecisionLinear? _hidden;
     private readonly Hardswish _hiddenActivation = nn.Hardswish();
     private nn.Module<Tensor, Tensor>? _head;
 
@@ -104,7 +105,7 @@ public sealed class MobileNetV3 : SequentialBackbone
         {
             int lastConv = FeatureInfo[^1].NumChannels;
             classifier = new ModuleContainer("Sequential");
-            _hidden = nn.Linear(lastConv, HiddenWidth(size), device: device);
+            _hidden = Ops.Linear(lastConv, HiddenWidth(size), device: device);
             classifier.Set("0", _hidden);
             classifier.Set("1", _hiddenActivation);
             _head = CreateClassifier(options.NumClasses, device);

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -115,7 +116,7 @@ public sealed class RegNet : Backbone
             {
                 switch (module)
                 {
-                    case Conv2d conv:
+                    case PrecisionConv2d conv:
                         long fanOut = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels;
                         nn.init.normal_(conv.weight, 0, Math.Sqrt(2.0 / fanOut));
                         break;
@@ -123,7 +124,7 @@ public sealed class RegNet : Backbone
                         nn.init.ones_(bn.weight);
                         nn.init.zeros_(bn.bias);
                         break;
-                    case Linear linear:
+                    case PrecisionLinear linear:
                         nn.init.normal_(linear.weight, 0, 0.01);
                         nn.init.zeros_(linear.bias);
                         break;

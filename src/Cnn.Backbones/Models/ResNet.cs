@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -58,7 +59,7 @@ public sealed record ResNetArchitecture(
 /// <c>relu</c>. It has no parameters, so checkpoints are unaffected.</remarks>
 public sealed class ResNet : Backbone
 {
-    private readonly Conv2d conv1;
+    private readonly PrecisionConv2d conv1;
     private readonly BatchNorm2d bn1;
     private readonly ReLU act1;
     private readonly MaxPool2d maxpool;
@@ -91,7 +92,7 @@ public sealed class ResNet : Backbone
             throw new ArgumentException("BasicBlock only supports groups=1 and width_per_group=64.", nameof(architecture));
         Architecture = architecture;
 
-        conv1 = nn.Conv2d(options.InChannels, 64, 7, stride: 2, padding: 3, bias: false, device: device);
+        conv1 = Ops.Conv2d(options.InChannels, 64, 7, stride: 2, padding: 3, bias: false, device: device);
         bn1 = nn.BatchNorm2d(64, device: device);
         act1 = nn.ReLU();
         maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
@@ -159,7 +160,7 @@ public sealed class ResNet : Backbone
         {
             switch (module)
             {
-                case Conv2d conv:
+                case PrecisionConv2d conv:
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     break;
                 case BatchNorm2d bn:
@@ -205,11 +206,11 @@ public sealed class ResNet : Backbone
         };
     }
 
-    internal static Conv2d Conv3x3(int inPlanes, int outPlanes, int stride, int groups, Device? device) =>
-        nn.Conv2d(inPlanes, outPlanes, 3, stride: stride, padding: 1, groups: groups, bias: false, device: device);
+    internal static PrecisionConv2d Conv3x3(int inPlanes, int outPlanes, int stride, int groups, Device? device) =>
+        Ops.Conv2d(inPlanes, outPlanes, 3, stride: stride, padding: 1, groups: groups, bias: false, device: device);
 
-    internal static Conv2d Conv1x1(int inPlanes, int outPlanes, int stride, Device? device) =>
-        nn.Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false, device: device);
+    internal static PrecisionConv2d Conv1x1(int inPlanes, int outPlanes, int stride, Device? device) =>
+        Ops.Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false, device: device);
 }
 
 /// <summary>A residual block; <see cref="LastNorm"/> is the BatchNorm zeroed by <c>zero_init_residual</c>.</summary>
@@ -238,10 +239,10 @@ public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExport
 /// <summary>torchvision's <c>BasicBlock</c>: conv3x3(stride) → BN → ReLU → conv3x3 → BN, plus the (downsampled) identity, → ReLU.</summary>
 public sealed class BasicBlock : ResNetBlockModule
 {
-    private readonly Conv2d conv1;
+    private readonly PrecisionConv2d conv1;
     private readonly BatchNorm2d bn1;
     private readonly ReLU relu;
-    private readonly Conv2d conv2;
+    private readonly PrecisionConv2d conv2;
     private readonly BatchNorm2d bn2;
     private readonly nn.Module<Tensor, Tensor>? se;
     private readonly Sequential? downsample;
@@ -291,11 +292,11 @@ public sealed class BasicBlock : ResNetBlockModule
 /// </summary>
 public sealed class Bottleneck : ResNetBlockModule
 {
-    private readonly Conv2d conv1;
+    private readonly PrecisionConv2d conv1;
     private readonly BatchNorm2d bn1;
-    private readonly Conv2d conv2;
+    private readonly PrecisionConv2d conv2;
     private readonly BatchNorm2d bn2;
-    private readonly Conv2d conv3;
+    private readonly PrecisionConv2d conv3;
     private readonly BatchNorm2d bn3;
     private readonly nn.Module<Tensor, Tensor>? se;
     private readonly ReLU relu;

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -42,7 +43,7 @@ public sealed class SqueezeNet : Backbone
         {
             features = new IndexedSequence(
             [
-                nn.Conv2d(c, 96, 7, stride: 2, device: device), nn.ReLU(), Pool(),
+                Ops.Conv2d(c, 96, 7, stride: 2, device: device), nn.ReLU(), Pool(),
                 new Fire(96, 16, 64, 64, device), new Fire(128, 16, 64, 64, device), new Fire(128, 32, 128, 128, device), Pool(),
                 new Fire(256, 32, 128, 128, device), new Fire(256, 48, 192, 192, device), new Fire(384, 48, 192, 192, device),
                 new Fire(384, 64, 256, 256, device), Pool(),
@@ -54,7 +55,7 @@ public sealed class SqueezeNet : Backbone
         {
             features = new IndexedSequence(
             [
-                nn.Conv2d(c, 64, 3, stride: 2, device: device), nn.ReLU(), Pool(),
+                Ops.Conv2d(c, 64, 3, stride: 2, device: device), nn.ReLU(), Pool(),
                 new Fire(64, 16, 64, 64, device), new Fire(128, 16, 64, 64, device), Pool(),
                 new Fire(128, 32, 128, 128, device), new Fire(256, 32, 128, 128, device), Pool(),
                 new Fire(256, 48, 192, 192, device), new Fire(384, 48, 192, 192, device),
@@ -97,7 +98,7 @@ public sealed class SqueezeNet : Backbone
     protected override nn.Module<Tensor, Tensor> CreateClassifier(int numClasses, Device? device = null)
     {
         if (numClasses == 0) return nn.Identity();
-        var conv = nn.Conv2d(512, numClasses, 1, device: device);
+        var conv = Ops.Conv2d(512, numClasses, 1, device: device);
         using var noGrad = no_grad();
         nn.init.normal_(conv.weight, 0, 0.01);
         nn.init.zeros_(conv.bias!);
@@ -128,7 +129,7 @@ public sealed class SqueezeNet : Backbone
     /// <summary>torchvision's head: <c>classifier</c> (dropout, 1×1 conv, ReLU, global average pool), flattened to [N, classes].</summary>
     /// <param name="x">The last feature map [N, 512, h, w].</param>
     /// <param name="preLogits">Return the globally average-pooled features [N, 512] instead (after dropout when training).</param>
-    public override Tensor ForwardHead(Tensor x, bool preLogits = false)
+    protected override Tensor ForwardHeadCore(Tensor x, bool preLogits)
     {
         GetClassifier();
         using var scope = NewDisposeScope();
@@ -152,7 +153,7 @@ public sealed class SqueezeNet : Backbone
         using var noGrad = no_grad();
         foreach (var (_, module) in features.named_modules())
         {
-            if (module is not Conv2d conv) continue;
+            if (module is not PrecisionConv2d conv) continue;
             nn.init.kaiming_uniform_(conv.weight);
             if (conv.bias is not null) nn.init.zeros_(conv.bias);
         }
@@ -161,20 +162,20 @@ public sealed class SqueezeNet : Backbone
     /// <summary>torchvision's <c>Fire</c> module: 1×1 squeeze + ReLU, then 1×1 and 3×3 expands (each + ReLU), concatenated.</summary>
     private sealed class Fire : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
-        private readonly Conv2d squeeze;
+        private readonly PrecisionConv2d squeeze;
         private readonly ReLU squeeze_activation;
-        private readonly Conv2d expand1x1;
+        private readonly PrecisionConv2d expand1x1;
         private readonly ReLU expand1x1_activation;
-        private readonly Conv2d expand3x3;
+        private readonly PrecisionConv2d expand3x3;
         private readonly ReLU expand3x3_activation;
 
         public Fire(int inplanes, int squeezePlanes, int expand1x1Planes, int expand3x3Planes, Device? device) : base(nameof(Fire))
         {
-            squeeze = nn.Conv2d(inplanes, squeezePlanes, 1, device: device);
+            squeeze = Ops.Conv2d(inplanes, squeezePlanes, 1, device: device);
             squeeze_activation = nn.ReLU();
-            expand1x1 = nn.Conv2d(squeezePlanes, expand1x1Planes, 1, device: device);
+            expand1x1 = Ops.Conv2d(squeezePlanes, expand1x1Planes, 1, device: device);
             expand1x1_activation = nn.ReLU();
-            expand3x3 = nn.Conv2d(squeezePlanes, expand3x3Planes, 3, padding: 1, device: device);
+            expand3x3 = Ops.Conv2d(squeezePlanes, expand3x3Planes, 3, padding: 1, device: device);
             expand3x3_activation = nn.ReLU();
             RegisterComponents();
         }

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -54,7 +55,7 @@ public sealed class Vgg : Backbone
                 layers.Add(nn.MaxPool2d(2, 2));
                 continue;
             }
-            layers.Add(nn.Conv2d(channels, v, 3, padding: 1, device: device));
+            layers.Add(Ops.Conv2d(channels, v, 3, padding: 1, device: device));
             if (architecture.BatchNorm) layers.Add(nn.BatchNorm2d(v, device: device));
             layers.Add(nn.ReLU());
             channels = v;
@@ -68,8 +69,8 @@ public sealed class Vgg : Backbone
             avgpool = nn.AdaptiveAvgPool2d(7);
             classifier = new IndexedSequence(
             [
-                nn.Linear(512 * 7 * 7, 4096, device: device), nn.ReLU(), nn.Dropout(DropRate),
-                nn.Linear(4096, 4096, device: device), nn.ReLU(), nn.Dropout(DropRate),
+                Ops.Linear(512 * 7 * 7, 4096, device: device), nn.ReLU(), nn.Dropout(DropRate),
+                Ops.Linear(4096, 4096, device: device), nn.ReLU(), nn.Dropout(DropRate),
                 CreateClassifier(options.NumClasses, device),
             ]);
         }
@@ -128,7 +129,7 @@ public sealed class Vgg : Backbone
     /// <summary>Adaptive average pool to 7×7, flatten, then <c>classifier</c>.</summary>
     /// <param name="x">The last feature map [N, 512, h, w].</param>
     /// <param name="preLogits">Return the 4096-wide input of <c>classifier.6</c> instead of logits.</param>
-    public override Tensor ForwardHead(Tensor x, bool preLogits = false)
+    protected override Tensor ForwardHeadCore(Tensor x, bool preLogits)
     {
         var head = GetClassifier();
         using var scope = NewDisposeScope();
@@ -163,7 +164,7 @@ public sealed class Vgg : Backbone
         {
             switch (module)
             {
-                case Conv2d conv:
+                case PrecisionConv2d conv:
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     if (conv.bias is not null) nn.init.zeros_(conv.bias);
                     break;
@@ -171,7 +172,7 @@ public sealed class Vgg : Backbone
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;
-                case Linear linear:
+                case PrecisionLinear linear:
                     nn.init.normal_(linear.weight, 0, 0.01);
                     if (linear.bias is not null) nn.init.zeros_(linear.bias);
                     break;

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
 using Cnn.Backbones.Weights;
 using TorchSharp;
@@ -36,7 +37,7 @@ public sealed record VisionTransformerArchitecture(string Name, int PatchSize, i
 public sealed class VisionTransformer : Backbone
 {
     private readonly Parameter class_token;
-    private readonly Conv2d conv_proj;
+    private readonly PrecisionConv2d conv_proj;
     private readonly ViTEncoder encoder;
     private readonly ModuleContainer? heads;
     private nn.Module<Tensor, Tensor>? _head;
@@ -58,7 +59,7 @@ public sealed class VisionTransformer : Backbone
         int grid = ImageSize / architecture.PatchSize;
         class_token = new Parameter(zeros(1, 1, d, device: device));
         register_parameter("class_token", class_token);
-        conv_proj = nn.Conv2d(options.InChannels, d, architecture.PatchSize, stride: architecture.PatchSize, device: device);
+        conv_proj = Ops.Conv2d(options.InChannels, d, architecture.PatchSize, stride: architecture.PatchSize, device: device);
         register_module("conv_proj", conv_proj);
         encoder = new ViTEncoder(grid * grid + 1, architecture.Layers, architecture.Heads, d, architecture.MlpDim, device);
         register_module("encoder", encoder);
@@ -214,7 +215,7 @@ public sealed class VisionTransformer : Backbone
         Layers.TruncatedNormal(conv_proj.weight, mean: 0, std: Math.Sqrt(1.0 / fanIn), a: -2, b: 2);
         nn.init.zeros_(conv_proj.bias!);
         encoder.Initialize();
-        if (_head is Linear head)
+        if (_head is PrecisionLinear head)
         {
             nn.init.zeros_(head.weight);
             nn.init.zeros_(head.bias);
@@ -322,7 +323,7 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
         ln_1 = nn.LayerNorm(hiddenDim, eps: 1e-6, device: device);
         self_attention = new SelfAttention(hiddenDim, heads, device);
         ln_2 = nn.LayerNorm(hiddenDim, eps: 1e-6, device: device);
-        mlp = nn.Sequential(nn.Linear(hiddenDim, mlpDim, device: device), nn.GELU(), nn.Dropout(0), nn.Linear(mlpDim, hiddenDim, device: device), nn.Dropout(0));
+        mlp = nn.Sequential(Ops.Linear(hiddenDim, mlpDim, device: device), nn.GELU(), nn.Dropout(0), Ops.Linear(mlpDim, hiddenDim, device: device), nn.Dropout(0));
         RegisterComponents();
     }
 
@@ -345,7 +346,7 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     internal void Initialize()
     {
         self_attention.Initialize();
-        foreach (var linear in mlp.children().OfType<Linear>())
+        foreach (var linear in mlp.children().OfType<PrecisionLinear>())
         {
             nn.init.xavier_uniform_(linear.weight);
             nn.init.normal_(linear.bias!, 0, 1e-6);
@@ -361,7 +362,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter in_proj_weight;
     private readonly Parameter in_proj_bias;
-    private readonly Linear out_proj;
+    private readonly PrecisionLinear out_proj;
     private readonly int _heads;
 
     /// <summary>Creates the layer.</summary>
@@ -374,7 +375,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
         _heads = heads;
         in_proj_weight = new Parameter(empty(3L * dim, dim, device: device));
         in_proj_bias = new Parameter(zeros(3L * dim, device: device));
-        out_proj = nn.Linear(dim, dim, device: device);
+        out_proj = Ops.Linear(dim, dim, device: device);
         RegisterComponents();
     }
 

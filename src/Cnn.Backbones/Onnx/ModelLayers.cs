@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -49,7 +50,7 @@ internal static class ModelLayers
             var handle = ((nn.Module<Tensor, Tensor>)module).register_forward_hook((m, x, y) =>
             {
                 // A BatchNorm pairs with the convolution that ran just before it when it takes that convolution's output.
-                bool takesPrevious = calls.Count > 0 && calls[^1].Module is Conv2d && SameTensor(calls[^1].Output, x);
+                bool takesPrevious = calls.Count > 0 && calls[^1].Module is PrecisionConv2d && SameTensor(calls[^1].Output, x);
                 calls.Add((name, module, takesPrevious, y));
                 return y;
             });
@@ -77,14 +78,14 @@ internal static class ModelLayers
             var (name, module, _, _) = calls[i];
             switch (module)
             {
-                case Conv2d when i + 1 < calls.Count && calls[i + 1] is { Module: BatchNorm2d bn, TakesPrevious: true }:
+                case PrecisionConv2d when i + 1 < calls.Count && calls[i + 1] is { Module: BatchNorm2d bn, TakesPrevious: true }:
                     layers.Add(new ModelLayer(LayerKind.Conv, name, module, calls[i + 1].Name, bn));
                     i++;
                     break;
-                case Conv2d:
+                case PrecisionConv2d:
                     layers.Add(new ModelLayer(LayerKind.Conv, name, module, null, null));
                     break;
-                case Linear:
+                case PrecisionLinear:
                     layers.Add(new ModelLayer(LayerKind.Linear, name, module, null, null));
                     break;
                 case LayerNorm or Models.LayerNorm2d:
@@ -130,7 +131,7 @@ internal static class ModelLayers
         }
     }
 
-    private static bool IsLayer(nn.Module module) => module is Conv2d or BatchNorm2d or Linear or LayerNorm or Models.LayerNorm2d;
+    private static bool IsLayer(nn.Module module) => module is PrecisionConv2d or BatchNorm2d or PrecisionLinear or LayerNorm or Models.LayerNorm2d;
 
     private static bool SameTensor(Tensor a, Tensor b) => ReferenceEquals(a, b) || (!a.IsInvalid && !b.IsInvalid && a.Handle == b.Handle);
 }

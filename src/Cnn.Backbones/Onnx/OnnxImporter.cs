@@ -1,4 +1,5 @@
 using System.Globalization;
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Weights;
 using TorchSharp;
@@ -189,7 +190,7 @@ public static class OnnxImporter
         using (var standard = ModelRegistry.Create(architecture, options with { NumClasses = 0 }))
         {
             static List<(string Name, string Shape)> Convs(Backbone model) =>
-                model.named_modules().Where(m => m.module is Conv2d).Select(m => (m.name, OnnxLayer.Text(((Conv2d)m.module).weight!.shape))).ToList();
+                model.named_modules().Where(m => m.module is PrecisionConv2d).Select(m => (m.name, OnnxLayer.Text(((PrecisionConv2d)m.module).weight!.shape))).ToList();
             var convsOne = Convs(one);
             var convsTwo = Convs(two);
             var onnx = graph.Layers.Where(l => l.Kind == LayerKind.Conv).Select(l => OnnxLayer.Text(graph.Shape(l.Weight!))).ToList();

@@ -22,6 +22,7 @@ internal sealed class EvalCommand : ICliCommand
         CommonOptions.Limit,
         new("--topk", "also report top-K accuracy (default: top-1 only)", "K"),
         new("--plot", "draw the confusion matrix (counts, per-class recall) to this PNG", "<file.png>"),
+        .. ComputeOptions.Options,
         CommonOptions.Json,
     ];
 
@@ -35,6 +36,7 @@ internal sealed class EvalCommand : ICliCommand
         string? plot = arguments.String("--plot") is { } p ? OutputPath.Check(p, "--plot") : null;
 
         using var model = PipelineModel.Load(modelFile);
+        model.UseCompute(arguments);
         var data = folder is null || DataSources.IsIdxFolder(folder)
             ? DataSources.FashionMnistPart(FashionMnistSplit.Test, cap, folder)
             : DataSources.Folder(folder, cap);

@@ -21,6 +21,7 @@ internal sealed class FeaturesCommand : ICliCommand
         CommonOptions.CropPct,
         CommonOptions.InferenceImageSize,
         CommonOptions.BatchSize("images per forward pass (default 32)"),
+        .. ComputeOptions.Options,
         CommonOptions.Json,
         CommonOptions.Csv,
     ];
@@ -51,12 +52,14 @@ internal sealed class FeaturesCommand : ICliCommand
         if (modelFile is not null)
         {
             using var pipeline = PipelineModel.Load(modelFile);
+            pipeline.UseCompute(arguments);
             features = pipeline.Features(samples, batchSize);
         }
         else
         {
             if (weights is null) BackboneRunner.WarnRandomWeights(stderr, name!);
             using var runner = BackboneRunner.Create(name!, weights, numClasses: null, cropPct, imageSize);
+            runner.UseCompute(arguments);
             features = runner.Features(samples, batchSize);
         }
         if (csv)

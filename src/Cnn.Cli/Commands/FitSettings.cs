@@ -64,6 +64,7 @@ internal sealed record FitSettings
             new("--resume", "continue the run of this checkpoint file, or of the newest whole checkpoint in this folder (same data and options)", "<folder|file>"),
             new("--decay-norm-bias", "apply weight decay to biases and normalisation weights too (default: not, as timm)"),
             new("--device", "where the network runs: auto, cpu or cuda (default auto)", "auto|cpu|cuda"),
+            .. ComputeOptions.Options,
             new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
             new("--seed", "seed of initialisation, shuffling, augmentation and the split (default 0)", "N"),
             new("--skip-corrupt", "skip images that cannot be decoded (and report how many) instead of failing"),
@@ -128,6 +129,12 @@ internal sealed record FitSettings
 
     /// <summary>Where the network runs.</summary>
     public CnnDevice Device { get; init; }
+
+    /// <summary>The arithmetic (<c>--precision</c>).</summary>
+    public CnnPrecision Precision { get; init; }
+
+    /// <summary>The activation layout (<c>--memory-format</c>).</summary>
+    public CnnMemoryFormat MemoryFormat { get; init; }
 
     /// <summary>Label smoothing.</summary>
     public double Smoothing { get; init; }
@@ -237,6 +244,8 @@ internal sealed record FitSettings
                 "cuda" => CnnDevice.Cuda,
                 var other => throw new CliUsageException($"option --device must be auto, cpu or cuda, got '{other}'"),
             },
+            Precision = ComputeOptions.Precision(arguments),
+            MemoryFormat = ComputeOptions.MemoryFormat(arguments),
             Threads = arguments.OptionalInt("--threads", min: 1, max: 1024),
             Smoothing = arguments.Double("--smoothing", 0, min: 0, max: 0.99)!.Value,
             Mixup = arguments.Double("--mixup", 0, min: 0, max: 100)!.Value,
@@ -302,6 +311,8 @@ internal sealed record FitSettings
         options.Seed = Seed;
         options.SkipCorruptImages = SkipCorrupt;
         options.Device = Device;
+        options.Precision = Precision;
+        options.MemoryFormat = MemoryFormat;
         options.LabelSmoothing = Smoothing;
         options.MixupAlpha = Mixup;
         options.CutMixAlpha = CutMix;

@@ -24,6 +24,7 @@ internal sealed class PredictCommand : ICliCommand
         new("--labels", "with --model: a text file of class names, one per line, in class order", "<file>"),
         new("--top", "how many classes to print per image (default 5)", "K"),
         CommonOptions.BatchSize("images per forward pass (default 32)"),
+        .. ComputeOptions.Options,
         CommonOptions.Json,
         CommonOptions.Csv,
     ];
@@ -62,6 +63,7 @@ internal sealed class PredictCommand : ICliCommand
         if (modelFile is not null)
         {
             using var pipeline = PipelineModel.Load(modelFile);
+            pipeline.UseCompute(arguments);
             var scored = pipeline.Model.Transform(pipeline.ViewOf(files, encoded));
             var scores = PipelineModel.Scores(scored);
             predictions = files.Select((f, i) => new ImagePrediction(f, scores[i], null)).ToArray();
@@ -72,6 +74,7 @@ internal sealed class PredictCommand : ICliCommand
             string name = CliApp.RequireModel(model!);
             if (weights is null) BackboneRunner.WarnRandomWeights(stderr, name);
             using var runner = BackboneRunner.Create(name, weights, numClasses, cropPct, imageSize);
+            runner.UseCompute(arguments);
             labels = labelsPath is null ? null : LabelFile.Read(labelsPath, runner.NumClasses);
             var logits = runner.Logits(ImageFiles.ToSamples(files, encoded), batchSize);
             predictions = files.Select((f, i) => new ImagePrediction(f, PredictionWriter.Softmax(logits[i]), logits[i])).ToArray();

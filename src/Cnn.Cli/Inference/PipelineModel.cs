@@ -45,6 +45,10 @@ internal sealed class PipelineModel : IDisposable
     /// <summary>The pipeline's CNN classifier stage.</summary>
     public CnnClassifierTransformer Classifier { get; private init; } = null!;
 
+    /// <summary>Sets how the network computes from <c>--precision</c> and <c>--memory-format</c>.</summary>
+    public void UseCompute(CliArguments arguments) =>
+        Classifier.Network.UseCompute(ComputeOptions.Precision(arguments), ComputeOptions.MemoryFormat(arguments));
+
     /// <summary>
     /// The classifier network's pooled pre-logits features [images][features] of images (encoded bytes, named by their path),
     /// preprocessed as the network was trained, in batches of <paramref name="batchSize"/>.

@@ -50,3 +50,38 @@ public static class CommonOptions
     /// <summary><c>--limit</c>.</summary>
     public static CliOption Limit { get; } = new("--limit", "use at most N images of each source split, class-balanced (smoke runs)", "N");
 }
+
+/// <summary>
+/// <c>--precision</c> and <c>--memory-format</c>: how a network computes, on every verb that runs one (train, distill, predict,
+/// eval, features).
+/// </summary>
+public static class ComputeOptions
+{
+    /// <summary>The two options.</summary>
+    public static IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("--precision", "arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16, else float32), float32, bfloat16, or float16 (CUDA only) (default float32)", "auto|float32|bfloat16|float16"),
+        new("--memory-format", "activation layout: auto (channels-last for convolutional families on the CPU), contiguous or channels-last (default contiguous)", "auto|contiguous|channels-last"),
+    ];
+
+    /// <summary>The parsed <c>--precision</c>.</summary>
+    public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments) => arguments.String("--precision") switch
+    {
+        "auto" => Cnn.MLNet.CnnPrecision.Auto,
+        null => Cnn.MLNet.CnnPrecision.Float32,
+        "float32" or "fp32" => Cnn.MLNet.CnnPrecision.Float32,
+        "bfloat16" or "bf16" => Cnn.MLNet.CnnPrecision.BFloat16,
+        "float16" or "fp16" => Cnn.MLNet.CnnPrecision.Float16,
+        var other => throw new CliUsageException($"option --precision must be auto, float32, bfloat16 or float16, got '{other}'"),
+    };
+
+    /// <summary>The parsed <c>--memory-format</c>.</summary>
+    public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments) => arguments.String("--memory-format") switch
+    {
+        "auto" => Cnn.MLNet.CnnMemoryFormat.Auto,
+        null => Cnn.MLNet.CnnMemoryFormat.Contiguous,
+        "contiguous" => Cnn.MLNet.CnnMemoryFormat.Contiguous,
+        "channels-last" => Cnn.MLNet.CnnMemoryFormat.ChannelsLast,
+        var other => throw new CliUsageException($"option --memory-format must be auto, contiguous or channels-last, got '{other}'"),
+    };
+}

@@ -92,6 +92,10 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         try
         {
             teacherModel.eval();
+            student.UseCompute(o.Precision, o.MemoryFormat);
+            using var teacherCompute = teacherModel.OverrideCompute(teacherModel.Compute);
+            Teacher.Network.UseCompute(o.Precision, o.MemoryFormat);
+            channel?.Info(MessageSensitivity.None, $"Computing in {student.ComputeDescription}.");
             var fingerprint = RunFingerprint.Of(o, [
                 ("student", NetworkFile.Serialize(student.Spec)), ("teacher", NetworkFile.Serialize(Teacher.Network.Spec)),
                 ("teacher weights", RunFingerprint.Weights(Teacher.Network.Model)),

@@ -37,6 +37,8 @@ public static class GradCam
             throw new ArgumentOutOfRangeException(nameof(targetClass), k, $"Class {k} is out of range: the model has {model.NumClasses} classes (0..{model.NumClasses - 1}).");
         using var scope = NewDisposeScope();
         using var grad = enable_grad();
+        // Float32 and contiguous: the stage maps must be the very tensors the logits were computed from.
+        using var float32 = model.OverrideCompute(Cnn.Backbones.Compute.ComputeSettings.Float32);
         return StageSelection.InEvalMode(model, () => Run(model, input, targetClass, index));
     }
 

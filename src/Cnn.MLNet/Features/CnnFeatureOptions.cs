@@ -44,6 +44,12 @@ public sealed class CnnFeatureOptions
     /// <summary>Where the network runs. Default <see cref="CnnDevice.Auto"/>.</summary>
     public CnnDevice Device { get; set; } = CnnDevice.Auto;
 
+    /// <summary>Arithmetic of the forward passes. Default <see cref="CnnPrecision.Float32"/>; <see cref="CnnPrecision.Auto"/> picks bfloat16 where the CPU has native bfloat16.</summary>
+    public CnnPrecision Precision { get; set; } = CnnPrecision.Float32;
+
+    /// <summary>Memory layout of the activations. Default <see cref="CnnMemoryFormat.Contiguous"/>; <see cref="CnnMemoryFormat.Auto"/> picks channels-last for convolutional families on the CPU.</summary>
+    public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
+
     /// <summary>The network these options build.</summary>
     /// <exception cref="ArgumentException">Unknown architecture or invalid model or preprocessing options.</exception>
     /// <exception cref="FileNotFoundException">The weights file does not exist.</exception>
@@ -57,6 +63,8 @@ public sealed class CnnFeatureOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "CnnFeatureOptions.BatchSize must be >= 1.");
         if (Model?.ImageSize is < 8) throw new ArgumentOutOfRangeException(nameof(Model.ImageSize), Model.ImageSize, "CnnFeatureOptions.Model.ImageSize must be >= 8 or null.");
         if (CropPct is not null && !(CropPct > 0 && CropPct <= 1)) throw new ArgumentOutOfRangeException(nameof(CropPct), CropPct, "CnnFeatureOptions.CropPct must be in (0, 1].");
+        if (!Enum.IsDefined(MemoryFormat)) throw new ArgumentOutOfRangeException(nameof(MemoryFormat), MemoryFormat, "CnnFeatureOptions.MemoryFormat must be Auto, Contiguous or ChannelsLast.");
+        Networks.ComputeSelection.Validate(Precision, Device, nameof(CnnFeatureOptions));
         ToNetworkSpec();
     }
 }

@@ -39,6 +39,18 @@ internal sealed class CnnNetwork : IDisposable
     /// <summary>Where the network runs.</summary>
     public Device Device { get; }
 
+    /// <summary>How the backbone computes and why, for logs: <c>bfloat16, channels-last (auto: bfloat16 (avx512_bf16); auto: channels-last)</c>.</summary>
+    public string ComputeDescription { get; private set; } = "float32";
+
+    /// <summary>Sets how the backbone computes (<see cref="Backbone.Compute"/>) from the options, resolving Auto for this device and architecture.</summary>
+    /// <exception cref="ArgumentException">Float16 on the CPU.</exception>
+    public void UseCompute(CnnPrecision precision, CnnMemoryFormat format)
+    {
+        var (settings, reason) = ComputeSelection.Resolve(precision, format, Device, Architecture);
+        lock (_gate) Model.Compute = settings;
+        ComputeDescription = $"{settings} ({reason})";
+    }
+
     /// <summary>Eval-mode outputs for a batch of images: logits ([N, classes]) or pooled features when <paramref name="preLogits"/>.</summary>
     /// <returns>A CPU float tensor the caller disposes.</returns>
     public Tensor Forward(IReadOnlyList<ImageSample> images, bool preLogits = false)

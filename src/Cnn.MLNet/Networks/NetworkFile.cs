@@ -53,6 +53,7 @@ internal static class NetworkFile
             using var weights = SafeTensors.Read(temporary);
             StateDictLoader.Load(network.Model, weights, strict: true);
             network.Model.eval();
+            network.UseCompute(CnnPrecision.Float32, CnnMemoryFormat.Contiguous);
             return network;
         }
         catch

@@ -144,6 +144,8 @@ internal sealed class TrainingLoop
         int updatesPerEpoch = (batches + accumulation - 1) / accumulation;
         var schedule = OptimizationSetup.Schedule(o, updatesPerEpoch, phase.Epochs);
         var mixer = new BatchMixer(o);
+        // Float16 (CUDA) needs loss scaling; bfloat16 and float32 do not.
+        var scaler = model.Compute.ReducedType == ScalarType.Float16 ? new LossScaler() : null;
         int firstEpoch = phases.Take(index).Sum(p => p.Epochs);
         long step = 0;
         int skipBatches = 0;
@@ -180,20 +182,21 @@ internal sealed class TrainingLoop
                     throw new TrainingDivergedException(epoch, batchIndex, value, schedule.RateAt(step));
                 // Each batch's loss is divided by the size of its accumulation group, so a group's gradient is their mean.
                 int groupStart = (batchIndex - 1) / accumulation * accumulation;
-                (loss / Math.Min(accumulation, batches - groupStart)).backward();
+                var groupLoss = loss / Math.Min(accumulation, batches - groupStart);
+                (scaler is null ? groupLoss : scaler.ScaleLoss(groupLoss)).backward();
                 pending++;
                 lossSum += value * batch.Count;
                 seen += batch.Count;
                 if (batchIndex % accumulation == 0 || batchIndex >= batches)
                 {
-                    rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema);
+                    rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema, scaler);
                     pending = 0;
                     if (o.CheckpointEverySteps is { } every && step % every == 0 && batchIndex < batches)
                         SaveCheckpoint(run, model, optimizer, new TrainingPosition(index, epoch - 1, batchIndex, step), (lossSum, seen));
                 }
                 o.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, seen, lossSum / Math.Max(seen, 1), clock.Elapsed));
             }
-            if (pending > 0) rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema);
+            if (pending > 0) rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema, scaler);
             if (seen == 0)
                 throw new InvalidOperationException("No training image could be used in this epoch (all were skipped as corrupt?).");
             double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -257,13 +260,21 @@ internal sealed class TrainingLoop
     private static Dictionary<string, Tensor> Copy(IEnumerable<KeyValuePair<string, Tensor>> entries) =>
         entries.ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(CPU).clone(), StringComparer.Ordinal);
 
-    /// <summary>One optimizer step at the schedule's rate for <paramref name="step"/>: clip, step, clear, update the average.</summary>
+    /// <summary>
+    /// One optimizer step at the schedule's rate for <paramref name="step"/>: average across processes, unscale (float16), clip,
+    /// step, clear, update the average. A float16 step whose gradients overflowed is skipped, as PyTorch's <c>GradScaler</c> does.
+    /// </summary>
     private double Update(torch.optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, List<Parameter> trainable,
-        LearningRateSchedule schedule, long step, Backbone model, ModelEma? ema)
+        LearningRateSchedule schedule, long step, Backbone model, ModelEma? ema, LossScaler? scaler)
     {
         double rate = schedule.RateAt(step);
         OptimizationSetup.SetLearningRate(optimizer, groups, rate);
         _parallel?.AverageGradients(trainable);
+        if (scaler is not null && !scaler.UnscaleAndUpdate(trainable))
+        {
+            _channel?.Trace(MessageSensitivity.None, $"Step {step + 1} skipped: a float16 gradient overflowed; loss scale now {scaler.Scale}.");
+            return rate;
+        }
         if (_options.ClipGradNorm is { } maxNorm)
             nn.utils.clip_grad_norm_(trainable, maxNorm);
         optimizer.step();

@@ -85,7 +85,7 @@ public sealed class BackboneContractTests
         CollectionAssert.AreEqual(new long[] { 10 }, after["fc.bias"].shape);
         Assert.AreEqual(10, model.NumClasses);
         Assert.AreNotSame(oldHead, model.GetClassifier());
-        Assert.IsInstanceOfType<Linear>(model.GetClassifier());
+        Assert.IsInstanceOfType<Cnn.Backbones.Compute.PrecisionLinear>(model.GetClassifier());
         Assert.IsTrue(after["fc.weight"].abs().sum().item<float>() > 0, "new head is initialised, not zero");
         using var scope = NewDisposeScope();
         model.eval();

@@ -128,7 +128,7 @@ public sealed class OnnxExportTests
     [TestMethod]
     public void UnsupportedModule_IsAClearErrorNamingItsTypeAndPath()
     {
-        var root = TorchSharp.torch.nn.Sequential(("conv", TorchSharp.torch.nn.Conv2d(3, 4, 3)), ("act", TorchSharp.torch.nn.ELU()));
+        var root = TorchSharp.torch.nn.Sequential(("conv", Cnn.Backbones.Compute.Ops.Conv2d(3, 4, 3)), ("act", TorchSharp.torch.nn.ELU()));
         var context = new OnnxExportContext(root, [1, 3, 8, 8], dynamicSize: false);
         var ex = Assert.ThrowsExactly<NotSupportedException>(() => context.Emit(root, OnnxExporter.InputName));
         StringAssert.Contains(ex.Message, "ONNX export does not support the module 'act' of type TorchSharp.Modules.ELU");

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -18,9 +19,9 @@ internal static class BuiltInModules
     public static string? Emit(OnnxExportContext c, nn.Module module, string x) => module switch
     {
         Sequential sequential => c.EmitAll(x, sequential.children()),
-        Conv2d conv => Conv(c, conv, x),
+        PrecisionConv2d conv => Conv(c, conv, x),
         BatchNorm2d bn => BatchNorm(c, bn, x),
-        Linear linear => Linear(c, linear, x),
+        PrecisionLinear linear => Linear(c, linear, x),
         LayerNorm ln => LayerNorm(c, ln, x),
         ReLU => c.Relu(x),
         ReLU6 => c.Op("Clip", [x, c.Builder.Scalar(0), c.Builder.Scalar(6)]),
@@ -39,28 +40,12 @@ internal static class BuiltInModules
         _ => null,
     };
 
-    private static string Conv(OnnxExportContext c, Conv2d conv, string x)
+    private static string Conv(OnnxExportContext c, PrecisionConv2d conv, string x)
     {
-        if (conv.padding_mode != PaddingModes.Zeros)
-            throw new NotSupportedException($"ONNX export of '{c.PathOf(conv)}': padding mode {conv.padding_mode} is not supported (only zero padding).");
-        long[] kernel = conv.kernel_size, dilation = conv.dilation;
-        long[] pads = conv.padding_type switch
-        {
-            null => OnnxExportContext.Pads(conv.padding ?? [0, 0]),
-            Padding.Valid => [0, 0, 0, 0],
-            _ => SamePads(kernel, dilation),
-        };
         var inputs = new List<string> { x, c.Parameter(conv, "weight", conv.weight) };
         if (conv.bias is { } bias) inputs.Add(c.Parameter(conv, "bias", bias));
-        return c.Op("Conv", inputs, B.Ints("kernel_shape", kernel), B.Ints("strides", conv.stride), B.Ints("pads", pads),
-            B.Ints("dilations", dilation), B.Int("group", conv.groups));
-    }
-
-    // torch's padding="same": the total d·(k − 1) split with the extra pixel at the end.
-    private static long[] SamePads(long[] kernel, long[] dilation)
-    {
-        var total = kernel.Select((k, i) => dilation[i] * (k - 1)).ToArray();
-        return [.. total.Select(t => t / 2), .. total.Select(t => t - t / 2)];
+        return c.Op("Conv", inputs, B.Ints("kernel_shape", conv.kernel_size), B.Ints("strides", conv.stride),
+            B.Ints("pads", OnnxExportContext.Pads(conv.padding)), B.Ints("dilations", conv.dilation), B.Int("group", conv.groups));
     }
 
     private static string BatchNorm(OnnxExportContext c, BatchNorm2d bn, string x)
@@ -74,7 +59,7 @@ internal static class BuiltInModules
             B.Float("epsilon", bn.eps));
     }
 
-    private static string Linear(OnnxExportContext c, Linear linear, string x)
+    private static string Linear(OnnxExportContext c, PrecisionLinear linear, string x)
     {
         // MatMul with the transposed weight works for inputs of any rank (ViT's [N, L, D] tokens as well as pooled vectors).
         using var transposed = linear.weight.t();

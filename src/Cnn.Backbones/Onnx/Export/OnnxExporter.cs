@@ -41,6 +41,8 @@ public static class OnnxExporter
         options.Validate();
         Native.TorchRuntime.EnsureLoaded();
         bool training = model.training;
+        // The export is of the float32 network, and it is verified against float32 outputs whatever the model computes in.
+        using var float32 = model.OverrideCompute(Compute.ComputeSettings.Float32);
         model.eval();
         try
         {

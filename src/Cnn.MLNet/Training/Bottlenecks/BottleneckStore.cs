@@ -150,7 +150,7 @@ internal sealed class BottleneckStore : IDisposable
     internal static string NetworkKey(CnnNetwork network, BottleneckLevel level)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes($"{network.Spec.Architecture}\n{level}\n{System.Text.Json.JsonSerializer.Serialize(network.Preprocess)}\n"));
+        hash.AppendData(Encoding.UTF8.GetBytes($"{network.Spec.Architecture}\n{level}\n{network.Model.Compute}\n{System.Text.Json.JsonSerializer.Serialize(network.Preprocess)}\n"));
         var trained = new HashSet<string>(network.Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name), StringComparer.Ordinal);
         Checkpoints.RunFingerprint.AppendStateDict(hash, network.Model.state_dict().Where(kv => !trained.Contains(kv.Key)));
         return Convert.ToHexString(hash.GetHashAndReset(), 0, 16).ToLowerInvariant();

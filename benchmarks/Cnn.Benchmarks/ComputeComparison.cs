@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using Cnn.Backbones.Compute;
+using Cnn.Backbones.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Benchmarks;
+
+/// <summary>
+/// Training and inference img/s of one model under each compute setting (float32 or bfloat16, contiguous or channels-last), in
+/// one process: the median of the timed steps after the first. Modes: fp32, fp32cl, bf16, bf16cl, and eval-… for inference.
+/// </summary>
+internal static class ComputeComparison
+{
+    public static void Run(string model, int size, int batch, int steps, string mode)
+    {
+        torch.manual_seed(1);
+        using var net = ModelRegistry.Create(model, new ModelOptions { NumClasses = 10 });
+        var x = randn(batch, net.InChannels, size, size);
+        net.Compute = new ComputeSettings(mode.Contains("bf16") ? ScalarType.BFloat16 : null, mode.Contains("cl"));
+        var y = tensor(Enumerable.Range(0, batch).Select(i => (long)(i % 10)).ToArray());
+        using var opt = optim.AdamW(net.parameters(), 1e-3);
+        bool eval = mode.Contains("eval");
+        if (eval) net.eval(); else net.train();
+        var times = new List<double>();
+        var clock = new Stopwatch();
+        for (int s = 0; s < steps; s++)
+        {
+            clock.Restart();
+            using var scope = NewDisposeScope();
+            if (eval)
+            {
+                using var ng = no_grad();
+                net.call(x);
+            }
+            else
+            {
+                var loss = nn.functional.cross_entropy(net.ForwardTrain(x).Logits, y);
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+            }
+            if (s > 0) times.Add(clock.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        Console.WriteLine($"{model} {size}px {mode}: {batch / times[times.Count / 2]:0.0} img/s (median of {steps - 1})");
+    }
+}

@@ -1,0 +1,71 @@
+using Cnn.Backbones.Compute;
+using Cnn.Backbones.Models;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Networks;
+
+/// <summary>
+/// Resolves <see cref="CnnPrecision"/> and <see cref="CnnMemoryFormat"/> into the <see cref="ComputeSettings"/> a backbone runs
+/// with, and says why. The families for which Auto turns bfloat16 and channels-last on are data, from the measurements of
+/// <c>benchmarks/Cnn.Benchmarks --compute --model M</c> on a CPU with AVX-512 BF16: bfloat16 channels-last inference ran
+/// 1.6–2.9× float32 for every family measured (resnet18, mobilenet_v3_large, efficientnet_b0, convnext_tiny, densenet121);
+/// training 1.5–3.5× for resnet18, convnext_tiny and densenet121, but 1.0–1.6× for the depthwise families, where channels-last
+/// alone gives most of it.
+/// </summary>
+internal static class ComputeSelection
+{
+    // Families whose training and inference ran faster in bfloat16 on a CPU with native bfloat16 (AVX-512 BF16).
+    private static readonly IReadOnlySet<string> BFloat16Faster = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "resnet", "seresnet", "mobilenet", "efficientnet", "convnext", "densenet", "vgg", "squeezenet", "googlenet", "inception",
+        "regnet", "alexnet", "vit",
+    };
+
+    // Families whose training ran faster on channels-last activations (the rest, such as ViT's token stages, gain nothing).
+    private static readonly IReadOnlySet<string> ChannelsLastFaster = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "resnet", "seresnet", "mobilenet", "efficientnet", "convnext", "densenet", "vgg", "squeezenet", "googlenet", "inception",
+        "regnet", "alexnet",
+    };
+
+    /// <summary>Throws before any work when the precision cannot run on the device asked for.</summary>
+    /// <param name="precision">The precision option.</param>
+    /// <param name="device">The device option.</param>
+    /// <param name="owner">The options' name for messages (<c>CnnTrainerOptions</c>).</param>
+    /// <exception cref="ArgumentException">Float16 without CUDA.</exception>
+    public static void Validate(CnnPrecision precision, CnnDevice device, string owner)
+    {
+        if (!Enum.IsDefined(precision))
+            throw new ArgumentException($"{owner}.Precision must be Auto, Float32, BFloat16 or Float16; got {precision}.");
+        if (precision == CnnPrecision.Float16 && device == CnnDevice.Cpu)
+            throw new ArgumentException($"{owner}.Precision = Float16 needs a CUDA device: CPU kernels for float16 are slow or missing. On the CPU use BFloat16 (or Auto, which picks it where the CPU has native bfloat16).");
+    }
+
+    /// <summary>The settings for <paramref name="architecture"/> on <paramref name="device"/>, and a line saying why.</summary>
+    /// <exception cref="ArgumentException">Float16 on the CPU.</exception>
+    public static (ComputeSettings Settings, string Reason) Resolve(CnnPrecision precision, CnnMemoryFormat format, Device device, string architecture)
+    {
+        string family = ModelRegistry.Exists(architecture) ? ModelRegistry.GetDefinition(architecture).Family : architecture;
+        bool cuda = device.type == TorchSharp.DeviceType.CUDA;
+        var (reduced, precisionReason) = precision switch
+        {
+            CnnPrecision.Float32 => ((ScalarType?)null, "float32 as asked"),
+            CnnPrecision.BFloat16 => (ScalarType.BFloat16, "bfloat16 as asked" + (cuda || CpuFeatures.HasNativeBFloat16 ? "" : " (this CPU has no native bfloat16: expect it to be slow)")),
+            CnnPrecision.Float16 when !cuda => throw new ArgumentException("Precision = Float16 needs a CUDA device; on the CPU use BFloat16 or Auto."),
+            CnnPrecision.Float16 => (ScalarType.Float16, "float16 as asked, with loss scaling"),
+            _ when cuda => (null, "auto: float32 on CUDA (choose BFloat16 or Float16 explicitly)"),
+            _ when !CpuFeatures.HasNativeBFloat16 => (null, "auto: float32 (this CPU has no native bfloat16)"),
+            _ when !BFloat16Faster.Contains(family) => (null, $"auto: float32 ({family} measured no faster in bfloat16)"),
+            _ => (ScalarType.BFloat16, $"auto: bfloat16 ({string.Join(", ", CpuFeatures.BFloat16InstructionSets)})"),
+        };
+        var (channelsLast, formatReason) = format switch
+        {
+            CnnMemoryFormat.Contiguous => (false, "contiguous as asked"),
+            CnnMemoryFormat.ChannelsLast => (true, "channels-last as asked"),
+            _ when cuda => (false, "auto: contiguous on CUDA"),
+            _ when ChannelsLastFaster.Contains(family) => (true, "auto: channels-last"),
+            _ => (false, $"auto: contiguous ({family} measured no faster channels-last)"),
+        };
+        return (new ComputeSettings(reduced, channelsLast), $"{precisionReason}; {formatReason}");
+    }
+}

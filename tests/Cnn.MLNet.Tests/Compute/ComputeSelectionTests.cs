@@ -1,0 +1,53 @@
+using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
+using Cnn.MLNet.Networks;
+using Cnn.MLNet.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.MLNet.Tests.Compute;
+
+/// <summary>How precision and memory-format options resolve, and float16's loss scaling (PyTorch GradScaler's rules).</summary>
+[TestClass]
+public sealed class ComputeSelectionTests
+{
+    [TestMethod]
+    public void OptionsResolveToComputeSettingsAndAutoFollowsTheCpu()
+    {
+        TorchRuntime.EnsureLoaded();
+        Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(CnnPrecision.Float32, CnnMemoryFormat.Contiguous, CPU, "resnet18").Settings);
+        Assert.AreEqual(new ComputeSettings(ScalarType.BFloat16, true),
+            ComputeSelection.Resolve(CnnPrecision.BFloat16, CnnMemoryFormat.ChannelsLast, CPU, "resnet18").Settings);
+        var (auto, reason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18");
+        Assert.AreEqual(CpuFeatures.HasNativeBFloat16 ? ScalarType.BFloat16 : null, auto.ReducedType, reason);
+        Assert.IsTrue(auto.ChannelsLast, reason);
+        Assert.IsFalse(ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "vit_b_32").Settings.ChannelsLast);
+    }
+
+    [TestMethod]
+    public void Float16OnTheCpuIsRefusedBeforeAnyWork()
+    {
+        var options = new CnnTrainerOptions { Precision = CnnPrecision.Float16, Device = CnnDevice.Cpu };
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => CnnTrainer.ResNet18(options));
+        StringAssert.Contains(ex.Message, "Float16 needs a CUDA device");
+        StringAssert.Contains(ex.Message, "use BFloat16");
+    }
+
+    [TestMethod]
+    public void LossScalerBacksOffOnOverflowSkipsTheStepAndGrowsAfterTheInterval()
+    {
+        TorchRuntime.EnsureLoaded();
+        var scaler = new LossScaler();
+        var p = new TorchSharp.Modules.Parameter(ones(3));
+        using (var loss = scaler.ScaleLoss((p * 2).sum())) loss.backward();
+        Assert.IsTrue(scaler.UnscaleAndUpdate([p]));
+        CollectionAssert.AreEqual(new[] { 2f, 2f, 2f }, p.grad!.data<float>().ToArray(), "gradients are unscaled");
+        p.grad!.fill_(float.PositiveInfinity);
+        Assert.IsFalse(scaler.UnscaleAndUpdate([p]));
+        Assert.AreEqual(LossScaler.InitialScale / 2, scaler.Scale);
+        Assert.AreEqual(0f, p.grad!.abs().sum().item<float>(), "an overflowed step's gradients are cleared");
+        for (int i = 0; i < LossScaler.GrowthInterval; i++) scaler.Update(finite: true);
+        Assert.AreEqual(LossScaler.InitialScale, scaler.Scale);
+        Assert.AreEqual(1, scaler.SkippedSteps);
+    }
+}
