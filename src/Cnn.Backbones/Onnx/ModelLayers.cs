@@ -20,7 +20,7 @@ internal sealed record ModelLayer(LayerKind Kind, string Name, nn.Module Module,
 
     public bool HasBias => Own("bias") is not null;
 
-    public string Describe() => $"{Module.GetType().Name} '{Name}' {OnnxLayer.Text(WeightShape)}" + (NormName is null ? "" : $" + BatchNorm2d '{NormName}'");
+    public string Describe() => $"{Module.GetName()} '{Name}' {OnnxLayer.Text(WeightShape)}" + (NormName is null ? "" : $" + BatchNorm2d '{NormName}'");
 
     private Tensor? Own(string name) => Module.named_parameters(recurse: false).FirstOrDefault(p => p.name == name).parameter;
 }
