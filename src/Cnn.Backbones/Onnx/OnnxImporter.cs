@@ -387,14 +387,19 @@ public static class OnnxImporter
                     yield return new Assignment(prefix + "bias", theirs.Bias is null ? torch.zeros(ours.WeightShape) : graph.Tensor(theirs.Bias), theirs.Bias, theirs.Bias is null ? "0 (no bias in ONNX)" : "");
                 yield break;
             default:
+            {
                 var weight = graph.Tensor(theirs.Weight!);
                 if (theirs.TransposeWeight) weight = weight.t();
-                if (theirs.Alpha != 1) weight = weight * theirs.Alpha;
+                // Explicit scalars, kept alive across the native call (a temporary implicit Scalar can be finalised mid-call).
+                using var alpha = theirs.Alpha.ToScalar();
+                using var beta = theirs.Beta.ToScalar();
+                if (theirs.Alpha != 1) weight = weight.mul(alpha);
                 yield return new Assignment(prefix + "weight", weight, theirs.Weight, (theirs.TransposeWeight ? "transposed" : "") + (theirs.Alpha != 1 ? $" × alpha {theirs.Alpha}" : ""));
                 if (!ours.HasBias) yield break;
-                var bias = theirs.Bias is null ? torch.zeros(ours.WeightShape[0]) : graph.Tensor(theirs.Bias).reshape(-1) * theirs.Beta;
+                var bias = theirs.Bias is null ? torch.zeros(ours.WeightShape[0]) : graph.Tensor(theirs.Bias).reshape(-1).mul(beta);
                 yield return new Assignment(prefix + "bias", bias, theirs.Bias, theirs.Bias is null ? "0 (no bias in ONNX)" : theirs.Beta != 1 ? $"× beta {theirs.Beta}" : "");
                 yield break;
+            }
         }
     }
 
