@@ -10,11 +10,8 @@ namespace Cnn.Backbones.Compute;
 /// float16 scope it convolves in that type and returns that type. TorchSharp's <c>Conv2d</c> is sealed, so the policy needs a
 /// layer of our own. Create it with <see cref="Ops.Conv2d(long, long, long, long, long, long, long, bool, Device?)"/>.
 /// </summary>
-public sealed class PrecisionConv2d : nn.Module<Tensor, Tensor>
+public sealed class PrecisionConv2d : PrecisionLayer
 {
-    private Parameter _weight = null!;
-    private Parameter? _bias;
-
     internal PrecisionConv2d(long inChannels, long outChannels, (long, long) kernelSize, (long, long) stride, (long, long) padding,
         (long, long) dilation, long groups, bool bias, Device? device) : base("Conv2d")
     {
@@ -30,28 +27,6 @@ public sealed class PrecisionConv2d : nn.Module<Tensor, Tensor>
         weight = nn.Parameter(empty([outChannels, inChannels / groups, kernelSize.Item1, kernelSize.Item2], device: device));
         if (bias) this.bias = nn.Parameter(empty(outChannels, device: device));
         Initialization.ResetLikeTorch(weight, this.bias);
-    }
-
-    /// <summary>The kernel, [out, in / groups, kh, kw], float32 (the master copy under mixed precision).</summary>
-    public Parameter weight
-    {
-        get => _weight;
-        private set
-        {
-            _weight = value;
-            ConditionallyRegisterParameter(nameof(weight), value);
-        }
-    }
-
-    /// <summary>The bias, [out], or null.</summary>
-    public Parameter? bias
-    {
-        get => _bias;
-        private set
-        {
-            _bias = value;
-            ConditionallyRegisterParameter(nameof(bias), value);
-        }
     }
 
     /// <summary>Input channels.</summary>
@@ -76,23 +51,6 @@ public sealed class PrecisionConv2d : nn.Module<Tensor, Tensor>
     public long groups { get; }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        if (MixedPrecision.ComputeTypeFor(input) is not { } type)
-            return nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups);
-        using var scope = NewDisposeScope();
-        var output = nn.functional.conv2d(input.to(type), weight.to(type), bias?.to(type), stride, padding, dilation, groups);
-        return output.MoveToOuterDisposeScope();
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _weight.Dispose();
-            _bias?.Dispose();
-        }
-        base.Dispose(disposing);
-    }
+    protected override Tensor Apply(Tensor input, Tensor weight, Tensor? bias) =>
+        nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups);
 }

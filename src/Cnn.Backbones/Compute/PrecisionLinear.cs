@@ -9,11 +9,8 @@ namespace Cnn.Backbones.Compute;
 /// initialisation) that follows <see cref="MixedPrecision"/>: inside a bfloat16 or float16 scope it multiplies in that type and
 /// returns that type. Create it with <see cref="Ops.Linear"/>.
 /// </summary>
-public sealed class PrecisionLinear : nn.Module<Tensor, Tensor>
+public sealed class PrecisionLinear : PrecisionLayer
 {
-    private Parameter _weight = null!;
-    private Parameter? _bias;
-
     internal PrecisionLinear(long inFeatures, long outFeatures, bool bias, Device? device) : base("Linear")
     {
         in_features = inFeatures;
@@ -23,28 +20,6 @@ public sealed class PrecisionLinear : nn.Module<Tensor, Tensor>
         Initialization.ResetLikeTorch(weight, this.bias);
     }
 
-    /// <summary>The weight, [out, in], float32 (the master copy under mixed precision).</summary>
-    public Parameter weight
-    {
-        get => _weight;
-        private set
-        {
-            _weight = value;
-            ConditionallyRegisterParameter(nameof(weight), value);
-        }
-    }
-
-    /// <summary>The bias, [out], or null.</summary>
-    public Parameter? bias
-    {
-        get => _bias;
-        private set
-        {
-            _bias = value;
-            ConditionallyRegisterParameter(nameof(bias), value);
-        }
-    }
-
     /// <summary>Input features.</summary>
     public long in_features { get; }
 
@@ -52,23 +27,5 @@ public sealed class PrecisionLinear : nn.Module<Tensor, Tensor>
     public long out_features { get; }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        if (MixedPrecision.ComputeTypeFor(input) is not { } type)
-            return nn.functional.linear(input, weight, bias);
-        using var scope = NewDisposeScope();
-        var output = nn.functional.linear(input.to(type), weight.to(type), bias?.to(type));
-        return output.MoveToOuterDisposeScope();
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _weight.Dispose();
-            _bias?.Dispose();
-        }
-        base.Dispose(disposing);
-    }
+    protected override Tensor Apply(Tensor input, Tensor weight, Tensor? bias) => nn.functional.linear(input, weight, bias);
 }

@@ -27,21 +27,25 @@ public sealed class ComputeSettingsTests
     }
 
     /// <remarks>
-    /// The output compared is the feature map (every family's convolutional body; a ViT's logits start at zero). In eval mode
-    /// outputs agree to float32 rounding (1e-4 of the largest value) and gradients to 1e-3. In training mode the outputs
-    /// do too, but a BatchNorm's backward over batch statistics subtracts nearly equal sums, which magnifies the different
-    /// summation order of the two layouts in the gradients of the early layers: PyTorch 1.13's own channels-last resnet18 differs
-    /// from its contiguous run by 1% of the largest gradient at batch 2. Those are checked to 5% of the largest gradient. Head
-    /// dropout is off: its mask is drawn in memory order, so the two layouts drop different (equally likely) units.
+    /// The output compared is the feature map (every family's convolutional body; a ViT's logits start at zero), at batch 4 from
+    /// a seeded initialisation. Outputs agree to float32 rounding (1e-4 of the largest value) in both modes. Gradients are
+    /// compared as whole vectors (relative Euclidean norm), not element by element: a ReLU or max-pool input that rounds to the
+    /// other side of zero or of a near tie in one layout routes a whole element's gradient differently, a legitimate difference
+    /// of the gradient's own size in a few elements (seen on vgg11 and densenet121 in eval mode). Over seeds 1 to 6 the norms
+    /// differed by at most 0.4% in eval mode and 3.2% in training mode, where a BatchNorm's backward over batch statistics
+    /// subtracts nearly equal sums and magnifies the different summation order (PyTorch 1.13's own channels-last resnet18
+    /// differs from its contiguous run by 1% at batch 2); the bounds are 1% and 5%. A layout error gives differences of order 1.
+    /// Head dropout is off: its mask is drawn in memory order, so the two layouts drop different (equally likely) units.
     /// </remarks>
     [TestMethod]
     [DynamicData(nameof(FamilyRows))]
     public void ChannelsLastGivesTheContiguousOutputsAndGradients(string name)
     {
         var spec = new ModelSpec(name);
+        torch.manual_seed(11);
         using var model = spec.Create(o => o with { DropRate = 0 });
         using var scope = NewDisposeScope();
-        var x = Input(model, spec);
+        var x = Input(model, spec, batch: 4);
         foreach (bool training in new[] { false, true })
         {
             model.Compute = ComputeSettings.Float32;
@@ -51,8 +55,8 @@ public sealed class ComputeSettingsTests
             string mode = training ? "training" : "eval";
             Assert.IsTrue(output.is_contiguous(), $"{name}: a channels-last run returns contiguous outputs");
             TensorAssert.AssertClose(reference, output, $"{name} channels-last {mode} output", 1e-4);
-            TensorAssert.AssertClose(Flat(referenceGradients, referenceGradients), Flat(referenceGradients, gradients),
-                $"{name} channels-last {mode} gradients", training ? 5e-2 : 1e-3);
+            TensorAssert.AssertNormClose(Flat(referenceGradients, referenceGradients), Flat(referenceGradients, gradients),
+                $"{name} channels-last {mode} gradients", training ? 5e-2 : 1e-2);
         }
     }
 
@@ -70,6 +74,7 @@ public sealed class ComputeSettingsTests
     {
         var spec = new ModelSpec(name);
         // Auxiliary heads off: they need inputs larger than these (inception_v3: 299 px).
+        torch.manual_seed(11);
         using var model = spec.Create(o => o with { DropRate = 0, AuxLogits = name is "inception_v3" or "googlenet" ? false : o.AuxLogits });
         using var scope = NewDisposeScope();
         var x = Input(model, spec, batch: 4, minimumSize: 128);

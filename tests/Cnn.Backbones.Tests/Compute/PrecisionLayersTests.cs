@@ -66,4 +66,25 @@ public sealed class PrecisionLayersTests
         CollectionAssert.AreEqual(new long[] { 60, 1, 15, 3 }, last.stride());
         Assert.IsTrue(TensorAssert.Identical(x, last));
     }
+
+    [TestMethod]
+    public void ModuleToReplacesTheParametersTheLayerComputesWith()
+    {
+        TorchRuntime.EnsureLoaded();
+        using var conv = Ops.Conv2d(2, 4, 3, padding: 1);
+        using var linear = Ops.Linear(3, 2);
+        conv.to(ScalarType.Float64);
+        linear.to(ScalarType.Float64);
+        foreach (var (name, p) in conv.named_parameters().Concat(linear.named_parameters()))
+            Assert.AreEqual(ScalarType.Float64, p.dtype, name);
+        Assert.AreEqual(ScalarType.Float64, conv.weight.dtype);
+        Assert.AreEqual(ScalarType.Float64, conv.bias!.dtype);
+        Assert.AreSame(conv.get_parameter("weight"), conv.weight, "the property and the registered parameter must be one tensor");
+        using var x = randn(1, 2, 5, 5, dtype: ScalarType.Float64);
+        using var y = conv.call(x);
+        Assert.AreEqual(ScalarType.Float64, y.dtype);
+        using var v = randn(4, 3, dtype: ScalarType.Float64);
+        using var z = linear.call(v);
+        Assert.AreEqual(ScalarType.Float64, z.dtype);
+    }
 }

@@ -26,6 +26,21 @@ internal static class TensorAssert
         Assert.IsTrue(diff <= relative * scale, $"{what}: max|diff| = {diff:G4} exceeds {relative:G2} · max|ref| = {relative * scale:G4}");
     }
 
+    /// <summary>
+    /// Asserts equal shapes and ‖actual − expected‖ ≤ <paramref name="relative"/> · ‖expected‖ (Euclidean norms): for values
+    /// where a few elements may legitimately differ by a lot, such as gradients through a ReLU or max-pool whose input rounds to
+    /// the other side of zero or of a near tie.
+    /// </summary>
+    public static void AssertNormClose(Tensor expected, Tensor actual, string what, double relative)
+    {
+        CollectionAssert.AreEqual(expected.shape, actual.shape, $"{what}: shape [{string.Join(", ", actual.shape)}] != reference [{string.Join(", ", expected.shape)}]");
+        using var scope = NewDisposeScope();
+        double scale = expected.norm().item<float>();
+        double diff = (actual - expected).norm().item<float>();
+        Assert.IsTrue(scale > 0, $"{what}: reference is all zeros, the comparison would be meaningless");
+        Assert.IsTrue(diff <= relative * scale, $"{what}: ‖diff‖ = {diff:G4} exceeds {relative:G2} · ‖ref‖ = {relative * scale:G4}");
+    }
+
     /// <summary>Asserts that <paramref name="model"/>'s state dict has the reference's keys, in order, with its shapes.</summary>
     public static void AssertSameKeys(IReadOnlyList<(string Key, long[] Shape)> reference, Backbone model, string name)
     {
