@@ -190,6 +190,15 @@ public abstract class CnnFitOptions
     /// </summary>
     public Action<Distributed.DataParallelReport>? DataParallelCompleted { get; set; }
 
+    /// <summary>
+    /// Under <c>mpirun</c>: normalise every BatchNorm in training mode with the statistics of the global batch, all ranks' images
+    /// together (PyTorch's <c>SyncBatchNorm</c>; timm's <c>--sync-bn</c>), so N ranks of batch B train as one process of batch N·B.
+    /// Default false: each rank normalises with its own batch's statistics, as DistributedDataParallel does, which is cheaper (no
+    /// communication inside the forward pass) and differs noticeably only when the per-rank batch is small. No effect in a process
+    /// that was not launched by mpirun.
+    /// </summary>
+    public bool SyncBatchNorm { get; set; }
+
     /// <summary>Cancels training; checked before every batch.</summary>
     public CancellationToken CancellationToken { get; set; }
 

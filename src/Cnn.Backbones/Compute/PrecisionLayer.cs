@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace Cnn.Backbones.Compute;
@@ -12,8 +13,14 @@ namespace Cnn.Backbones.Compute;
 /// </summary>
 public abstract class PrecisionLayer : nn.Module<Tensor, Tensor>
 {
-    private Parameter _weight = null!;
-    private Parameter? _bias;
+    // Module.to() finds parameter fields by reflection (private fields of a base class are invisible to it, so these are
+    // private protected) and re-registers them under their ComponentName: without it, the field name ("_weight") would become a
+    // second parameter beside the stale "weight".
+    [ComponentName(Name = "weight")]
+    private protected Parameter _weight = null!;
+
+    [ComponentName(Name = "bias")]
+    private protected Parameter? _bias;
 
     /// <summary>Creates the layer; the derived constructor assigns <see cref="weight"/> and <see cref="bias"/>.</summary>
     /// <param name="torchName">The torch module name ("Conv2d", "Linear"), used in messages and exports.</param>

@@ -63,6 +63,7 @@ internal sealed record FitSettings
             new("--keep-checkpoints", "checkpoints kept in --checkpoint-dir, newest first (default 3)", "N"),
             new("--resume", "continue the run of this checkpoint file, or of the newest whole checkpoint in this folder (same data and options)", "<folder|file>"),
             new("--decay-norm-bias", "apply weight decay to biases and normalisation weights too (default: not, as timm)"),
+            new("--sync-bn", "under mpirun: normalise BatchNorm with the statistics of all ranks' batches together (SyncBatchNorm; default: each rank's own, as DDP)"),
             new("--device", "where the network runs: auto, cpu or cuda (default auto)", "auto|cpu|cuda"),
             .. ComputeOptions.Options,
             new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
@@ -187,6 +188,9 @@ internal sealed record FitSettings
     /// <summary>CPU threads of the network's operations, or null for libtorch's default.</summary>
     public int? Threads { get; init; }
 
+    /// <summary>Synchronised BatchNorm under mpirun.</summary>
+    public bool SyncBatchNorm { get; init; }
+
     /// <summary>Skip undecodable images instead of failing.</summary>
     public bool SkipCorrupt { get; init; }
 
@@ -259,6 +263,7 @@ internal sealed record FitSettings
             LearningRateMultiplier = arguments.Double("--lr-mult", null, min: 1, max: 1e6),
             LayerDecay = arguments.Double("--layer-decay", null, min: 0.01, max: 1),
             DecayNormAndBias = arguments.Flag("--decay-norm-bias"),
+            SyncBatchNorm = arguments.Flag("--sync-bn"),
             CheckpointDirectory = arguments.String("--checkpoint-dir"),
             CheckpointEvery = arguments.OptionalInt("--checkpoint-every", min: 1),
             CheckpointsKept = arguments.Int("--keep-checkpoints", 3, min: 1, max: 10000),
@@ -325,6 +330,7 @@ internal sealed record FitSettings
         options.DiscriminativeLearningRateRatio = LearningRateMultiplier;
         options.LayerDecay = LayerDecay;
         options.DecayNormAndBias = DecayNormAndBias;
+        options.SyncBatchNorm = SyncBatchNorm;
         options.CheckpointDirectory = CheckpointDirectory;
         options.CheckpointEverySteps = CheckpointEvery;
         options.CheckpointsKept = CheckpointsKept;

@@ -17,6 +17,7 @@ internal sealed class DataParallelTraining : IDisposable
     private GradientBuckets? _buckets;
     private TimeSpan _inMpi;
     private long _steps;
+    private int _synchronisedNormLayers;
 
     public DataParallelTraining(ICommunicator communicator) => _communicator = communicator;
 
@@ -47,6 +48,14 @@ internal sealed class DataParallelTraining : IDisposable
         }
     }
 
+    /// <summary>Synchronises every BatchNorm of <paramref name="model"/> across the ranks until disposed (<see cref="SynchronizedBatchNorm"/>).</summary>
+    public SynchronizedBatchNorm SynchroniseBatchNorm(Backbone model)
+    {
+        var norms = new SynchronizedBatchNorm(model, _communicator);
+        _synchronisedNormLayers = norms.Layers;
+        return norms;
+    }
+
     /// <summary>Replaces the gradients of <paramref name="trainable"/> with their mean over the ranks (one allreduce per bucket).</summary>
     public void AverageGradients(List<Parameter> trainable)
     {
@@ -71,7 +80,7 @@ internal sealed class DataParallelTraining : IDisposable
     public void Barrier() => _communicator.Barrier();
 
     /// <summary>Where the gradient traffic stands: steps so far, bytes per step, allreduce calls per step and the time inside them.</summary>
-    public DataParallelReport Report() => new(Size, _steps, _buckets?.Bytes ?? 0, _buckets?.Count ?? 0, _inMpi);
+    public DataParallelReport Report() => new(Size, _steps, _buckets?.Bytes ?? 0, _buckets?.Count ?? 0, _inMpi, _synchronisedNormLayers);
 
     /// <summary>Prints <paramref name="failure"/> with this rank's number and ends every rank of the launch (exit code 1).</summary>
     public void Abort(Exception failure)

@@ -61,6 +61,7 @@ internal sealed class TrainingLoop
         {
             if (o.ResumeFrom is { } source) run.Resume = Restore(CheckpointStore.Load(source, _fingerprint!, _channel), model, run);
             _parallel?.Synchronise(model);
+            using var synchronisedNorms = o.SyncBatchNorm ? _parallel?.SynchroniseBatchNorm(model) : null;
             for (int p = 0; p < phases.Count; p++)
             {
                 if (run.Resume is { } resume && resume.Position.Phase > p) continue;

@@ -75,16 +75,43 @@ public sealed class PrecisionLayersTests
         using var linear = Ops.Linear(3, 2);
         conv.to(ScalarType.Float64);
         linear.to(ScalarType.Float64);
-        foreach (var (name, p) in conv.named_parameters().Concat(linear.named_parameters()))
-            Assert.AreEqual(ScalarType.Float64, p.dtype, name);
+        foreach (var layer in new nn.Module[] { conv, linear })
+        {
+            CollectionAssert.AreEqual(new[] { "weight", "bias" }, layer.named_parameters().Select(p => p.name).ToArray(), "torch's keys, no others");
+            CollectionAssert.AreEqual(new[] { "weight", "bias" }, layer.state_dict().Keys.ToArray());
+            foreach (var (name, p) in layer.named_parameters()) Assert.AreEqual(ScalarType.Float64, p.dtype, name);
+        }
         Assert.AreEqual(ScalarType.Float64, conv.weight.dtype);
         Assert.AreEqual(ScalarType.Float64, conv.bias!.dtype);
         Assert.AreSame(conv.get_parameter("weight"), conv.weight, "the property and the registered parameter must be one tensor");
         using var x = randn(1, 2, 5, 5, dtype: ScalarType.Float64);
         using var y = conv.call(x);
         Assert.AreEqual(ScalarType.Float64, y.dtype);
+        y.sum().backward();
+        Assert.IsNotNull(conv.weight.grad, "the gradient reaches the registered parameter");
         using var v = randn(4, 3, dtype: ScalarType.Float64);
         using var z = linear.call(v);
         Assert.AreEqual(ScalarType.Float64, z.dtype);
+    }
+
+    /// <summary>Module.to() (the path of a CUDA move too) re-registers parameters by reflection over fields; keys must survive it.</summary>
+    [TestMethod]
+    [DataRow("resnet18")]
+    [DataRow("convnext_tiny")]
+    [DataRow("mobilenet_v3_small")]
+    public void AModelConvertedWithToKeepsTorchsKeysAndTrainsItsParameters(string architecture)
+    {
+        TorchRuntime.EnsureLoaded();
+        using var model = Cnn.Backbones.Models.ModelRegistry.Create(architecture);
+        var keys = model.state_dict().Keys.ToArray();
+        var parameterNames = model.named_parameters().Select(p => p.name).ToArray();
+        model.to(ScalarType.Float64);
+        CollectionAssert.AreEqual(keys, model.state_dict().Keys.ToArray(), "state-dict keys after to(float64)");
+        CollectionAssert.AreEqual(parameterNames, model.named_parameters().Select(p => p.name).ToArray(), "parameters after to(float64)");
+        using var x = randn(2, 3, 32, 32, dtype: ScalarType.Float64);
+        using var loss = model.call(x).sum();
+        loss.backward();
+        foreach (var (name, p) in model.named_parameters())
+            Assert.IsTrue(p.dtype == ScalarType.Float64 && p.grad is not null, $"{name}: float64, with a gradient");
     }
 }
