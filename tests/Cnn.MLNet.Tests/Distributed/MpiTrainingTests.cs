@@ -87,6 +87,24 @@ public sealed class MpiTrainingTests
         Assert.IsGreaterThan(10 * same, other, $"per-rank statistics (max |dw| / max |w| = {other:G3}) must differ far more than synchronised ones ({same:G3})");
     }
 
+    /// <summary>
+    /// <c>cnn distill</c> under mpirun: the student trains data-parallel (the teacher, in eval mode, runs on each rank's shard),
+    /// rank 0 alone reports and saves, and the student file evaluates like any other.
+    /// </summary>
+    [TestMethod]
+    public void DistillationRunsDataParallelAndSavesOneStudent()
+    {
+        string teacher = _dir!.File("teacher.zip"), student = _dir.File("student.zip");
+        MpiLauncher.Succeed(1, Train(8, teacher));
+        string output = MpiLauncher.Succeed(2, "distill", "--teacher", teacher, "--student", "lenet5", "--data", Folder, "--epochs", "2",
+            "--batch-size", "4", "--image-size", "32", "--val-split", "0", "--augment", "off", "--threads", "1", "--quiet", "--output", student);
+        Assert.AreEqual(1, Regex.Matches(output, "saved: ").Count, output);
+        Assert.AreEqual(1, Regex.Matches(output, "epoch 2/2").Count, output);
+        StringAssert.Matches(output, new Regex(@"data-parallel: 2 ranks, 12 steps"));
+        string eval = MpiLauncher.Succeed(1, "eval", "--model-file", student, "--data", Folder);
+        StringAssert.Matches(eval, new Regex(@"accuracy [\d.]+%.*48 images"));
+    }
+
     /// <summary>Killing rank 1 mid-run (SIGKILL) ends mpirun with a non-zero exit and a message naming the rank, within 60 s.</summary>
     [TestMethod]
     public void AKilledRankEndsTheLaunchWithAnErrorWithinATimeLimit()
