@@ -27,10 +27,16 @@ internal static class MpiLauncher
     /// <summary>Runs <c>dotnet cnn.dll</c> (or mpirun with <paramref name="ranks"/> &gt; 1) to the end; fails the test unless it exits 0.</summary>
     public static string Succeed(int ranks, params string[] arguments)
     {
-        using var process = ranks > 1 ? StartRanks(ranks, arguments) : Single(arguments);
-        var (exit, output) = Finish(process, TimeSpan.FromSeconds(120));
+        var (exit, output) = Run(ranks, arguments);
         Assert.AreEqual(0, exit, output);
         return output;
+    }
+
+    /// <summary>Runs <c>dotnet cnn.dll</c> (or mpirun with <paramref name="ranks"/> &gt; 1) to the end: its exit code and output.</summary>
+    public static (int Exit, string Output) Run(int ranks, params string[] arguments)
+    {
+        using var process = ranks > 1 ? StartRanks(ranks, arguments) : Single(arguments);
+        return Finish(process, TimeSpan.FromSeconds(120));
     }
 
     /// <summary>Waits for the end of <paramref name="process"/>; its exit code and its stdout then stderr.</summary>

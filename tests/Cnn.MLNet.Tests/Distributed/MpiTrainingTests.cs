@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Scoring;
+using Cnn.MLNet.Training.Checkpoints;
 using Cnn.MLNet.Tests.Cli;
 using Cnn.Tests.Shared;
 using Microsoft.ML;
@@ -103,6 +104,30 @@ public sealed class MpiTrainingTests
         StringAssert.Matches(output, new Regex(@"data-parallel: 2 ranks, 12 steps"));
         string eval = MpiLauncher.Succeed(1, "eval", "--model-file", student, "--data", Folder);
         StringAssert.Matches(eval, new Regex(@"accuracy [\d.]+%.*48 images"));
+    }
+
+    /// <summary>
+    /// A 2-rank run resumed under mpirun from its first epoch's checkpoint (rank 0 wrote it; every rank loads it) ends with the
+    /// weights of the uninterrupted run; resuming it as a single process is refused, naming the number of processes.
+    /// </summary>
+    [TestMethod]
+    public void ATwoRankRunResumesWithTwoRanksAndOnlyWithTwo()
+    {
+        string checkpoints = _dir!.File("mpi-checkpoints"), whole = _dir.File("whole.zip"), resumed = _dir.File("resumed.zip");
+        MpiLauncher.Succeed(2, [.. Train(4, whole), "--checkpoint-dir", checkpoints]);
+        var written = CheckpointStore.List(checkpoints);
+        Assert.HasCount(2, written, "one checkpoint per epoch, written by rank 0 alone");
+        string firstEpoch = written[^1];
+        string log = MpiLauncher.Succeed(2, [.. Train(4, resumed), "--resume", firstEpoch]);
+        Assert.AreEqual(1, Regex.Matches(log, "epoch 2/2").Count, log);
+        Assert.DoesNotContain("epoch 1/2", log, "the resumed run starts after the checkpoint's epoch");
+        double difference = MaxDifference(resumed, whole);
+        Console.WriteLine($"resumed vs uninterrupted: max |dw| {difference:G3}");
+        Assert.IsLessThan(1e-6, difference, $"resumed vs uninterrupted: max |dw| = {difference:G3}");
+
+        var (exit, output) = MpiLauncher.Run(1, [.. Train(4, _dir.File("single.zip")), "--resume", firstEpoch]);
+        Assert.AreNotEqual(0, exit, output);
+        StringAssert.Contains(output, "processes", output);
     }
 
     /// <summary>Killing rank 1 mid-run (SIGKILL) ends mpirun with a non-zero exit and a message naming the rank, within 60 s.</summary>
