@@ -33,7 +33,7 @@ internal sealed class DifferentiableAllreduce : autograd.SingleTensorFunction<Di
 
     private static Tensor Reduce(Tensor values, ICommunicator communicator)
     {
-        var host = values.detach().to(CPU).to(ScalarType.Float64).contiguous().clone();
+        var host = values.detach().to(ScalarType.Float64, CPU, copy: true).contiguous(); // a copy: the input is never written
         communicator.AllreduceSum(MemoryMarshal.Cast<byte, double>(host.bytes));
         var device = values.device;
         return device.type == TorchSharp.DeviceType.CPU ? host.to(values.dtype) : host.to(values.dtype).to(device);

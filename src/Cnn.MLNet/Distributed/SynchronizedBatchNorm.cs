@@ -58,7 +58,7 @@ internal sealed class SynchronizedBatchNorm : IDisposable
         using var scope = NewDisposeScope();
         // 16-bit activations (mixed precision) are normalised in float32, as BatchNorm does; float32 and float64 in their own type.
         var type = input.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : input.dtype;
-        var x = input.to(type);
+        var x = input.dtype == type ? input : input.to(type); // never a second handle on the caller's tensor in this scope
         long channels = x.shape[1];
         long[] reduced = [0, .. Enumerable.Range(2, (int)x.dim() - 2).Select(d => (long)d)];
         long[] perChannel = [1, channels, .. Enumerable.Repeat(1L, (int)x.dim() - 2)];
