@@ -8,7 +8,8 @@ namespace Cnn.Benchmarks;
 
 /// <summary>
 /// Training and inference img/s of one model under each compute setting (float32 or bfloat16, contiguous or channels-last), in
-/// one process: the median of the timed steps after the first. Modes: fp32, fp32cl, bf16, bf16cl, and eval-… for inference.
+/// one process: the median of the timed steps after the first. Modes: fp32, fp32cl, bf16, bf16cl, and eval-… for inference,
+/// with -fold for BatchNorm folded into the convolutions (eval-fp32-fold, eval-fp32cl-fold, …).
 /// </summary>
 internal static class ComputeComparison
 {
@@ -22,6 +23,7 @@ internal static class ComputeComparison
         using var opt = optim.AdamW(net.parameters(), 1e-3);
         bool eval = mode.Contains("eval");
         if (eval) net.eval(); else net.train();
+        if (mode.Contains("fold")) net.FoldBatchNorm();
         var times = new List<double>();
         var clock = new Stopwatch();
         for (int s = 0; s < steps; s++)

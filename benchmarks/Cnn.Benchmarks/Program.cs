@@ -3,6 +3,7 @@
 // torchvision are installed (Debian: python3-torchvision), (c) the same bare loop in PyTorch on the same machine and threads.
 // Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--python PATH]
 // With --compute [--model M] [--modes fp32,bf16cl,eval-bf16cl,...]: img/s of one model per compute setting (ComputeComparison.cs).
+// With --inference [--model M] [--size PX]: inference img/s of ours, ONNX Runtime and PyTorch side by side (InferenceBenchmark.cs).
 // With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 using System.Diagnostics;
 using Cnn.Backbones.Models;
@@ -21,6 +22,13 @@ if (args.Contains("--compute"))
     string modes = ArgumentString("--modes") ?? "fp32,fp32cl,bf16,bf16cl,eval-fp32,eval-fp32cl,eval-bf16,eval-bf16cl";
     foreach (var mode in modes.Split(','))
         Cnn.Benchmarks.ComputeComparison.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 112), Argument("--batch", 32), Argument("--steps", 12), mode);
+    return;
+}
+if (args.Contains("--inference"))
+{
+    TorchRuntime.EnsureLoaded();
+    Cnn.Benchmarks.InferenceBenchmark.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 224), Argument("--batch", 32), Argument("--steps", 5),
+        ArgumentString("--python") ?? "/usr/bin/python3");
     return;
 }
 if (args.Contains("--bottleneck"))

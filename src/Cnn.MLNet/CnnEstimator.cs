@@ -125,6 +125,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         {
             FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
             network.UseCompute(o.Precision, o.MemoryFormat);
+            network.UseEngine(o.InferenceEngine);
             return network;
         }
         catch

@@ -55,6 +55,13 @@ public abstract class CnnFitOptions
     /// <summary>Memory layout of the activations. Default <see cref="CnnMemoryFormat.Contiguous"/>; <see cref="CnnMemoryFormat.Auto"/> picks channels-last for convolutional families on the CPU.</summary>
     public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
 
+    /// <summary>
+    /// What runs the no-grad inference passes: the bottleneck cache's one pass over the images and the trained model's
+    /// predictions. Default <see cref="CnnInferenceEngine.TorchSharp"/>; <see cref="CnnInferenceEngine.OnnxRuntime"/> needs
+    /// float32 on the CPU. Training itself always runs in TorchSharp.
+    /// </summary>
+    public CnnInferenceEngine InferenceEngine { get; set; } = CnnInferenceEngine.TorchSharp;
+
     /// <summary>Seed for weight initialisation, shuffling, augmentation and any validation split. Default 0.</summary>
     public int Seed { get; set; }
 
@@ -223,6 +230,7 @@ public abstract class CnnFitOptions
         Check(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
         Check(Enum.IsDefined(MemoryFormat), nameof(MemoryFormat), MemoryFormat, "must be Auto, Contiguous or ChannelsLast");
         Networks.ComputeSelection.Validate(Precision, Device, GetType().Name);
+        Networks.ComputeSelection.ValidateEngine(InferenceEngine, Precision, Device, GetType().Name);
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
         Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");

@@ -3,9 +3,9 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Compute;
 
 /// <summary>
-/// Factories of our convolution and linear layers, with the parameters (and defaults) of <c>torch.nn.Conv2d</c> and
-/// <c>torch.nn.Linear</c>. Every model builds its convolutions and linear layers here, so the precision policy
-/// (<see cref="MixedPrecision"/>) reaches all of them.
+/// Factories of our convolution, linear and BatchNorm layers, with the parameters (and defaults) of <c>torch.nn.Conv2d</c>,
+/// <c>torch.nn.Linear</c> and <c>torch.nn.BatchNorm2d</c>. Every model builds those layers here, so the precision policy
+/// (<see cref="MixedPrecision"/>) and BatchNorm folding reach all of them.
 /// </summary>
 public static class Ops
 {
@@ -44,4 +44,15 @@ public static class Ops
     /// <param name="device">Device for the parameters, or null.</param>
     public static PrecisionLinear Linear(long inFeatures, long outFeatures, bool hasBias = true, Device? device = null) =>
         new(inFeatures, outFeatures, hasBias, device);
+
+    /// <summary>
+    /// A 2-D BatchNorm (<c>nn.BatchNorm2d(features, eps, momentum)</c>, affine, tracking running statistics) that
+    /// <see cref="Models.Backbone.FoldBatchNorm"/> can fold into the convolution before it.
+    /// </summary>
+    /// <param name="features">Channels.</param>
+    /// <param name="eps">Added to the variance.</param>
+    /// <param name="momentum">Weight of each batch in the running statistics.</param>
+    /// <param name="device">Device for the parameters and statistics, or null.</param>
+    public static FoldableBatchNorm2d BatchNorm2d(long features, double eps = 1e-5, double momentum = 0.1, Device? device = null) =>
+        new(features, eps, momentum, device);
 }

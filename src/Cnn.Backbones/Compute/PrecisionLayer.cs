@@ -51,13 +51,17 @@ public abstract class PrecisionLayer : nn.Module<Tensor, Tensor>
     /// <summary>The layer's operation on tensors that share one type.</summary>
     protected abstract Tensor Apply(Tensor input, Tensor weight, Tensor? bias);
 
+    /// <summary>The float32 weight and bias this forward pass computes with: <see cref="weight"/> and <see cref="bias"/> unless a derived layer substitutes its own.</summary>
+    private protected virtual (Tensor Weight, Tensor? Bias) EffectiveParameters() => (weight, bias);
+
     /// <inheritdoc />
     public sealed override Tensor forward(Tensor input)
     {
+        var (w, b) = EffectiveParameters();
         if (MixedPrecision.ComputeTypeFor(input) is not { } type)
-            return Apply(input, weight, bias);
+            return Apply(input, w, b);
         using var scope = NewDisposeScope();
-        var output = Apply(input.to(type), weight.to(type), bias?.to(type));
+        var output = Apply(input.to(type), w.to(type), b?.to(type));
         return output.MoveToOuterDisposeScope();
     }
 

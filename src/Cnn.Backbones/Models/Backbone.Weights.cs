@@ -38,6 +38,7 @@ public abstract partial class Backbone
     public WeightLoadReport LoadWeights(StateDict weights, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(weights);
+        UnfoldBatchNorm(); // folded weights would be a snapshot of the old ones
         using var source = Prepare(weights);
         try
         {

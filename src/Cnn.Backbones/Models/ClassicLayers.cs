@@ -59,13 +59,13 @@ internal sealed class IndexedSequence : nn.Module<Tensor, Tensor>, IOnnxExportab
 internal sealed class BasicConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly PrecisionConv2d conv;
-    private readonly BatchNorm2d bn;
+    private readonly FoldableBatchNorm2d bn;
 
     public BasicConv2d(int inChannels, int outChannels, (long, long) kernel, (long, long)? stride = null, (long, long)? padding = null, Device? device = null)
         : base(nameof(BasicConv2d))
     {
         conv = Ops.Conv2d(inChannels, outChannels, kernel, stride: stride ?? (1, 1), padding: padding ?? (0, 0), bias: false, device: device);
-        bn = nn.BatchNorm2d(outChannels, eps: 1e-3, device: device);
+        bn = Ops.BatchNorm2d(outChannels, eps: 1e-3, device: device);
         RegisterComponents();
     }
 

@@ -125,7 +125,7 @@ public sealed class DenseNet : Backbone
                 case PrecisionConv2d conv:
                     nn.init.kaiming_normal_(conv.weight);
                     break;
-                case BatchNorm2d bn:
+                case FoldableBatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;
@@ -140,18 +140,18 @@ public sealed class DenseNet : Backbone
     private sealed class DenseNetFeatures : nn.Module<Tensor, Tensor>
     {
         private readonly PrecisionConv2d conv0;
-        private readonly BatchNorm2d norm0;
+        private readonly FoldableBatchNorm2d norm0;
         private readonly ReLU relu0;
         private readonly MaxPool2d pool0;
         private readonly DenseBlock[] _blocks;
         private readonly Transition[] _transitions;
-        private readonly BatchNorm2d norm5;
+        private readonly FoldableBatchNorm2d norm5;
         private readonly ReLU relu5;
 
         public DenseNetFeatures(DenseNetArchitecture a, int inChannels, Device? device) : base("Sequential")
         {
             conv0 = Ops.Conv2d(inChannels, a.NumInitFeatures, 7, stride: 2, padding: 3, bias: false, device: device);
-            norm0 = nn.BatchNorm2d(a.NumInitFeatures, device: device);
+            norm0 = Ops.BatchNorm2d(a.NumInitFeatures, device: device);
             relu0 = nn.ReLU();
             pool0 = nn.MaxPool2d(3, 2, 1);
             register_module("conv0", conv0);
@@ -172,7 +172,7 @@ public sealed class DenseNet : Backbone
                 register_module("transition" + k, _transitions[i]);
                 channels /= 2;
             }
-            norm5 = nn.BatchNorm2d(channels, device: device);
+            norm5 = Ops.BatchNorm2d(channels, device: device);
             relu5 = nn.ReLU();
             register_module("norm5", norm5);
             register_module("relu5", relu5);
@@ -213,19 +213,19 @@ public sealed class DenseNet : Backbone
     /// <summary>torchvision's <c>_DenseLayer</c>: BN → ReLU → 1×1 conv (bottleneck) → BN → ReLU → 3×3 conv, on the concatenated inputs.</summary>
     private sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
-        private readonly BatchNorm2d norm1;
+        private readonly FoldableBatchNorm2d norm1;
         private readonly ReLU relu1;
         private readonly PrecisionConv2d conv1;
-        private readonly BatchNorm2d norm2;
+        private readonly FoldableBatchNorm2d norm2;
         private readonly ReLU relu2;
         private readonly PrecisionConv2d conv2;
 
         public DenseLayer(int inChannels, int growthRate, int bnSize, Device? device) : base("_DenseLayer")
         {
-            norm1 = nn.BatchNorm2d(inChannels, device: device);
+            norm1 = Ops.BatchNorm2d(inChannels, device: device);
             relu1 = nn.ReLU();
             conv1 = Ops.Conv2d(inChannels, bnSize * growthRate, 1, bias: false, device: device);
-            norm2 = nn.BatchNorm2d(bnSize * growthRate, device: device);
+            norm2 = Ops.BatchNorm2d(bnSize * growthRate, device: device);
             relu2 = nn.ReLU();
             conv2 = Ops.Conv2d(bnSize * growthRate, growthRate, 3, padding: 1, bias: false, device: device);
             RegisterComponents();
@@ -275,14 +275,14 @@ public sealed class DenseNet : Backbone
     /// <summary>torchvision's <c>_Transition</c>: BN → ReLU → 1×1 conv → 2×2 average pool.</summary>
     private sealed class Transition : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
-        private readonly BatchNorm2d norm;
+        private readonly FoldableBatchNorm2d norm;
         private readonly ReLU relu;
         private readonly PrecisionConv2d conv;
         private readonly AvgPool2d pool;
 
         public Transition(int inChannels, int outChannels, Device? device) : base("_Transition")
         {
-            norm = nn.BatchNorm2d(inChannels, device: device);
+            norm = Ops.BatchNorm2d(inChannels, device: device);
             relu = nn.ReLU();
             conv = Ops.Conv2d(inChannels, outChannels, 1, bias: false, device: device);
             pool = nn.AvgPool2d(2, 2);

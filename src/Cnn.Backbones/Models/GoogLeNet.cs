@@ -209,7 +209,7 @@ public sealed class GoogLeNet : Backbone
                 case PrecisionLinear linear:
                     Layers.TruncatedNormal(linear.weight, 0, 0.01, -2, 2);
                     break;
-                case BatchNorm2d bn:
+                case FoldableBatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;

@@ -206,7 +206,7 @@ public sealed class InceptionV3 : Backbone
                 case PrecisionLinear linear:
                     Layers.TruncatedNormal(linear.weight, 0, name == "AuxLogits.fc" ? 0.001 : 0.1, -2, 2);
                     break;
-                case BatchNorm2d bn:
+                case FoldableBatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;

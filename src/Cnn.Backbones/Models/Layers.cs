@@ -43,7 +43,7 @@ public static class Layers
     {
         var conv = Ops.Conv2d(inChannels, outChannels, kernelSize, stride: stride, padding: (kernelSize - 1) / 2 * dilation,
             dilation: dilation, groups: groups, bias: false, device: device);
-        var bn = nn.BatchNorm2d(outChannels, eps: norm.Eps, momentum: norm.Momentum, device: device);
+        var bn = Ops.BatchNorm2d(outChannels, eps: norm.Eps, momentum: norm.Momentum, device: device);
         return activation is null ? nn.Sequential(conv, bn) : nn.Sequential(conv, bn, activation());
     }
 
@@ -118,7 +118,7 @@ public static class Layers
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut);
                     if (conv.bias is { } b) nn.init.zeros_(b);
                     break;
-                case BatchNorm2d bn:
+                case FoldableBatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;

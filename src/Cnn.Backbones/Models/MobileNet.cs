@@ -54,7 +54,7 @@ public sealed class MobileNetV2 : SequentialBackbone
                 if (t != 1) branch.Add(Layers.ConvNormAct(input, hidden, 1, 1, 1, () => nn.ReLU6(), norm, device));
                 branch.Add(Layers.ConvNormAct(hidden, hidden, 3, stride, hidden, () => nn.ReLU6(), norm, device));
                 branch.Add(Ops.Conv2d(hidden, c, 1, bias: false, device: device));
-                branch.Add(nn.BatchNorm2d(c, device: device));
+                branch.Add(Ops.BatchNorm2d(c, device: device));
                 layers.Add(new InvertedResidual("conv", nn.Sequential(branch), stride == 1 && input == c));
                 channels.Add(c);
                 reductions.Add(reductions[^1] * stride);

@@ -120,7 +120,7 @@ public sealed class RegNet : Backbone
                         long fanOut = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels;
                         nn.init.normal_(conv.weight, 0, Math.Sqrt(2.0 / fanOut));
                         break;
-                    case BatchNorm2d bn:
+                    case FoldableBatchNorm2d bn:
                         nn.init.ones_(bn.weight);
                         nn.init.zeros_(bn.bias);
                         break;

@@ -60,7 +60,7 @@ public sealed record ResNetArchitecture(
 public sealed class ResNet : Backbone
 {
     private readonly PrecisionConv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly FoldableBatchNorm2d bn1;
     private readonly ReLU act1;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1;
@@ -93,7 +93,7 @@ public sealed class ResNet : Backbone
         Architecture = architecture;
 
         conv1 = Ops.Conv2d(options.InChannels, 64, 7, stride: 2, padding: 3, bias: false, device: device);
-        bn1 = nn.BatchNorm2d(64, device: device);
+        bn1 = Ops.BatchNorm2d(64, device: device);
         act1 = nn.ReLU();
         maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
         var builder = new LayerBuilder(architecture, device);
@@ -163,7 +163,7 @@ public sealed class ResNet : Backbone
                 case PrecisionConv2d conv:
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     break;
-                case BatchNorm2d bn:
+                case FoldableBatchNorm2d bn:
                     nn.init.constant_(bn.weight, 1);
                     nn.init.constant_(bn.bias, 0);
                     break;
@@ -185,7 +185,7 @@ public sealed class ResNet : Backbone
         {
             int outChannels = planes * architecture.Expansion;
             Sequential? downsample = stride != 1 || _inplanes != outChannels
-                ? nn.Sequential(Conv1x1(_inplanes, outChannels, stride, device), nn.BatchNorm2d(outChannels, device: device))
+                ? nn.Sequential(Conv1x1(_inplanes, outChannels, stride, device), Ops.BatchNorm2d(outChannels, device: device))
                 : null;
             var layers = new List<nn.Module<Tensor, Tensor>> { CreateBlock(_inplanes, planes, stride, downsample) };
             _inplanes = outChannels;
@@ -221,7 +221,7 @@ public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExport
     protected ResNetBlockModule(string name) : base(name) { }
 
     /// <summary>The last BatchNorm of the residual branch.</summary>
-    public abstract BatchNorm2d LastNorm { get; }
+    public abstract FoldableBatchNorm2d LastNorm { get; }
 
     /// <inheritdoc />
     public string ExportOnnx(OnnxExportContext context, string input)
@@ -240,10 +240,10 @@ public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExport
 public sealed class BasicBlock : ResNetBlockModule
 {
     private readonly PrecisionConv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly FoldableBatchNorm2d bn1;
     private readonly ReLU relu;
     private readonly PrecisionConv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly FoldableBatchNorm2d bn2;
     private readonly nn.Module<Tensor, Tensor>? se;
     private readonly Sequential? downsample;
 
@@ -258,17 +258,17 @@ public sealed class BasicBlock : ResNetBlockModule
         : base(nameof(BasicBlock))
     {
         conv1 = ResNet.Conv3x3(inplanes, planes, stride, 1, device);
-        bn1 = nn.BatchNorm2d(planes, device: device);
+        bn1 = Ops.BatchNorm2d(planes, device: device);
         relu = nn.ReLU();
         conv2 = ResNet.Conv3x3(planes, planes, 1, 1, device);
-        bn2 = nn.BatchNorm2d(planes, device: device);
+        bn2 = Ops.BatchNorm2d(planes, device: device);
         se = attention;
         this.downsample = downsample;
         RegisterComponents();
     }
 
     /// <inheritdoc />
-    public override BatchNorm2d LastNorm => bn2;
+    public override FoldableBatchNorm2d LastNorm => bn2;
 
     /// <inheritdoc />
     protected override (IReadOnlyList<nn.Module> Branch, nn.Module? Downsample, nn.Module Relu) ExportParts =>
@@ -293,11 +293,11 @@ public sealed class BasicBlock : ResNetBlockModule
 public sealed class Bottleneck : ResNetBlockModule
 {
     private readonly PrecisionConv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly FoldableBatchNorm2d bn1;
     private readonly PrecisionConv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly FoldableBatchNorm2d bn2;
     private readonly PrecisionConv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly FoldableBatchNorm2d bn3;
     private readonly nn.Module<Tensor, Tensor>? se;
     private readonly ReLU relu;
     private readonly Sequential? downsample;
@@ -317,11 +317,11 @@ public sealed class Bottleneck : ResNetBlockModule
     {
         int width = (int)(planes * (baseWidth / 64.0)) * groups;
         conv1 = ResNet.Conv1x1(inplanes, width, 1, device);
-        bn1 = nn.BatchNorm2d(width, device: device);
+        bn1 = Ops.BatchNorm2d(width, device: device);
         conv2 = ResNet.Conv3x3(width, width, stride, groups, device);
-        bn2 = nn.BatchNorm2d(width, device: device);
+        bn2 = Ops.BatchNorm2d(width, device: device);
         conv3 = ResNet.Conv1x1(width, planes * 4, 1, device);
-        bn3 = nn.BatchNorm2d(planes * 4, device: device);
+        bn3 = Ops.BatchNorm2d(planes * 4, device: device);
         se = attention;
         relu = nn.ReLU();
         this.downsample = downsample;
@@ -329,7 +329,7 @@ public sealed class Bottleneck : ResNetBlockModule
     }
 
     /// <inheritdoc />
-    public override BatchNorm2d LastNorm => bn3;
+    public override FoldableBatchNorm2d LastNorm => bn3;
 
     /// <inheritdoc />
     protected override (IReadOnlyList<nn.Module> Branch, nn.Module? Downsample, nn.Module Relu) ExportParts =>

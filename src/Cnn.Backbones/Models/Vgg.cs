@@ -56,7 +56,7 @@ public sealed class Vgg : Backbone
                 continue;
             }
             layers.Add(Ops.Conv2d(channels, v, 3, padding: 1, device: device));
-            if (architecture.BatchNorm) layers.Add(nn.BatchNorm2d(v, device: device));
+            if (architecture.BatchNorm) layers.Add(Ops.BatchNorm2d(v, device: device));
             layers.Add(nn.ReLU());
             channels = v;
         }
@@ -168,7 +168,7 @@ public sealed class Vgg : Backbone
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     if (conv.bias is not null) nn.init.zeros_(conv.bias);
                     break;
-                case BatchNorm2d bn:
+                case FoldableBatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;

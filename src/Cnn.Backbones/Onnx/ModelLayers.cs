@@ -9,7 +9,7 @@ namespace Cnn.Backbones.Onnx;
 /// One layer with weights of our model, in execution order: a convolution (with the BatchNorm that directly consumes its output,
 /// when there is one), a BatchNorm or LayerNorm on its own, or a linear layer. Names are module paths (state-dict prefixes).
 /// </summary>
-internal sealed record ModelLayer(LayerKind Kind, string Name, nn.Module Module, string? NormName, BatchNorm2d? Norm)
+internal sealed record ModelLayer(LayerKind Kind, string Name, nn.Module Module, string? NormName, FoldableBatchNorm2d? Norm)
 {
     /// <summary>The module whose output is the layer's output (the BatchNorm when there is one).</summary>
     public string OutputModule => NormName ?? Name;
@@ -78,7 +78,7 @@ internal static class ModelLayers
             var (name, module, _, _) = calls[i];
             switch (module)
             {
-                case PrecisionConv2d when i + 1 < calls.Count && calls[i + 1] is { Module: BatchNorm2d bn, TakesPrevious: true }:
+                case PrecisionConv2d when i + 1 < calls.Count && calls[i + 1] is { Module: FoldableBatchNorm2d bn, TakesPrevious: true }:
                     layers.Add(new ModelLayer(LayerKind.Conv, name, module, calls[i + 1].Name, bn));
                     i++;
                     break;
@@ -131,7 +131,7 @@ internal static class ModelLayers
         }
     }
 
-    private static bool IsLayer(nn.Module module) => module is PrecisionConv2d or BatchNorm2d or PrecisionLinear or LayerNorm or Models.LayerNorm2d;
+    private static bool IsLayer(nn.Module module) => module is PrecisionConv2d or FoldableBatchNorm2d or PrecisionLinear or LayerNorm or Models.LayerNorm2d;
 
     private static bool SameTensor(Tensor a, Tensor b) => ReferenceEquals(a, b) || (!a.IsInvalid && !b.IsInvalid && a.Handle == b.Handle);
 }

@@ -379,7 +379,7 @@ public static class OnnxImporter
                 foreach (var a in NormAssignments(graph, theirs.Norm, norm, ours.Norm.eps, onnxBias, theirs.Bias)) yield return a;
                 yield break;
             case LayerKind.BatchNorm:
-                foreach (var a in NormAssignments(graph, theirs.Norm!, prefix, ((BatchNorm2d)ours.Module).eps, null, null)) yield return a;
+                foreach (var a in NormAssignments(graph, theirs.Norm!, prefix, ((FoldableBatchNorm2d)ours.Module).eps, null, null)) yield return a;
                 yield break;
             case LayerKind.LayerNorm:
                 yield return new Assignment(prefix + "weight", graph.Tensor(theirs.Weight!), theirs.Weight, "");

@@ -28,6 +28,7 @@ internal sealed class EvalCommand : ICliCommand
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
+        ComputeOptions.Check(arguments);
         string modelFile = arguments.Required("--model-file");
         string? folder = arguments.String("--data");
         int? cap = arguments.OptionalInt("--limit", min: 2);

@@ -30,6 +30,7 @@ internal sealed class FeaturesCommand : ICliCommand
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
+        ComputeOptions.Check(arguments);
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
         string? weights = arguments.String("--weights");

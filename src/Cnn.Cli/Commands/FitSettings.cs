@@ -137,6 +137,9 @@ internal sealed record FitSettings
     /// <summary>The activation layout (<c>--memory-format</c>).</summary>
     public CnnMemoryFormat MemoryFormat { get; init; }
 
+    /// <summary>What runs inference (<c>--engine</c>).</summary>
+    public CnnInferenceEngine InferenceEngine { get; init; }
+
     /// <summary>Label smoothing.</summary>
     public double Smoothing { get; init; }
 
@@ -250,6 +253,7 @@ internal sealed record FitSettings
             },
             Precision = ComputeOptions.Precision(arguments),
             MemoryFormat = ComputeOptions.MemoryFormat(arguments),
+            InferenceEngine = ComputeOptions.Engine(arguments),
             Threads = arguments.OptionalInt("--threads", min: 1, max: 1024),
             Smoothing = arguments.Double("--smoothing", 0, min: 0, max: 0.99)!.Value,
             Mixup = arguments.Double("--mixup", 0, min: 0, max: 100)!.Value,
@@ -318,6 +322,7 @@ internal sealed record FitSettings
         options.Device = Device;
         options.Precision = Precision;
         options.MemoryFormat = MemoryFormat;
+        options.InferenceEngine = InferenceEngine;
         options.LabelSmoothing = Smoothing;
         options.MixupAlpha = Mixup;
         options.CutMixAlpha = CutMix;

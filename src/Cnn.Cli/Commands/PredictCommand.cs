@@ -39,6 +39,7 @@ internal sealed class PredictCommand : ICliCommand
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
+        ComputeOptions.Check(arguments);
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
         string? weights = arguments.String("--weights");

@@ -68,9 +68,8 @@ internal sealed class BackboneRunner : IDisposable
         stderr.WriteLine($"cnn: warning: no --weights given: {modelName} has random weights, so its outputs are meaningless. " +
                          "Give a .pth/.safetensors file with --weights, or a trained model with --model-file.");
 
-    /// <summary>Sets how the network computes from <c>--precision</c> and <c>--memory-format</c>.</summary>
-    public void UseCompute(CliArguments arguments) =>
-        _network.UseCompute(ComputeOptions.Precision(arguments), ComputeOptions.MemoryFormat(arguments));
+    /// <summary>Sets how the network computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
+    public void UseCompute(CliArguments arguments) => ComputeOptions.Apply(_network, arguments);
 
     /// <summary>Logits [images][classes], computed in batches of <paramref name="batchSize"/>.</summary>
     public float[][] Logits(IReadOnlyList<ImageSample> images, int batchSize) => Run(images, batchSize, preLogits: false);

@@ -45,9 +45,8 @@ internal sealed class PipelineModel : IDisposable
     /// <summary>The pipeline's CNN classifier stage.</summary>
     public CnnClassifierTransformer Classifier { get; private init; } = null!;
 
-    /// <summary>Sets how the network computes from <c>--precision</c> and <c>--memory-format</c>.</summary>
-    public void UseCompute(CliArguments arguments) =>
-        Classifier.Network.UseCompute(ComputeOptions.Precision(arguments), ComputeOptions.MemoryFormat(arguments));
+    /// <summary>Sets how the network computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
+    public void UseCompute(CliArguments arguments) => ComputeOptions.Apply(Classifier.Network, arguments);
 
     /// <summary>
     /// The classifier network's pooled pre-logits features [images][features] of images (encoded bytes, named by their path),

@@ -57,11 +57,12 @@ public static class CommonOptions
 /// </summary>
 public static class ComputeOptions
 {
-    /// <summary>The two options.</summary>
+    /// <summary>The compute options: precision, memory format, inference engine.</summary>
     public static IReadOnlyList<CliOption> Options { get; } =
     [
         new("--precision", "arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16, else float32), float32, bfloat16, or float16 (CUDA only) (default float32)", "auto|float32|bfloat16|float16"),
         new("--memory-format", "activation layout: auto (channels-last for convolutional families on the CPU), contiguous or channels-last (default contiguous)", "auto|contiguous|channels-last"),
+        new("--engine", "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU) (default torch)", "torch|onnxruntime"),
     ];
 
     /// <summary>The parsed <c>--precision</c>.</summary>
@@ -75,6 +76,14 @@ public static class ComputeOptions
         var other => throw new CliUsageException($"option --precision must be auto, float32, bfloat16 or float16, got '{other}'"),
     };
 
+    /// <summary>The parsed <c>--engine</c>.</summary>
+    public static Cnn.MLNet.CnnInferenceEngine Engine(CliArguments arguments) => arguments.String("--engine") switch
+    {
+        null or "torch" or "torchsharp" => Cnn.MLNet.CnnInferenceEngine.TorchSharp,
+        "onnxruntime" or "ort" => Cnn.MLNet.CnnInferenceEngine.OnnxRuntime,
+        var other => throw new CliUsageException($"option --engine must be torch or onnxruntime, got '{other}'"),
+    };
+
     /// <summary>The parsed <c>--memory-format</c>.</summary>
     public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments) => arguments.String("--memory-format") switch
     {
@@ -84,4 +93,21 @@ public static class ComputeOptions
         "channels-last" => Cnn.MLNet.CnnMemoryFormat.ChannelsLast,
         var other => throw new CliUsageException($"option --memory-format must be auto, contiguous or channels-last, got '{other}'"),
     };
+
+    /// <summary>Parses the compute options and checks they go together, before any work starts.</summary>
+    /// <exception cref="CliUsageException">A value is unknown, or ONNX Runtime is asked for with a reduced precision.</exception>
+    public static void Check(CliArguments arguments)
+    {
+        var precision = Precision(arguments);
+        MemoryFormat(arguments);
+        if (Engine(arguments) == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime && precision != Cnn.MLNet.CnnPrecision.Float32)
+            throw new CliUsageException($"--engine onnxruntime computes in float32; drop --precision {arguments.String("--precision")} or use --engine torch");
+    }
+
+    /// <summary>Sets how <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
+    internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
+    {
+        network.UseCompute(Precision(arguments), MemoryFormat(arguments));
+        network.UseEngine(Engine(arguments));
+    }
 }

@@ -93,6 +93,7 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         {
             teacherModel.eval();
             student.UseCompute(o.Precision, o.MemoryFormat);
+            student.UseEngine(o.InferenceEngine);
             using var teacherCompute = teacherModel.OverrideCompute(teacherModel.Compute);
             Teacher.Network.UseCompute(o.Precision, o.MemoryFormat);
             channel?.Info(MessageSensitivity.None, $"Computing in {student.ComputeDescription}.");

@@ -27,7 +27,7 @@ internal sealed class SynchronizedBatchNorm : IDisposable
     public SynchronizedBatchNorm(nn.Module model, ICommunicator communicator)
     {
         _communicator = communicator;
-        foreach (var norm in model.modules().OfType<NormBase>().Where(n => n is BatchNorm1d or BatchNorm2d or BatchNorm3d))
+        foreach (var norm in model.modules().OfType<BatchNorm>())
         {
             var before = norm.register_forward_pre_hook(BeforeForward);
             var after = norm.register_forward_hook(AfterForward);

@@ -49,6 +49,7 @@ public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
         try
         {
             network.UseCompute(o.Precision, o.MemoryFormat);
+            network.UseEngine(o.Engine);
             return new CnnFeatureTransformer(network, o.ImageColumnName, o.OutputColumnName, o.StageIndices ?? Array.Empty<int>(), o.BatchSize);
         }
         catch

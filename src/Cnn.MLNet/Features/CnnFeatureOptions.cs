@@ -50,6 +50,12 @@ public sealed class CnnFeatureOptions
     /// <summary>Memory layout of the activations. Default <see cref="CnnMemoryFormat.Contiguous"/>; <see cref="CnnMemoryFormat.Auto"/> picks channels-last for convolutional families on the CPU.</summary>
     public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
 
+    /// <summary>
+    /// What runs the network: <see cref="CnnInferenceEngine.TorchSharp"/> (default) or <see cref="CnnInferenceEngine.OnnxRuntime"/>
+    /// (float32 on the CPU, pooled features only: stage maps need TorchSharp).
+    /// </summary>
+    public CnnInferenceEngine Engine { get; set; } = CnnInferenceEngine.TorchSharp;
+
     /// <summary>The network these options build.</summary>
     /// <exception cref="ArgumentException">Unknown architecture or invalid model or preprocessing options.</exception>
     /// <exception cref="FileNotFoundException">The weights file does not exist.</exception>
@@ -65,6 +71,9 @@ public sealed class CnnFeatureOptions
         if (CropPct is not null && !(CropPct > 0 && CropPct <= 1)) throw new ArgumentOutOfRangeException(nameof(CropPct), CropPct, "CnnFeatureOptions.CropPct must be in (0, 1].");
         if (!Enum.IsDefined(MemoryFormat)) throw new ArgumentOutOfRangeException(nameof(MemoryFormat), MemoryFormat, "CnnFeatureOptions.MemoryFormat must be Auto, Contiguous or ChannelsLast.");
         Networks.ComputeSelection.Validate(Precision, Device, nameof(CnnFeatureOptions));
+        Networks.ComputeSelection.ValidateEngine(Engine, Precision, Device, nameof(CnnFeatureOptions));
+        if (Engine == CnnInferenceEngine.OnnxRuntime && StageIndices is { Count: > 0 })
+            throw new ArgumentOutOfRangeException(nameof(StageIndices), "CnnFeatureOptions.StageIndices: stage maps come from the TorchSharp engine only; set Engine = TorchSharp or leave StageIndices empty.");
         ToNetworkSpec();
     }
 }

@@ -133,17 +133,18 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
         {
             var network = _owner.Network;
             using var batch = network.PrepareBatch(images);
+            if (_owner.StageIndices.Count == 0)
+            {
+                using var pooledOnly = network.ForwardBatch(batch, preLogits: true);
+                pooledOnly.data<float>().CopyTo(outputs[0].AsSpan(0, images.Count * network.Model.NumFeatures));
+                return;
+            }
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var model = network.Model;
-            model.eval();
+            network.PrepareForInference();
             var input = batch.ToTensor().to(network.Device);
-            IReadOnlyList<Tensor> stages = Array.Empty<Tensor>();
-            Tensor features;
-            if (_owner.StageIndices.Count > 0)
-                (stages, features) = model.ForwardStagesAndFeatures(input);
-            else
-                features = model.ForwardFeatures(input);
+            var (stages, features) = model.ForwardStagesAndFeatures(input);
             var pooled = model.ForwardHead(features, preLogits: true).to(CPU).contiguous();
             pooled.data<float>().CopyTo(outputs[0].AsSpan(0, images.Count * model.NumFeatures));
             for (int i = 0; i < _owner.StageIndices.Count; i++)

@@ -13,6 +13,7 @@ internal sealed class CnnNetwork : IDisposable
 {
     private readonly object _gate = new();
     private ImageBatcher? _batcher;
+    private OnnxRuntimeNetwork? _onnxFeatures, _onnxLogits;
 
     /// <param name="spec">What the network is (its weights path already cleared).</param>
     /// <param name="model">The backbone, on <paramref name="device"/>.</param>
@@ -51,19 +52,77 @@ internal sealed class CnnNetwork : IDisposable
         ComputeDescription = $"{settings} ({reason})";
     }
 
-    /// <summary>Eval-mode outputs for a batch of images: logits ([N, classes]) or pooled features when <paramref name="preLogits"/>.</summary>
+    /// <summary>What runs the no-grad inference passes (<see cref="UseEngine"/>). Default <see cref="CnnInferenceEngine.TorchSharp"/>.</summary>
+    public CnnInferenceEngine Engine { get; private set; } = CnnInferenceEngine.TorchSharp;
+
+    /// <summary>Sets what runs <see cref="Forward"/> and <see cref="ForwardBatch"/>; ONNX Runtime needs the CPU and float32.</summary>
+    /// <exception cref="ArgumentException">ONNX Runtime with a reduced precision or on CUDA.</exception>
+    public void UseEngine(CnnInferenceEngine engine)
+    {
+        if (engine == CnnInferenceEngine.OnnxRuntime && Model.Compute.ReducedType is not null)
+            throw new ArgumentException($"The ONNX Runtime inference engine computes in float32; the network is set to {Model.Compute}. Use Precision = Float32 (--precision float32) with it, or the TorchSharp engine for mixed precision.");
+        if (engine == CnnInferenceEngine.OnnxRuntime && Device.type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException($"The ONNX Runtime inference engine runs on the CPU; the network is on {Device}. Use Device = Cpu (--device cpu) with it, or the TorchSharp engine on CUDA.");
+        lock (_gate)
+        {
+            ReleaseOnnxRuntime();
+            Engine = engine;
+        }
+    }
+
+    /// <summary>
+    /// Eval-mode outputs for a batch of images: logits ([N, classes]) or pooled features when <paramref name="preLogits"/>, from
+    /// the <see cref="Engine"/> (TorchSharp with the BatchNorms folded into the convolutions, or ONNX Runtime).
+    /// </summary>
     /// <returns>A CPU float tensor the caller disposes.</returns>
     public Tensor Forward(IReadOnlyList<ImageSample> images, bool preLogits = false)
     {
         using var batch = PrepareBatch(images);
+        return ForwardBatch(batch, preLogits);
+    }
+
+    /// <summary>As <see cref="Forward"/>, on a batch already prepared (<see cref="PrepareBatch"/>).</summary>
+    /// <returns>A CPU float tensor the caller disposes.</returns>
+    public Tensor ForwardBatch(ImageBatch batch, bool preLogits = false)
+    {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         lock (_gate)
         {
-            Model.eval();
-            var input = batch.ToTensor().to(Device);
+            var input = batch.ToTensor();
+            if (Engine == CnnInferenceEngine.OnnxRuntime)
+            {
+                var engine = preLogits ? _onnxFeatures ??= new OnnxRuntimeNetwork(this, preLogits: true) : _onnxLogits ??= new OnnxRuntimeNetwork(this, preLogits: false);
+                return engine.Run(input).MoveToOuterDisposeScope();
+            }
+            PrepareForInference();
+            input = input.to(Device);
             var output = preLogits ? Model.ForwardHead(Model.ForwardFeatures(input), preLogits: true) : Model.call(input);
             return output.to(CPU).contiguous().MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>Disposes the ONNX Runtime sessions made so far; the next ONNX Runtime pass exports the network's current weights.</summary>
+    public void ReleaseOnnxRuntime()
+    {
+        lock (_gate)
+        {
+            _onnxFeatures?.Dispose();
+            _onnxLogits?.Dispose();
+            _onnxFeatures = _onnxLogits = null;
+        }
+    }
+
+    /// <summary>
+    /// Puts the backbone in eval mode with its BatchNorms folded into its convolutions (<see cref="Backbone.FoldBatchNorm"/>) for
+    /// no-grad inference. Training and loading weights unfold; the next call folds the new weights.
+    /// </summary>
+    public void PrepareForInference()
+    {
+        lock (_gate)
+        {
+            Model.eval();
+            if (!Model.IsBatchNormFolded) Model.FoldBatchNorm();
         }
     }
 
@@ -83,5 +142,9 @@ internal sealed class CnnNetwork : IDisposable
     }
 
     /// <summary>Releases the backbone's native memory.</summary>
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        ReleaseOnnxRuntime();
+        Model.Dispose();
+    }
 }

@@ -41,6 +41,20 @@ internal static class ComputeSelection
             throw new ArgumentException($"{owner}.Precision = Float16 needs a CUDA device: CPU kernels for float16 are slow or missing. On the CPU use BFloat16 (or Auto, which picks it where the CPU has native bfloat16).");
     }
 
+    /// <summary>Throws unless <paramref name="engine"/> is defined and, for ONNX Runtime, the precision is float32 and the device not CUDA.</summary>
+    /// <exception cref="ArgumentException">The combination cannot run.</exception>
+    public static void ValidateEngine(CnnInferenceEngine engine, CnnPrecision precision, CnnDevice device, string owner)
+    {
+        string name = owner == nameof(Features.CnnFeatureOptions) ? "Engine" : "InferenceEngine";
+        if (!Enum.IsDefined(engine))
+            throw new ArgumentException($"{owner}.{name} must be TorchSharp or OnnxRuntime; got {engine}.");
+        if (engine != CnnInferenceEngine.OnnxRuntime) return;
+        if (precision != CnnPrecision.Float32)
+            throw new ArgumentException($"{owner}.{name} = OnnxRuntime computes in float32; {owner}.Precision is {precision}. Set Precision = Float32 (--precision float32), or use the TorchSharp engine for mixed precision.");
+        if (device == CnnDevice.Cuda)
+            throw new ArgumentException($"{owner}.{name} = OnnxRuntime runs on the CPU; {owner}.Device is Cuda. Set Device = Cpu (--device cpu), or use the TorchSharp engine on CUDA.");
+    }
+
     /// <summary>The settings for <paramref name="architecture"/> on <paramref name="device"/>, and a line saying why.</summary>
     /// <exception cref="ArgumentException">Float16 on the CPU.</exception>
     public static (ComputeSettings Settings, string Reason) Resolve(CnnPrecision precision, CnnMemoryFormat format, Device device, string architecture)

@@ -195,7 +195,7 @@ public sealed class BackboneContractTests
         foreach (var (name, parameter) in model.named_parameters())
             Assert.AreEqual(!frozenPrefixes.Any(name.StartsWith), parameter.requires_grad, name);
         int frozenNorms = 0;
-        foreach (var (name, module) in model.named_modules().Where(m => m.module is BatchNorm2d))
+        foreach (var (name, module) in model.named_modules().Where(m => m.module is BatchNorm))
         {
             bool frozen = frozenPrefixes.Any((name + ".").StartsWith);
             frozenNorms += frozen ? 1 : 0;
@@ -216,9 +216,9 @@ public sealed class BackboneContractTests
 
         model.Unfreeze();
         Assert.IsTrue(model.parameters().All(p => p.requires_grad));
-        Assert.IsTrue(model.modules().OfType<BatchNorm2d>().All(m => m.training));
+        Assert.IsTrue(model.modules().OfType<BatchNorm>().All(m => m.training));
         model.eval();
-        Assert.IsTrue(model.modules().OfType<BatchNorm2d>().All(m => !m.training));
+        Assert.IsTrue(model.modules().OfType<BatchNorm>().All(m => !m.training));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.FreezeUpTo(6));
         Assert.ThrowsExactly<ArgumentException>(() => model.Freeze("layer9"));
         frozenStats.Dispose();

@@ -45,7 +45,7 @@ internal static class OnnxExportCases
         using var noGrad = no_grad();
         foreach (var (_, module) in model.named_modules())
         {
-            if (module is not BatchNorm2d bn) continue;
+            if (module is not BatchNorm bn) continue;
             bn.weight!.uniform_(0.5, 1.5);
             bn.bias!.uniform_(-0.2, 0.2);
             bn.running_mean!.uniform_(-0.3, 0.3);

@@ -129,11 +129,30 @@ public sealed class PredictFeaturesCommandTests
         using var model = ModelRegistry.Create("resnet18");
         model.LoadWeights(Weights);
         model.eval();
+        model.FoldBatchNorm(); // as the command runs it
         using var _ = no_grad();
         using var x = tensor(input, new long[] { 1, 3, 224, 224 });
         using var direct = model.call(x);
         var expected = direct.data<float>().ToArray();
         CollectionAssert.AreEqual(expected, logits, "no resampling may happen: the logits must be identical");
+    }
+
+    /// <summary><c>--engine onnxruntime</c>: the network's own ONNX export in ONNX Runtime gives torchvision's logits and features.</summary>
+    [TestMethod]
+    public void OnnxRuntimeEngineGivesTorchvisionsLogitsAndFeatures()
+    {
+        string[] images = [_dir!.File("photo.png"), _dir.File("tall.png")];
+        var logits = CliHost.JsonLines(CliHost.Succeed(["predict", "--model", "resnet18", "--weights", Weights, "--engine", "onnxruntime", "--json", .. images]));
+        var features = CliHost.JsonLines(CliHost.Succeed(["features", "--model", "resnet18", "--weights", Weights, "--engine", "onnxruntime", "--json", .. images]));
+        foreach (var (i, name) in new[] { (0, "photo.png"), (1, "tall.png") })
+        {
+            CliHost.AssertClose(Reference(name, "logits"), CliHost.Floats(logits[i].GetProperty("logits")), 1e-4, name + " logits (ONNX Runtime)");
+            CliHost.AssertClose(Reference(name, "features"), CliHost.Floats(features[i].GetProperty("features")), 1e-4, name + " features (ONNX Runtime)");
+        }
+        StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model", "resnet18", "--engine", "tensorrt", images[0]), "--engine must be torch or onnxruntime");
+        string mixed = CliHost.FailOneLine(2, "features", "--model", "resnet18", "--weights", Weights, "--engine", "onnxruntime", "--precision", "bfloat16", images[0]);
+        StringAssert.Contains(mixed, "float32");
+        Assert.IsFalse(mixed.Contains("(Parameter", StringComparison.Ordinal), mixed);
     }
 
     [TestMethod]

@@ -111,7 +111,7 @@ public sealed class SynchronizedBatchNormTests
             using var synchronisedEval = model.call(x).detach();
             Assert.IsLessThan(1e-5, Relative(synchronisedEval, plainEval), "eval mode is plain BatchNorm");
         }
-        var norm = model.modules().OfType<TorchSharp.Modules.BatchNorm2d>().First();
+        var norm = model.modules().OfType<TorchSharp.Modules.BatchNorm>().First();
         Assert.AreEqual(0.1, norm.momentum!.Value, 1e-12, "the momentum is restored after every training-mode pass");
     }
 

@@ -16,8 +16,11 @@ public sealed class CnnFeatureExtractorTests
         public string ImagePath { get; set; } = "";
     }
 
+    /// <remarks>ONNX Runtime runs the network's own export (pooled features only: stage maps come from TorchSharp).</remarks>
     [TestMethod]
-    public void PooledFeaturesAndStageMapsMatchTorchvision()
+    [DataRow(CnnInferenceEngine.TorchSharp)]
+    [DataRow(CnnInferenceEngine.OnnxRuntime)]
+    public void PooledFeaturesAndStageMapsMatchTorchvision(CnnInferenceEngine engine)
     {
         using var folder = new TempDirectory();
         string output = ReferencePython.Run("""
@@ -52,13 +55,14 @@ public sealed class CnnFeatureExtractorTests
         var extractor = ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
         {
             Architecture = "resnet18", Model = new() { WeightsPath = folder.File("w.pth"), ImageSize = 64 }, ImageColumnName = "ImagePath", CropPct = 0.875,
-            StageIndices = new[] { 3 }, BatchSize = 2, // two batches: checks the read-ahead across batch borders
+            StageIndices = engine == CnnInferenceEngine.TorchSharp ? new[] { 3 } : null, BatchSize = 2, // two batches: checks the read-ahead across batch borders
+            Engine = engine,
         });
         using var transformer = extractor.Fit(data);
         var transformed = transformer.Transform(data);
         Assert.AreEqual(512, ((VectorDataViewType)transformed.Schema["Features"].Type).Size);
         Compare(transformed, "Features", reference.RootElement.GetProperty("pooled"));
-        Compare(transformed, "Features.stage3", reference.RootElement.GetProperty("layer3"));
+        if (engine == CnnInferenceEngine.TorchSharp) Compare(transformed, "Features.stage3", reference.RootElement.GetProperty("layer3"));
     }
 
     /// <summary>
@@ -173,5 +177,10 @@ public sealed class CnnFeatureExtractorTests
         StringAssert.Contains(error.Message, "layer4");
         var missing = ml.Transforms.ExtractCnnFeatures(imageColumnName: "Picture");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => missing.Fit(data)).Message, "'Picture' is missing");
+
+        var onnxStages = new CnnFeatureOptions { Engine = CnnInferenceEngine.OnnxRuntime, StageIndices = new[] { 2 } };
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(onnxStages.Validate).Message, "Engine = TorchSharp");
+        var onnxBFloat16 = new CnnFeatureOptions { Engine = CnnInferenceEngine.OnnxRuntime, Precision = CnnPrecision.BFloat16 };
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(onnxBFloat16.Validate).Message, "CnnFeatureOptions.Engine = OnnxRuntime computes in float32");
     }
 }

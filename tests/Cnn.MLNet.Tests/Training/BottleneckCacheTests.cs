@@ -45,12 +45,16 @@ public sealed class BottleneckCacheTests
         return (weights, epochs, log);
     }
 
+    /// <remarks>The third row computes the cache in ONNX Runtime (the frozen network's own export) and trains in TorchSharp.</remarks>
     [TestMethod]
-    [DataRow("resnet18", "PreLogits")]
-    [DataRow("mobilenet_v3_small", "Features")]
-    public void CachedHeadTrainingGivesTheSameModel(string architecture, string level)
+    [DataRow("resnet18", "PreLogits", CnnInferenceEngine.TorchSharp)]
+    [DataRow("mobilenet_v3_small", "Features", CnnInferenceEngine.TorchSharp)]
+    [DataRow("resnet18", "PreLogits", CnnInferenceEngine.OnnxRuntime)]
+    public void CachedHeadTrainingGivesTheSameModel(string architecture, string level, CnnInferenceEngine engine)
     {
-        var cached = Fit(FrozenOptions(architecture));
+        var cachedOptions = FrozenOptions(architecture);
+        cachedOptions.InferenceEngine = engine;
+        var cached = Fit(cachedOptions);
         var options = FrozenOptions(architecture);
         options.CacheBottlenecks = false;
         var direct = Fit(options);

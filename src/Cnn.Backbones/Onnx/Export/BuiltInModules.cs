@@ -20,7 +20,7 @@ internal static class BuiltInModules
     {
         Sequential sequential => c.EmitAll(x, sequential.children()),
         PrecisionConv2d conv => Conv(c, conv, x),
-        BatchNorm2d bn => BatchNorm(c, bn, x),
+        FoldableBatchNorm2d bn => BatchNorm(c, bn, x),
         PrecisionLinear linear => Linear(c, linear, x),
         LayerNorm ln => LayerNorm(c, ln, x),
         ReLU => c.Relu(x),
@@ -48,7 +48,7 @@ internal static class BuiltInModules
             B.Ints("pads", OnnxExportContext.Pads(conv.padding)), B.Ints("dilations", conv.dilation), B.Int("group", conv.groups));
     }
 
-    private static string BatchNorm(OnnxExportContext c, BatchNorm2d bn, string x)
+    private static string BatchNorm(OnnxExportContext c, FoldableBatchNorm2d bn, string x)
     {
         if (bn.running_mean is null || bn.running_var is null)
             throw new NotSupportedException($"ONNX export of '{c.PathOf(bn)}': a BatchNorm without running statistics normalises by batch statistics in eval mode, which an exported graph cannot.");

@@ -80,6 +80,7 @@ internal sealed class BottleneckStore : IDisposable
         var model = network.Model;
         bool wasTraining = model.training;
         model.eval();
+        model.FoldBatchNorm(); // the frozen network's one pass over the images, at inference speed
         try
         {
             using var noGrad = no_grad();
@@ -88,9 +89,14 @@ internal sealed class BottleneckStore : IDisposable
             {
                 if (batch.Count == 0) continue;
                 using var scope = NewDisposeScope();
-                var x = batch.ToTensor().to(network.Device);
-                var features = model.ForwardFeatures(x);
-                var output = (level == BottleneckLevel.PreLogits ? model.ForwardHead(features, preLogits: true) : features).to(CPU).contiguous();
+                Tensor output;
+                if (level == BottleneckLevel.PreLogits && network.Engine == CnnInferenceEngine.OnnxRuntime)
+                    output = network.ForwardBatch(batch, preLogits: true);
+                else
+                {
+                    var features = model.ForwardFeatures(batch.ToTensor().to(network.Device));
+                    output = (level == BottleneckLevel.PreLogits ? model.ForwardHead(features, preLogits: true) : features).to(CPU).contiguous();
+                }
                 rowShape ??= output.shape.Skip(1).ToArray();
                 var values = output.data<float>().ToArray();
                 int length = values.Length / batch.Count;
@@ -100,6 +106,8 @@ internal sealed class BottleneckStore : IDisposable
         }
         finally
         {
+            network.ReleaseOnnxRuntime(); // the export was of the weights before training
+            model.UnfoldBatchNorm();
             model.train(wasTraining);
         }
 

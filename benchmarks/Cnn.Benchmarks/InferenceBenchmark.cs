@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using Cnn.Backbones.Compute;
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Onnx.Export;
+using Microsoft.ML.OnnxRuntime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Benchmarks;
+
+/// <summary>
+/// Inference img/s of one network, side by side in one run on the same input, batch and thread count: ours (float32; with
+/// BatchNorm folded; channels-last and folded; bfloat16 where the CPU has it natively), ONNX Runtime on our ONNX export of the
+/// same network, ONNX Runtime on ML.NET's own ResNet-18 (the graph <c>DnnFeaturizeImage</c> runs; resnet18 only), and PyTorch's
+/// eval mode in float32 and channels-last. Each figure is the median of the timed batches after one warm-up batch.
+/// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- --inference [--model M] [--size PX] [--batch N] [--steps N]
+/// </summary>
+internal static class InferenceBenchmark
+{
+    public static void Run(string model, int size, int batch, int steps, string python)
+    {
+        int threads = torch.get_num_threads();
+        Console.WriteLine($"{model} inference, {size} px, batch {batch}, {threads} threads, median img/s of {steps} batches after one warm-up");
+        var rows = new List<(string Name, double Rate, bool Ours)>();
+        torch.manual_seed(1);
+        using var net = ModelRegistry.Create(model);
+        net.eval();
+        using var x = randn(batch, net.InChannels, size, size, generator: new Generator(3));
+
+        double Ours(ComputeSettings settings, bool fold)
+        {
+            net.Compute = settings;
+            if (fold) net.FoldBatchNorm(); else net.UnfoldBatchNorm();
+            return Median(steps, batch, () =>
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                net.call(x);
+            });
+        }
+        rows.Add(("ours, float32", Ours(ComputeSettings.Float32, fold: false), true));
+        rows.Add(("ours, float32, BatchNorm folded", Ours(ComputeSettings.Float32, fold: true), true));
+        rows.Add(("ours, float32 channels-last, folded", Ours(new ComputeSettings(ChannelsLast: true), fold: true), true));
+        if (CpuFeatures.HasNativeBFloat16)
+            rows.Add(("ours, bfloat16 channels-last, folded", Ours(new ComputeSettings(ScalarType.BFloat16, ChannelsLast: true), fold: true), true));
+        net.Compute = ComputeSettings.Float32;
+        net.UnfoldBatchNorm();
+
+        var export = OnnxExporter.Export(net, new OnnxExportOptions { ImageSize = size });
+        rows.Add(("ONNX Runtime, our export", OnnxRuntime(Google.Protobuf.MessageExtensions.ToByteArray(export.Model), x, threads, steps), false));
+        if (model == "resnet18" && MlNetResNet18Graph() is { } mlnet)
+            rows.Add(("ONNX Runtime, ML.NET's ResNet-18 (DnnFeaturizeImage's graph)", OnnxRuntime(File.ReadAllBytes(mlnet), x, threads, steps), false));
+        foreach (var (name, rate) in PyTorch(python, model, size, batch, steps, threads))
+            rows.Add((name, rate, false));
+
+        foreach (var (name, rate, _) in rows) Console.WriteLine($"  {name,-62} {rate,8:0.0} img/s");
+        var best = rows.Where(r => r.Ours).MaxBy(r => r.Rate);
+        var rival = rows.Where(r => !r.Ours).MaxBy(r => r.Rate);
+        Console.WriteLine($"best of ours ({best.Name}) / fastest other ({rival.Name}): {best.Rate / rival.Rate:0.00} (goal >= 1.0)");
+    }
+
+    private static double Median(int steps, int batch, Action step)
+    {
+        step();
+        var seconds = new List<double>();
+        for (int s = 0; s < steps; s++)
+        {
+            var clock = Stopwatch.StartNew();
+            step();
+            seconds.Add(clock.Elapsed.TotalSeconds);
+        }
+        seconds.Sort();
+        return batch / seconds[seconds.Count / 2];
+    }
+
+    // ONNX Runtime's default full graph optimisation (Conv+BatchNorm fusion, Conv+activation fusion, layout transforms),
+    // the given intra-op threads, one inter-op thread. A graph with a fixed batch of 1 (ML.NET's) runs image by image.
+    private static double OnnxRuntime(byte[] graph, Tensor x, int threads, int steps)
+    {
+        using var options = new SessionOptions
+        {
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = threads, InterOpNumThreads = 1,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        using var session = new InferenceSession(graph, options);
+        var inputShape = session.InputMetadata.Values.First().Dimensions;
+        bool single = inputShape[0] == 1;
+        long batch = x.shape[0];
+        var images = single ? Enumerable.Range(0, (int)batch).Select(i => x[i].unsqueeze(0)).ToArray() : [x];
+        var values = images.Select(t => OrtValue.CreateTensorValueFromMemory(t.contiguous().data<float>().ToArray(), t.shape)).ToArray();
+        try
+        {
+            string input = session.InputNames[0], output = session.OutputNames[0];
+            using var runOptions = new RunOptions();
+            return Median(steps, (int)batch, () =>
+            {
+                foreach (var value in values)
+                    using (session.Run(runOptions, [input], [value], [output])) { }
+            });
+        }
+        finally
+        {
+            foreach (var value in values) value.Dispose();
+        }
+    }
+
+    // The network graph of the Microsoft.ML.DnnImageFeaturizer.ResNet18 package, copied beside this program by its build.
+    private static string? MlNetResNet18Graph()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
+        return File.Exists(path) ? path : null;
+    }
+
+    private static IEnumerable<(string Name, double Rate)> PyTorch(string python, string model, int size, int batch, int steps, int threads)
+    {
+        const string script = """
+            import sys, time, torch, torchvision
+            model, size, batch, steps, threads = sys.argv[1], *map(int, sys.argv[2:6])
+            torch.set_num_threads(threads)
+            torch.manual_seed(1)
+            net = getattr(torchvision.models, model)().eval()
+            x = torch.randn(batch, 3, size, size)
+            def median(n, x):
+                with torch.no_grad():
+                    n(x)
+                    times = []
+                    for _ in range(steps):
+                        t = time.perf_counter(); n(x); times.append(time.perf_counter() - t)
+                return batch / sorted(times)[len(times) // 2]
+            fp32 = median(net, x)
+            cl = median(net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last))
+            print(torch.__version__, f"{fp32:.3f}", f"{cl:.3f}")
+            """;
+        if (!File.Exists(python)) yield break;
+        string file = Path.Combine(Path.GetTempPath(), $"cnn-bench-{Guid.NewGuid():N}.py");
+        File.WriteAllText(file, script);
+        string output;
+        int exitCode;
+        try
+        {
+            var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { file, model, size.ToString(CultureInfo.InvariantCulture), batch.ToString(CultureInfo.InvariantCulture),
+                         steps.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture) })
+                info.ArgumentList.Add(a);
+            using var process = Process.Start(info)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            output = process.StandardOutput.ReadToEnd().Trim();
+            process.WaitForExit();
+            _ = stderr.Result;
+            exitCode = process.ExitCode;
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        var parts = output.Split(' ');
+        if (exitCode != 0 || parts.Length != 3) yield break;
+        yield return ($"PyTorch {parts[0]}, float32", double.Parse(parts[1], CultureInfo.InvariantCulture));
+        yield return ($"PyTorch {parts[0]}, channels-last", double.Parse(parts[2], CultureInfo.InvariantCulture));
+    }
+}
