@@ -5,9 +5,12 @@
 //   (3) CnnTrainer with the backbone frozen: the bottleneck cache trains the head on cached features.
 //   (4) Staged fine-tuning of the whole network (fastai's fine_tune: head-only epoch, then all with discriminative rates).
 //   (5) The same network from scratch with the same epochs.
+//   (2o), (3o): rows (2) and (3) with the ONNX Runtime inference engine (the imported network's own ONNX export runs the
+//   feature pass, the bottleneck cache and the predictions; training stays in TorchSharp).
 // Images are written once as 224x224 PNGs (each Fashion-MNIST pixel an 8x8 block), so every recipe reads the same files and no
 // resizing differs between ML.NET's and ours. Rows (4) and (5) train at --tune-size (default 64 px) to fit 2 cores.
 // Usage: dotnet run -c Release --project examples/TransferLearning -- [--per-class 100,1000] [--test 10000] [--tune-size 64] [--epochs 4]
+//        [--rows 1,2,2o,3,3o,4,5]
 using System.Diagnostics;
 using Cnn.Backbones.Onnx;
 using Cnn.MLNet;
@@ -21,6 +24,7 @@ int[] perClassSizes = (Option("--per-class") ?? "100,1000").Split(',').Select(in
 int testCount = int.Parse(Option("--test") ?? "10000");
 int tuneSize = int.Parse(Option("--tune-size") ?? "64");
 int epochs = int.Parse(Option("--epochs") ?? "4");
+var rows = (Option("--rows") ?? "1,2,2o,3,3o,4,5").Split(',').ToHashSet();
 string work = Option("--work") ?? Path.Combine(Path.GetTempPath(), "cnn-transfer-learning");
 
 var clock = Stopwatch.StartNew();
@@ -39,11 +43,13 @@ foreach (int perClass in perClassSizes)
 {
     var picked = new ImageDataset(trainSet.Samples, FashionMnist.ClassNames).TakePerClass(perClass).Samples;
     var train = WriteImages(Path.Combine(work, $"train-{perClass}"), picked);
-    Row("(1) ML.NET DnnFeaturizeImage(ResNet-18, 224) + SDCA", perClass, () => MlNetRecipe(train, test));
-    Row("(2) ExtractCnnFeatures(imported ResNet-18, 224) + SDCA", perClass, () => FeaturesRecipe(train, test));
-    Row("(3) CnnTrainer, backbone frozen, bottleneck cache, 224", perClass, () => Fit(train, test, 224, frozen: true, pretrained: true, epochs: 10));
-    Row($"(4) CnnTrainer, staged fine-tuning (1 + {epochs - 1} epochs), {tuneSize}", perClass, () => Fit(train, test, tuneSize, frozen: false, pretrained: true, epochs: epochs));
-    Row($"(5) CnnTrainer, from scratch ({epochs} epochs), {tuneSize}", perClass, () => Fit(train, test, tuneSize, frozen: false, pretrained: false, epochs: epochs));
+    if (rows.Contains("1")) Row("(1) ML.NET DnnFeaturizeImage(ResNet-18, 224) + SDCA", perClass, () => MlNetRecipe(train, test));
+    if (rows.Contains("2")) Row("(2) ExtractCnnFeatures(imported ResNet-18, 224) + SDCA", perClass, () => FeaturesRecipe(train, test, CnnInferenceEngine.TorchSharp));
+    if (rows.Contains("2o")) Row("(2o) the same, ONNX Runtime engine", perClass, () => FeaturesRecipe(train, test, CnnInferenceEngine.OnnxRuntime));
+    if (rows.Contains("3")) Row("(3) CnnTrainer, backbone frozen, bottleneck cache, 224", perClass, () => Fit(train, test, 224, frozen: true, pretrained: true, epochs: 10));
+    if (rows.Contains("3o")) Row("(3o) the same, ONNX Runtime engine", perClass, () => Fit(train, test, 224, frozen: true, pretrained: true, epochs: 10, CnnInferenceEngine.OnnxRuntime));
+    if (rows.Contains("4")) Row($"(4) CnnTrainer, staged fine-tuning (1 + {epochs - 1} epochs), {tuneSize}", perClass, () => Fit(train, test, tuneSize, frozen: false, pretrained: true, epochs: epochs));
+    if (rows.Contains("5")) Row($"(5) CnnTrainer, from scratch ({epochs} epochs), {tuneSize}", perClass, () => Fit(train, test, tuneSize, frozen: false, pretrained: false, epochs: epochs));
 }
 
 void Row(string name, int perClass, Func<double> run)
@@ -67,13 +73,14 @@ double MlNetRecipe(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> test
     return ml.MulticlassClassification.Evaluate(model.Transform(ml.Data.LoadFromEnumerable(test))).MicroAccuracy;
 }
 
-double FeaturesRecipe(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> test)
+double FeaturesRecipe(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> test, CnnInferenceEngine engine)
 {
     var ml = new MLContext(seed: 1);
     var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions
         {
             Architecture = "resnet18", Model = new() { WeightsPath = weights, ImageSize = 224 }, CropPct = 1.0, ImageColumnName = nameof(ImageFile.Path),
+            Engine = engine,
         }))
         .AppendCacheCheckpoint(ml)
         .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features"));
@@ -81,7 +88,8 @@ double FeaturesRecipe(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> t
     return ml.MulticlassClassification.Evaluate(model.Transform(ml.Data.LoadFromEnumerable(test))).MicroAccuracy;
 }
 
-double Fit(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> test, int size, bool frozen, bool pretrained, int epochs)
+double Fit(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> test, int size, bool frozen, bool pretrained, int epochs,
+    CnnInferenceEngine engine = CnnInferenceEngine.TorchSharp)
 {
     var ml = new MLContext(seed: 1);
     var options = new CnnTrainerOptions
@@ -89,7 +97,7 @@ double Fit(IReadOnlyList<ImageFile> train, IReadOnlyList<ImageFile> test, int si
         ImageColumnName = nameof(ImageFile.Path), Model = new() { WeightsPath = pretrained ? weights : null, ImageSize = size }, CropPct = 1.0,
         Epochs = frozen ? epochs : pretrained ? epochs - 1 : epochs, FreezeEpochs = !frozen && pretrained ? 1 : 0,
         Freeze = frozen ? FreezeMode.Backbone : FreezeMode.None, Augment = !frozen, AugmentMinScale = 1.0,
-        LearningRate = frozen ? 3e-3 : 1e-3, BatchSize = 32, Seed = 1,
+        LearningRate = frozen ? 3e-3 : 1e-3, BatchSize = 32, Seed = 1, InferenceEngine = engine,
     };
     var keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(train));
     using var model = CnnTrainer.ResNet18(options, ml).Fit(keys.Transform(ml.Data.LoadFromEnumerable(train)));
