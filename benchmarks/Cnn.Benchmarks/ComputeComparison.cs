@@ -13,10 +13,14 @@ namespace Cnn.Benchmarks;
 /// </summary>
 internal static class ComputeComparison
 {
-    public static void Run(string model, int size, int batch, int steps, string mode)
+    public static void Run(string model, int size, int batch, int steps, string mode, int channels = 3) =>
+        Console.WriteLine($"{model} {size}px {channels}ch {mode}: {Measure(model, size, batch, steps, mode, channels):0.0} img/s (median of {steps - 1})");
+
+    /// <summary>The median img/s of <paramref name="steps"/> − 1 timed steps (the first is a warm-up).</summary>
+    public static double Measure(string model, int size, int batch, int steps, string mode, int channels = 3)
     {
         torch.manual_seed(1);
-        using var net = ModelRegistry.Create(model, new ModelOptions { NumClasses = 10 });
+        using var net = ModelRegistry.Create(model, new ModelOptions { NumClasses = 10, InChannels = channels });
         var x = randn(batch, net.InChannels, size, size);
         net.Compute = new ComputeSettings(mode.Contains("bf16") ? ScalarType.BFloat16 : null, mode.Contains("cl"));
         var y = tensor(Enumerable.Range(0, batch).Select(i => (long)(i % 10)).ToArray());
@@ -45,6 +49,6 @@ internal static class ComputeComparison
             if (s > 0) times.Add(clock.Elapsed.TotalSeconds);
         }
         times.Sort();
-        Console.WriteLine($"{model} {size}px {mode}: {batch / times[times.Count / 2]:0.0} img/s (median of {steps - 1})");
+        return batch / times[times.Count / 2];
     }
 }

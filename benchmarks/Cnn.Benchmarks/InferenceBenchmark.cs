@@ -133,30 +133,10 @@ internal static class InferenceBenchmark
             cl = median(net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last))
             print(torch.__version__, f"{fp32:.3f}", f"{cl:.3f}")
             """;
-        if (!File.Exists(python)) yield break;
-        string file = Path.Combine(Path.GetTempPath(), $"cnn-bench-{Guid.NewGuid():N}.py");
-        File.WriteAllText(file, script);
-        string output;
-        int exitCode;
-        try
-        {
-            var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { file, model, size.ToString(CultureInfo.InvariantCulture), batch.ToString(CultureInfo.InvariantCulture),
-                         steps.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture) })
-                info.ArgumentList.Add(a);
-            using var process = Process.Start(info)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            output = process.StandardOutput.ReadToEnd().Trim();
-            process.WaitForExit();
-            _ = stderr.Result;
-            exitCode = process.ExitCode;
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        string? output = PythonScript.Run(python, script, model, size, batch, steps, threads);
+        if (output is null) yield break;
         var parts = output.Split(' ');
-        if (exitCode != 0 || parts.Length != 3) yield break;
+        if (parts.Length != 3) yield break;
         yield return ($"PyTorch {parts[0]}, float32", double.Parse(parts[1], CultureInfo.InvariantCulture));
         yield return ($"PyTorch {parts[0]}, channels-last", double.Parse(parts[2], CultureInfo.InvariantCulture));
     }

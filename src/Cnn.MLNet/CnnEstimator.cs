@@ -124,8 +124,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         try
         {
             FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
-            network.UseCompute(o.Precision, o.MemoryFormat);
-            network.UseEngine(o.InferenceEngine);
+            network.UseCompute(o.Precision, o.MemoryFormat, o.InferenceEngine);
             return network;
         }
         catch

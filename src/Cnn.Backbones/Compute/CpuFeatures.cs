@@ -11,8 +11,17 @@ public static class CpuFeatures
 {
     private static readonly Lazy<IReadOnlySet<string>> Flags = new(ReadFlags);
 
-    /// <summary>True when the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX-BF16), where oneDNN's bfloat16 kernels are fast.</summary>
-    public static bool HasNativeBFloat16 => Flags.Value.Contains("avx512_bf16") || Flags.Value.Contains("amx_bf16");
+    /// <summary>
+    /// True when the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX-BF16) and libtorch's oneDNN may use it, where oneDNN's
+    /// bfloat16 kernels are fast; false when <c>ONEDNN_MAX_CPU_ISA</c> caps oneDNN below bfloat16 (as
+    /// <see cref="Native.TorchRuntime.OneDnnStatus"/> reports, on processors whose AVX-512 kernels compute wrong results).
+    /// </summary>
+    public static bool HasNativeBFloat16 =>
+        (Flags.Value.Contains("avx512_bf16") || Flags.Value.Contains("amx_bf16")) && !OneDnnCappedBelowBFloat16;
+
+    // oneDNN's instruction-set caps that exclude its bfloat16 kernels.
+    private static bool OneDnnCappedBelowBFloat16 =>
+        Environment.GetEnvironmentVariable(Native.OneDnnGuard.IsaVariable)?.ToUpperInvariant() is "SSE41" or "AVX" or "AVX2" or "AVX2_VNNI" or "AVX512_CORE" or "AVX512_CORE_VNNI";
 
     /// <summary>The native bfloat16 instruction sets found (<c>avx512_bf16</c>, <c>amx_bf16</c>), for logs; empty when none.</summary>
     public static IReadOnlyList<string> BFloat16InstructionSets =>

@@ -35,6 +35,9 @@ public static class TorchRuntime
     /// <summary>What <see cref="EnsureLoaded"/> did, for diagnostics (e.g. "patched copy at …" or "not needed").</summary>
     public static string Status { get; private set; } = "not run";
 
+    /// <summary>Whether oneDNN's instruction set was capped for this processor, and why (see the README's "Native runtime").</summary>
+    public static string OneDnnStatus => OneDnnGuard.Status;
+
     /// <summary>Path of the patched library copy when one is in use; otherwise null.</summary>
     public static string? PatchedLibraryPath { get; private set; }
 
@@ -100,6 +103,7 @@ public static class TorchRuntime
 
     private static void PrepareCore()
     {
+        OneDnnGuard.Apply();
         if (!OperatingSystem.IsLinux())
         {
             Status = "not needed on this operating system";

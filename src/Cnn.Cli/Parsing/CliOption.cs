@@ -60,8 +60,8 @@ public static class ComputeOptions
     /// <summary>The compute options: precision, memory format, inference engine.</summary>
     public static IReadOnlyList<CliOption> Options { get; } =
     [
-        new("--precision", "arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16, else float32), float32, bfloat16, or float16 (CUDA only) (default float32)", "auto|float32|bfloat16|float16"),
-        new("--memory-format", "activation layout: auto (channels-last for convolutional families on the CPU), contiguous or channels-last (default contiguous)", "auto|contiguous|channels-last"),
+        new("--precision", "arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default float32)", "auto|float32|bfloat16|float16"),
+        new("--memory-format", "activation layout: auto (channels-last for convolutional families on the CPU, inputs of at least 64 px), contiguous or channels-last (default contiguous)", "auto|contiguous|channels-last"),
         new("--engine", "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU) (default torch)", "torch|onnxruntime"),
     ];
 
@@ -100,7 +100,7 @@ public static class ComputeOptions
     {
         var precision = Precision(arguments);
         MemoryFormat(arguments);
-        if (Engine(arguments) == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime && precision != Cnn.MLNet.CnnPrecision.Float32)
+        if (Engine(arguments) == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime && precision is not (Cnn.MLNet.CnnPrecision.Float32 or Cnn.MLNet.CnnPrecision.Auto))
             throw new CliUsageException($"--engine onnxruntime computes in float32; drop --precision {arguments.String("--precision")} or use --engine torch");
     }
 

@@ -92,8 +92,7 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         try
         {
             teacherModel.eval();
-            student.UseCompute(o.Precision, o.MemoryFormat);
-            student.UseEngine(o.InferenceEngine);
+            student.UseCompute(o.Precision, o.MemoryFormat, o.InferenceEngine);
             using var teacherCompute = teacherModel.OverrideCompute(teacherModel.Compute);
             Teacher.Network.UseCompute(o.Precision, o.MemoryFormat);
             channel?.Info(MessageSensitivity.None, $"Computing in {student.ComputeDescription}.");

@@ -48,8 +48,7 @@ public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
         var network = NetworkBuilder.Build(o.ToNetworkSpec(), NetworkBuilder.ResolveDevice(o.Device));
         try
         {
-            network.UseCompute(o.Precision, o.MemoryFormat);
-            network.UseEngine(o.Engine);
+            network.UseCompute(o.Precision, o.MemoryFormat, o.Engine);
             return new CnnFeatureTransformer(network, o.ImageColumnName, o.OutputColumnName, o.StageIndices ?? Array.Empty<int>(), o.BatchSize);
         }
         catch

@@ -43,13 +43,17 @@ internal sealed class CnnNetwork : IDisposable
     /// <summary>How the backbone computes and why, for logs: <c>bfloat16, channels-last (auto: bfloat16 (avx512_bf16); auto: channels-last)</c>.</summary>
     public string ComputeDescription { get; private set; } = "float32";
 
-    /// <summary>Sets how the backbone computes (<see cref="Backbone.Compute"/>) from the options, resolving Auto for this device and architecture.</summary>
-    /// <exception cref="ArgumentException">Float16 on the CPU.</exception>
-    public void UseCompute(CnnPrecision precision, CnnMemoryFormat format)
+    /// <summary>
+    /// Sets how the backbone computes (<see cref="Backbone.Compute"/>) from the options, resolving Auto for this device,
+    /// architecture, input size and engine, and what runs the inference passes (<see cref="UseEngine"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Float16 on the CPU; ONNX Runtime with a reduced precision or on CUDA.</exception>
+    public void UseCompute(CnnPrecision precision, CnnMemoryFormat format, CnnInferenceEngine engine = CnnInferenceEngine.TorchSharp)
     {
-        var (settings, reason) = ComputeSelection.Resolve(precision, format, Device, Architecture);
+        var (settings, reason) = ComputeSelection.Resolve(precision, format, Device, Architecture, Math.Min(Preprocess.Height, Preprocess.Width), engine);
         lock (_gate) Model.Compute = settings;
         ComputeDescription = $"{settings} ({reason})";
+        UseEngine(engine);
     }
 
     /// <summary>What runs the no-grad inference passes (<see cref="UseEngine"/>). Default <see cref="CnnInferenceEngine.TorchSharp"/>.</summary>

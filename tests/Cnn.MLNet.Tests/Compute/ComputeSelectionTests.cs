@@ -15,13 +15,28 @@ public sealed class ComputeSelectionTests
     public void OptionsResolveToComputeSettingsAndAutoFollowsTheCpu()
     {
         TorchRuntime.EnsureLoaded();
-        Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(CnnPrecision.Float32, CnnMemoryFormat.Contiguous, CPU, "resnet18").Settings);
+        Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(CnnPrecision.Float32, CnnMemoryFormat.Contiguous, CPU, "resnet18", 224).Settings);
         Assert.AreEqual(new ComputeSettings(ScalarType.BFloat16, true),
-            ComputeSelection.Resolve(CnnPrecision.BFloat16, CnnMemoryFormat.ChannelsLast, CPU, "resnet18").Settings);
-        var (auto, reason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18");
+            ComputeSelection.Resolve(CnnPrecision.BFloat16, CnnMemoryFormat.ChannelsLast, CPU, "resnet18", 28).Settings, "what is asked for is done at any size");
+        var (auto, reason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18", 64);
         Assert.AreEqual(CpuFeatures.HasNativeBFloat16 ? ScalarType.BFloat16 : null, auto.ReducedType, reason);
         Assert.IsTrue(auto.ChannelsLast, reason);
-        Assert.IsFalse(ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "vit_b_32").Settings.ChannelsLast);
+        Assert.IsFalse(ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "vit_b_32", 224).Settings.ChannelsLast);
+
+        var (small, smallReason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18", 28);
+        Assert.AreEqual(ComputeSettings.Float32, small, "below 64 px Auto is float32 contiguous: " + smallReason);
+        var (onnx, onnxReason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18", 224, CnnInferenceEngine.OnnxRuntime);
+        Assert.AreEqual(ComputeSettings.Float32, onnx, "with ONNX Runtime Auto is what it computes: " + onnxReason);
+    }
+
+    [TestMethod]
+    public void AutoWithOnnxRuntimeIsAcceptedAndAReducedPrecisionIsNot()
+    {
+        var options = new CnnTrainerOptions { Precision = CnnPrecision.Auto, InferenceEngine = CnnInferenceEngine.OnnxRuntime, Device = CnnDevice.Cpu };
+        options.Validate();
+        options.Precision = CnnPrecision.BFloat16;
+        var ex = Assert.ThrowsExactly<ArgumentException>(options.Validate);
+        StringAssert.Contains(ex.Message, "computes in float32");
     }
 
     [TestMethod]

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Globalization;
+using Cnn.Backbones.Models;
+using Cnn.MLNet;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
+using Microsoft.ML;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Benchmarks;
+
+/// <summary>
+/// What the data path costs: (a) <c>CnnTrainer.Fit</c> end to end from encoded PNG images (decode, resize, augment, batch,
+/// prefetch, train) against (b) a bare TorchSharp loop over the same backbone on tensors made beforehand, and (c) the same bare
+/// loop in PyTorch where Debian's python3-torchvision is installed. Same model (resnet18), input size, batch, optimizer (AdamW),
+/// threads and compute: (b) and (c) compute as the trainer's default resolved (float32, or bfloat16 channels-last where Auto
+/// picks it; PyTorch then under <c>torch.autocast</c> with channels-last), or all float32 with <c>--precision float32</c>.
+/// </summary>
+internal static class DataPathBenchmark
+{
+    public static void Run(int images, int epochs, int size, int batch, string precision, string python)
+    {
+        Console.WriteLine($"resnet18, {size} px, batch {batch}, {images} images x {epochs} epochs, {Environment.ProcessorCount} cores, torch threads {torch.get_num_threads()}");
+
+        // Encoded source images: 160x120 RGB (smooth gradients + noise) saved as PNG, two classes.
+        var random = new Random(1);
+        var rows = Enumerable.Range(0, images).Select(i =>
+        {
+            var pixels = new byte[160 * 120 * 3];
+            for (int p = 0; p < pixels.Length; p++) pixels[p] = (byte)((p / 3 % 160) * (i % 2 == 0 ? 1 : 0) + random.Next(64));
+            return new EncodedImageRow { Image = ImageEncoder.EncodePng(pixels, 160, 120, 3), Label = i % 2 == 0 ? "a" : "b" };
+        }).ToList();
+
+        // (a) CnnTrainer.Fit from encoded images.
+        var ml = new MLContext(seed: 1);
+        var compute = new ComputeLog(ml);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+        var epochRates = new List<double>();
+        var options = new CnnTrainerOptions
+        {
+            ImageColumnName = "Image", Model = new() { ImageSize = size }, CropPct = 1.0, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1,
+            Device = CnnDevice.Cpu, EpochCompleted = m => epochRates.Add(m.ImagesPerSecond),
+        };
+        if (precision == "float32") (options.Precision, options.MemoryFormat) = (CnnPrecision.Float32, CnnMemoryFormat.Contiguous);
+        var clock = Stopwatch.StartNew();
+        using (CnnTrainer.ResNet18(options, ml).Fit(data)) { }
+        double fitSeconds = clock.Elapsed.TotalSeconds;
+        double fitRate = (double)images * epochs / fitSeconds;
+        Console.WriteLine($"compute: {compute.Description}");
+
+        // (b) Bare TorchSharp loop on tensors made beforehand (no decoding, resizing or augmentation in the loop).
+        torch.manual_seed(1);
+        using var model = ModelRegistry.Create("resnet18", new ModelOptions { NumClasses = 2 });
+        model.Compute = compute.Settings;
+        using var inputs = randn(images, 3, size, size);
+        using var labels = tensor(Enumerable.Range(0, images).Select(i => (long)(i % 2)).ToArray());
+        using var optimizer = optim.AdamW(model.parameters(), 1e-3);
+        model.train();
+        var bareEpochs = new List<double>();
+        for (int epoch = 0; epoch < epochs; epoch++)
+        {
+            var epochClock = Stopwatch.StartNew();
+            for (int start = 0; start < images; start += batch)
+            {
+                using var scope = NewDisposeScope();
+                long n = Math.Min(batch, images - start);
+                var loss = nn.functional.cross_entropy(model.call(inputs.narrow(0, start, n)), labels.narrow(0, start, n));
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+            }
+            bareEpochs.Add(images / epochClock.Elapsed.TotalSeconds);
+        }
+        double bareRate = bareEpochs.Average();
+        double epochRate = epochRates.Average();
+
+        Console.WriteLine($"(a) CnnTrainer.Fit end to end      : {fitRate,8:0.0} img/s  ({fitSeconds:0.0} s incl. reading the data view and building the model)");
+        Console.WriteLine($"    of which training epochs        : {epochRate,8:0.0} img/s  (per epoch: {string.Join(", ", epochRates.Select(r => r.ToString("0.0")))})");
+        Console.WriteLine($"(b) bare TorchSharp loop            : {bareRate,8:0.0} img/s  (per epoch: {string.Join(", ", bareEpochs.Select(r => r.ToString("0.0")))})");
+        Console.WriteLine($"ratio (a)/(b): end to end {fitRate / bareRate:0.00}, epochs {epochRate / bareRate:0.00}  (target >= 0.95 at 112 px, >= 0.9 at 28 px)");
+
+        // (c) The bare loop of (b) in PyTorch, with the same thread count and compute.
+        string? pytorch = PythonScript.Run(python, PyTorchBareLoop, images, epochs, size, batch, torch.get_num_threads(), compute.PyTorchMode);
+        Console.WriteLine(pytorch is null
+            ? $"(c) PyTorch bare loop               : not run ({python} with torch and torchvision not found)"
+            : $"(c) PyTorch bare loop               : {pytorch}; ratio (b)/(c) {bareRate / double.Parse(pytorch.Split(' ')[0], CultureInfo.InvariantCulture):0.00}");
+    }
+
+    private const string PyTorchBareLoop = """
+        import sys, time, contextlib, torch, torchvision
+        images, epochs, size, batch, threads = map(int, sys.argv[1:6])
+        mode = sys.argv[6]
+        torch.set_num_threads(threads)
+        torch.manual_seed(1)
+        model = torchvision.models.resnet18(num_classes=2)
+        x_all, y_all = torch.randn(images, 3, size, size), torch.arange(images) % 2
+        if mode.endswith("cl"):
+            model, x_all = model.to(memory_format=torch.channels_last), x_all.contiguous(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(model.parameters(), 1e-3)
+        model.train()
+        rates = []
+        for epoch in range(epochs):
+            t = time.perf_counter()
+            for start in range(0, images, batch):
+                with torch.autocast("cpu", torch.bfloat16) if mode.startswith("bf16") else contextlib.nullcontext():
+                    logits = model(x_all[start:start + batch])
+                loss = torch.nn.functional.cross_entropy(logits.float(), y_all[start:start + batch])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            rates.append(images / (time.perf_counter() - t))
+        print(f"{sum(rates) / len(rates):.1f} img/s  (torch {torch.__version__}, {mode}, per epoch: {', '.join(f'{r:.1f}' for r in rates)})")
+        """;
+}

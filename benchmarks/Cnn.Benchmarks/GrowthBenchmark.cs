@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using Cnn.MLNet;
+using Cnn.MLNet.Data;
+using Cnn.MLNet.Imaging;
+using Microsoft.ML;
+
+namespace Cnn.Benchmarks;
+
+/// <summary>
+/// How cost grows: epoch time against the number of images (1k, 4k, 16k by default), and peak resident memory against the batch
+/// size, printed as two tables. Each measurement is a fresh child process (so its peak resident set, the kernel's
+/// <c>VmHWM</c>, is its own) running <c>CnnTrainer.Fit</c> with the default compute on a folder of PNG files written once:
+/// resnet18 from scratch, random resized crop + flip, AdamW.
+/// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- --growth [--counts 1000,4000,16000] [--batches 16,32,64,128,256]
+/// </summary>
+internal static class GrowthBenchmark
+{
+    private const int ImageSide = 80, Classes = 10;
+
+    public static void Run(IReadOnlyList<int> counts, IReadOnlyList<int> batches)
+    {
+        string root = Path.Combine(Path.GetTempPath(), $"cnn-bench-growth-{Guid.NewGuid():N}");
+        try
+        {
+            WritePngFolder(root, counts.Max());
+            Console.WriteLine($"resnet18 from scratch, PNG folder of {ImageSide}x{ImageSide} images ({Classes} classes), default compute, one child process per row");
+
+            Console.WriteLine("\nepoch time against images (64 px, batch 64, 2 epochs; the second epoch timed)");
+            Console.WriteLine($"{"images",8} | {"epoch s",8} | {"s per 1k images",15} | {"img/s",7} | {"peak RSS MB",11}");
+            foreach (int count in counts)
+            {
+                var r = Child(root, count, batch: 64, size: 64, epochs: 2);
+                Console.WriteLine($"{count,8} | {r.EpochSeconds,8:0.0} | {1000 * r.EpochSeconds / count,15:0.00} | {count / r.EpochSeconds,7:0.0} | {r.PeakMegabytes,11:0}");
+            }
+
+            Console.WriteLine("\npeak resident memory against batch size (112 px, 1 epoch of 512 images)");
+            Console.WriteLine($"{"batch",8} | {"peak RSS MB",11} | {"img/s",7}");
+            foreach (int batch in batches)
+            {
+                var r = Child(root, 512, batch, size: 112, epochs: 1);
+                Console.WriteLine($"{batch,8} | {r.PeakMegabytes,11:0} | {512 / r.EpochSeconds,7:0.0}");
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The child process's work (<c>--growth-child ROOT COUNT BATCH SIZE EPOCHS</c>): trains on the first COUNT images of the
+    /// folder (class-balanced) and prints the last epoch's seconds and the process's peak resident set in bytes.
+    /// </summary>
+    public static void RunChild(string root, int count, int batch, int size, int epochs)
+    {
+        var ml = new MLContext(seed: 1);
+        var dataset = ImageFolderDataset.Scan(root).TakePerClass(count / Classes);
+        var data = ImageDataViews.MapLabelsToKeys(ml, dataset.ClassNames).Fit(ImageDataViews.ToDataView(ml, dataset))
+            .Transform(ImageDataViews.ToDataView(ml, dataset));
+        var seconds = new List<double>();
+        var options = new CnnTrainerOptions
+        {
+            Model = new() { ImageSize = size }, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1, Device = CnnDevice.Cpu,
+            EpochCompleted = m => seconds.Add(m.Elapsed.TotalSeconds),
+        };
+        using (CnnTrainer.ResNet18(options, ml).Fit(data)) { }
+        Console.WriteLine(FormattableString.Invariant($"{seconds[^1]:0.000} {PeakResidentBytes()}"));
+    }
+
+    private static (double EpochSeconds, double PeakMegabytes) Child(string root, int count, int batch, int size, int epochs)
+    {
+        string self = Assembly.GetExecutingAssembly().Location;
+        string host = Environment.ProcessPath ?? "dotnet";
+        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet") info.ArgumentList.Add(self);
+        foreach (var a in new object[] { "--growth-child", root, count, batch, size, epochs })
+            info.ArgumentList.Add(Convert.ToString(a, CultureInfo.InvariantCulture)!);
+        using var process = Process.Start(info)!;
+        string output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"The child run ({count} images, batch {batch}) failed with exit code {process.ExitCode}.");
+        var values = output.Split('\n')[^1].Split(' ');
+        return (double.Parse(values[0], CultureInfo.InvariantCulture), long.Parse(values[1], CultureInfo.InvariantCulture) / 1e6);
+    }
+
+    // The kernel's peak resident set size of this process (VmHWM in /proc/self/status), in bytes; 0 where there is none.
+    private static long PeakResidentBytes()
+    {
+        const string key = "VmHWM:";
+        if (!File.Exists("/proc/self/status")) return 0;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    // count PNG files in Classes folders: a per-class pattern plus noise, so the classes are learnable and the files differ.
+    private static void WritePngFolder(string root, int count)
+    {
+        for (int c = 0; c < Classes; c++) Directory.CreateDirectory(Path.Combine(root, $"class{c:02d}"));
+        Parallel.For(0, count, i =>
+        {
+            int c = i % Classes;
+            var random = new Random(i);
+            var pixels = new byte[ImageSide * ImageSide * 3];
+            for (int p = 0; p < pixels.Length; p++)
+            {
+                int x = p / 3 % ImageSide, y = p / 3 / ImageSide;
+                pixels[p] = (byte)(((x * (c + 1) + y * (Classes - c)) & 0xFF) / 2 + random.Next(128));
+            }
+            File.WriteAllBytes(Path.Combine(root, $"class{c:02d}", $"{i:05d}.png"), ImageEncoder.EncodePng(pixels, ImageSide, ImageSide, 3));
+        });
+    }
+}

@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cnn.Backbones.Native;
+
+/// <summary>
+/// Keeps libtorch's oneDNN on its AVX2 kernels where its AVX-512 kernels compute wrong results: on x86 processors that offer
+/// AVX-512 but hide their cache geometry (CPUID leaf 4 and leaf 0x8000001D describe no cache, as some virtual machines report).
+/// There libtorch 2.10's oneDNN gets float32 convolutions wrong, deterministically and at every AVX-512 level (measured on an
+/// AMD EPYC virtual machine with AVX-512 BF16: a 24→24 3×3 convolution 20–37% away from float64, efficientnet_v2_s NaN in
+/// training, googlenet's training-mode outputs 28% off), while its AVX2 kernels agree with float64 to 1e-6. PyTorch 1.13's older
+/// oneDNN is exact on the same machine. The guard sets <c>ONEDNN_MAX_CPU_ISA=AVX2</c> for the process before libtorch starts,
+/// unless the variable is already set (a user's own choice wins). oneDNN then has no native bfloat16 either, which
+/// <see cref="Compute.CpuFeatures.HasNativeBFloat16"/> reports.
+/// </summary>
+internal static class OneDnnGuard
+{
+    /// <summary>oneDNN's variable that caps the instruction set its kernels use.</summary>
+    public const string IsaVariable = "ONEDNN_MAX_CPU_ISA";
+
+    /// <summary>What the guard found and did, for diagnostics.</summary>
+    public static string Status { get; private set; } = "not run";
+
+    /// <summary>Sets the cap when the processor needs it; runs once, before libtorch is loaded.</summary>
+    public static void Apply()
+    {
+        if (Environment.GetEnvironmentVariable(IsaVariable) is { } set)
+        {
+            Status = $"{IsaVariable}={set} set by the environment";
+            return;
+        }
+        if (!Avx512F.IsSupported || CacheGeometryReported())
+        {
+            Status = "not needed";
+            return;
+        }
+        Environment.SetEnvironmentVariable(IsaVariable, "AVX2");             // child processes inherit the managed environment
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _ = setenv(IsaVariable, "AVX2", 1);   // what libtorch's getenv reads
+        Status = $"{IsaVariable}=AVX2: this processor offers AVX-512 but hides its cache geometry, where oneDNN's AVX-512 kernels compute wrong results";
+    }
+
+    // True when CPUID's deterministic cache leaves describe at least one cache (Intel's leaf 4, AMD's 0x8000001D).
+    private static bool CacheGeometryReported()
+    {
+        if (!X86Base.IsSupported) return true;
+        int maxLeaf = X86Base.CpuId(0, 0).Eax, maxExtended = X86Base.CpuId(unchecked((int)0x80000000), 0).Eax;
+        bool intel = maxLeaf >= 4 && (X86Base.CpuId(4, 0).Eax & 0x1F) != 0;
+        bool amd = unchecked((uint)maxExtended) >= 0x8000001D && (X86Base.CpuId(unchecked((int)0x8000001D), 0).Eax & 0x1F) != 0;
+        return intel || amd;
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    private static extern int setenv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
+}
