@@ -4,13 +4,15 @@ using System.Runtime.Intrinsics.X86;
 namespace Cnn.Backbones.Native;
 
 /// <summary>
-/// Keeps libtorch's oneDNN on its AVX2 kernels where its AVX-512 kernels compute wrong results: on x86 processors that offer
-/// AVX-512 but hide their cache geometry (CPUID leaf 4 and leaf 0x8000001D describe no cache, as some virtual machines report).
-/// There libtorch 2.10's oneDNN gets float32 convolutions wrong, deterministically and at every AVX-512 level (measured on an
-/// AMD EPYC virtual machine with AVX-512 BF16: a 24→24 3×3 convolution 20–37% away from float64, efficientnet_v2_s NaN in
-/// training, googlenet's training-mode outputs 28% off), while its AVX2 kernels agree with float64 to 1e-6. PyTorch 1.13's older
-/// oneDNN is exact on the same machine. The guard sets <c>ONEDNN_MAX_CPU_ISA=AVX2</c> for the process before libtorch starts,
-/// unless the variable is already set (a user's own choice wins). oneDNN then has no native bfloat16 either, which
+/// Keeps libtorch's oneDNN on its AVX kernels where its newer kernels fail: on x86 processors that offer AVX-512 but hide their
+/// cache geometry (CPUID leaf 4 and leaf 0x8000001D describe no cache, as some virtual machines report). oneDNN sizes its
+/// blocking from the caches, and there libtorch 2.10's oneDNN (measured on an AMD EPYC virtual machine with AVX-512 BF16) gets
+/// float32 convolutions wrong with its AVX-512 kernels, deterministically and at every AVX-512 level (a 24→24 3×3 convolution
+/// 20–37% away from float64, efficientnet_v2_s NaN in training, googlenet's training-mode outputs 28% off), and its AVX2
+/// brgemm kernels divide by zero (SIGFPE, the process dies) planning a 1×1 strided convolution's backward pass (seresnet50).
+/// Its AVX kernels are exact there (1e-6 of float64) at about 0.7 of the AVX2 speed; PyTorch 1.13's older oneDNN is exact on the
+/// same machine. The guard sets <c>ONEDNN_MAX_CPU_ISA=AVX</c> for the process before libtorch starts, unless the variable is
+/// already set (a user's own choice wins). oneDNN then has no native bfloat16 either, which
 /// <see cref="Compute.CpuFeatures.HasNativeBFloat16"/> reports.
 /// </summary>
 internal static class OneDnnGuard
@@ -34,9 +36,9 @@ internal static class OneDnnGuard
             Status = "not needed";
             return;
         }
-        Environment.SetEnvironmentVariable(IsaVariable, "AVX2");             // child processes inherit the managed environment
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _ = setenv(IsaVariable, "AVX2", 1);   // what libtorch's getenv reads
-        Status = $"{IsaVariable}=AVX2: this processor offers AVX-512 but hides its cache geometry, where oneDNN's AVX-512 kernels compute wrong results";
+        Environment.SetEnvironmentVariable(IsaVariable, "AVX");             // child processes inherit the managed environment
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _ = setenv(IsaVariable, "AVX", 1);   // what libtorch's getenv reads
+        Status = $"{IsaVariable}=AVX: this processor offers AVX-512 but hides its cache geometry, where oneDNN's newer kernels compute wrong results or crash";
     }
 
     // True when CPUID's deterministic cache leaves describe at least one cache (Intel's leaf 4, AMD's 0x8000001D).

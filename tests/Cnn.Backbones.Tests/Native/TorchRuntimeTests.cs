@@ -29,7 +29,7 @@ public sealed class TorchRuntimeTests
     /// <summary>
     /// float32 convolutions agree with float64 on this processor, for channel counts that are and are not multiples of the
     /// vector width: on a processor with AVX-512 that hides its cache geometry, libtorch 2.10's oneDNN computed the 24→24 one
-    /// 20–37% wrong until <c>OneDnnGuard</c> capped it at AVX2 (this test failed there without the guard).
+    /// 20–37% wrong until <c>OneDnnGuard</c> capped it at AVX (this test failed there without the guard).
     /// </summary>
     [TestMethod]
     public void Float32ConvolutionsAgreeWithFloat64()
