@@ -7,8 +7,8 @@ using Microsoft.ML;
 namespace Cnn.Benchmarks;
 
 /// <summary>
-/// Training end to end from a folder of JPEG files, side by side in one run: <c>CnnTrainer.Fit</c> on the folder (our default
-/// compute, and float32 contiguous) against the standard PyTorch recipe, torchvision's <c>ImageFolder</c> with
+/// Training end to end from a folder of JPEG files, side by side in one run: <c>CnnTrainer.Fit</c> on the folder (the default
+/// compute, float32 contiguous, and Auto) against the standard PyTorch recipe, torchvision's <c>ImageFolder</c> with
 /// <c>DataLoader(num_workers = cores)</c> (float32, and autocast bfloat16 channels-last where the CPU has native bfloat16).
 /// Same files, model (resnet18 from scratch), input size, batch, optimizer (AdamW 1e-3), augmentation (random resized crop of
 /// 0.08–1 of the area + horizontal flip) and threads. "End to end" counts from scanning the folder to the end of the last
@@ -33,14 +33,14 @@ internal static class FolderBenchmark
             var rows = new List<(string Name, double EndToEnd, double Epochs)>();
             foreach (var (name, precision, format) in new[]
             {
-                ("ours, default compute", (CnnPrecision?)null, (CnnMemoryFormat?)null),
-                ("ours, float32 contiguous", CnnPrecision.Float32, CnnMemoryFormat.Contiguous),
+                ("ours, default", (CnnPrecision?)null, (CnnMemoryFormat?)null),
+                ("ours, Auto", CnnPrecision.Auto, CnnMemoryFormat.Auto),
             })
             {
                 var (endToEnd, epochRate, compute) = Ours(root, images, epochs, size, batch, precision, format);
                 rows.Add(($"{name} ({compute})", endToEnd, epochRate));
             }
-            bool bf16 = Cnn.Backbones.Compute.CpuFeatures.HasNativeBFloat16;
+            bool bf16 = Cnn.Backbones.Compute.CpuFeatures.BFloat16InstructionSets.Count > 0;   // PyTorch's own oneDNN
             foreach (var (name, mode) in bf16
                          ? new[] { ("PyTorch ImageFolder + DataLoader, float32", "fp32"), ("PyTorch ImageFolder + DataLoader, autocast bf16 channels-last", "bf16cl") }
                          : new[] { ("PyTorch ImageFolder + DataLoader, float32", "fp32") })

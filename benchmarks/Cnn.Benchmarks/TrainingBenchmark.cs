@@ -15,16 +15,18 @@ internal static class TrainingBenchmark
 {
     public static void Run(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int steps, string python)
     {
-        bool bf16 = CpuFeatures.HasNativeBFloat16;
+        // Our bfloat16 needs it in libtorch's oneDNN (not capped, see TorchRuntime.OneDnnStatus); PyTorch's only in the CPU.
+        bool bf16 = CpuFeatures.HasNativeBFloat16, torchBf16 = CpuFeatures.BFloat16InstructionSets.Count > 0;
         int threads = TorchSharp.torch.get_num_threads();
-        Console.WriteLine($"training img/s, batch {batch}, {threads} threads, median of {steps - 1} steps after a warm-up; native bfloat16: {(bf16 ? "yes" : "no (bfloat16 rows skipped: emulated, far slower)")}");
+        Console.WriteLine($"training img/s, batch {batch}, {threads} threads, median of {steps - 1} steps after a warm-up; native bfloat16: " +
+                          $"{(bf16 ? "yes" : $"no (our bfloat16 rows skipped: emulated, far slower; oneDNN: {Cnn.Backbones.Native.TorchRuntime.OneDnnStatus})")}");
         string[] ours = bf16 ? ["fp32", "fp32cl", "bf16", "bf16cl"] : ["fp32", "fp32cl"];
-        Console.WriteLine($"{"model",-10} {"size",5} | {string.Join(" | ", ours.Select(m => $"ours {m,-6}"))} | PyTorch fp32 | PyTorch fp32 cl{(bf16 ? " | PyTorch autocast | autocast cl" : "")} | ours fp32 / PyTorch fp32 | best ours / best PyTorch");
+        Console.WriteLine($"{"model",-10} {"size",5} | {string.Join(" | ", ours.Select(m => $"ours {m,-6}"))} | PyTorch fp32 | PyTorch fp32 cl{(torchBf16 ? " | PyTorch autocast | autocast cl" : "")} | ours fp32 / PyTorch fp32 | best ours / best PyTorch");
         foreach (var model in models)
             foreach (int size in sizes)
             {
                 var rates = ours.Select(mode => ComputeComparison.Measure(model, size, batch, steps, mode)).ToArray();
-                var torch = PyTorch(python, model, size, batch, steps, threads, bf16);
+                var torch = PyTorch(python, model, size, batch, steps, threads, torchBf16);
                 string theirs = torch is null ? "not run (no torch)" : string.Join(" | ", torch.Select(r => $"{r,12:0.0}"));
                 string ratios = torch is null ? "" : $" | {rates[0] / torch[0],24:0.00} | {rates.Max() / torch.Max(),24:0.00}";
                 Console.WriteLine($"{model,-10} {size,5} | {string.Join(" | ", rates.Select(r => $"{r,11:0.0}"))} | {theirs}{ratios}");

@@ -68,7 +68,8 @@ public sealed class MpiTrainingTests
     /// against one process of batch 48, one SGD step on the 48 images. float32 gradients of this from-scratch network are only a
     /// few percent accurate (against float64; <see cref="SynchronizedBatchNormTests"/> shows the arithmetic exact in float64), and
     /// the training loop rounds differently from one process, so the bound is on the step's result, relative to each tensor's
-    /// largest value: within 1% synchronised, and at least 10× further with each rank's own statistics (the default).
+    /// largest value: within 5% synchronised (measured 0.3% on one CPU and 1.7% on another, whose oneDNN kernels round
+    /// differently), and at least 10× further with each rank's own statistics (the default; measured 161%).
     /// </summary>
     [TestMethod]
     public void WithSynchronisedBatchNormTwoRanksOfBatchBTakeTheStepOfOneProcessOfBatch2B()
@@ -84,7 +85,7 @@ public sealed class MpiTrainingTests
 
         double same = MaxDifference(synced, one, relative: true), other = MaxDifference(perRank, one, relative: true);
         Console.WriteLine($"max |dw| / max |w| against 1 x 48: 2 x 24 synchronised {same:G3}; 2 x 24 per-rank statistics {other:G3}");
-        Assert.IsLessThan(1e-2, same, $"2 ranks x 24 with --sync-bn vs 1 x 48: max |dw| / max |w| = {same:G3}");
+        Assert.IsLessThan(5e-2, same, $"2 ranks x 24 with --sync-bn vs 1 x 48: max |dw| / max |w| = {same:G3}");
         Assert.IsGreaterThan(10 * same, other, $"per-rank statistics (max |dw| / max |w| = {other:G3}) must differ far more than synchronised ones ({same:G3})");
     }
 
