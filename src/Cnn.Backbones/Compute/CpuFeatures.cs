@@ -21,7 +21,7 @@ public static class CpuFeatures
 
     // oneDNN's instruction-set caps that exclude its bfloat16 kernels.
     private static bool OneDnnCappedBelowBFloat16 =>
-        Environment.GetEnvironmentVariable(Native.OneDnnGuard.IsaVariable)?.ToUpperInvariant() is "SSE41" or "AVX" or "AVX2" or "AVX2_VNNI" or "AVX512_CORE" or "AVX512_CORE_VNNI";
+        Native.OneDnnGuard.CappedIsa?.ToUpperInvariant() is "SSE41" or "AVX" or "AVX2" or "AVX2_VNNI" or "AVX512_CORE" or "AVX512_CORE_VNNI";
 
     /// <summary>The native bfloat16 instruction sets found (<c>avx512_bf16</c>, <c>amx_bf16</c>), for logs; empty when none.</summary>
     public static IReadOnlyList<string> BFloat16InstructionSets =>

@@ -20,6 +20,9 @@ internal static class OneDnnGuard
     /// <summary>oneDNN's variable that caps the instruction set its kernels use.</summary>
     public const string IsaVariable = "ONEDNN_MAX_CPU_ISA";
 
+    /// <summary>The instruction set oneDNN is capped at in this process (by the environment or by the guard), or null.</summary>
+    public static string? CappedIsa { get; private set; }
+
     /// <summary>What the guard found and did, for diagnostics.</summary>
     public static string Status { get; private set; } = "not run";
 
@@ -28,6 +31,7 @@ internal static class OneDnnGuard
     {
         if (Environment.GetEnvironmentVariable(IsaVariable) is { } set)
         {
+            CappedIsa = set;
             Status = $"{IsaVariable}={set} set by the environment";
             return;
         }
@@ -36,8 +40,10 @@ internal static class OneDnnGuard
             Status = "not needed";
             return;
         }
-        Environment.SetEnvironmentVariable(IsaVariable, "AVX");             // child processes inherit the managed environment
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _ = setenv(IsaVariable, "AVX", 1);   // what libtorch's getenv reads
+        // Only libtorch's getenv reads it: other programs this process starts (PyTorch in the benchmarks, child cnn processes that
+        // decide for themselves) keep their own environment, since .NET starts them with its managed copy.
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _ = setenv(IsaVariable, "AVX", 1);
+        CappedIsa = "AVX";
         Status = $"{IsaVariable}=AVX: this processor offers AVX-512 but hides its cache geometry, where oneDNN's newer kernels compute wrong results or crash";
     }
 
