@@ -40,9 +40,14 @@ internal static class OneDnnGuard
             Status = "not needed";
             return;
         }
+        if (!OperatingSystem.IsLinux())
+        {
+            Status = $"needed but not applied on this operating system: set {IsaVariable}=AVX before starting the process";
+            return;
+        }
         // Only libtorch's getenv reads it: other programs this process starts (PyTorch in the benchmarks, child cnn processes that
         // decide for themselves) keep their own environment, since .NET starts them with its managed copy.
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _ = setenv(IsaVariable, "AVX", 1);
+        _ = setenv(IsaVariable, "AVX", 1);
         CappedIsa = "AVX";
         Status = $"{IsaVariable}=AVX: this processor offers AVX-512 but hides its cache geometry, where oneDNN's newer kernels compute wrong results or crash";
     }
