@@ -14,8 +14,9 @@ namespace Cnn.Benchmarks;
 /// What the data path costs: (a) <c>CnnTrainer.Fit</c> end to end from encoded PNG images (decode, resize, augment, batch,
 /// prefetch, train) against (b) a bare TorchSharp loop over the same backbone on tensors made beforehand, and (c) the same bare
 /// loop in PyTorch where Debian's python3-torchvision is installed. Same model (resnet18), input size, batch, optimizer (AdamW),
-/// threads and compute: (b) and (c) compute as the trainer's default resolved (float32, or bfloat16 channels-last where Auto
-/// picks it; PyTorch then under <c>torch.autocast</c> with channels-last), or all float32 with <c>--precision float32</c>.
+/// threads and compute: the trainer runs with its defaults (float32 contiguous), or with <c>--precision auto</c> with Auto
+/// precision and memory format; (b) and (c) compute as the trainer resolved (PyTorch under <c>torch.autocast</c> and
+/// channels-last where that is bfloat16 channels-last).
 /// </summary>
 internal static class DataPathBenchmark
 {
@@ -42,7 +43,7 @@ internal static class DataPathBenchmark
             ImageColumnName = "Image", Model = new() { ImageSize = size }, CropPct = 1.0, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1,
             Device = CnnDevice.Cpu, EpochCompleted = m => epochRates.Add(m.ImagesPerSecond),
         };
-        if (precision == "float32") (options.Precision, options.MemoryFormat) = (CnnPrecision.Float32, CnnMemoryFormat.Contiguous);
+        if (precision == "auto") (options.Precision, options.MemoryFormat) = (CnnPrecision.Auto, CnnMemoryFormat.Auto);
         var clock = Stopwatch.StartNew();
         using (CnnTrainer.ResNet18(options, ml).Fit(data)) { }
         double fitSeconds = clock.Elapsed.TotalSeconds;

@@ -7,8 +7,8 @@ using Microsoft.ML;
 namespace Cnn.Benchmarks;
 
 /// <summary>
-/// Training end to end from a folder of JPEG files, side by side in one run: <c>CnnTrainer.Fit</c> on the folder (the default
-/// compute, float32 contiguous, and Auto) against the standard PyTorch recipe, torchvision's <c>ImageFolder</c> with
+/// Training end to end from a folder of JPEG files, side by side in one run: <c>CnnTrainer.Fit</c> on the folder (with the
+/// default compute, float32 contiguous, and with Auto) against the standard PyTorch recipe, torchvision's <c>ImageFolder</c> with
 /// <c>DataLoader(num_workers = cores)</c> (float32, and autocast bfloat16 channels-last where the CPU has native bfloat16).
 /// Same files, model (resnet18 from scratch), input size, batch, optimizer (AdamW 1e-3), augmentation (random resized crop of
 /// 0.08–1 of the area + horizontal flip) and threads. "End to end" counts from scanning the folder to the end of the last
