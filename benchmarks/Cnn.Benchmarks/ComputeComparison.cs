@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Optimizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ internal static class ComputeComparison
         var x = randn(batch, net.InChannels, size, size);
         net.Compute = new ComputeSettings(mode.Contains("bf16") ? ScalarType.BFloat16 : null, mode.Contains("cl"));
         var y = tensor(Enumerable.Range(0, batch).Select(i => (long)(i % 10)).ToArray());
-        using var opt = optim.AdamW(net.parameters(), 1e-3);
+        using var opt = new HeldScalarAdamW(net.parameters(), 1e-3);
         bool eval = mode.Contains("eval");
         if (eval) net.eval(); else net.train();
         if (mode.Contains("fold")) net.FoldBatchNorm();

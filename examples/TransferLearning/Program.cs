@@ -7,10 +7,11 @@
 //   (5) The same network from scratch with the same epochs.
 //   (2o), (3o): rows (2) and (3) with the ONNX Runtime inference engine (the imported network's own ONNX export runs the
 //   feature pass, the bottleneck cache and the predictions; training stays in TorchSharp).
+//   (3s): row (3o) at --frozen-size (default 112 px): the same frozen pretrained backbone on smaller inputs.
 // Images are written once as 224x224 PNGs (each Fashion-MNIST pixel an 8x8 block), so every recipe reads the same files and no
 // resizing differs between ML.NET's and ours. Rows (4) and (5) train at --tune-size (default 64 px) to fit 2 cores.
 // Usage: dotnet run -c Release --project examples/TransferLearning -- [--per-class 100,1000] [--test 10000] [--tune-size 64] [--epochs 4]
-//        [--rows 1,2,2o,3,3o,4,5]
+//        [--frozen-size 112] [--rows 1,2,2o,3,3o,3s,4,5]
 using System.Diagnostics;
 using Cnn.Backbones.Onnx;
 using Cnn.MLNet;
@@ -23,8 +24,9 @@ using Microsoft.ML.Data;
 int[] perClassSizes = (Option("--per-class") ?? "100,1000").Split(',').Select(int.Parse).ToArray();
 int testCount = int.Parse(Option("--test") ?? "10000");
 int tuneSize = int.Parse(Option("--tune-size") ?? "64");
+int frozenSize = int.Parse(Option("--frozen-size") ?? "112");
 int epochs = int.Parse(Option("--epochs") ?? "4");
-var rows = (Option("--rows") ?? "1,2,2o,3,3o,4,5").Split(',').ToHashSet();
+var rows = (Option("--rows") ?? "1,2,2o,3,3o,3s,4,5").Split(',').ToHashSet();
 string work = Option("--work") ?? Path.Combine(Path.GetTempPath(), "cnn-transfer-learning");
 
 var clock = Stopwatch.StartNew();
@@ -48,6 +50,7 @@ foreach (int perClass in perClassSizes)
     if (rows.Contains("2o")) Row("(2o) the same, ONNX Runtime engine", perClass, () => FeaturesRecipe(train, test, CnnInferenceEngine.OnnxRuntime));
     if (rows.Contains("3")) Row("(3) CnnTrainer, backbone frozen, bottleneck cache, 224", perClass, () => Fit(train, test, 224, frozen: true, pretrained: true, epochs: 10));
     if (rows.Contains("3o")) Row("(3o) the same, ONNX Runtime engine", perClass, () => Fit(train, test, 224, frozen: true, pretrained: true, epochs: 10, CnnInferenceEngine.OnnxRuntime));
+    if (rows.Contains("3s")) Row($"(3s) (3o) at {frozenSize} px", perClass, () => Fit(train, test, frozenSize, frozen: true, pretrained: true, epochs: 10, CnnInferenceEngine.OnnxRuntime));
     if (rows.Contains("4")) Row($"(4) CnnTrainer, staged fine-tuning (1 + {epochs - 1} epochs), {tuneSize}", perClass, () => Fit(train, test, tuneSize, frozen: false, pretrained: true, epochs: epochs));
     if (rows.Contains("5")) Row($"(5) CnnTrainer, from scratch ({epochs} epochs), {tuneSize}", perClass, () => Fit(train, test, tuneSize, frozen: false, pretrained: false, epochs: epochs));
 }

@@ -97,7 +97,7 @@ internal static class Harnesses
         string path = Scratch + ".safetensors";
         using (var tensors = new StateDict())
         {
-            tensors.Add("conv.weight", TorchSharp.torch.arange(0, 24, 1, TorchSharp.torch.ScalarType.Float32).reshape(2, 3, 2, 2));
+            tensors.Add("conv.weight", TorchSharp.torch.tensor(Enumerable.Range(0, 24).Select(i => (float)i).ToArray()).reshape(2, 3, 2, 2));
             tensors.Add("steps", TorchSharp.torch.tensor(new long[] { 3, -7 }));
             tensors.Add("half", TorchSharp.torch.ones(3).to(TorchSharp.torch.ScalarType.Float16));
             SafeTensors.Write(path, tensors, new Dictionary<string, string> { ["architecture"] = "resnet18" });

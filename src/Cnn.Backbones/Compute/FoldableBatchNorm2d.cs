@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -18,9 +19,26 @@ public sealed class FoldableBatchNorm2d : BatchNorm
     /// <summary>The convolution this layer is folded into, or null.</summary>
     internal PrecisionConv2d? FoldedInto { get; set; }
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input) =>
-        FoldedInto is { } conv && conv.AppliesFolded(this) ? input.alias() : base.forward(input);
+    /// <summary>
+    /// TorchSharp's <c>BatchNorm.forward</c> (torch.nn.BatchNorm2d's), with one change: its training step counts
+    /// <c>num_batches_tracked</c> with held scalars, where TorchSharp's <c>add_(1)</c> makes two temporary ones
+    /// (see <see cref="Scalars"/>) in every BatchNorm of every training step.
+    /// </summary>
+    public override Tensor forward(Tensor input)
+    {
+        if (FoldedInto is { } conv && conv.AppliesFolded(this)) return input.alias();
+        ValidateInputDimensions(input);
+        double averagingFactor = momentum ?? 0.0;
+        if (training && track_running_stats && num_batches_tracked is not null)
+        {
+            num_batches_tracked.add_(Scalars.One, Scalars.One);
+            if (momentum is null) averagingFactor = 1.0 / num_batches_tracked.item<long>();
+        }
+        bool batchStatistics = training || (running_mean is null && running_var is null);
+        bool passRunning = !training || track_running_stats;
+        return nn.functional.batch_norm(input, passRunning ? running_mean : null, passRunning ? running_var : null, weight, bias,
+            batchStatistics, averagingFactor, eps);
+    }
 
     /// <inheritdoc />
     protected override void ValidateInputDimensions(Tensor input)

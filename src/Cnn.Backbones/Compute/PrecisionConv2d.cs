@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -73,9 +74,9 @@ public sealed class PrecisionConv2d : PrecisionLayer
             throw new InvalidOperationException("Only an affine BatchNorm with running statistics folds into a convolution.");
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var scale = norm.weight / (norm.running_var + norm.eps).sqrt();
+        var scale = norm.weight / norm.running_var.Plus(norm.eps).sqrt();
         var foldedWeight = weight * scale.view(-1, 1, 1, 1);
-        var foldedBias = ((bias is null ? -norm.running_mean : bias - norm.running_mean) * scale) + norm.bias;
+        var foldedBias = ((bias is null ? -norm.running_mean : bias - norm.running_mean) * scale).Plus(norm.bias);
         _folded = (norm, foldedWeight.DetachFromDisposeScope(), foldedBias.DetachFromDisposeScope());
         norm.FoldedInto = this;
     }

@@ -1,6 +1,7 @@
-using Cnn.Backbones.Compute;
-using Cnn.Backbones.Onnx.Export;
 using System.Globalization;
+using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -94,7 +95,7 @@ internal static class ClassicLayers
         var std = PretrainedConfig.ImageNetStd;
         var channels = new Tensor[3];
         for (int c = 0; c < 3; c++)
-            channels[c] = x[.., c].unsqueeze(1) * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5;
+            channels[c] = x[.., c].unsqueeze(1).Times(std[c] / 0.5).Plus((mean[c] - 0.5) / 0.5);
         return cat(channels, 1).MoveToOuterDisposeScope();
     }
 

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -142,7 +143,7 @@ public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <param name="device">Device for the parameters, or null.</param>
     public CNBlock(int dim, double layerScale, double dropPath, Device? device = null) : base(nameof(CNBlock))
     {
-        layer_scale = new Parameter(ones(dim, 1, 1, device: device) * layerScale);
+        layer_scale = new Parameter(ones(dim, 1, 1, device: device).Times(layerScale));
         block = nn.Sequential(
             Ops.Conv2d(dim, dim, 7, padding: 3, groups: dim, bias: true, device: device),
             new Permute(0, 2, 3, 1),
@@ -160,7 +161,7 @@ public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         using var scope = NewDisposeScope();
         var result = stochastic_depth.call(layer_scale * block.call(x));
-        return (result + x).MoveToOuterDisposeScope();
+        return result.Plus(x).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -66,7 +67,7 @@ public static class Layers
         static double Cdf(double x) => (1 + Erf(x / Math.Sqrt(2))) / 2;
         double l = Cdf((a - mean) / std), u = Cdf((b - mean) / std);
         const double limit = 1 - 1e-7;
-        tensor.uniform_(2 * l - 1, 2 * u - 1).clamp_(-limit, limit).erfinv_().mul_(std * Math.Sqrt(2)).add_(mean).clamp_(a, b);
+        tensor.uniform_(2 * l - 1, 2 * u - 1).ClampInPlace(-limit, limit).erfinv_().TimesInPlace(std * Math.Sqrt(2)).PlusInPlace(mean).ClampInPlace(a, b);
     }
 
     // erf in double precision: Taylor series for |x| < 3, the continued fraction of erfc beyond.
@@ -231,7 +232,7 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
         Array.Fill(size, 1L);
         size[0] = x.shape[0];
         using var noise = empty(size, x.dtype, x.device).bernoulli_(survival);
-        if (survival > 0) noise.div_(survival);
+        if (survival > 0) noise.DivideInPlace(survival);
         return x * noise;
     }
 }

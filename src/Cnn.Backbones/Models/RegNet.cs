@@ -1,4 +1,5 @@
 using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -31,9 +32,9 @@ public sealed record RegNetArchitecture(string Name, int Depth, int W0, double W
         int[] blockWidths;
         using (var scope = NewDisposeScope())
         {
-            var widthsCont = arange(Depth, device: CPU) * WA + W0;
-            var capacity = (widthsCont / W0).log().div(Math.Log(WM)).round();
-            var widths = (pow(tensor((float)WM), capacity) * W0).div(quant).round().mul(quant).to_type(ScalarType.Int32);
+            var widthsCont = Scalars.Arange(Depth, CPU).Times(WA).Plus(W0);
+            var capacity = widthsCont.DividedBy(W0).log().DividedBy(Math.Log(WM)).round();
+            var widths = pow(tensor((float)WM), capacity).Times(W0).DividedBy(quant).round().Times(quant).to_type(ScalarType.Int32);
             blockWidths = widths.data<int>().ToArray();
         }
         var splits = new List<bool>();
@@ -199,7 +200,7 @@ public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExporta
     {
         using var scope = NewDisposeScope();
         var shortcut = proj is null ? x : proj.call(x);
-        return activation.call(shortcut + f.call(x)).MoveToOuterDisposeScope();
+        return activation.call(shortcut.Plus(f.call(x))).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -164,15 +165,15 @@ public sealed class ResNet : Backbone
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     break;
                 case FoldableBatchNorm2d bn:
-                    nn.init.constant_(bn.weight, 1);
-                    nn.init.constant_(bn.bias, 0);
+                    nn.init.constant_(bn.weight, Scalars.One);
+                    nn.init.constant_(bn.bias, Scalars.Zero);
                     break;
             }
         }
         if (!zeroInitResidual) return;
         foreach (var (_, module) in named_modules())
         {
-            if (module is ResNetBlockModule block) nn.init.constant_(block.LastNorm.weight, 0);
+            if (module is ResNetBlockModule block) nn.init.constant_(block.LastNorm.weight, Scalars.Zero);
         }
     }
 
@@ -282,7 +283,7 @@ public sealed class BasicBlock : ResNetBlockModule
         @out = bn2.call(conv2.call(@out));
         if (se is not null) @out = se.call(@out);
         var identity = downsample is null ? x : downsample.call(x);
-        return relu.call(@out + identity).MoveToOuterDisposeScope();
+        return relu.call(@out.Plus(identity)).MoveToOuterDisposeScope();
     }
 }
 
@@ -344,7 +345,7 @@ public sealed class Bottleneck : ResNetBlockModule
         @out = bn3.call(conv3.call(@out));
         if (se is not null) @out = se.call(@out);
         var identity = downsample is null ? x : downsample.call(x);
-        return relu.call(@out + identity).MoveToOuterDisposeScope();
+        return relu.call(@out.Plus(identity)).MoveToOuterDisposeScope();
     }
 }
 

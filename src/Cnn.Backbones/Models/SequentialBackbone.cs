@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -141,7 +142,7 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportabl
         if (UsesResidual)
         {
             if (stochastic_depth is not null) result = stochastic_depth.call(result);
-            result = result + x;
+            result = result.Plus(x);
         }
         return result.MoveToOuterDisposeScope();
     }

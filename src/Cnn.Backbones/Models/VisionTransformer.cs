@@ -1,4 +1,5 @@
 using Cnn.Backbones.Compute;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using Cnn.Backbones.Weights;
 using TorchSharp;
@@ -252,7 +253,7 @@ public sealed class ViTEncoder : nn.Module<Tensor, Tensor>
 
     /// <summary>Adds the position embedding to the tokens (class token first).</summary>
     /// <param name="tokens">[N, 1 + L, D].</param>
-    public Tensor Embed(Tensor tokens) => tokens + pos_embedding;
+    public Tensor Embed(Tensor tokens) => tokens.Plus(pos_embedding);
 
     /// <summary>Runs block <paramref name="index"/>.</summary>
     /// <param name="index">Block index.</param>
@@ -331,8 +332,8 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = self_attention.call(ln_1.call(input)) + input;
-        return (x + mlp.call(ln_2.call(x))).MoveToOuterDisposeScope();
+        var x = self_attention.call(ln_1.call(input)).Plus(input);
+        return x.Plus(mlp.call(ln_2.call(x))).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -385,7 +386,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
         using var scope = NewDisposeScope();
         long n = x.shape[0], l = x.shape[1], d = x.shape[2], hd = d / _heads;
         var qkv = nn.functional.linear(x, in_proj_weight, in_proj_bias).reshape(n, l, 3, _heads, hd).permute(2, 0, 3, 1, 4);
-        var q = qkv[0] * (1.0 / Math.Sqrt(hd));
+        var q = qkv[0].Times(1.0 / Math.Sqrt(hd));
         var attention = q.matmul(qkv[1].transpose(-2, -1)).softmax(-1);
         var output = attention.matmul(qkv[2]).transpose(1, 2).reshape(n, l, d);
         return out_proj.call(output).MoveToOuterDisposeScope();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -141,7 +142,7 @@ public static class OnnxImporter
         var prepGraph = new OnnxGraph(preprocessPath);
         var netGraph = new OnnxGraph(onnxPath);
         long[] shape = result.Report.InputShape.ToArray();
-        var image = torch.rand(shape, generator: new torch.Generator(20260102)) * pixelScale;
+        var image = torch.rand(shape, generator: new torch.Generator(20260102)).Times(pixelScale);
         var prepared = OnnxVerifier.RunOnnxRuntime(prepGraph, image, [prepGraph.Output])[prepGraph.Output];
         var reference = OnnxVerifier.RunOnnxRuntime(netGraph, prepared.reshape(shape), [netGraph.Output])[netGraph.Output].reshape(-1);
 
@@ -159,14 +160,14 @@ public static class OnnxImporter
         using var noGrad = torch.no_grad();
         double scale = Math.Max(reference.abs().max().item<float>(), double.Epsilon);
         double Relative(Tensor input) => (model.call(input).reshape(-1) - reference).abs().max().item<float>() / scale;
-        double exact = Relative((image - meanInInputOrder) * preprocessing.Scale);
+        double exact = Relative((image - meanInInputOrder).Times(preprocessing.Scale));
         if (!(exact <= tolerance))
             throw new OnnxImportException(onnxPath,
                 string.Create(CultureInfo.InvariantCulture,
                     $"The preprocessing of {preprocessPath} folded into {result.Report.Architecture} is not verified: on a random image, ONNX Runtime " +
                     $"running both graphs and the model with the folded weights differ by {exact:G3} relative (> {tolerance:G3}). Nothing was imported; " +
                     $"check --preprocess and the pixel scale."));
-        return (exact, Relative((image / pixelScale - configMean) / configStd));
+        return (exact, Relative((image.DividedBy(pixelScale) - configMean) / configStd));
     }
 
     /// <summary>
@@ -372,7 +373,7 @@ public static class OnnxImporter
                     yield return new Assignment(norm + "weight", torch.ones(channels), null, "1 (BatchNorm folded into the ONNX Conv)");
                     yield return new Assignment(norm + "bias", onnxBias ?? torch.zeros(channels), theirs.Bias, "the folded Conv's bias");
                     yield return new Assignment(norm + "running_mean", torch.zeros(channels), null, "0 (BatchNorm folded into the ONNX Conv)");
-                    yield return new Assignment(norm + "running_var", torch.full(channels, 1 - eps), null,
+                    yield return new Assignment(norm + "running_var", Scalars.Filled([channels], 1 - eps), null,
                         string.Create(CultureInfo.InvariantCulture, $"1 − ε = {1 - eps} (BatchNorm folded into the ONNX Conv)"));
                     yield break;
                 }
@@ -415,7 +416,7 @@ public static class OnnxImporter
         string note = "";
         if (Math.Abs(norm.Epsilon - eps) > 1e-12)
         {
-            variance = variance + (norm.Epsilon - eps);
+            variance = variance.Plus(norm.Epsilon - eps);
             note = string.Create(CultureInfo.InvariantCulture, $"+ ε difference {norm.Epsilon - eps:G3} (ONNX ε {norm.Epsilon:G3}, ours {eps:G3})");
             if (variance.min().item<double>() < 0)
                 throw new OnnxImportException(graph.Path,

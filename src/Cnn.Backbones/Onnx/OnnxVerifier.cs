@@ -1,4 +1,5 @@
 using System.Globalization;
+using Cnn.Backbones.Native;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
@@ -49,7 +50,7 @@ internal static class OnnxVerifier
                 var difference = (flat - reference).abs();
                 double diff = difference.max().item<float>();
                 if (diff <= tolerance * scale) return (diff, scale, null);
-                long i = (difference > tolerance * scale).nonzero()[0, 0].item<long>();
+                long i = difference.GreaterThan(tolerance * scale).nonzero()[0, 0].item<long>();
                 return (diff, scale, string.Create(CultureInfo.InvariantCulture,
                     $"element {i} is {flat[i].item<float>():G6} here and {reference[i].item<float>():G6} in ONNX Runtime"));
             }

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,7 +57,7 @@ public static class InputChannelAdapter
                     $"Cannot adapt a {sourceChannels}-channel weight to {inChannels} channels: only 3-channel (RGB) weights can be repeated to other channel counts.",
                     nameof(weight));
             long repeat = (inChannels + 2) / 3;
-            adapted = w.repeat(1, repeat, 1, 1).narrow(1, 0, inChannels) * (3.0 / inChannels);
+            adapted = w.repeat(1, repeat, 1, 1).narrow(1, 0, inChannels).Times(3.0 / inChannels);
         }
         return adapted.to(weight.dtype).contiguous().MoveToOuterDisposeScope();
     }

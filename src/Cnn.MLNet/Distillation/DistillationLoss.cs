@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,20 +50,20 @@ internal static class DistillationLoss
             throw new ArgumentException($"Labels must be [{n}]; got [{string.Join(", ", labels.shape)}].");
 
         // KL(p_t || p_s) = Σ p_t (log p_t − log p_s); log p_t from log_softmax so that p_t = 0 contributes exactly 0.
-        var studentLog = nn.functional.log_softmax(student / temperature, 1);
-        var teacherLog = nn.functional.log_softmax(teacher.detach() / temperature, 1);
-        var soft = (teacherLog.exp() * (teacherLog - studentLog)).sum() / n;
-        var total = soft * ((1 - alpha) * temperature * temperature);
+        var studentLog = nn.functional.log_softmax(student.DividedBy(temperature), 1);
+        var teacherLog = nn.functional.log_softmax(teacher.detach().DividedBy(temperature), 1);
+        var soft = (teacherLog.exp() * (teacherLog - studentLog)).sum().DividedBy(n);
+        var total = soft.Times((1 - alpha) * temperature * temperature);
 
         var m = mixing ?? Mixing.None;
         var flipped = labels.flip(0);
         if (pseudoLabels)
         {
             var predicted = teacher.argmax(1);
-            labels = torch.where(labels.ge(0), labels, predicted);
-            flipped = torch.where(flipped.ge(0), flipped, predicted);
+            labels = torch.where(labels.ge(Scalars.Zero), labels, predicted);
+            flipped = torch.where(flipped.ge(Scalars.Zero), flipped, predicted);
         }
-        var labelled = m.Lambda < 1 ? labels.ge(0).logical_and(flipped.ge(0)) : labels.ge(0);
+        var labelled = m.Lambda < 1 ? labels.ge(Scalars.Zero).logical_and(flipped.ge(Scalars.Zero)) : labels.ge(Scalars.Zero);
         long count = labelled.sum().item<long>();
         Tensor? hard = null;
         if (count > 0)
@@ -71,8 +72,8 @@ internal static class DistillationLoss
             var logits = student.index_select(0, rows);
             hard = nn.functional.cross_entropy(logits, labels.index_select(0, rows), label_smoothing: m.Smoothing);
             if (m.Lambda < 1)
-                hard = hard * m.Lambda + nn.functional.cross_entropy(logits, flipped.index_select(0, rows), label_smoothing: m.Smoothing) * (1 - m.Lambda);
-            total = total + hard * alpha;
+                hard = hard.Times(m.Lambda).Plus(nn.functional.cross_entropy(logits, flipped.index_select(0, rows), label_smoothing: m.Smoothing).Times(1 - m.Lambda));
+            total = total.Plus(hard.Times(alpha));
         }
         return new Terms(total, hard, soft, count);
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Training;
@@ -132,7 +133,7 @@ internal sealed class DistillationObjective : ITrainingObjective
         var terms = DistillationLoss.Compute(output.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels, mix);
         var loss = terms.Total;
         foreach (var auxiliary in output.Auxiliary)
-            loss = loss + auxiliary.Weight * DistillationLoss.Compute(auxiliary.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels, mix).Total;
+            loss = loss.Plus(DistillationLoss.Compute(auxiliary.Logits, teacherLogits, y, o.Temperature, o.Alpha, o.PseudoLabels, mix).Total.Times(auxiliary.Weight));
 
         _counts.Soft += terms.Soft.item<float>() * batch.Count;
         if (terms.Hard is { } hard)

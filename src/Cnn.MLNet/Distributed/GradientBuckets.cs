@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Cnn.Backbones.Native;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -67,7 +68,7 @@ internal sealed class GradientBuckets : IDisposable
             long start = Stopwatch.GetTimestamp();
             _communicator.AllreduceSum(values);
             inMpi += Stopwatch.GetElapsedTime(start);
-            buffer.div_(_communicator.Size);
+            buffer.DivideInPlace(_communicator.Size);
             foreach (var (parameter, offset) in members)
                 if (parameter.grad is { } grad) grad.copy_(buffer.narrow(0, offset, parameter.numel()).view_as(grad));
         }

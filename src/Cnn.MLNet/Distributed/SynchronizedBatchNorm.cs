@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -67,14 +68,14 @@ internal sealed class SynchronizedBatchNorm : IDisposable
         var local = cat([x.sum(reduced).to(ScalarType.Float64), tensor(new double[] { x.numel() / channels }, ScalarType.Float64)]);
         var sums = DifferentiableAllreduce.Sum(local, _communicator);
         double count = sums[channels].item<double>();
-        var mean = (sums.narrow(0, 0, channels) / count).to(type);
+        var mean = sums.narrow(0, 0, channels).DividedBy(count).to(type);
         // Pass 2: the global variance, from the deviations from the global mean.
         var deviation = x - mean.view(perChannel);
         var squares = DifferentiableAllreduce.Sum((deviation * deviation).sum(reduced).to(ScalarType.Float64), _communicator);
-        var variance = squares / count;
-        var y = deviation * (variance + norm.eps).rsqrt().to(type).view(perChannel);
+        var variance = squares.DividedBy(count);
+        var y = deviation * variance.Plus(norm.eps).rsqrt().to(type).view(perChannel);
         if (norm.weight is { } weight) y = y * weight.view(perChannel);
-        if (norm.bias is { } bias) y = y + bias.view(perChannel);
+        if (norm.bias is { } bias) y = y.Plus(bias.view(perChannel));
 
         if (norm.running_mean is { } runningMean && norm.running_var is { } runningVar)
         {
@@ -84,9 +85,9 @@ internal sealed class SynchronizedBatchNorm : IDisposable
             double factor = momentum ?? 1.0 / Math.Max(1, norm.num_batches_tracked?.item<long>() ?? 1);
             using (no_grad())
             {
-                var unbiased = (variance * (count / Math.Max(1, count - 1))).to(runningVar.dtype);
-                runningMean.mul_(1 - factor).add_(mean.detach().to(runningMean.dtype) * factor);
-                runningVar.mul_(1 - factor).add_(unbiased.detach() * factor);
+                var unbiased = variance.Times(count / Math.Max(1, count - 1)).to(runningVar.dtype);
+                runningMean.TimesInPlace(1 - factor).PlusInPlace(mean.detach().to(runningMean.dtype).Times(factor));
+                runningVar.TimesInPlace(1 - factor).PlusInPlace(unbiased.detach().Times(factor));
             }
         }
         return y.to(output.dtype).MoveToOuterDisposeScope();

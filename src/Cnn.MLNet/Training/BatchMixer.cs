@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -72,7 +73,7 @@ internal sealed class BatchMixer
         using var scope = NewDisposeScope();
         var flipped = images.flip(0);
         if (decision.Box is not { } box)
-            return ((images * decision.Lambda + flipped * (1 - decision.Lambda)).MoveToOuterDisposeScope(), decision.Lambda);
+            return (images.Times(decision.Lambda).Plus(flipped.Times(1 - decision.Lambda)).MoveToOuterDisposeScope(), decision.Lambda);
         long h = images.shape[2], w = images.shape[3];
         var (top, bottom, left, right) = box.Pixels(h, w);
         var mixed = images.clone();
@@ -94,8 +95,8 @@ internal sealed class BatchMixer
     {
         using var scope = NewDisposeScope();
         double off = smoothing / classes, on = 1 - smoothing + off;
-        var oneHot = nn.functional.one_hot(labels, classes).to(ScalarType.Float32) * (on - off) + off;
-        return (oneHot * lambda + oneHot.flip(0) * (1 - lambda)).MoveToOuterDisposeScope();
+        var oneHot = nn.functional.one_hot(labels, classes).to(ScalarType.Float32).Times(on - off).Plus(off);
+        return oneHot.Times(lambda).Plus(oneHot.flip(0).Times(1 - lambda)).MoveToOuterDisposeScope();
     }
 
     /// <summary>timm's <c>SoftTargetCrossEntropy</c>: <c>mean over rows of Σ −target · log_softmax(logits)</c>.</summary>

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
 using Cnn.MLNet.Networks;
@@ -83,7 +84,7 @@ internal sealed class ClassificationObjective : ITrainingObjective
             : BatchMixer.SoftTargetCrossEntropy(logits, targets);
         var loss = CrossEntropy(output.Logits);
         foreach (var auxiliary in output.Auxiliary)
-            loss = loss + auxiliary.Weight * CrossEntropy(auxiliary.Logits);
+            loss = loss.Plus(CrossEntropy(auxiliary.Logits).Times(auxiliary.Weight));
         return loss;
     }
 

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -26,7 +27,7 @@ internal sealed class LossScaler
     public long SkippedSteps { get; private set; }
 
     /// <summary>The loss to call backward on: <paramref name="loss"/> × <see cref="Scale"/>.</summary>
-    public Tensor ScaleLoss(Tensor loss) => loss * Scale;
+    public Tensor ScaleLoss(Tensor loss) => loss.Times(Scale);
 
     /// <summary>
     /// Divides every gradient by <see cref="Scale"/> and updates the scale; true when all were finite and the optimizer may step.
@@ -41,7 +42,7 @@ internal sealed class LossScaler
             foreach (var p in parameters)
             {
                 if (p.grad is not { } grad) continue;
-                grad.mul_(1 / Scale);
+                grad.TimesInPlace(1 / Scale);
                 if (finite && !grad.isfinite().all().item<bool>()) finite = false;
             }
             if (!finite)

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,7 +34,7 @@ internal sealed class ModelEma : IDisposable
         {
             var average = _average[name];
             using var scope = NewDisposeScope();
-            if (average.is_floating_point()) average.copy_(average * Decay + value * (1 - Decay));
+            if (average.is_floating_point()) average.copy_(average.Times(Decay).Plus(value.Times(1 - Decay)));
             else average.copy_(value);
         }
     }

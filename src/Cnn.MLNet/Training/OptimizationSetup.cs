@@ -1,3 +1,4 @@
+using Cnn.Backbones.Optimizers;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
 using TorchSharp;
@@ -10,15 +11,15 @@ internal static class OptimizationSetup
 {
     /// <summary>
     /// AdamW (β 0.9/0.999, ε 1e-8) or SGD with momentum over <paramref name="groups"/>, each with its own decoupled weight decay
-    /// and the options' learning rate times its scale.
+    /// and the options' learning rate times its scale; steps that hold their scalars (<see cref="HeldScalarAdamW"/>).
     /// </summary>
     public static torch.optim.Optimizer CreateOptimizer(CnnFitOptions options, IReadOnlyList<ParameterGroup> groups)
     {
         if (options.Optimizer == CnnOptimizer.Sgd)
-            return torch.optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters,
+            return new HeldScalarSgd(groups.Select(g => new SGD.ParamGroup(g.Parameters,
                 new SGD.Options { LearningRate = options.LearningRate * g.RateScale, momentum = options.Momentum, dampening = 0, weight_decay = g.WeightDecay, nesterov = false, maximize = false })),
                 options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
-        return torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters,
+        return new HeldScalarAdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters,
             new AdamW.Options { LearningRate = options.LearningRate * g.RateScale, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = g.WeightDecay, amsgrad = false, maximize = false })),
             options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay, false, false);
     }

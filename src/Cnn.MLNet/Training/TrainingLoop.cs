@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.MLNet.Distributed;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
@@ -183,7 +184,7 @@ internal sealed class TrainingLoop
                     throw new TrainingDivergedException(epoch, batchIndex, value, schedule.RateAt(step));
                 // Each batch's loss is divided by the size of its accumulation group, so a group's gradient is their mean.
                 int groupStart = (batchIndex - 1) / accumulation * accumulation;
-                var groupLoss = loss / Math.Min(accumulation, batches - groupStart);
+                var groupLoss = loss.DividedBy(Math.Min(accumulation, batches - groupStart));
                 (scaler is null ? groupLoss : scaler.ScaleLoss(groupLoss)).backward();
                 pending++;
                 lossSum += value * batch.Count;

@@ -61,7 +61,7 @@ public sealed class BatchNormFoldingTests
         Assert.AreEqual(20, model.FoldBatchNorm(), "every BatchNorm of resnet18 follows a convolution");
         // Changing the statistics in place does not reach the folded snapshot, which shows the BatchNorms are skipped …
         using (no_grad())
-            foreach (var norm in model.modules().OfType<FoldableBatchNorm2d>()) norm.running_var!.mul_(4);
+            foreach (var norm in model.modules().OfType<FoldableBatchNorm2d>()) norm.running_var!.TimesInPlace(4);
         using (no_grad()) TensorAssert.AssertClose(reference, model.call(x), "folded, statistics changed afterwards");
         // … while a pass with gradients computes both layers on their own, as in training.
         var withGradients = model.call(x).detach();

@@ -269,7 +269,7 @@ public sealed class BackboneContractTests
         model.train();
         using var scope = NewDisposeScope();
         var x = randn(2, 3, 32, 32, requires_grad: true);
-        model.forward(x).square().sum().backward();
+        using (var y = model.forward(x)) (y * y).sum().backward();
         foreach (var (name, parameter) in model.named_parameters())
             Assert.IsNotNull(parameter.grad, $"{name} has no gradient");
         Assert.IsTrue(x.grad is not null && x.grad.abs().sum().item<float>() > 0);
@@ -331,8 +331,8 @@ public sealed class ResNetInitialisationTests
         }
         foreach (var (key, value) in state.Where(e => e.Key.Contains("bn", StringComparison.Ordinal) || e.Key.Contains("downsample.1", StringComparison.Ordinal)))
         {
-            if (key.EndsWith(".weight", StringComparison.Ordinal)) Assert.IsTrue(value.eq(1).all().item<bool>(), key);
-            if (key.EndsWith(".bias", StringComparison.Ordinal)) Assert.IsTrue(value.eq(0).all().item<bool>(), key);
+            if (key.EndsWith(".weight", StringComparison.Ordinal)) Assert.IsTrue(value.eq(Scalars.One).all().item<bool>(), key);
+            if (key.EndsWith(".bias", StringComparison.Ordinal)) Assert.IsTrue(value.eq(Scalars.Zero).all().item<bool>(), key);
         }
     }
 
@@ -345,7 +345,7 @@ public sealed class ResNetInitialisationTests
         using var model = ModelRegistry.Create(name, new ModelOptions { ZeroInitResidual = true });
         var lastWeights = model.state_dict().Where(e => e.Key.StartsWith("layer", StringComparison.Ordinal) && e.Key.EndsWith($".{lastNorm}.weight", StringComparison.Ordinal)).ToList();
         Assert.AreEqual(ResNetFamily.Architectures.Single(a => a.Name == name).Layers.Sum(), lastWeights.Count);
-        foreach (var (key, value) in lastWeights) Assert.IsTrue(value.eq(0).all().item<bool>(), key);
-        Assert.IsTrue(model.state_dict()["layer1.0.bn1.weight"].eq(1).all().item<bool>(), "other norms keep weight 1");
+        foreach (var (key, value) in lastWeights) Assert.IsTrue(value.eq(Scalars.Zero).all().item<bool>(), key);
+        Assert.IsTrue(model.state_dict()["layer1.0.bn1.weight"].eq(Scalars.One).all().item<bool>(), "other norms keep weight 1");
     }
 }

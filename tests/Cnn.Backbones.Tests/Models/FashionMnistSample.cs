@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using Cnn.Backbones.Optimizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,7 +35,7 @@ internal static class FashionMnistSample
         var (testX, testY) = Read("t10k", testCount);
         try
         {
-            using var optimizer = optim.Adam(model.parameters(), lr: learningRate);
+            using var optimizer = new HeldScalarAdamW(model.parameters(), lr: learningRate); // Adam: no weight decay
             model.train();
             var generator = new Random(5);
             for (int step = 0; step < steps; step++)

@@ -58,8 +58,9 @@ public sealed class ModernFamilyTests
         sd.train();
         var y = sd.call(x);
         var perSample = y.view(20000, -1);
-        var dropped = perSample.eq(0).all(1);
-        var kept = perSample.eq(1 / 0.7f).all(1);
+        var dropped = perSample.eq(Scalars.Zero).all(1);
+        using var scaled = Scalars.Held(1 / 0.7f);
+        var kept = perSample.eq(scaled).all(1);
         Assert.IsTrue(dropped.logical_or(kept).all().item<bool>(), "each sample is either dropped entirely or scaled by 1/(1-p)");
         double rate = dropped.to_type(ScalarType.Float32).mean().item<float>();
         // Binomial(20000, 0.3): standard deviation 0.0032; allow 5 sigma.

@@ -68,8 +68,8 @@ public sealed class SeResNetTests
         var w2 = parameters["layer2.1.se.fc2.weight"].view(512, 32);
         var b2 = parameters["layer2.1.se.fc2.bias"];
         var squeezed = x.mean([2, 3]);                                  // [2, 512]
-        var hidden = (squeezed.matmul(w1.t()) + b1).relu();              // [2, 32]
-        var gate = (hidden.matmul(w2.t()) + b2).sigmoid();               // [2, 512]
+        var hidden = squeezed.matmul(w1.t()).Plus(b1).relu();              // [2, 32]
+        var gate = hidden.matmul(w2.t()).Plus(b2).sigmoid();               // [2, 512]
         var expected = x * gate.view(2, 512, 1, 1);
         var actual = se.call(x);
         Assert.IsTrue(actual.allclose(expected, rtol: 1e-5, atol: 1e-6), $"max|diff| = {(actual - expected).abs().max().item<float>()}");

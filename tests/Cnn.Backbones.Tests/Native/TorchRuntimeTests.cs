@@ -17,12 +17,12 @@ public sealed class TorchRuntimeTests
         var x = randn(2, 3, 8, 8, requires_grad: true);
         var y = conv.forward(x);
         CollectionAssert.AreEqual(new long[] { 2, 4, 8, 8 }, y.shape);
-        y.square().sum().backward();
+        (y * y).sum().backward();
         Assert.IsNotNull(x.grad);
         Assert.IsNotNull(conv.weight!.grad);
         Assert.IsTrue(conv.weight.grad.abs().sum().item<float>() > 0f, "weight gradient must be non-zero");
         // The analytic gradient of sum(y^2) with respect to the bias is 2 * sum(y) over batch and space.
-        var expectedBiasGrad = (y.detach() * 2).sum(new long[] { 0, 2, 3 });
+        var expectedBiasGrad = y.detach().Times(2).sum(new long[] { 0, 2, 3 });
         Assert.IsTrue(allclose(conv.bias!.grad!, expectedBiasGrad, rtol: 1e-4, atol: 1e-4), TorchRuntime.Status);
     }
 

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
@@ -104,8 +105,8 @@ public sealed class MlNetFeaturizerTests
 
         // Three smooth RGB images with 0–255 integer pixels (bilinear upsampling of seeded noise, like photos' low frequencies).
         var generator = new torch.Generator(11);
-        var images = nn.functional.interpolate(torch.rand(new long[] { 3, 3, 14, 14 }, generator: generator) * 255, new long[] { 224, 224 },
-            mode: InterpolationMode.Bilinear, align_corners: false).round().clamp(0, 255);
+        var images = nn.functional.interpolate(torch.rand(new long[] { 3, 3, 14, 14 }, generator: generator).Times(255), new long[] { 224, 224 },
+            mode: InterpolationMode.Bilinear, align_corners: false).round().ClampInPlace(0, 255);
         var mean = torch.tensor(config.Mean.Select(m => (float)m).ToArray()).reshape(1, 3, 1, 1);
         var std = torch.tensor(config.Std.Select(s => (float)s).ToArray()).reshape(1, 3, 1, 1);
         double worstExact = 0, worstChannel = 0, worstReference = 0;
@@ -124,7 +125,7 @@ public sealed class MlNetFeaturizerTests
             // Ours with the pretrained config, (x/255 − mean)/std per channel: differs from ML.NET only where the mean image
             // departs from its channel means. ONNX Runtime's network on that same per-channel input measures that departure on
             // the reference itself; ours must equal that run numerically and so be as close to ML.NET's as the reference is.
-            var perChannel = (image / 255 - mean) / std;
+            var perChannel = (image.DividedBy(255) - mean) / std;
             var ours = model.call(perChannel);
             var bgr = perChannel.index_select(1, torch.tensor(new long[] { 2, 1, 0 }));
             float[] referencePerChannel = RunOnnxRuntime(Network, bgr.contiguous().data<float>().ToArray(), shape);

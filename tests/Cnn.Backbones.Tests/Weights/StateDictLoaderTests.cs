@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Weights;
 using Cnn.Tests.Shared;
@@ -35,7 +36,7 @@ public sealed class StateDictLoaderTests
     private sealed class Tiny : nn.Module<Tensor, Tensor>
     {
         public readonly Conv2d conv = nn.Conv2d(3, 4, 3);
-        public readonly BatchNorm2d bn = nn.BatchNorm2d(4);
+        public readonly FoldableBatchNorm2d bn = Ops.BatchNorm2d(4);
         public readonly Linear fc = nn.Linear(4, 2);
 
         public Tiny() : base(nameof(Tiny))

@@ -1,5 +1,5 @@
-using Cnn.Backbones.Native;
 using System.IO.Compression;
+using Cnn.Backbones.Native;
 using Cnn.Backbones.Weights;
 using Cnn.Backbones.Weights.Pickle;
 using Cnn.Tests.Shared;
@@ -115,7 +115,7 @@ public sealed class TorchCheckpointTests
         var rows = weights["shared.rows"];
         var column = weights["shared.column"];
         float before = column[1].item<float>();
-        rows.fill_(0f); // rows is base[1:3], which contains column[1] and column[2] in Python
+        rows.fill_(Scalars.Zero); // rows is base[1:3], which contains column[1] and column[2] in Python
         Assert.AreEqual(before, column[1].item<float>());
     }
 

@@ -54,10 +54,10 @@ public sealed class ComputeSelectionTests
         TorchRuntime.EnsureLoaded();
         var scaler = new LossScaler();
         var p = new TorchSharp.Modules.Parameter(ones(3));
-        using (var loss = scaler.ScaleLoss((p * 2).sum())) loss.backward();
+        using (var loss = scaler.ScaleLoss(p.Times(2).sum())) loss.backward();
         Assert.IsTrue(scaler.UnscaleAndUpdate([p]));
         CollectionAssert.AreEqual(new[] { 2f, 2f, 2f }, p.grad!.data<float>().ToArray(), "gradients are unscaled");
-        p.grad!.fill_(float.PositiveInfinity);
+        using (var infinity = Scalars.Held(double.PositiveInfinity)) p.grad!.fill_(infinity);
         Assert.IsFalse(scaler.UnscaleAndUpdate([p]));
         Assert.AreEqual(LossScaler.InitialScale / 2, scaler.Scale);
         Assert.AreEqual(0f, p.grad!.abs().sum().item<float>(), "an overflowed step's gradients are cleared");

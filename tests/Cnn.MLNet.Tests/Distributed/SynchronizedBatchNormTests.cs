@@ -53,7 +53,7 @@ public sealed class SynchronizedBatchNormTests
             }
             using var output = cat(outputs);
             double outputError = Relative(output, expectedOutput);
-            double gradientError = expectedGradients.Keys.Max(k => Relative(gradients[0][k] + gradients[1][k], expectedGradients[k]));
+            double gradientError = expectedGradients.Keys.Max(k => Relative(gradients[0][k].Plus(gradients[1][k]), expectedGradients[k]));
             double stateError = expectedState.Where(e => e.Value.is_floating_point())
                 .Max(e => Math.Max(Relative(models[0].state_dict()[e.Key], e.Value), Relative(models[1].state_dict()[e.Key], e.Value)));
             Console.WriteLine($"synchronised {synchronised}: relative errors: output {outputError:G3}, gradients {gradientError:G3}, running statistics {stateError:G3}");

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
@@ -81,7 +82,7 @@ public sealed class RecipeTrainingTests
         options.BatchCompleted = _ =>
         {
             foreach (var (name, value) in current!.Model.state_dict())
-                if (value.is_floating_point()) expected![name] = (expected[name] * 0.6 + value * 0.4).DetachFromDisposeScope();
+                if (value.is_floating_point()) expected![name] = expected[name].Times(0.6).Plus(value.Times(0.4)).DetachFromDisposeScope();
         };
         var averaged = Train(options, images, network => { current = network; expected = Snapshot(network.Model); });
         Assert.IsLessThan(1e-6, MaxDifference(averaged, expected!), "the returned weights are the average");
@@ -136,7 +137,7 @@ public sealed class RecipeTrainingTests
             options.BatchCompleted = _ =>
             {
                 var now = Snapshot(current!.Model);
-                double squared = now.Keys.Sum(k => (now[k] - last![k]).pow(2).sum().item<float>());
+                double squared = now.Keys.Sum(k => { var d = now[k] - last![k]; return (d * d).sum().item<float>(); });
                 largest = Math.Max(largest, Math.Sqrt(squared));
                 last = now;
             };

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
@@ -166,10 +167,10 @@ public static class OnnxExporter
         Tensor graphInput, modelInput;
         if (options.NormalizeInside)
         {
-            graphInput = rand(batch, generator: generator) * options.PixelScale;
+            graphInput = rand(batch, generator: generator).Times(options.PixelScale);
             var m = tensor(mean.Select(v => (float)v).ToArray()).reshape(1, -1, 1, 1);
             var s = tensor(std.Select(v => (float)v).ToArray()).reshape(1, -1, 1, 1);
-            modelInput = (graphInput / options.PixelScale - m) / s;
+            modelInput = (graphInput.DividedBy(options.PixelScale) - m) / s;
         }
         else
         {

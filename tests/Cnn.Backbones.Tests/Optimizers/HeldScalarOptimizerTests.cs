@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.Json;
+using Cnn.Backbones.Native;
+using Cnn.Backbones.Optimizers;
+using Cnn.Tests.Shared;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Tests.Optimizers;
+
+/// <summary>
+/// Our optimizers' steps against PyTorch's <c>torch.optim</c> run at test time: two parameter groups with their own options,
+/// a learning rate changed every step, gradients from a shared formula.
+/// </summary>
+[TestClass]
+public sealed class HeldScalarOptimizerTests
+{
+    private const int Steps = 6;
+    private static readonly long[][] Shapes = [[3, 4], [5]];
+
+    // The same cases, parameters and gradients in Python: the reference's final parameters per case.
+    private const string Script = """
+        import json, math, sys, torch
+        shapes, steps = [[3, 4], [5]], 6
+        def values(k, n, t):
+            return [math.sin(0.37 * i + 1.1 * t + k) for i in range(n)] if t >= 0 else [0.1 * (i % 7) - 0.3 + 0.05 * k for i in range(n)]
+        def run(name, groups):
+            params = [torch.nn.Parameter(torch.tensor(values(k, math.prod(s), -1), dtype=torch.float32).reshape(s)) for k, s in enumerate(shapes)]
+            specs = [dict(g, params=[params[k]]) for k, g in enumerate(groups)]
+            opt = torch.optim.AdamW(specs) if name.startswith("adamw") else torch.optim.SGD(specs, lr=0.1)
+            for t in range(steps):
+                for k, g in enumerate(opt.param_groups):
+                    g["lr"] = groups[k]["lr"] * (1 - 0.1 * t)
+                opt.zero_grad()
+                loss = sum((p * torch.tensor(values(k, p.numel(), t), dtype=torch.float32).reshape(p.shape)).sum() for k, p in enumerate(params))
+                loss.backward()
+                opt.step()
+            return [p.detach().reshape(-1).tolist() for p in params]
+        cases = json.loads(sys.argv[1])
+        print(json.dumps({name: run(name, groups) for name, groups in cases.items()}))
+        """;
+
+    /// <summary>Per case: each group's PyTorch options (the learning rate is the one of step 0).</summary>
+    private static readonly Dictionary<string, Dictionary<string, object>[]> Cases = new()
+    {
+        ["adamw"] = [new() { ["lr"] = 0.01, ["weight_decay"] = 0.05 }, new() { ["lr"] = 0.02, ["weight_decay"] = 0.0, ["betas"] = new[] { 0.8, 0.95 }, ["eps"] = 0.1 }],
+        ["adamw-amsgrad-maximize"] = [new() { ["lr"] = 0.01, ["weight_decay"] = 0.1, ["amsgrad"] = true, ["maximize"] = true }, new() { ["lr"] = 0.03, ["amsgrad"] = true }],
+        ["sgd"] = [new() { ["lr"] = 0.05, ["momentum"] = 0.9, ["dampening"] = 0.1, ["weight_decay"] = 1e-3 }, new() { ["lr"] = 0.1, ["momentum"] = 0.8, ["nesterov"] = true, ["weight_decay"] = 0.01 }],
+        ["sgd-maximize"] = [new() { ["lr"] = 0.05, ["weight_decay"] = 0.2, ["maximize"] = true }, new() { ["lr"] = 0.1, ["momentum"] = 0.5, ["maximize"] = true, ["weight_decay"] = 0.05 }],
+    };
+
+    private static JsonElement s_reference;
+
+    [ClassInitialize]
+    public static void RunReference(TestContext _) =>
+        s_reference = JsonDocument.Parse(ReferencePython.Run(Script, JsonSerializer.Serialize(Cases))).RootElement;
+
+    [TestMethod]
+    [DataRow("adamw")]
+    [DataRow("adamw-amsgrad-maximize")]
+    [DataRow("sgd")]
+    [DataRow("sgd-maximize")]
+    public void StepsMatchTorchOptim(string name)
+    {
+        TorchRuntime.EnsureLoaded();
+        var groups = Cases[name];
+        var parameters = Shapes.Select((shape, k) => new Parameter(tensor(Values(k, shape.Aggregate(1L, (a, b) => a * b), -1)).reshape(shape))).ToArray();
+        using var optimizer = Create(name, groups, parameters);
+        var rateControls = optimizer.ParamGroups.ToArray();
+        for (int t = 0; t < Steps; t++)
+        {
+            using var scope = NewDisposeScope();
+            for (int k = 0; k < groups.Length; k++) rateControls[k].LearningRate = (double)groups[k]["lr"] * (1 - 0.1 * t);
+            optimizer.zero_grad();
+            var loss = parameters.Select((p, k) => (p * tensor(Values(k, p.numel(), t)).reshape(p.shape)).sum()).Aggregate((a, b) => a.Plus(b));
+            loss.backward();
+            optimizer.step();
+        }
+        var expected = s_reference.GetProperty(name);
+        for (int k = 0; k < parameters.Length; k++)
+        {
+            var want = expected[k].EnumerateArray().Select(e => e.GetSingle()).ToArray();
+            var got = parameters[k].data<float>().ToArray();
+            for (int i = 0; i < want.Length; i++)
+                Assert.AreEqual(want[i], got[i], 2e-6 + 2e-6 * Math.Abs(want[i]), $"{name}: parameter {k}[{i}] after {Steps} steps");
+        }
+        foreach (var p in parameters) p.Dispose();
+    }
+
+    private static optim.Optimizer Create(string name, Dictionary<string, object>[] groups, Parameter[] parameters)
+    {
+        double Get(Dictionary<string, object> g, string key, double fallback) => g.TryGetValue(key, out var v) ? Convert.ToDouble(v, CultureInfo.InvariantCulture) : fallback;
+        bool Flag(Dictionary<string, object> g, string key) => g.TryGetValue(key, out var v) && (bool)v;
+        if (name.StartsWith("adamw", StringComparison.Ordinal))
+            return new HeldScalarAdamW(groups.Select((g, k) => new AdamW.ParamGroup([parameters[k]], new AdamW.Options
+            {
+                LearningRate = Get(g, "lr", 1e-3), weight_decay = Get(g, "weight_decay", 0.01), eps = Get(g, "eps", 1e-8),
+                beta1 = g.TryGetValue("betas", out var b) ? ((double[])b)[0] : 0.9, beta2 = g.TryGetValue("betas", out var b2) ? ((double[])b2)[1] : 0.999,
+                amsgrad = Flag(g, "amsgrad"), maximize = Flag(g, "maximize"),
+            })));
+        return new HeldScalarSgd(groups.Select((g, k) => new SGD.ParamGroup([parameters[k]], new SGD.Options
+        {
+            LearningRate = Get(g, "lr", 0.1), momentum = Get(g, "momentum", 0), dampening = Get(g, "dampening", 0), weight_decay = Get(g, "weight_decay", 0),
+            nesterov = Flag(g, "nesterov"), maximize = Flag(g, "maximize"),
+        })), lr: 0.1);
+    }
+
+    /// <summary>Parameter <paramref name="k"/>'s initial values (step −1) or its loss weights, which are its gradient, at step <paramref name="t"/>.</summary>
+    private static float[] Values(int k, long n, int t) =>
+        Enumerable.Range(0, (int)n).Select(i => (float)(t >= 0 ? Math.Sin(0.37 * i + 1.1 * t + k) : 0.1 * (i % 7) - 0.3 + 0.05 * k)).ToArray();
+}
