@@ -33,7 +33,9 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         description: "TorchSharp keeps no reference to a Scalar during the native call it is passed to. Hold the scalar for the call: " +
                      "Cnn.Backbones.Native.Scalars (Times, Plus, DividedBy, Held, One) or 'using var s = value.ToScalar();'.");
 
-    private const string UseHelpers = "use Cnn.Backbones.Native.Scalars (Plus, Times, DividedBy, Minus, Held) or a 'using' ToScalar()";
+    private const string UseOptimizers = "use Cnn.Backbones.Optimizers (HeldScalarSgd, HeldScalarAdamW)";
+
+    private const string UseHelpers = "use Cnn.Backbones.Native.Scalars (Plus, Times, DividedBy, Held) or a 'using' ToScalar()";
 
     /// <summary>
     /// TorchSharp members that make temporary scalars inside (from reading TorchSharp 0.107's source): name, the parameter count
@@ -136,7 +138,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
             }
         }
         if (method.ContainingType.Name == "optim" && IsOptimizer(method.ReturnType))
-            Report(context, $"TorchSharp's optimizer {method.Name} (its step)", "use Cnn.Backbones.Optimizers (HeldScalarSgd, HeldScalarAdamW)");
+            Report(context, $"TorchSharp's optimizer {method.Name} (its step)", UseOptimizers);
         else if (method.ContainingType.Name == "nn" && Array.IndexOf(RacyModules, method.Name) >= 0)
             Report(context, $"TorchSharp's {method.Name} module (its forward)", "use the tensor functions with held scalars");
     }
@@ -145,7 +147,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
     {
         var creation = (IObjectCreationOperation)context.Operation;
         if (creation.Type is INamedTypeSymbol type && IsTorchSharp(type) && IsOptimizer(type))
-            Report(context, $"TorchSharp's optimizer {type.Name} (its step)", "use Cnn.Backbones.Optimizers (HeldScalarSgd, HeldScalarAdamW)");
+            Report(context, $"TorchSharp's optimizer {type.Name} (its step)", UseOptimizers);
     }
 
     /// <summary>A TorchSharp optimizer implemented in C# (every one but LBFGS), whose step makes scalars per parameter.</summary>

@@ -38,23 +38,14 @@ public static class Scalars
     /// <summary>A scalar for one or more calls; dispose it after the last (<c>using var s = Scalars.Held(x);</c>).</summary>
     public static Scalar Held(double value) => value.ToScalar();
 
-    /// <summary>An integer scalar for one or more calls; dispose it after the last.</summary>
-    public static Scalar Held(long value) => value.ToScalar();
-
     /// <summary><c>x + y</c>.</summary>
     public static Tensor Plus(this Tensor x, Tensor y) => x.add(y, One);
-
-    /// <summary><c>x + alpha · y</c>.</summary>
-    public static Tensor Plus(this Tensor x, Tensor y, double alpha) => With(alpha, a => x.add(y, a));
 
     /// <summary><c>x + value</c>.</summary>
     public static Tensor Plus(this Tensor x, double value) => With(value, v => x.add(v, One));
 
     /// <summary><c>x + value</c> with an integer (keeps an integer tensor integral).</summary>
     public static Tensor Plus(this Tensor x, long value) => With(value, v => x.add(v, One));
-
-    /// <summary><c>x - value</c>.</summary>
-    public static Tensor Minus(this Tensor x, double value) => With(value, v => x.sub(v));
 
     /// <summary><c>x · value</c>.</summary>
     public static Tensor Times(this Tensor x, double value) => With(value, v => x.mul(v));
@@ -67,9 +58,6 @@ public static class Scalars
 
     /// <summary><c>x += y</c>, in place.</summary>
     public static Tensor PlusInPlace(this Tensor x, Tensor y) => x.add_(y, One);
-
-    /// <summary><c>x += alpha · y</c>, in place.</summary>
-    public static Tensor PlusInPlace(this Tensor x, Tensor y, double alpha) => With(alpha, a => x.add_(y, a));
 
     /// <summary><c>x += value</c>, in place.</summary>
     public static Tensor PlusInPlace(this Tensor x, double value) => With(value, v => x.add_(v, One));
