@@ -16,8 +16,8 @@ namespace Cnn.Benchmarks;
 /// What the data path costs: (a) <c>CnnTrainer.Fit</c> end to end from encoded PNG images (decode, resize, augment, batch,
 /// prefetch, train) against (b) a bare TorchSharp loop over the same backbone on tensors made beforehand, and (c) the same bare
 /// loop in PyTorch where Debian's python3-torchvision is installed. Same model (resnet18), input size, batch, optimizer (AdamW),
-/// threads and compute: the trainer runs with its defaults (float32 contiguous), or with <c>--precision auto</c> with Auto
-/// precision and memory format; (b) and (c) compute as the trainer resolved (PyTorch under <c>torch.autocast</c> and
+/// threads and compute: the trainer runs in float32 contiguous (<c>--precision float32</c>, also when left out), or with
+/// <c>--precision auto</c> with Auto precision and memory format; (b) and (c) compute as the trainer resolved (PyTorch under <c>torch.autocast</c> and
 /// channels-last where that is bfloat16 channels-last). Both loops run warm: a first Fit over two batches sets up libtorch's
 /// kernels and .NET's compiled code for the run's shapes before (a), as (a) did for (b) when (b) ran after it cold.
 /// </summary>
@@ -48,7 +48,9 @@ internal static class DataPathBenchmark
                 ImageColumnName = "Image", Model = new() { ImageSize = size }, CropPct = 1.0, Epochs = runEpochs, BatchSize = batch, Augment = true, Seed = 1,
                 Device = CnnDevice.Cpu, EpochCompleted = epochCompleted,
             };
-            if (precision == "auto") (options.Precision, options.MemoryFormat) = (CnnPrecision.Auto, CnnMemoryFormat.Auto);
+            (options.Precision, options.MemoryFormat) = precision == "auto"
+                ? (CnnPrecision.Auto, CnnMemoryFormat.Auto)
+                : (CnnPrecision.Float32, CnnMemoryFormat.Contiguous);
             return options;
         }
 

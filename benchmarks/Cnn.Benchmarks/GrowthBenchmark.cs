@@ -11,7 +11,7 @@ namespace Cnn.Benchmarks;
 /// <summary>
 /// How cost grows: epoch time against the number of images (1k, 4k, 16k by default), and peak resident memory against the batch
 /// size, printed as two tables. Each measurement is a fresh child process (so its peak resident set, the kernel's
-/// <c>VmHWM</c>, is its own) running <c>CnnTrainer.Fit</c> with the default compute on a folder of PNG files written once:
+/// <c>VmHWM</c>, is its own) running <c>CnnTrainer.Fit</c> in float32 contiguous on a folder of PNG files written once:
 /// resnet18 from scratch, random resized crop + flip, AdamW.
 /// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- --growth [--counts 1000,4000,16000] [--batches 16,32,64,128,256]
 /// </summary>
@@ -25,7 +25,7 @@ internal static class GrowthBenchmark
         try
         {
             WritePngFolder(root, counts.Max());
-            Console.WriteLine($"resnet18 from scratch, PNG folder of {ImageSide}x{ImageSide} images ({Classes} classes), default compute, one child process per row");
+            Console.WriteLine($"resnet18 from scratch, PNG folder of {ImageSide}x{ImageSide} images ({Classes} classes), float32 contiguous, one child process per row");
 
             Console.WriteLine("\nepoch time against images (32 px, batch 64, one epoch)");
             Console.WriteLine($"{"images",8} | {"epoch s",8} | {"s per 1k images",15} | {"img/s",7} | {"peak RSS MB",11}");
@@ -63,6 +63,7 @@ internal static class GrowthBenchmark
         var options = new CnnTrainerOptions
         {
             Model = new() { ImageSize = size }, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1, Device = CnnDevice.Cpu,
+            MemoryFormat = CnnMemoryFormat.Contiguous,
             EpochCompleted = m => seconds.Add(m.Elapsed.TotalSeconds),
         };
         using (CnnTrainer.ResNet18(options, ml).Fit(data)) { }

@@ -7,6 +7,7 @@
 // With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 // With --folder [--images N] [--epochs N] [--size PX]: end to end from a JPEG folder against PyTorch's ImageFolder + DataLoader (FolderBenchmark.cs).
 // With --growth [--counts N,N] [--batches N,N]: epoch time against images and peak memory against batch size (GrowthBenchmark.cs).
+// With --numerics [--model M] [--size PX] [--channels N] [--batch N]: each compute setting's training pass against float64 here (NumericsCheck.cs).
 using Cnn.Backbones.Native;
 using TorchSharp;
 
@@ -16,6 +17,13 @@ if (args.Contains("--compute"))
     string modes = ArgumentString("--modes") ?? "fp32,fp32cl,bf16,bf16cl,eval-fp32,eval-fp32cl,eval-bf16,eval-bf16cl";
     foreach (var mode in modes.Split(','))
         Cnn.Benchmarks.ComputeComparison.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 112), Argument("--batch", 32), Argument("--steps", 12), mode, Argument("--channels", 3));
+    return;
+}
+if (args.Contains("--numerics"))
+{
+    TorchRuntime.EnsureLoaded();
+    Cnn.Benchmarks.NumericsCheck.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 112), Argument("--channels", 3), Argument("--batch", 32),
+        ArgumentString("--python") ?? "/usr/bin/python3");
     return;
 }
 if (args.Contains("--training"))

@@ -5,8 +5,9 @@ namespace Cnn.Benchmarks;
 
 /// <summary>
 /// Training img/s side by side in one run, per model and input size, on random tensors (the network's own cost, no data path):
-/// ours in float32 (the default; a bare TorchSharp loop over our backbone, as <see cref="ComputeComparison"/> runs it),
-/// channels-last, and bfloat16 (with and without channels-last) where the CPU has native bfloat16; PyTorch's fp32, fp32
+/// ours in float32 (a bare TorchSharp loop over our backbone, as <see cref="ComputeComparison"/> runs it), channels-last, and
+/// bfloat16 (with and without channels-last) where the CPU has native bfloat16 (the trainer's default is float32 channels-last
+/// at 64 px and more; Auto precision picks bfloat16 channels-last where the CPU has it); PyTorch's fp32, fp32
 /// channels-last and, where native, <c>torch.autocast("cpu", bfloat16)</c> with and without channels-last. Same batch, threads,
 /// optimizer (AdamW) and loss; each figure is the median of the timed steps after a warm-up step.
 /// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- --training [--models resnet18,resnet50] [--sizes 112,224] [--batch 32] [--steps 8]

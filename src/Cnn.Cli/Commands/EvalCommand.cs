@@ -22,7 +22,7 @@ internal sealed class EvalCommand : ICliCommand
         CommonOptions.Limit,
         new("--topk", "also report top-K accuracy (default: top-1 only)", "K"),
         new("--plot", "draw the confusion matrix (counts, per-class recall) to this PNG", "<file.png>"),
-        .. ComputeOptions.Options,
+        .. ComputeOptions.InferenceOptions,
         CommonOptions.Json,
     ];
 

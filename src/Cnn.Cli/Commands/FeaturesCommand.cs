@@ -21,7 +21,7 @@ internal sealed class FeaturesCommand : ICliCommand
         CommonOptions.CropPct,
         CommonOptions.InferenceImageSize,
         CommonOptions.BatchSize("images per forward pass (default 32)"),
-        .. ComputeOptions.Options,
+        .. ComputeOptions.InferenceOptions,
         CommonOptions.Json,
         CommonOptions.Csv,
     ];

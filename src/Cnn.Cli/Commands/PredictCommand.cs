@@ -24,7 +24,7 @@ internal sealed class PredictCommand : ICliCommand
         new("--labels", "with --model: a text file of class names, one per line, in class order", "<file>"),
         new("--top", "how many classes to print per image (default 5)", "K"),
         CommonOptions.BatchSize("images per forward pass (default 32)"),
-        .. ComputeOptions.Options,
+        .. ComputeOptions.InferenceOptions,
         CommonOptions.Json,
         CommonOptions.Csv,
     ];

@@ -52,25 +52,30 @@ public static class CommonOptions
 }
 
 /// <summary>
-/// <c>--precision</c> and <c>--memory-format</c>: how a network computes, on every verb that runs one (train, distill, predict,
-/// eval, features).
+/// <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>: how a network computes, on every verb that runs one. Every verb
+/// computes in float32 unless asked; the training verbs (train, distill) lay activations out as auto picks (channels-last where
+/// it measured faster), the inference verbs (predict, eval, features) contiguous, the layout every parity test checks.
 /// </summary>
 public static class ComputeOptions
 {
-    /// <summary>The compute options: precision, memory format, inference engine.</summary>
-    public static IReadOnlyList<CliOption> Options { get; } =
+    /// <summary>The compute options of train and distill (float32, memory format auto by default).</summary>
+    public static IReadOnlyList<CliOption> TrainingOptions { get; } = Describe(training: true);
+
+    /// <summary>The compute options of predict, eval and features (float32 contiguous by default).</summary>
+    public static IReadOnlyList<CliOption> InferenceOptions { get; } = Describe(training: false);
+
+    private static CliOption[] Describe(bool training) =>
     [
         new("--precision", "arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default float32)", "auto|float32|bfloat16|float16"),
-        new("--memory-format", "activation layout: auto (channels-last for convolutional families on the CPU, inputs of at least 64 px), contiguous or channels-last (default contiguous)", "auto|contiguous|channels-last"),
+        new("--memory-format", $"activation layout: auto (channels-last on the CPU, inputs of at least 64 px, for the convolutional families that trained faster so in the precision used), contiguous or channels-last (default {(training ? "auto" : "contiguous")})", "auto|contiguous|channels-last"),
         new("--engine", "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU) (default torch)", "torch|onnxruntime"),
     ];
 
-    /// <summary>The parsed <c>--precision</c>.</summary>
+    /// <summary>The parsed <c>--precision</c>; float32 without it.</summary>
     public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments) => arguments.String("--precision") switch
     {
         "auto" => Cnn.MLNet.CnnPrecision.Auto,
-        null => Cnn.MLNet.CnnPrecision.Float32,
-        "float32" or "fp32" => Cnn.MLNet.CnnPrecision.Float32,
+        null or "float32" or "fp32" => Cnn.MLNet.CnnPrecision.Float32,
         "bfloat16" or "bf16" => Cnn.MLNet.CnnPrecision.BFloat16,
         "float16" or "fp16" => Cnn.MLNet.CnnPrecision.Float16,
         var other => throw new CliUsageException($"option --precision must be auto, float32, bfloat16 or float16, got '{other}'"),
@@ -84,30 +89,30 @@ public static class ComputeOptions
         var other => throw new CliUsageException($"option --engine must be torch or onnxruntime, got '{other}'"),
     };
 
-    /// <summary>The parsed <c>--memory-format</c>.</summary>
-    public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments) => arguments.String("--memory-format") switch
+    /// <summary>The parsed <c>--memory-format</c>; without it auto for a training verb, contiguous for an inference verb.</summary>
+    public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments, bool training) => arguments.String("--memory-format") switch
     {
+        null => training ? Cnn.MLNet.CnnMemoryFormat.Auto : Cnn.MLNet.CnnMemoryFormat.Contiguous,
         "auto" => Cnn.MLNet.CnnMemoryFormat.Auto,
-        null => Cnn.MLNet.CnnMemoryFormat.Contiguous,
         "contiguous" => Cnn.MLNet.CnnMemoryFormat.Contiguous,
         "channels-last" => Cnn.MLNet.CnnMemoryFormat.ChannelsLast,
         var other => throw new CliUsageException($"option --memory-format must be auto, contiguous or channels-last, got '{other}'"),
     };
 
-    /// <summary>Parses the compute options and checks they go together, before any work starts.</summary>
+    /// <summary>Parses an inference verb's compute options and checks they go together, before any work starts.</summary>
     /// <exception cref="CliUsageException">A value is unknown, or ONNX Runtime is asked for with a reduced precision.</exception>
     public static void Check(CliArguments arguments)
     {
         var precision = Precision(arguments);
-        MemoryFormat(arguments);
+        MemoryFormat(arguments, training: false);
         if (Engine(arguments) == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime && precision is not (Cnn.MLNet.CnnPrecision.Float32 or Cnn.MLNet.CnnPrecision.Auto))
             throw new CliUsageException($"--engine onnxruntime computes in float32; drop --precision {arguments.String("--precision")} or use --engine torch");
     }
 
-    /// <summary>Sets how <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
+    /// <summary>Sets how an inference verb's <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
     internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
     {
-        network.UseCompute(Precision(arguments), MemoryFormat(arguments));
+        network.UseCompute(Precision(arguments), MemoryFormat(arguments, training: false));
         network.UseEngine(Engine(arguments));
     }
 }

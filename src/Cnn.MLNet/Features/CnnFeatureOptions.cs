@@ -47,7 +47,7 @@ public sealed class CnnFeatureOptions
     /// <summary>Arithmetic of the forward passes. Default <see cref="CnnPrecision.Float32"/>; <see cref="CnnPrecision.Auto"/> picks bfloat16 where the CPU has native bfloat16.</summary>
     public CnnPrecision Precision { get; set; } = CnnPrecision.Float32;
 
-    /// <summary>Memory layout of the activations. Default <see cref="CnnMemoryFormat.Contiguous"/>; <see cref="CnnMemoryFormat.Auto"/> picks channels-last for convolutional families on the CPU.</summary>
+    /// <summary>Memory layout of the activations. Default <see cref="CnnMemoryFormat.Contiguous"/>; <see cref="CnnMemoryFormat.Auto"/> picks channels-last on the CPU for the convolutional families that ran faster so.</summary>
     public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
 
     /// <summary>

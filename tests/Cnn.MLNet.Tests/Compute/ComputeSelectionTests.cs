@@ -22,11 +22,40 @@ public sealed class ComputeSelectionTests
         Assert.AreEqual(CpuFeatures.HasNativeBFloat16 ? ScalarType.BFloat16 : null, auto.ReducedType, reason);
         Assert.IsTrue(auto.ChannelsLast, reason);
         Assert.IsFalse(ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "vit_b_32", 224).Settings.ChannelsLast);
+        Assert.IsFalse(ComputeSelection.Resolve(CnnPrecision.Float32, CnnMemoryFormat.Auto, CPU, "convnext_tiny", 224).Settings.ChannelsLast,
+            "convnext trained slower channels-last in float32");
+        Assert.IsTrue(ComputeSelection.Resolve(CnnPrecision.BFloat16, CnnMemoryFormat.Auto, CPU, "convnext_tiny", 224).Settings.ChannelsLast,
+            "and faster in bfloat16");
 
         var (small, smallReason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18", 28);
         Assert.AreEqual(ComputeSettings.Float32, small, "below 64 px Auto is float32 contiguous: " + smallReason);
         var (onnx, onnxReason) = ComputeSelection.Resolve(CnnPrecision.Auto, CnnMemoryFormat.Auto, CPU, "resnet18", 224, CnnInferenceEngine.OnnxRuntime);
         Assert.AreEqual(ComputeSettings.Float32, onnx, "with ONNX Runtime Auto is what it computes: " + onnxReason);
+    }
+
+    [TestMethod]
+    public void TrainingDefaultsToFloat32ChannelsLastAndInferenceToTheReferenceLayout()
+    {
+        TorchRuntime.EnsureLoaded();
+        foreach (CnnFitOptions training in new CnnFitOptions[] { new CnnTrainerOptions(), new Cnn.MLNet.Distillation.CnnDistillationOptions() })
+        {
+            var (settings, reason) = ComputeSelection.Resolve(training.Precision, training.MemoryFormat, CPU, "resnet18", 224);
+            Assert.AreEqual(new ComputeSettings(null, ChannelsLast: true), settings, $"{training.GetType().Name}: float32, channels-last where it measured faster ({reason})");
+            Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(training.Precision, training.MemoryFormat, CPU, "resnet18", 28).Settings,
+                "under 64 px the default is float32 contiguous");
+        }
+        var features = new Cnn.MLNet.Features.CnnFeatureOptions();
+        Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(features.Precision, features.MemoryFormat, CPU, "resnet18", 224).Settings,
+            "features stay in the reference arithmetic and layout unless asked");
+
+        // The command line: every verb float32; train and distill lay out as auto picks, predict, eval and features contiguous.
+        foreach (var (verb, precision, format) in new[] { ("train", "float32", "auto"), ("distill", "float32", "auto"), ("predict", "float32", "contiguous"),
+                                                          ("eval", "float32", "contiguous"), ("features", "float32", "contiguous") })
+        {
+            string help = Cli.CliHost.Succeed(verb, "--help");
+            StringAssert.Contains(help, $"(default {precision})", verb);
+            StringAssert.Contains(help, $"(default {format})", verb);
+        }
     }
 
     [TestMethod]
