@@ -78,7 +78,7 @@ internal static class NumericsCheck
     private static (Tensor Logits, Tensor Gradient) Pass(string model, int channels, string mode, Tensor input, Tensor labels)
     {
         torch.manual_seed(2);
-        var net = ModelRegistry.Create(model, new ModelOptions { NumClasses = 10, InChannels = channels });
+        using var net = ModelRegistry.Create(model, new ModelOptions { NumClasses = 10, InChannels = channels });
         bool float64 = mode == "f64";
         if (float64) net.to(ScalarType.Float64);
         net.Compute = new ComputeSettings(mode.StartsWith("bf16", StringComparison.Ordinal) ? ScalarType.BFloat16 : null, mode.EndsWith("cl", StringComparison.Ordinal));
