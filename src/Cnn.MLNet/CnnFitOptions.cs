@@ -55,6 +55,18 @@ public abstract class CnnFitOptions
     public CnnPrecision Precision { get; set; } = CnnPrecision.Float32;
 
     /// <summary>
+    /// <see cref="CnnPrecision.Float16"/> only: the loss scale training starts with (<c>init_scale</c> of PyTorch's
+    /// <c>GradScaler</c> and fastai's <c>MixedPrecision</c>). Default 65536.
+    /// </summary>
+    public double InitialLossScale { get; set; } = Training.LossScaler.DefaultInitialScale;
+
+    /// <summary>
+    /// <see cref="CnnPrecision.Float16"/> only: finite steps in a row after which the loss scale doubles (<c>growth_interval</c>);
+    /// a step whose gradients overflow halves it and is skipped. Default 2000.
+    /// </summary>
+    public int LossScaleGrowthInterval { get; set; } = Training.LossScaler.DefaultGrowthInterval;
+
+    /// <summary>
     /// Memory layout of the activations. Default <see cref="CnnMemoryFormat.Auto"/>: channels-last on the CPU with inputs of at
     /// least 64 px for the convolutional families that trained faster so in the chosen precision, else contiguous.
     /// </summary>
@@ -236,6 +248,8 @@ public abstract class CnnFitOptions
         Check(Enum.IsDefined(MemoryFormat), nameof(MemoryFormat), MemoryFormat, "must be Auto, Contiguous or ChannelsLast");
         Networks.ComputeSelection.Validate(Precision, Device, GetType().Name);
         Networks.ComputeSelection.ValidateEngine(InferenceEngine, Precision, Device, GetType().Name);
+        Check(InitialLossScale > 0 && float.IsFinite((float)InitialLossScale), nameof(InitialLossScale), InitialLossScale, "must be a positive number within float32's range");
+        Check(LossScaleGrowthInterval >= 1, nameof(LossScaleGrowthInterval), LossScaleGrowthInterval, "must be >= 1");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
         Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");

@@ -38,6 +38,12 @@ internal static class ComputeSelection
         "resnet", "seresnet", "mobilenet", "efficientnet", "densenet",
     };
 
+    /// <summary>
+    /// Lets <see cref="CnnPrecision.Float16"/> resolve on the CPU in this asynchronous flow only: for the tests of the float16
+    /// training path (loss scaling, skipped steps, the scale in checkpoints), which libtorch's CPU kernels run, slowly.
+    /// </summary>
+    internal static readonly AsyncLocal<bool> Float16OnCpuForTests = new();
+
     /// <summary>The smallest input side, in pixels, for which Auto turns bfloat16 and channels-last on.</summary>
     public const int MinimumAutoSize = 64;
 
@@ -85,7 +91,7 @@ internal static class ComputeSelection
             CnnPrecision.Float32 => ((ScalarType?)null, "float32 as asked"),
             CnnPrecision.Auto when onnxRuntime => (null, "auto: float32 (the ONNX Runtime engine)"),
             CnnPrecision.BFloat16 => (ScalarType.BFloat16, "bfloat16 as asked" + (cuda || CpuFeatures.HasNativeBFloat16 ? "" : " (this CPU has no native bfloat16: expect it to be slow)")),
-            CnnPrecision.Float16 when !cuda => throw new ArgumentException("Precision = Float16 needs a CUDA device; on the CPU use BFloat16 or Auto."),
+            CnnPrecision.Float16 when !cuda && !Float16OnCpuForTests.Value => throw new ArgumentException("Precision = Float16 needs a CUDA device; on the CPU use BFloat16 or Auto."),
             CnnPrecision.Float16 => (ScalarType.Float16, "float16 as asked, with loss scaling"),
             _ when cuda => (null, "auto: float32 on CUDA (choose BFloat16 or Float16 explicitly)"),
             _ when !CpuFeatures.HasNativeBFloat16 => (null, "auto: float32 (no native bfloat16 that oneDNN uses on this CPU)"),

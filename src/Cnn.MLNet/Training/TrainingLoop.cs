@@ -147,7 +147,7 @@ internal sealed class TrainingLoop
         var schedule = OptimizationSetup.Schedule(o, updatesPerEpoch, phase.Epochs);
         var mixer = new BatchMixer(o);
         // Float16 (CUDA) needs loss scaling; bfloat16 and float32 do not.
-        var scaler = model.Compute.ReducedType == ScalarType.Float16 ? new LossScaler() : null;
+        var scaler = model.Compute.ReducedType == ScalarType.Float16 ? new LossScaler(o.InitialLossScale, o.LossScaleGrowthInterval) : null;
         int firstEpoch = phases.Take(index).Sum(p => p.Epochs);
         long step = 0;
         int skipBatches = 0;
@@ -160,6 +160,7 @@ internal sealed class TrainingLoop
             step = resume.Position.Step;
             skipBatches = resume.Position.Batch;
             (lossSum, seen) = resume.Partial;
+            if (scaler is not null && resume.LossScale is { } lossScale) scaler.Restore(lossScale);
             run.Resume = null;
             resume.Dispose();
         }
@@ -194,7 +195,7 @@ internal sealed class TrainingLoop
                     rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema, scaler);
                     pending = 0;
                     if (o.CheckpointEverySteps is { } every && step % every == 0 && batchIndex < batches)
-                        SaveCheckpoint(run, model, optimizer, new TrainingPosition(index, epoch - 1, batchIndex, step), (lossSum, seen));
+                        SaveCheckpoint(run, model, optimizer, scaler, new TrainingPosition(index, epoch - 1, batchIndex, step), (lossSum, seen));
                 }
                 o.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, seen, lossSum / Math.Max(seen, 1), clock.Elapsed));
             }
@@ -222,7 +223,7 @@ internal sealed class TrainingLoop
             if (_parallel is not null) stop = _parallel.FollowRoot(stop);
             // At a phase's end the next phase starts afresh (new optimizer and schedule): its checkpoint says so.
             bool phaseDone = run.Epoch - firstEpoch >= phase.Epochs;
-            SaveCheckpoint(run, model, optimizer, phaseDone && !stop ? new TrainingPosition(index + 1, epoch, 0, 0) : new TrainingPosition(index, epoch, 0, step), (0, 0),
+            SaveCheckpoint(run, model, optimizer, scaler, phaseDone && !stop ? new TrainingPosition(index + 1, epoch, 0, 0) : new TrainingPosition(index, epoch, 0, step), (0, 0),
                 nextPhase: phaseDone && !stop);
             if (stop) return false;
         }
@@ -230,7 +231,7 @@ internal sealed class TrainingLoop
     }
 
     /// <summary>Writes a checkpoint when the run keeps them.</summary>
-    private void SaveCheckpoint(RunState run, Backbone model, torch.optim.Optimizer optimizer, TrainingPosition position, (double LossSum, long Seen) partial,
+    private void SaveCheckpoint(RunState run, Backbone model, torch.optim.Optimizer optimizer, LossScaler? scaler, TrainingPosition position, (double LossSum, long Seen) partial,
         bool nextPhase = false)
     {
         if (run.Checkpoints is not { } store || _parallel is { IsRoot: false }) return;
@@ -254,6 +255,7 @@ internal sealed class TrainingLoop
             Optimizer = optimizerState,
             Random = random.data<byte>().ToArray(),
             Partial = partial,
+            LossScale = nextPhase ? null : scaler?.State, // the next phase starts with a fresh scaler, as with a fresh optimizer
         };
         string path = store.Save(checkpoint);
         _channel?.Trace(MessageSensitivity.None, $"Checkpoint written: {path}");

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Models;
+using Cnn.MLNet.Networks;
 using Cnn.MLNet.Training;
 using Cnn.MLNet.Training.Checkpoints;
 using Cnn.Tests.Shared;
@@ -84,6 +85,46 @@ public sealed class CheckpointResumeTests
         atEpoch.CheckpointEverySteps = null;
         atEpoch.ResumeFrom = dir.File("epoch");
         AssertSame(uninterrupted, Fit(atEpoch));
+    }
+
+    [TestMethod]
+    public void Float16RunsSkipOverflowedStepsAndResumeWithTheirLossScale()
+    {
+        // Float16 is for CUDA; libtorch's CPU kernels run it too, slowly, which lets the loss-scaled loop be tested here.
+        ComputeSelection.Float16OnCpuForTests.Value = true;
+        try
+        {
+            using var dir = new TempDirectory();
+            CnnTrainerOptions Half(string folder)
+            {
+                var o = Options(folder);
+                o.Precision = CnnPrecision.Float16;
+                o.LossScaleGrowthInterval = 2;
+                o.ValidationFraction = 0; // the last epoch's weights, not the best one's: every step counts
+                return o;
+            }
+            var uninterrupted = Fit(Half(dir.File("whole")));
+            // The checkpoints' scales, oldest first (the phase's last one starts the next phase afresh and keeps none).
+            var scales = CheckpointStore.List(dir.File("whole")).Reverse().Select(file =>
+            {
+                using var checkpoint = TrainingCheckpoint.Load(file);
+                return checkpoint.LossScale?.Scale;
+            }).OfType<double>().ToList();
+            string seen = string.Join(", ", scales);
+            Assert.IsTrue(scales.Zip(scales.Skip(1)).Any(pair => pair.Second > pair.First), $"the scale grows after 2 finite steps: {seen}");
+            Assert.IsTrue(scales.Zip(scales.Skip(1)).Any(pair => pair.Second < pair.First), $"and backs off when a gradient overflows float16: {seen}");
+            Assert.IsTrue(uninterrupted.Values.All(t => t.isfinite().all().item<bool>()), "skipped steps leave the weights finite");
+
+            // Stopped mid-epoch and resumed: only with the checkpoint's scale do the same steps overflow and the weights agree.
+            FitUntil(Half(dir.File("mid")), p => p.Epoch == 2 && p.Batch == 3);
+            var resumed = Half(dir.File("mid"));
+            resumed.ResumeFrom = dir.File("mid");
+            AssertSame(uninterrupted, Fit(resumed));
+        }
+        finally
+        {
+            ComputeSelection.Float16OnCpuForTests.Value = false;
+        }
     }
 
     [TestMethod]

@@ -18,7 +18,7 @@ internal readonly record struct TrainingPosition(int Phase, int Epoch, int Batch
 /// <summary>
 /// Everything a run needs to continue as if it had not stopped: the network's weights and buffers, the weight average, the
 /// optimizer's state (TorchSharp's format), TorchSharp's random generator, the best epoch's weights and score, the partial
-/// epoch's running loss, and the <see cref="RunFingerprint"/>. Stored as one safetensors file (tensors under <c>model/</c>,
+/// epoch's running loss, float16's loss scale, and the <see cref="RunFingerprint"/>. Stored as one safetensors file (tensors under <c>model/</c>,
 /// <c>ema/</c>, <c>best/</c>, the optimizer and generator as byte tensors, the rest as metadata) with a SHA-256 of all its
 /// tensor bytes, written atomically.
 /// </summary>
@@ -53,6 +53,9 @@ internal sealed class TrainingCheckpoint : IDisposable
     /// <summary>The loss sum and images of the partial epoch (0 at an epoch's end).</summary>
     public (double LossSum, long Seen) Partial { get; init; }
 
+    /// <summary>Float16's loss scale (as timm keeps <c>GradScaler</c>'s state), or null where none is used.</summary>
+    public LossScaleState? LossScale { get; init; }
+
     /// <summary>Writes the checkpoint to <paramref name="path"/> atomically (write, flush, rename).</summary>
     public void Save(string path)
     {
@@ -78,6 +81,8 @@ internal sealed class TrainingCheckpoint : IDisposable
             ["partial"] = string.Create(CultureInfo.InvariantCulture, $"{Partial.LossSum:R} {Partial.Seen}"),
             ["sha256"] = Hash(tensors),
         };
+        if (LossScale is { } scale)
+            metadata["loss-scale"] = string.Create(CultureInfo.InvariantCulture, $"{scale.Scale:R} {scale.GrowthTracker}");
         AtomicFile.Write(path, overwriteReadOnly: false, temporary => SafeTensors.Write(temporary, tensors, metadata));
     }
 
@@ -104,6 +109,7 @@ internal sealed class TrainingCheckpoint : IDisposable
             var position = JsonSerializer.Deserialize<long[]>(metadata["position"])!;
             var best = metadata["best"].Split(' ');
             var partial = metadata["partial"].Split(' ');
+            var lossScale = metadata.GetValueOrDefault("loss-scale")?.Split(' ');
             Dictionary<string, Tensor>? Take(string prefix)
             {
                 var entries = tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
@@ -121,12 +127,21 @@ internal sealed class TrainingCheckpoint : IDisposable
                 Optimizer = tensors["optimizer"].data<byte>().ToArray(),
                 Random = tensors["random"].data<byte>().ToArray(),
                 Partial = (double.Parse(partial[0], CultureInfo.InvariantCulture), long.Parse(partial[1], CultureInfo.InvariantCulture)),
+                LossScale = lossScale is null ? null : ParseLossScale(path, lossScale),
             };
         }
-        catch (Exception ex) when (ex is KeyNotFoundException or FormatException or JsonException or IndexOutOfRangeException)
+        catch (Exception ex) when (ex is KeyNotFoundException or FormatException or OverflowException or JsonException or IndexOutOfRangeException)
         {
             throw new InvalidDataException($"Checkpoint '{path}' is damaged: {ex.Message}", ex);
         }
+    }
+
+    private static LossScaleState ParseLossScale(string path, string[] parts)
+    {
+        var state = new LossScaleState(double.Parse(parts[0], CultureInfo.InvariantCulture), int.Parse(parts[1], CultureInfo.InvariantCulture));
+        if (!(state.Scale > 0) || double.IsInfinity(state.Scale) || state.GrowthTracker < 0)
+            throw new InvalidDataException($"Checkpoint '{path}' is damaged: its loss scale ({state.Scale}, {state.GrowthTracker} finite steps) is not one training reaches.");
+        return state;
     }
 
     /// <inheritdoc/>
