@@ -48,7 +48,7 @@ internal static class BottleneckBenchmark
             Model = new() { WeightsPath = weights, InChannels = 1, ImageSize = size },
             CropPct = 1.0, Freeze = FreezeMode.Backbone, Augment = false, CacheBottlenecks = cache, Epochs = epochs, BatchSize = 32,
             LearningRate = 3e-3, Seed = 1, Device = CnnDevice.Cpu, EpochCompleted = m => rates.Add(m.ImagesPerSecond),
-            MemoryFormat = CnnMemoryFormat.Contiguous,
+            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
         };
         var mapping = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ImageDataViews.ToDataView(ml, train));
         var clock = Stopwatch.StartNew();

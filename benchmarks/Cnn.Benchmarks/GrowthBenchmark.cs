@@ -63,7 +63,7 @@ internal static class GrowthBenchmark
         var options = new CnnTrainerOptions
         {
             Model = new() { ImageSize = size }, Epochs = epochs, BatchSize = batch, Augment = true, Seed = 1, Device = CnnDevice.Cpu,
-            MemoryFormat = CnnMemoryFormat.Contiguous,
+            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
             EpochCompleted = m => seconds.Add(m.Elapsed.TotalSeconds),
         };
         using (CnnTrainer.ResNet18(options, ml).Fit(data)) { }

@@ -251,7 +251,7 @@ internal sealed record FitSettings
                 "cuda" => CnnDevice.Cuda,
                 var other => throw new CliUsageException($"option --device must be auto, cpu or cuda, got '{other}'"),
             },
-            Precision = ComputeOptions.Precision(arguments),
+            Precision = ComputeOptions.Precision(arguments, training: true),
             MemoryFormat = ComputeOptions.MemoryFormat(arguments, training: true),
             InferenceEngine = ComputeOptions.Engine(arguments),
             Threads = arguments.OptionalInt("--threads", min: 1, max: 1024),

@@ -52,13 +52,13 @@ public static class CommonOptions
 }
 
 /// <summary>
-/// <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>: how a network computes, on every verb that runs one. Every verb
-/// computes in float32 unless asked; the training verbs (train, distill) lay activations out as auto picks (channels-last where
-/// it measured faster), the inference verbs (predict, eval, features) contiguous, the layout every parity test checks.
+/// <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>: how a network computes, on every verb that runs one. The
+/// training verbs (train, distill) compute as auto picks (bfloat16 and channels-last where they measured faster), the inference
+/// verbs (predict, eval, features) in float32 contiguous, the arithmetic and layout every parity test checks.
 /// </summary>
 public static class ComputeOptions
 {
-    /// <summary>The compute options of train and distill (float32, memory format auto by default).</summary>
+    /// <summary>The compute options of train and distill (precision and memory format auto by default).</summary>
     public static IReadOnlyList<CliOption> TrainingOptions { get; } = Describe(training: true);
 
     /// <summary>The compute options of predict, eval and features (float32 contiguous by default).</summary>
@@ -66,16 +66,17 @@ public static class ComputeOptions
 
     private static CliOption[] Describe(bool training) =>
     [
-        new("--precision", "arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default float32)", "auto|float32|bfloat16|float16"),
+        new("--precision", $"arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default {(training ? "auto" : "float32")})", "auto|float32|bfloat16|float16"),
         new("--memory-format", $"activation layout: auto (channels-last on the CPU, inputs of at least 64 px, for the convolutional families that trained faster so in the precision used), contiguous or channels-last (default {(training ? "auto" : "contiguous")})", "auto|contiguous|channels-last"),
         new("--engine", "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU) (default torch)", "torch|onnxruntime"),
     ];
 
-    /// <summary>The parsed <c>--precision</c>; float32 without it.</summary>
-    public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments) => arguments.String("--precision") switch
+    /// <summary>The parsed <c>--precision</c>; without it auto for a training verb, float32 for an inference verb.</summary>
+    public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments, bool training) => arguments.String("--precision") switch
     {
+        null => training ? Cnn.MLNet.CnnPrecision.Auto : Cnn.MLNet.CnnPrecision.Float32,
         "auto" => Cnn.MLNet.CnnPrecision.Auto,
-        null or "float32" or "fp32" => Cnn.MLNet.CnnPrecision.Float32,
+        "float32" or "fp32" => Cnn.MLNet.CnnPrecision.Float32,
         "bfloat16" or "bf16" => Cnn.MLNet.CnnPrecision.BFloat16,
         "float16" or "fp16" => Cnn.MLNet.CnnPrecision.Float16,
         var other => throw new CliUsageException($"option --precision must be auto, float32, bfloat16 or float16, got '{other}'"),
@@ -103,7 +104,7 @@ public static class ComputeOptions
     /// <exception cref="CliUsageException">A value is unknown, or ONNX Runtime is asked for with a reduced precision.</exception>
     public static void Check(CliArguments arguments)
     {
-        var precision = Precision(arguments);
+        var precision = Precision(arguments, training: false);
         MemoryFormat(arguments, training: false);
         if (Engine(arguments) == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime && precision is not (Cnn.MLNet.CnnPrecision.Float32 or Cnn.MLNet.CnnPrecision.Auto))
             throw new CliUsageException($"--engine onnxruntime computes in float32; drop --precision {arguments.String("--precision")} or use --engine torch");
@@ -112,7 +113,7 @@ public static class ComputeOptions
     /// <summary>Sets how an inference verb's <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
     internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
     {
-        network.UseCompute(Precision(arguments), MemoryFormat(arguments, training: false));
+        network.UseCompute(Precision(arguments, training: false), MemoryFormat(arguments, training: false));
         network.UseEngine(Engine(arguments));
     }
 }

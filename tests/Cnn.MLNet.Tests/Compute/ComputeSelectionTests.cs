@@ -34,13 +34,16 @@ public sealed class ComputeSelectionTests
     }
 
     [TestMethod]
-    public void TrainingDefaultsToFloat32ChannelsLastAndInferenceToTheReferenceLayout()
+    public void TrainingDefaultsToAutoAndInferenceToTheReferenceArithmetic()
     {
         TorchRuntime.EnsureLoaded();
         foreach (CnnFitOptions training in new CnnFitOptions[] { new CnnTrainerOptions(), new Cnn.MLNet.Distillation.CnnDistillationOptions() })
         {
+            Assert.AreEqual(CnnPrecision.Auto, training.Precision, training.GetType().Name);
+            Assert.AreEqual(CnnMemoryFormat.Auto, training.MemoryFormat, training.GetType().Name);
             var (settings, reason) = ComputeSelection.Resolve(training.Precision, training.MemoryFormat, CPU, "resnet18", 224);
-            Assert.AreEqual(new ComputeSettings(null, ChannelsLast: true), settings, $"{training.GetType().Name}: float32, channels-last where it measured faster ({reason})");
+            Assert.AreEqual(new ComputeSettings(CpuFeatures.HasNativeBFloat16 ? ScalarType.BFloat16 : null, ChannelsLast: true), settings,
+                $"{training.GetType().Name}: bfloat16 where the CPU has it natively, channels-last where it measured faster ({reason})");
             Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(training.Precision, training.MemoryFormat, CPU, "resnet18", 28).Settings,
                 "under 64 px the default is float32 contiguous");
         }
@@ -48,13 +51,13 @@ public sealed class ComputeSelectionTests
         Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(features.Precision, features.MemoryFormat, CPU, "resnet18", 224).Settings,
             "features stay in the reference arithmetic and layout unless asked");
 
-        // The command line: every verb float32; train and distill lay out as auto picks, predict, eval and features contiguous.
-        foreach (var (verb, precision, format) in new[] { ("train", "float32", "auto"), ("distill", "float32", "auto"), ("predict", "float32", "contiguous"),
+        // The command line: train and distill compute as auto picks; predict, eval and features in float32 contiguous.
+        foreach (var (verb, precision, format) in new[] { ("train", "auto", "auto"), ("distill", "auto", "auto"), ("predict", "float32", "contiguous"),
                                                           ("eval", "float32", "contiguous"), ("features", "float32", "contiguous") })
         {
             string help = Cli.CliHost.Succeed(verb, "--help");
-            StringAssert.Contains(help, $"(default {precision})", verb);
-            StringAssert.Contains(help, $"(default {format})", verb);
+            StringAssert.Contains(help, $"float16 (CUDA only) (default {precision})", verb);
+            StringAssert.Contains(help, $"in the precision used), contiguous or channels-last (default {format})", verb);
         }
     }
 
