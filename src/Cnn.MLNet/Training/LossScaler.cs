@@ -7,7 +7,11 @@ namespace Cnn.MLNet.Training;
 /// <summary>Where a <see cref="LossScaler"/> stands, kept in checkpoints (PyTorch's <c>GradScaler.state_dict()</c>).</summary>
 /// <param name="Scale">The current loss scale.</param>
 /// <param name="GrowthTracker">Finite steps in a row since the scale last changed.</param>
-internal readonly record struct LossScaleState(double Scale, int GrowthTracker);
+internal readonly record struct LossScaleState(double Scale, int GrowthTracker)
+{
+    /// <summary>Whether a scaler could be in this state at all: a positive finite scale and a non-negative count.</summary>
+    public bool IsPlausible => Scale > 0 && !double.IsInfinity(Scale) && GrowthTracker >= 0;
+}
 
 /// <summary>
 /// Dynamic loss scaling for float16 training, with the defaults and rules of PyTorch's <c>GradScaler</c> (checked at test time
@@ -61,7 +65,7 @@ internal sealed class LossScaler
     /// <exception cref="InvalidDataException">The state cannot come from a scaler of this growth interval.</exception>
     public void Restore(LossScaleState state)
     {
-        if (!(state.Scale > 0) || double.IsInfinity(state.Scale) || state.GrowthTracker < 0 || state.GrowthTracker >= GrowthInterval)
+        if (!state.IsPlausible || state.GrowthTracker >= GrowthInterval)
             throw new InvalidDataException($"Loss scale state ({state.Scale}, {state.GrowthTracker} finite steps) is not one a scaler with growth interval {GrowthInterval} reaches.");
         Scale = state.Scale;
         GrowthTracker = state.GrowthTracker;
@@ -79,7 +83,7 @@ internal sealed class LossScaler
     public bool UnscaleAndUpdate(IReadOnlyList<Parameter> parameters)
     {
         bool finite = true;
-        using (var scope = NewDisposeScope())
+        using (NewDisposeScope())
         using (no_grad())
         {
             double inverse = (float)(1 / Scale);

@@ -139,7 +139,7 @@ internal sealed class TrainingCheckpoint : IDisposable
     private static LossScaleState ParseLossScale(string path, string[] parts)
     {
         var state = new LossScaleState(double.Parse(parts[0], CultureInfo.InvariantCulture), int.Parse(parts[1], CultureInfo.InvariantCulture));
-        if (!(state.Scale > 0) || double.IsInfinity(state.Scale) || state.GrowthTracker < 0)
+        if (!state.IsPlausible)
             throw new InvalidDataException($"Checkpoint '{path}' is damaged: its loss scale ({state.Scale}, {state.GrowthTracker} finite steps) is not one training reaches.");
         return state;
     }
