@@ -32,6 +32,21 @@ public sealed record ModelDefinition(string Name, string Family, PretrainedConfi
     public ModelCapabilities Capabilities { get; init; } = ModelCapabilities.Cnn;
 
     /// <summary>
+    /// The published pretrained weights of this architecture (torchvision's <c>WeightsEnum</c> members), declared by the family;
+    /// the entry marked as default answers to <see cref="Weights.Catalog.WeightsEntry.DefaultAlias"/>. Empty where none exist.
+    /// </summary>
+    public IReadOnlyList<Weights.Catalog.WeightsEntry> Weights { get; init; } = [];
+
+    /// <summary>Name of the entry of <see cref="Weights"/> that <c>DEFAULT</c> points to (torchvision's choice); null where there are none.</summary>
+    public string? DefaultWeights { get; init; }
+
+    /// <summary>The names timm gives this architecture (e.g. <c>mobilenetv3_large_100</c> for <c>mobilenet_v3_large</c>); the registry accepts them as aliases.</summary>
+    public IReadOnlyList<string> TimmNames { get; init; } = [];
+
+    /// <summary>How timm's state-dict keys map onto this model's; null where timm's layout is not supported (or is the same as ours).</summary>
+    public Weights.Catalog.ICheckpointKeyMap? TimmKeyMap { get; init; }
+
+    /// <summary>
     /// Validates <paramref name="options"/> (architecture-independent values and this model's <see cref="Capabilities"/>), then
     /// builds the model with <see cref="Factory"/>. Every model the registry makes is built here.
     /// </summary>
