@@ -1,5 +1,6 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -120,12 +121,12 @@ public sealed class AlexNet : Backbone
 }
 
 /// <summary>Registers torchvision's <c>alexnet</c>.</summary>
-public sealed class AlexNetFamily : IModelFamily
+public sealed partial class AlexNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "alexnet";
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        [new(AlexNet.ModelName, Family, AlexNet.Config, (options, device) => new AlexNet(options, device))];
+        [new ModelDefinition(AlexNet.ModelName, Family, AlexNet.Config, (options, device) => new AlexNet(options, device)).WithWeights(WeightsEnums)];
 }

@@ -1,6 +1,7 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -170,7 +171,7 @@ public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>Registers torchvision's ConvNeXt tiny/small/base/large with their IMAGENET1K_V1 configurations.</summary>
-public sealed class ConvNeXtFamily : IModelFamily
+public sealed partial class ConvNeXtFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "convnext";
@@ -186,7 +187,7 @@ public sealed class ConvNeXtFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new ConvNeXt(a, o, d)));
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new ConvNeXt(a, o, d)).WithWeights(WeightsEnums));
 
     private static PretrainedConfig Config(int resize) =>
         PretrainedConfig.TorchvisionImageNet(224, resize, "features.0.0", "classifier.2", "torchvision IMAGENET1K_V1");

@@ -1,7 +1,8 @@
-using Cnn.Backbones.Compute;
-using Cnn.Backbones.Onnx.Export;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Cnn.Backbones.Compute;
+using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -300,7 +301,7 @@ public sealed class DenseNet : Backbone
 }
 
 /// <summary>Registers torchvision's DenseNet variants with their IMAGENET1K_V1 configurations.</summary>
-public sealed class DenseNetFamily : IModelFamily
+public sealed partial class DenseNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "densenet";
@@ -316,7 +317,7 @@ public sealed class DenseNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (options, device) => new DenseNet(a, options, device)));
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (options, device) => new DenseNet(a, options, device)).WithWeights(WeightsEnums));
 
     private static DenseNetArchitecture Define(string name, int growthRate, int[] blocks, int initFeatures) =>
         new(name, growthRate, blocks, initFeatures,

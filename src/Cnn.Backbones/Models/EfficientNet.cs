@@ -1,3 +1,4 @@
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -143,7 +144,7 @@ public sealed class EfficientNet : SequentialBackbone
 }
 
 /// <summary>Registers torchvision's EfficientNet B0–B7 and V2 S/M/L with their IMAGENET1K_V1 configurations.</summary>
-public sealed class EfficientNetFamily : IModelFamily
+public sealed partial class EfficientNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "efficientnet";
@@ -191,7 +192,7 @@ public sealed class EfficientNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new EfficientNet(a, o, d)));
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new EfficientNet(a, o, d)).WithWeights(WeightsEnums));
 
     private static EfficientNetArchitecture V1Variant(string name, double width, double depth, double dropout, int crop, int resize, bool large = false) =>
         new(name, V1, width, depth, dropout, null, large ? new BatchNormSettings(1e-3, 0.01) : BatchNormSettings.Default,

@@ -1,5 +1,6 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -295,12 +296,12 @@ internal sealed class GoogLeNetAux : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Registers torchvision's <c>googlenet</c>.</summary>
-public sealed class GoogLeNetFamily : IModelFamily
+public sealed partial class GoogLeNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "googlenet";
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        [new(GoogLeNet.ModelName, Family, GoogLeNet.Config, (options, device) => new GoogLeNet(options, device))];
+        [new ModelDefinition(GoogLeNet.ModelName, Family, GoogLeNet.Config, (options, device) => new GoogLeNet(options, device)).WithWeights(WeightsEnums)];
 }

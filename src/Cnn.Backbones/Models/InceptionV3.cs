@@ -1,5 +1,6 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -432,12 +433,12 @@ internal sealed class InceptionV3Aux : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Registers torchvision's <c>inception_v3</c>.</summary>
-public sealed class InceptionV3Family : IModelFamily
+public sealed partial class InceptionV3Family : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "inception";
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        [new(InceptionV3.ModelName, Family, InceptionV3.Config, (options, device) => new InceptionV3(options, device))];
+        [new ModelDefinition(InceptionV3.ModelName, Family, InceptionV3.Config, (options, device) => new InceptionV3(options, device)).WithWeights(WeightsEnums)];
 }

@@ -1,5 +1,6 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -183,7 +184,7 @@ public sealed class MobileNetV3 : SequentialBackbone
 }
 
 /// <summary>Registers torchvision's MobileNetV2 and MobileNetV3 (small, large) with their IMAGENET1K_V1 configurations.</summary>
-public sealed class MobileNetFamily : IModelFamily
+public sealed partial class MobileNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "mobilenet";
@@ -196,8 +197,8 @@ public sealed class MobileNetFamily : IModelFamily
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
     [
-        new("mobilenet_v2", Family, Config("mobilenet_v2"), (o, d) => new MobileNetV2(o, d)),
-        new("mobilenet_v3_small", Family, Config("mobilenet_v3_small"), (o, d) => new MobileNetV3(MobileNetV3Size.Small, o, d)),
-        new("mobilenet_v3_large", Family, Config("mobilenet_v3_large"), (o, d) => new MobileNetV3(MobileNetV3Size.Large, o, d)),
+        new ModelDefinition("mobilenet_v2", Family, Config("mobilenet_v2"), (o, d) => new MobileNetV2(o, d)).WithWeights(WeightsEnums),
+        new ModelDefinition("mobilenet_v3_small", Family, Config("mobilenet_v3_small"), (o, d) => new MobileNetV3(MobileNetV3Size.Small, o, d)).WithWeights(WeightsEnums),
+        new ModelDefinition("mobilenet_v3_large", Family, Config("mobilenet_v3_large"), (o, d) => new MobileNetV3(MobileNetV3Size.Large, o, d)).WithWeights(WeightsEnums),
     ];
 }

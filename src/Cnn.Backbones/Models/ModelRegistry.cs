@@ -47,6 +47,15 @@ public sealed record ModelDefinition(string Name, string Family, PretrainedConfi
     public Weights.Catalog.ICheckpointKeyMap? TimmKeyMap { get; init; }
 
     /// <summary>
+    /// The entry of <see cref="Weights"/> called <paramref name="name"/>: <c>DEFAULT</c> (<see cref="DefaultWeights"/>), an entry name
+    /// (<c>IMAGENET1K_V2</c>, case-insensitive), or <c>&lt;model&gt;.&lt;tag&gt;</c> with timm's tag for the same file (<c>resnet50.tv2_in1k</c>)
+    /// or an entry name.
+    /// </summary>
+    /// <param name="name">The weights' name.</param>
+    /// <exception cref="ArgumentException">No such weights; the message lists the available names.</exception>
+    public Weights.Catalog.WeightsEntry FindWeights(string name) => Cnn.Backbones.Weights.Catalog.WeightsCatalog.Find(this, name);
+
+    /// <summary>
     /// Validates <paramref name="options"/> (architecture-independent values and this model's <see cref="Capabilities"/>), then
     /// builds the model with <see cref="Factory"/>. Every model the registry makes is built here.
     /// </summary>
@@ -78,6 +87,9 @@ public static class ModelRegistry
     /// <summary>Whether a model with this name is registered (names are case-insensitive).</summary>
     /// <param name="name">Model name.</param>
     public static bool Exists(string name) => name is not null && Definitions.Value.ContainsKey(name);
+
+    /// <summary>Every registration, in discovery order (no models are built).</summary>
+    internal static IEnumerable<ModelDefinition> AllDefinitions => Definitions.Value.Values;
 
     /// <summary>Every registered model with its family, default pretrained configuration and parameter count.</summary>
     /// <param name="family">Only this family (e.g. <c>"resnet"</c>), or null for all.</param>

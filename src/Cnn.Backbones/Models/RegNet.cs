@@ -1,6 +1,7 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -212,7 +213,7 @@ public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExporta
 }
 
 /// <summary>Registers torchvision's RegNetY and RegNetX (400MF to 32GF) with their IMAGENET1K_V1 configurations.</summary>
-public sealed class RegNetFamily : IModelFamily
+public sealed partial class RegNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "regnet";
@@ -242,7 +243,7 @@ public sealed class RegNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new RegNet(a, o, d)));
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new RegNet(a, o, d)).WithWeights(WeightsEnums));
 
     private static RegNetArchitecture Y(string name, int depth, int w0, double wa, double wm, int groupWidth) =>
         new(name, depth, w0, wa, wm, groupWidth, 0.25, Config);

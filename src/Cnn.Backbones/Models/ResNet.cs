@@ -1,6 +1,7 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -350,7 +351,7 @@ public sealed class Bottleneck : ResNetBlockModule
 }
 
 /// <summary>Registers torchvision's ResNet, ResNeXt and Wide ResNet variants with their IMAGENET1K_V1 configurations.</summary>
-public sealed class ResNetFamily : IModelFamily
+public sealed partial class ResNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "resnet";
@@ -373,7 +374,7 @@ public sealed class ResNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => Register(a, Family));
+        Architectures.Select(a => Register(a, Family).WithWeights(WeightsEnums));
 
     /// <summary>
     /// The registration of a ResNet-layout architecture (also SE-ResNet's): a CNN whose blocks per stage

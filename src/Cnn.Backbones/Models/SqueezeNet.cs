@@ -1,5 +1,6 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -196,7 +197,7 @@ public sealed class SqueezeNet : Backbone
 }
 
 /// <summary>Registers torchvision's <c>squeezenet1_0</c> and <c>squeezenet1_1</c>.</summary>
-public sealed class SqueezeNetFamily : IModelFamily
+public sealed partial class SqueezeNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "squeezenet";
@@ -208,7 +209,7 @@ public sealed class SqueezeNetFamily : IModelFamily
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
     [
-        new("squeezenet1_0", Family, Config, (options, device) => new SqueezeNet("1_0", options, device)),
-        new("squeezenet1_1", Family, Config, (options, device) => new SqueezeNet("1_1", options, device)),
+        new ModelDefinition("squeezenet1_0", Family, Config, (options, device) => new SqueezeNet("1_0", options, device)).WithWeights(WeightsEnums),
+        new ModelDefinition("squeezenet1_1", Family, Config, (options, device) => new SqueezeNet("1_1", options, device)).WithWeights(WeightsEnums),
     ];
 }

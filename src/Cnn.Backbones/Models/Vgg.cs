@@ -1,5 +1,6 @@
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Onnx.Export;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -182,7 +183,7 @@ public sealed class Vgg : Backbone
 }
 
 /// <summary>Registers torchvision's VGG variants (vgg11..vgg19, with and without BatchNorm) with their IMAGENET1K_V1 configurations.</summary>
-public sealed class VggFamily : IModelFamily
+public sealed partial class VggFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vgg";
@@ -204,7 +205,7 @@ public sealed class VggFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (options, device) => new Vgg(a, options, device)));
+        Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (options, device) => new Vgg(a, options, device)).WithWeights(WeightsEnums));
 
     private static VggArchitecture Define(string name, int[] layers, bool batchNorm) =>
         new(name, layers, batchNorm,

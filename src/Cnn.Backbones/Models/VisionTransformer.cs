@@ -2,6 +2,7 @@ using Cnn.Backbones.Compute;
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Onnx.Export;
 using Cnn.Backbones.Weights;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -420,7 +421,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>Registers torchvision's ViT-B/16, B/32, L/16 and L/32 with their IMAGENET1K_V1 configurations.</summary>
-public sealed class VisionTransformerFamily : IModelFamily
+public sealed partial class VisionTransformerFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vit";
@@ -439,7 +440,7 @@ public sealed class VisionTransformerFamily : IModelFamily
         Architectures.Select(a => new ModelDefinition(a.Name, Family, a.PretrainedConfig, (o, d) => new VisionTransformer(a, o, d))
         {
             Capabilities = ModelCapabilities.Cnn with { GlobalPools = ["token", "avg"] },
-        });
+        }.WithWeights(WeightsEnums));
 
     private static PretrainedConfig Config(int resize) =>
         PretrainedConfig.TorchvisionImageNet(224, resize, "conv_proj", "heads.head", "torchvision IMAGENET1K_V1");

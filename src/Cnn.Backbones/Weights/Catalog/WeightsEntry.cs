@@ -18,6 +18,13 @@ public sealed partial record WeightsEntry(string Name, string Url, PretrainedCon
     /// <summary>Alias every architecture's default entry answers to (torchvision's <c>Weights.DEFAULT</c>).</summary>
     public const string DefaultAlias = "DEFAULT";
 
+    /// <summary>
+    /// Names under which torchvision published the same file before (e.g. efficientnet_b0's <c>efficientnet_b0_rwightman-3dd342df.pth</c>,
+    /// whose name carried a wrong hash prefix until vision PR #8036 renamed it): a file cached under such a name by an older
+    /// torchvision holds these weights, and is usable once its content matches <see cref="Sha256Prefix"/>. Empty for most entries.
+    /// </summary>
+    public IReadOnlyList<string> LegacyFileNames { get; init; } = [];
+
     /// <summary>The file name at the end of <see cref="Url"/>, which is also the cache file's name (torch.hub's convention).</summary>
     public string FileName => Url[(Url.LastIndexOf('/') + 1)..];
 
@@ -52,4 +59,11 @@ public sealed partial record WeightsEntry(string Name, string Url, PretrainedCon
 /// <param name="TimmTag">
 /// The tag timm gives the same file (<c>resnet50.tv2_in1k</c> → <c>tv2_in1k</c>), so the timm name resolves to this entry; null where timm has none.
 /// </param>
-public sealed record WeightsMetadata(long ParameterCount, double Acc1, double Acc5, string Recipe, IReadOnlyList<string> Categories, string? TimmTag = null);
+public sealed record WeightsMetadata(long ParameterCount, double Acc1, double Acc5, string Recipe, IReadOnlyList<string> Categories, string? TimmTag = null)
+{
+    /// <summary>
+    /// Link to the licence of the weights where it is not the library's (torchvision's <c>meta["license"]</c>, e.g. the SWAG weights'
+    /// CC-BY-NC 4.0: non-commercial use only); null where torchvision states none.
+    /// </summary>
+    public string? License { get; init; }
+}
