@@ -79,7 +79,7 @@ internal sealed class HttpFileTransfer : IDisposable
                 if (response.StatusCode == HttpStatusCode.NotFound &&
                     FirstHeader(response, "X-Error-Code") is null or "EntryNotFound")
                     return (HubFileMetadata?)null;
-                if (!IsRedirect(response.StatusCode)) ThrowForStatus(response, finalUrl, cachePath);
+                if (!IsRedirect(response.StatusCode) && !response.IsSuccessStatusCode) ThrowForStatus(response, finalUrl, cachePath);
 
                 string? commit = FirstHeader(response, "X-Repo-Commit");
                 string? etag = FirstHeader(response, "X-Linked-Etag") ?? response.Headers.ETag?.Tag ?? FirstHeader(response, "ETag");
