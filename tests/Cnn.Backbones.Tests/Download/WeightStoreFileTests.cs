@@ -347,6 +347,45 @@ public sealed class WeightStoreFileTests
     }
 
     [TestMethod]
+    [DataRow(0, DisplayName = "complete partial file: the server's 416 confirms it, nothing is fetched again")]
+    [DataRow(1000, DisplayName = "partial file longer than the file: started over")]
+    public async Task PartialFileAsLongOrLongerThanTheFile_IsFinishedOrRestarted(int extra)
+    {
+        using var fixture = new DownloadFixture();
+        using var server = ServeFile();
+        using var store = fixture.Store();
+        Directory.CreateDirectory(fixture.Checkpoints);
+        string path = Path.Combine(fixture.Checkpoints, FileName);
+        await File.WriteAllBytesAsync(path + ".partial", Content.Concat(new byte[extra]).ToArray());
+
+        Assert.AreEqual(path, await store.GetFileAsync(server.Url("models/" + FileName), Hash[..8]));
+
+        CollectionAssert.AreEqual(Content, await File.ReadAllBytesAsync(path));
+        var gets = server.Requests.Where(r => r.Method == "GET").ToList();
+        Assert.AreEqual(Content.Length + extra, gets[0].RangeStart);
+        Assert.AreEqual(extra == 0 ? 1 : 2, gets.Count);
+        Assert.IsFalse(File.Exists(path + ".partial"));
+    }
+
+    [TestMethod]
+    public async Task StalledConnection_TimesOut_KeepingThePartialFile()
+    {
+        using var fixture = new DownloadFixture();
+        using var server = ServeFile(chunkDelay: TimeSpan.FromSeconds(30));
+        var options = fixture.Options();
+        options.StallTimeout = TimeSpan.FromMilliseconds(300);
+        using var store = new WeightStore(options);
+        Uri url = server.Url("models/" + FileName);
+
+        var error = await Assert.ThrowsExactlyAsync<WeightDownloadException>(() => store.GetFileAsync(url, Hash[..8]));
+
+        StringAssert.Contains(error.Message, "sent nothing for");
+        StringAssert.Contains(error.Message, url.ToString());
+        Assert.AreEqual(16 * 1024, new FileInfo(Path.Combine(fixture.Checkpoints, FileName + ".partial")).Length, "the first chunk is kept");
+        Assert.IsFalse(File.Exists(Path.Combine(fixture.Checkpoints, FileName)));
+    }
+
+    [TestMethod]
     public async Task TwoStoresRacingForOneFile_DownloadItOnce()
     {
         using var fixture = new DownloadFixture();

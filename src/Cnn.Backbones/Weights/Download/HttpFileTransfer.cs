@@ -254,7 +254,7 @@ internal sealed class HttpFileTransfer : IDisposable
                         await file.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                         throw new TransientDownloadException(
                             stall.IsCancellationRequested
-                                ? $"{url} sent nothing for {_options.StallTimeout.TotalSeconds:0} s after {received} bytes."
+                                ? $"{url} sent nothing for {_options.StallTimeout.TotalSeconds:0.#} s after {received} bytes."
                                 : $"The connection to {url} broke after {received} of {total?.ToString() ?? "?"} bytes: {e.Message}", e);
                     }
                     if (read == 0) break;
