@@ -170,7 +170,7 @@ public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>Registers torchvision's ConvNeXt tiny/small/base/large with their IMAGENET1K_V1 configurations.</summary>
-public sealed class ConvNeXtFamily : IModelFamily
+public sealed partial class ConvNeXtFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "convnext";

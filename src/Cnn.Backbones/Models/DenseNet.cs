@@ -300,7 +300,7 @@ public sealed class DenseNet : Backbone
 }
 
 /// <summary>Registers torchvision's DenseNet variants with their IMAGENET1K_V1 configurations.</summary>
-public sealed class DenseNetFamily : IModelFamily
+public sealed partial class DenseNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "densenet";

@@ -143,7 +143,7 @@ public sealed class EfficientNet : SequentialBackbone
 }
 
 /// <summary>Registers torchvision's EfficientNet B0–B7 and V2 S/M/L with their IMAGENET1K_V1 configurations.</summary>
-public sealed class EfficientNetFamily : IModelFamily
+public sealed partial class EfficientNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "efficientnet";

@@ -432,7 +432,7 @@ internal sealed class InceptionV3Aux : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Registers torchvision's <c>inception_v3</c>.</summary>
-public sealed class InceptionV3Family : IModelFamily
+public sealed partial class InceptionV3Family : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "inception";

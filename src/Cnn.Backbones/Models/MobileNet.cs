@@ -183,7 +183,7 @@ public sealed class MobileNetV3 : SequentialBackbone
 }
 
 /// <summary>Registers torchvision's MobileNetV2 and MobileNetV3 (small, large) with their IMAGENET1K_V1 configurations.</summary>
-public sealed class MobileNetFamily : IModelFamily
+public sealed partial class MobileNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "mobilenet";

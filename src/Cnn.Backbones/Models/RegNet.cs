@@ -212,7 +212,7 @@ public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExporta
 }
 
 /// <summary>Registers torchvision's RegNetY and RegNetX (400MF to 32GF) with their IMAGENET1K_V1 configurations.</summary>
-public sealed class RegNetFamily : IModelFamily
+public sealed partial class RegNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "regnet";

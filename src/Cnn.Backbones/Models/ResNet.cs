@@ -350,7 +350,7 @@ public sealed class Bottleneck : ResNetBlockModule
 }
 
 /// <summary>Registers torchvision's ResNet, ResNeXt and Wide ResNet variants with their IMAGENET1K_V1 configurations.</summary>
-public sealed class ResNetFamily : IModelFamily
+public sealed partial class ResNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "resnet";

@@ -182,7 +182,7 @@ public sealed class Vgg : Backbone
 }
 
 /// <summary>Registers torchvision's VGG variants (vgg11..vgg19, with and without BatchNorm) with their IMAGENET1K_V1 configurations.</summary>
-public sealed class VggFamily : IModelFamily
+public sealed partial class VggFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vgg";

@@ -420,7 +420,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>Registers torchvision's ViT-B/16, B/32, L/16 and L/32 with their IMAGENET1K_V1 configurations.</summary>
-public sealed class VisionTransformerFamily : IModelFamily
+public sealed partial class VisionTransformerFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vit";
