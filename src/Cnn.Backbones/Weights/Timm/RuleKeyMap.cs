@@ -92,7 +92,7 @@ public sealed class RuleKeyMap : ICheckpointKeyMap
 
     /// <summary>The key <paramref name="ours"/> would have in the foreign layout, or null when no rule places it alone.</summary>
     /// <param name="ours">A key in this library's layout.</param>
-    public string? ForeignKey(string ours) => Plan([ours], KeyMapSide.Ours, out _).FirstOrDefault().Target;
+    public string? ForeignKey(string ours) => Plan([ours], KeyMapSide.Ours, out _, out _).FirstOrDefault().Target;
 
     /// <inheritdoc />
     public override string ToString() => Name;
@@ -102,12 +102,14 @@ public sealed class RuleKeyMap : ICheckpointKeyMap
         ArgumentNullException.ThrowIfNull(source);
         var keys = source.Keys.ToArray();
         List<string> problems = [];
+        HashSet<string> reported = [];
         var plan = IsIdentity
             ? keys.Select(k => (Source: k, Target: (string?)k, Transform: (TensorTransform?)null)).ToArray()
-            : Plan(keys, from, out problems);
+            : Plan(keys, from, out problems, out reported);
         if (!IsIdentity)
         {
-            var unplaced = plan.Where(p => p.Target is null).Select(p => p.Source).ToArray();
+            // Keys of a block that matches none of its layouts are reported with the block, not one by one.
+            var unplaced = plan.Where(p => p.Target is null && !reported.Contains(p.Source)).Select(p => p.Source).ToArray();
             if (unplaced.Length > 0 || problems.Count > 0)
                 throw new CheckpointKeyMapException(Name, from == KeyMapSide.Foreign ? "timm" : "this library's", unplaced, problems);
             var clash = plan.GroupBy(p => p.Target, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
@@ -135,10 +137,15 @@ public sealed class RuleKeyMap : ICheckpointKeyMap
         return result;
     }
 
-    /// <summary>For each key (in order) its target key and transform; a null target is a key no rule places.</summary>
-    private (string Source, string? Target, TensorTransform? Transform)[] Plan(IReadOnlyList<string> keys, KeyMapSide from, out List<string> problems)
+    /// <summary>
+    /// For each key (in order) its target key and transform; a null target is a key no rule places. Blocks that match none of
+    /// their layouts are described in <paramref name="problems"/> and their keys listed in <paramref name="reported"/>.
+    /// </summary>
+    private (string Source, string? Target, TensorTransform? Transform)[] Plan(IReadOnlyList<string> keys, KeyMapSide from,
+        out List<string> problems, out HashSet<string> reported)
     {
         problems = [];
+        reported = new HashSet<string>(StringComparer.Ordinal);
         var plan = new (string Source, string? Target, TensorTransform? Transform)[keys.Count];
         // Keys inside blocks, grouped by block instance (the block rule and the scope's text), in order of first key.
         var instances = new Dictionary<(BlockRule Rule, string Scope), List<(int Index, string Inner, IReadOnlyDictionary<string, int> Bindings)>>();
@@ -174,6 +181,7 @@ public sealed class RuleKeyMap : ICheckpointKeyMap
             {
                 problems.Add($"block '{scope}' (keys {StateDict.Preview(members.Select(m => m.Inner), 8)}) matches none of its layouts " +
                              $"({string.Join(", ", block.Layouts.Select(l => l.Name))})");
+                foreach (var member in members) reported.Add(keys[member.Index]);
                 continue;
             }
             foreach (var (index, inner, _) in members)
