@@ -1,4 +1,7 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Weights;
+using Cnn.Backbones.Weights.Catalog;
+using Cnn.Backbones.Weights.Timm;
 using static TorchSharp.torch;
 
 namespace Cnn.Backbones.Models;
@@ -39,10 +42,13 @@ public abstract partial class Backbone
     {
         ArgumentNullException.ThrowIfNull(weights);
         UnfoldBatchNorm(); // folded weights would be a snapshot of the old ones
-        using var source = Prepare(weights);
+        using var converted = FromForeignLayout(weights, out var foreignMap);
+        using var source = Prepare(converted ?? weights);
         try
         {
-            return StateDictLoader.Load(this, source, strict);
+            var report = StateDictLoader.Load(this, source, strict);
+            AdoptArchitectureOf(foreignMap);
+            return report;
         }
         catch (WeightLoadException ex) when (FileClassifierClasses(source) is { } fileClasses && fileClasses != NumClasses)
         {
@@ -62,7 +68,9 @@ public abstract partial class Backbone
     public WeightLoadReport LoadPretrained(string path)
     {
         using var weights = WeightFile.Load(path);
-        using var adapted = Prepare(weights);
+        UnfoldBatchNorm();
+        using var converted = FromForeignLayout(weights, out var foreignMap);
+        using var adapted = Prepare(converted ?? weights);
         if (FileClassifierClasses(adapted) != NumClasses) // another class count, or a headless file
         {
             // The main classifier and any auxiliary classifiers' final layers are treated alike.
@@ -76,7 +84,9 @@ public abstract partial class Backbone
         }
         try
         {
-            return StateDictLoader.Load(this, adapted, strict: true);
+            var report = StateDictLoader.Load(this, adapted, strict: true);
+            AdoptArchitectureOf(foreignMap);
+            return report;
         }
         catch (WeightLoadException ex) when (WeightFile.Detect(path) == WeightFile.Format.Onnx)
         {
@@ -86,6 +96,74 @@ public abstract partial class Backbone
         {
             throw new WeightLoadException(ex.Report, path, GetName());
         }
+    }
+
+    /// <summary>
+    /// How timm's keys map onto this model's: the <see cref="ModelDefinition.TimmKeyMap"/> of the registered model of this name, or
+    /// null when the model is not registered or timm has no such architecture.
+    /// </summary>
+    public ICheckpointKeyMap? TimmKeyMap => ModelRegistry.Exists(GetName()) ? ModelRegistry.GetDefinition(GetName()).TimmKeyMap : null;
+
+    /// <summary>
+    /// The model's weights (parameters and persistent buffers, detached CPU copies) in <paramref name="layout"/>: this library's
+    /// own keys, or timm's (<see cref="TimmKeyMap"/>), which timm's <c>load_state_dict(strict=True)</c> accepts for the same
+    /// architecture. The caller disposes the result.
+    /// </summary>
+    /// <param name="layout">The key layout.</param>
+    /// <exception cref="NotSupportedException">timm has no such architecture (<see cref="TimmKeyMap"/> is null).</exception>
+    /// <remarks>
+    /// timm's network for MobileNetV3, EfficientNet-B5..B7 and EfficientNetV2 uses BatchNorm eps 1e-5; a model that was built
+    /// here with torchvision's 1e-3 and not loaded from a timm checkpoint gives slightly different outputs in timm (about 1e-5
+    /// relative).
+    /// </remarks>
+    public StateDict StateDictIn(WeightLayout layout)
+    {
+        var own = StateDict.FromModule(this);
+        if (layout == WeightLayout.Native) return own;
+        using (own)
+        {
+            var map = TimmKeyMap ?? throw new NotSupportedException(
+                $"{GetName()} has no timm layout: timm has no such architecture (or its keys are not mapped). Save it with {nameof(WeightLayout)}.{nameof(WeightLayout.Native)}.");
+            return map.ToForeign(own);
+        }
+    }
+
+    /// <summary>
+    /// Saves the weights as a <c>.safetensors</c> file in <paramref name="layout"/> (see <see cref="StateDictIn"/>); the file is
+    /// written under a temporary name and moved into place, so a failed save leaves no partial file. timm reads the
+    /// <see cref="WeightLayout.Timm"/> file with <c>timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path))</c>.
+    /// </summary>
+    /// <param name="path">Destination file.</param>
+    /// <param name="layout">The key layout (default: this library's).</param>
+    /// <exception cref="NotSupportedException"><see cref="WeightLayout.Timm"/> for a model timm does not have.</exception>
+    public void SaveWeights(string path, WeightLayout layout = WeightLayout.Native)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var weights = StateDictIn(layout);
+        SafeTensors.Write(path, weights, new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="weights"/> in this library's layout when they are in timm's (decided from the keys by
+    /// <see cref="TimmKeyMap"/>), else null; <paramref name="map"/> is the map used.
+    /// </summary>
+    private StateDict? FromForeignLayout(StateDict weights, out ICheckpointKeyMap? map)
+    {
+        map = TimmKeyMap;
+        if (map is null || !map.IsForeignLayout(weights.Keys.ToArray()))
+        {
+            map = null;
+            return null;
+        }
+        return map.ToOurs(weights);
+    }
+
+    /// <summary>After a foreign checkpoint loaded: take the foreign network's BatchNorm eps, so the model computes what it did.</summary>
+    private void AdoptArchitectureOf(ICheckpointKeyMap? map)
+    {
+        if (map is not RuleKeyMap { BatchNormEps: { } eps }) return;
+        foreach (var (_, module) in named_modules())
+            if (module is FoldableBatchNorm2d norm) norm.eps = eps;
     }
 
     /// <summary>

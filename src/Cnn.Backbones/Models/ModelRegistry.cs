@@ -81,12 +81,17 @@ public sealed record ModelInfo(string Name, string Family, PretrainedConfig Defa
 /// <summary>Creates models by name (<c>ModelRegistry.Create("resnet50", new ModelOptions { NumClasses = 10 })</c>) and lists them.</summary>
 public static class ModelRegistry
 {
-    private static readonly Lazy<IReadOnlyDictionary<string, ModelDefinition>> Definitions = new(Discover);
+    private static readonly Lazy<Registry> Registered = new(Discover);
     private static readonly ConcurrentDictionary<string, long> ParameterCounts = new(StringComparer.Ordinal);
 
-    /// <summary>Whether a model with this name is registered (names are case-insensitive).</summary>
+    private static IReadOnlyDictionary<string, ModelDefinition> Definitions => Registered.Value.Definitions;
+
+    /// <summary>
+    /// Whether a model with this name is registered (names are case-insensitive), under its own name or a timm name of the same
+    /// architecture (<see cref="ModelDefinition.TimmNames"/>, e.g. <c>mobilenetv3_large_100</c>).
+    /// </summary>
     /// <param name="name">Model name.</param>
-    public static bool Exists(string name) => name is not null && Definitions.Value.ContainsKey(name);
+    public static bool Exists(string name) => name is not null && (Definitions.ContainsKey(name) || Registered.Value.Aliases.ContainsKey(name));
 
     /// <summary>Every registration, in discovery order (no models are built).</summary>
     internal static IEnumerable<ModelDefinition> AllDefinitions => Definitions.Value.Values;
@@ -94,7 +99,7 @@ public static class ModelRegistry
     /// <summary>Every registered model with its family, default pretrained configuration and parameter count.</summary>
     /// <param name="family">Only this family (e.g. <c>"resnet"</c>), or null for all.</param>
     public static IReadOnlyList<ModelInfo> List(string? family = null) =>
-        Definitions.Value.Values
+        Definitions.Values
             .Where(d => family is null || string.Equals(d.Family, family, StringComparison.OrdinalIgnoreCase))
             .Select(Describe)
             .ToArray();
@@ -151,19 +156,22 @@ public static class ModelRegistry
     private static ModelDefinition Find(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (Definitions.Value.TryGetValue(name, out var definition)) return definition;
+        if (Definitions.TryGetValue(name, out var definition)) return definition;
+        if (Registered.Value.Aliases.TryGetValue(name, out definition)) return definition;
+        if (Registered.Value.Refusals.FirstOrDefault(r => r.Matches(name)) is { } refusal)
+            throw new ArgumentException($"timm's '{name}' is not the same network as any registered model: {refusal.Reason}", nameof(name));
         var close = CloseMatches(name);
         throw new ArgumentException(
             $"Unknown model '{name}'. " +
             (close.Count > 0 ? $"Did you mean: {string.Join(", ", close)}? " : "") +
-            $"Registered models: {string.Join(", ", Definitions.Value.Keys)}.", nameof(name));
+            $"Registered models: {string.Join(", ", Definitions.Keys)}.", nameof(name));
     }
 
     /// <summary>Registered names within a small edit distance of <paramref name="name"/>, or containing it, closest first.</summary>
     public static IReadOnlyList<string> CloseMatches(string name, int max = 5)
     {
         string query = name.Trim().ToLowerInvariant();
-        return Definitions.Value.Keys
+        return Definitions.Keys
             .Select(k => (Name: k, Distance: EditDistance(query, k.ToLowerInvariant())))
             .Where(x => x.Distance <= Math.Max(2, query.Length / 3) || (query.Length >= 3 && x.Name.Contains(query, StringComparison.OrdinalIgnoreCase)))
             .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
@@ -187,21 +195,40 @@ public static class ModelRegistry
         return previous[b.Length];
     }
 
-    private static IReadOnlyDictionary<string, ModelDefinition> Discover()
+    private sealed record Registry(
+        IReadOnlyDictionary<string, ModelDefinition> Definitions, IReadOnlyDictionary<string, ModelDefinition> Aliases, IReadOnlyList<Weights.Timm.TimmRefusal> Refusals);
+
+    private static Registry Discover()
     {
         var definitions = new Dictionary<string, ModelDefinition>(StringComparer.OrdinalIgnoreCase);
+        var refusals = new List<Weights.Timm.TimmRefusal>();
         var families = typeof(ModelRegistry).Assembly.GetTypes()
             .Where(t => typeof(IModelFamily).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false } && t.GetConstructor(Type.EmptyTypes) is not null)
             .OrderBy(t => t.FullName, StringComparer.Ordinal);
         foreach (var type in families)
         {
             var family = (IModelFamily)Activator.CreateInstance(type)!;
-            foreach (var definition in family.Models)
+            var timm = family as Weights.Timm.ITimmFamily;
+            if (timm is not null) refusals.AddRange(timm.TimmRefusals);
+            foreach (var listed in family.Models)
             {
+                var definition = timm?.WithTimm(listed) ?? listed;
                 if (!definitions.TryAdd(definition.Name, definition))
                     throw new InvalidOperationException($"Model '{definition.Name}' is registered twice ({definitions[definition.Name].Family} and {definition.Family}).");
             }
         }
-        return definitions;
+        var aliases = new Dictionary<string, ModelDefinition>(StringComparer.OrdinalIgnoreCase);
+        foreach (var definition in definitions.Values)
+        {
+            foreach (var alias in definition.TimmNames)
+            {
+                if (definitions.TryGetValue(alias, out var named) && named != definition)
+                    throw new InvalidOperationException($"timm name '{alias}' of {definition.Name} is another registered model's name.");
+                if (string.Equals(alias, definition.Name, StringComparison.OrdinalIgnoreCase)) continue;
+                if (!aliases.TryAdd(alias, definition))
+                    throw new InvalidOperationException($"timm name '{alias}' is declared by both {aliases[alias].Name} and {definition.Name}.");
+            }
+        }
+        return new Registry(definitions, aliases, refusals);
     }
 }

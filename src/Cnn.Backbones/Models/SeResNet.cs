@@ -6,7 +6,7 @@ namespace Cnn.Backbones.Models;
 /// <c>make_divisible(C / 16, 8)</c> channels, ReLU, sigmoid) after each bottleneck's <c>bn3</c>. Keys are timm's
 /// (<c>conv1, bn1, layer1..4, fc</c>). torchvision has no SE-ResNet.
 /// </summary>
-public sealed class SeResNetFamily : IModelFamily
+public sealed partial class SeResNetFamily : IModelFamily
 {
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "seresnet";
