@@ -86,6 +86,16 @@ public sealed record ModelOptions
     /// </summary>
     public string? WeightsPath { get; init; }
 
+    /// <summary>
+    /// Pretrained weights to start from, asked for as torchvision, timm and the Hugging Face hub name them: <c>"DEFAULT"</c>, an
+    /// entry of the model's catalog (<c>"IMAGENET1K_V2"</c>; see <see cref="ModelDefinition.Weights"/>), timm's name for the same file
+    /// (<c>"resnet50.tv2_in1k"</c>), a hub repository (<c>"hf-hub:timm/resnet50.a1_in1k"</c>, optionally <c>@revision</c>), or a
+    /// weights file's path. Names are downloaded once into PyTorch's and the hub's caches and hash-checked
+    /// (<see cref="Weights.PretrainedWeights"/>); preprocessing then follows the weights' configuration unless overridden. Loaded as
+    /// <see cref="WeightsPath"/> is; set one of the two, not both. Null (default): no weights.
+    /// </summary>
+    public string? Weights { get; init; }
+
     /// <summary>Initialise the last BatchNorm of every residual branch to zero (torchvision's <c>zero_init_residual</c>). Default false.</summary>
     public bool ZeroInitResidual { get; init; }
 
@@ -111,6 +121,10 @@ public sealed record ModelOptions
             throw new ArgumentOutOfRangeException(nameof(AuxLossWeight), w, $"{nameof(AuxLossWeight)} must be a finite number >= 0; got {w}.");
         if (TransformInput == true && InChannels != 3)
             throw new ArgumentException($"{nameof(TransformInput)} re-normalises RGB input and needs {nameof(InChannels)} = 3; got {InChannels}.", nameof(TransformInput));
+        if (Weights is not null && WeightsPath is not null)
+            throw new ArgumentException($"Set {nameof(Weights)} (a name such as \"IMAGENET1K_V2\", an hf-hub: name or a path) or {nameof(WeightsPath)} (a file), not both; got {nameof(Weights)} = \"{Weights}\" and {nameof(WeightsPath)} = \"{WeightsPath}\".", nameof(Weights));
+        if (Weights is not null && string.IsNullOrWhiteSpace(Weights))
+            throw new ArgumentException($"{nameof(Weights)} is empty: give \"DEFAULT\", a weights name such as \"IMAGENET1K_V2\", an hf-hub: name or a file path, or leave it null.", nameof(Weights));
         if (WeightsPath is not null && !File.Exists(WeightsPath))
             throw new FileNotFoundException($"{nameof(WeightsPath)}: weights file '{WeightsPath}' does not exist. Give the path of a .pth or .safetensors file.", WeightsPath);
     }

@@ -94,7 +94,7 @@ public static class ModelRegistry
     public static bool Exists(string name) => name is not null && (Definitions.ContainsKey(name) || Registered.Value.Aliases.ContainsKey(name));
 
     /// <summary>Every registration, in discovery order (no models are built).</summary>
-    internal static IEnumerable<ModelDefinition> AllDefinitions => Definitions.Value.Values;
+    internal static IEnumerable<ModelDefinition> AllDefinitions => Definitions.Values;
 
     /// <summary>Every registered model with its family, default pretrained configuration and parameter count.</summary>
     /// <param name="family">Only this family (e.g. <c>"resnet"</c>), or null for all.</param>
@@ -115,7 +115,9 @@ public static class ModelRegistry
     public static ModelDefinition GetDefinition(string name) => Find(name);
 
     /// <summary>
-    /// Builds a model. With <see cref="ModelOptions.WeightsPath"/> set, loads the weights as timm loads pretrained weights: the body
+    /// Builds a model. With <see cref="ModelOptions.Weights"/> (a name such as <c>"DEFAULT"</c> or <c>"IMAGENET1K_V2"</c>, an
+    /// <c>hf-hub:</c> name or a path; see <see cref="Weights.PretrainedWeights"/>) or <see cref="ModelOptions.WeightsPath"/> set, loads
+    /// the weights as timm loads pretrained weights: the body
     /// strictly, the classifier only when its class count matches, the first convolution adapted to the input channels.
     /// </summary>
     /// <param name="name">Model name, e.g. <c>resnet50</c> (see <see cref="List"/>).</param>
@@ -126,8 +128,11 @@ public static class ModelRegistry
         var definition = Find(name);
         Native.TorchRuntime.EnsureLoaded();
         options ??= definition.DefaultOptions ?? new ModelOptions();
+        options.Validate();
+        // Named weights are resolved (downloaded once, hash-checked, cached) before the model is built, so a bad name costs nothing.
+        string? path = options.Weights is { } weights ? Weights.PretrainedWeights.Resolve(definition.Name, weights).Path : options.WeightsPath;
         var model = definition.Build(options);
-        if (options.WeightsPath is { } path)
+        if (path is not null)
         {
             try
             {

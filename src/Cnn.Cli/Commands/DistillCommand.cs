@@ -30,7 +30,7 @@ internal sealed class DistillCommand : ICliCommand
     [
         new("--teacher", "the teacher: a model saved by 'cnn train'", "<model.zip>"),
         new("--student", "the student's registered architecture", "<name>"),
-        new("--student-weights", "weights the student starts from (default: random)", "<file>"),
+        new("--student-weights", "weights the student starts from: " + CommonOptions.WeightsForms + " (default: random)", "<name|file>"),
         new("--data", "labelled images: a folder per class (the teacher's class names)", "<folder>"),
         new("--unlabeled", "unlabelled images: a folder (searched recursively)", "<folder>"),
         new("--temperature", "softmax temperature T of the soft term (default 4)", "T"),
@@ -74,7 +74,7 @@ internal sealed class DistillCommand : ICliCommand
         {
             Student = new ModelOptions
             {
-                WeightsPath = studentWeights,
+                Weights = studentWeights,
                 InChannels = fit.Channels ?? teacher.InputChannels,
                 ImageSize = fit.ImageSize ?? (teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null),
                 DropRate = 0,

@@ -17,7 +17,8 @@ internal sealed class FeatureMapsCommand : ICliCommand
     [
         CommonOptions.Model("registered architecture (or --model-file)"),
         CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill' (or --model)"),
-        CommonOptions.Weights("with --model: weights to load; without, the weights are random"),
+        CommonOptions.Weights("with --model: weights to load: " + CommonOptions.WeightsForms + "; without, the weights are random"),
+        CommonOptions.Pretrained,
         new("--stage", "the feature stage (default: the last; 'cnn summary' shows them)", "k"),
         new("--channels", "at most this many channels, the first ones (default 64)", "N"),
         CommonOptions.Output("the PNG to write (default feature-maps.png)"),
@@ -29,7 +30,7 @@ internal sealed class FeatureMapsCommand : ICliCommand
     {
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
-        string? weights = arguments.String("--weights");
+        string? weights = CommonOptions.WeightsOf(arguments);
         int? stage = arguments.OptionalInt("--stage", min: 0);
         int channels = arguments.Int("--channels", 64, min: 1, max: 4096);
         string output = OutputPath.Check(arguments.String("--output") ?? "feature-maps.png", "--output");

@@ -17,7 +17,8 @@ internal sealed class FeaturesCommand : ICliCommand
     [
         CommonOptions.Model("registered architecture (or --model-file)"),
         CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill': its network's features (or --model)"),
-        CommonOptions.Weights("with --model: weights to load (.pth or .safetensors); without, the weights are random"),
+        CommonOptions.Weights("with --model: weights to load: " + CommonOptions.WeightsForms + "; without, the weights are random"),
+        CommonOptions.Pretrained,
         CommonOptions.CropPct,
         CommonOptions.InferenceImageSize,
         CommonOptions.BatchSize("images per forward pass (default 32)"),
@@ -33,7 +34,7 @@ internal sealed class FeaturesCommand : ICliCommand
         ComputeOptions.Check(arguments);
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
-        string? weights = arguments.String("--weights");
+        string? weights = CommonOptions.WeightsOf(arguments);
         double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
         int? imageSize = arguments.OptionalInt("--image-size", min: 8, max: 4096);
         int batchSize = arguments.Int("--batch-size", 32, min: 1);

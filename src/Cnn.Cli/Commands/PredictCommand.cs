@@ -17,11 +17,12 @@ internal sealed class PredictCommand : ICliCommand
     [
         CommonOptions.Model("registered architecture (or --model-file)"),
         CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill' (or --model)"),
-        CommonOptions.Weights("with --model: weights to load (.pth or .safetensors); without, the weights are random"),
+        CommonOptions.Weights("with --model: weights to load: " + CommonOptions.WeightsForms + "; without, the weights are random"),
+        CommonOptions.Pretrained,
         new("--num-classes", "with --model: classes of the classifier (default: the weight file's, else 1000)", "N"),
         CommonOptions.CropPct,
         CommonOptions.InferenceImageSize,
-        new("--labels", "with --model: a text file of class names, one per line, in class order", "<file>"),
+        new("--labels", "with --model: a text file of class names, one per line, in class order (default: the pretrained weights' own, e.g. ImageNet's)", "<file>"),
         new("--top", "how many classes to print per image (default 5)", "K"),
         CommonOptions.BatchSize("images per forward pass (default 32)"),
         .. ComputeOptions.InferenceOptions,
@@ -42,7 +43,7 @@ internal sealed class PredictCommand : ICliCommand
         ComputeOptions.Check(arguments);
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
-        string? weights = arguments.String("--weights");
+        string? weights = CommonOptions.WeightsOf(arguments);
         int? numClasses = arguments.OptionalInt("--num-classes", min: 1);
         double? cropPct = arguments.Double("--crop-pct", null, min: 0.01, max: 1);
         string? labelsPath = arguments.String("--labels");
@@ -76,7 +77,7 @@ internal sealed class PredictCommand : ICliCommand
             if (weights is null) BackboneRunner.WarnRandomWeights(stderr, name);
             using var runner = BackboneRunner.Create(name, weights, numClasses, cropPct, imageSize);
             runner.UseCompute(arguments);
-            labels = labelsPath is null ? null : LabelFile.Read(labelsPath, runner.NumClasses);
+            labels = labelsPath is null ? runner.Categories : LabelFile.Read(labelsPath, runner.NumClasses);
             var logits = runner.Logits(ImageFiles.ToSamples(files, encoded), batchSize);
             predictions = files.Select((f, i) => new ImagePrediction(f, PredictionWriter.Softmax(logits[i]), logits[i])).ToArray();
         }

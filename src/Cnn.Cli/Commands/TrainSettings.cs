@@ -47,8 +47,9 @@ internal sealed record TrainSettings
     [
         CommonOptions.Model("registered architecture (default resnet18)"),
         new("--data", "a folder per class, or of Fashion-MNIST IDX files (default: Fashion-MNIST)", "<folder>"),
-        CommonOptions.Weights("weights to start from (.pth or .safetensors; default: random)"),
-        new("--freeze", "none, backbone, or the last frozen stage's index (needs --weights)", "none|backbone|<stage>"),
+        CommonOptions.Weights("weights to start from: " + CommonOptions.WeightsForms + " (default: random)"),
+        CommonOptions.Pretrained,
+        new("--freeze", "none, backbone, or the last frozen stage's index (needs --weights or --pretrained)", "none|backbone|<stage>"),
         new("--cache-dir", "with --freeze backbone and --augment off: keep the backbone's outputs per image in this folder and reuse them in later runs", "<folder>"),
         .. FitSettings.Options(null),
     ];
@@ -59,7 +60,7 @@ internal sealed record TrainSettings
     /// <summary>Folder per class or of Fashion-MNIST IDX files, or null for the built-in Fashion-MNIST.</summary>
     public string? DataFolder { get; init; }
 
-    /// <summary>Pretrained weights to start from, or null.</summary>
+    /// <summary>Pretrained weights to start from (a name such as <c>DEFAULT</c>, an <c>hf-hub:</c> name, or a file), or null.</summary>
     public string? Weights { get; init; }
 
     /// <summary>Freeze mode.</summary>
@@ -86,12 +87,12 @@ internal sealed record TrainSettings
         string model = CliApp.RequireModel(arguments.String("--model") ?? "resnet18");
         var defaults = fashion
             ? new FitDefaults(FashionEpochs, FashionBatchSize, FashionLearningRate, FashionImageSize, 1, 1.0, Augment: true, FashionMinScale, 0.1, "model.zip")
-            : FolderDefaults(model, pretrained: arguments.String("--weights") is not null);
+            : FolderDefaults(model, pretrained: CommonOptions.WeightsOf(arguments) is not null);
         var settings = new TrainSettings
         {
             Model = model,
             DataFolder = data,
-            Weights = arguments.String("--weights"),
+            Weights = CommonOptions.WeightsOf(arguments),
             Freeze = freeze,
             FreezeUpToStage = stage,
             CacheDirectory = arguments.String("--cache-dir"),
@@ -100,7 +101,7 @@ internal sealed record TrainSettings
         if (settings.CacheDirectory is { } cache && File.Exists(cache))
             throw new CliUsageException($"option --cache-dir '{cache}' is a file; give a folder (it is created if missing)");
         if (settings.Freeze != FreezeMode.None && settings.Weights is null)
-            throw new CliUsageException("--freeze needs --weights: freezing randomly initialised layers would leave them untrained");
+            throw new CliUsageException("--freeze needs --weights or --pretrained: freezing randomly initialised layers would leave them untrained");
         return settings;
     }
 
@@ -110,7 +111,7 @@ internal sealed record TrainSettings
         var options = new CnnTrainerOptions
         {
             Architecture = Model,
-            Model = new ModelOptions { WeightsPath = Weights, InChannels = Channels, ImageSize = Fit.ImageSize },
+            Model = new ModelOptions { Weights = Weights, InChannels = Channels, ImageSize = Fit.ImageSize },
             Freeze = Freeze,
             FreezeUpToStage = FreezeUpToStage,
             CacheDirectory = CacheDirectory,

@@ -14,7 +14,11 @@ internal sealed class BackboneRunner : IDisposable
 {
     private readonly CnnNetwork _network;
 
-    private BackboneRunner(CnnNetwork network) => _network = network;
+    private BackboneRunner(CnnNetwork network, IReadOnlyList<string>? categories)
+    {
+        _network = network;
+        Categories = categories;
+    }
 
     /// <summary>The network.</summary>
     public CnnNetwork Network => _network;
@@ -25,15 +29,22 @@ internal sealed class BackboneRunner : IDisposable
     /// <summary>Length of the pooled pre-logits vector.</summary>
     public int NumFeatures => _network.Model.NumFeatures;
 
+    /// <summary>The class names that came with the pretrained weights (ImageNet's, a hub model's labels) when they fit the classifier; else null.</summary>
+    public IReadOnlyList<string>? Categories { get; }
+
     /// <summary>
-    /// Builds <paramref name="modelName"/>. The class count is <paramref name="numClasses"/>, else the weight file's classifier
+    /// Builds <paramref name="modelName"/> with <paramref name="weights"/> (a name, downloaded once and cached, or a file; see
+    /// <see cref="PretrainedWeights"/>). The class count is <paramref name="numClasses"/>, else the weight file's classifier
     /// size, else none when the file has no classifier (a featurizer), else the default configuration's; the input channels follow
-    /// the file's first convolution (1 or 3), else 3. A file written by <c>cnn import</c> brings its block counts, mean and std.
+    /// the file's first convolution (1 or 3), else 3. Named weights bring their preprocessing and class names; a file written by
+    /// <c>cnn import</c> brings its block counts, mean and std.
     /// </summary>
     /// <exception cref="InvalidDataException">The weights do not fit the model; the message says what differs.</exception>
-    public static BackboneRunner Create(string modelName, string? weightsPath, int? numClasses, double? cropPct, int? imageSize = null)
+    public static BackboneRunner Create(string modelName, string? weights, int? numClasses, double? cropPct, int? imageSize = null)
     {
-        var config = ModelRegistry.Get(modelName).DefaultConfig;
+        var resolved = weights is null ? null : PretrainedWeights.Resolve(modelName, weights);
+        string? weightsPath = resolved?.Path;
+        var config = resolved?.Config ?? ModelRegistry.Get(modelName).DefaultConfig;
         int channels = 3;
         int classes = numClasses ?? config.NumClasses;
         if (weightsPath is not null)
@@ -48,13 +59,14 @@ internal sealed class BackboneRunner : IDisposable
         }
         // A file written by 'cnn import' brings its block counts and preprocessing; the weights themselves are loaded strictly below.
         var (options, mean, std) = ImportedWeights.Apply(new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize, WeightsPath = weightsPath }, null, null);
-        var spec = NetworkSpec.For(modelName, options with { WeightsPath = null }, mean, std, cropPct);
+        var spec = NetworkSpec.For(modelName, options with { WeightsPath = null }, mean, std, cropPct, resolved?.Config);
         var network = NetworkBuilder.Build(spec, CPU);
         try
         {
             if (weightsPath is not null) Load(network.Model, modelName, weightsPath, numClasses);
             network.Model.eval();
-            return new BackboneRunner(network);
+            var categories = resolved?.Categories is { } names && names.Count == network.Model.NumClasses ? names : null;
+            return new BackboneRunner(network, categories);
         }
         catch
         {
@@ -66,7 +78,7 @@ internal sealed class BackboneRunner : IDisposable
     /// <summary>Warns on stderr that a model built without a weight file has random weights, so its outputs mean nothing yet.</summary>
     public static void WarnRandomWeights(TextWriter stderr, string modelName) =>
         stderr.WriteLine($"cnn: warning: no --weights given: {modelName} has random weights, so its outputs are meaningless. " +
-                         "Give a .pth/.safetensors file with --weights, or a trained model with --model-file.");
+                         "Give --pretrained, --weights <name> ('cnn weights list " + modelName + "') or a .pth/.safetensors file, or a trained model with --model-file.");
 
     /// <summary>Sets how the network computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
     public void UseCompute(CliArguments arguments) => ComputeOptions.Apply(_network, arguments);

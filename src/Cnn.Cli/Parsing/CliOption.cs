@@ -32,8 +32,26 @@ public static class CommonOptions
     /// <summary><c>-m, --model</c>: a registered architecture.</summary>
     public static CliOption Model(string description = "registered architecture (see 'cnn models')") => new("--model", description, "<name>", "-m");
 
-    /// <summary><c>-w, --weights</c>: a weight file.</summary>
-    public static CliOption Weights(string description = "weights to load (.pth or .safetensors)") => new("--weights", description, "<file>", "-w");
+    /// <summary>What <c>--weights</c> accepts, for its descriptions.</summary>
+    public const string WeightsForms = "DEFAULT, a name such as IMAGENET1K_V2 or resnet50.tv2_in1k ('cnn weights list <model>'), hf-hub:<org>/<name>, or a .pth/.safetensors file";
+
+    /// <summary><c>-w, --weights</c>: pretrained weights by name or a weight file.</summary>
+    public static CliOption Weights(string description = "weights to load: " + WeightsForms) => new("--weights", description, "<name|file>", "-w");
+
+    /// <summary><c>--pretrained</c>: the model's default pretrained weights (<c>--weights DEFAULT</c>).</summary>
+    public static CliOption Pretrained { get; } = new("--pretrained", "start from the model's DEFAULT pretrained weights, as torchvision's weights=\"DEFAULT\" (downloaded once, hash-checked, then cached); same as --weights DEFAULT");
+
+    /// <summary>
+    /// The weights a verb was asked for: <c>--weights</c>, or <c>DEFAULT</c> with <c>--pretrained</c>; null for neither.
+    /// </summary>
+    /// <exception cref="CliUsageException">Both were given.</exception>
+    public static string? WeightsOf(CliArguments arguments)
+    {
+        string? weights = arguments.String("--weights");
+        if (!arguments.Flag("--pretrained")) return weights;
+        if (weights is not null) throw new CliUsageException("give --weights <name|file> or --pretrained (= --weights DEFAULT), not both");
+        return Cnn.Backbones.Weights.Catalog.WeightsEntry.DefaultAlias;
+    }
 
     /// <summary><c>-b, --batch-size</c>.</summary>
     public static CliOption BatchSize(string description) => new("--batch-size", description, "N", "-b");

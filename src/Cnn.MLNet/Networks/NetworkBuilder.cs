@@ -47,7 +47,7 @@ internal static class NetworkBuilder
             model.Dispose();
             throw;
         }
-        return new CnnNetwork(spec with { Model = spec.Model with { WeightsPath = null } }, model, device);
+        return new CnnNetwork(spec with { Model = spec.Model with { WeightsPath = null, Weights = null } }, model, device);
     }
 
     /// <summary>Resolves a device option: CUDA when asked for or (Auto) when available.</summary>

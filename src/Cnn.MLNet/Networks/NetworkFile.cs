@@ -42,7 +42,7 @@ internal static class NetworkFile
     {
         var spec = ReadSpec(archive, prefix);
         // The weights are the file's own: a weights path in a (damaged or crafted) spec never makes loading read another file.
-        if (spec.Model?.WeightsPath is not null) spec = spec with { Model = spec.Model with { WeightsPath = null } };
+        if (spec.Model is { WeightsPath: not null } or { Weights: not null }) spec = spec with { Model = spec.Model with { WeightsPath = null, Weights = null } };
         var network = NetworkBuilder.Build(spec, device ?? CPU);
         var weightsEntry = archive.GetEntry(prefix + "network.safetensors");
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");

@@ -1,4 +1,5 @@
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Weights;
 using Cnn.MLNet.Imaging;
 
 namespace Cnn.MLNet.Networks;
@@ -37,15 +38,32 @@ public sealed record NetworkSpec
     /// <param name="mean">Normalisation mean per channel, or null for the configuration's.</param>
     /// <param name="std">Normalisation standard deviation per channel, or null for the configuration's.</param>
     /// <param name="cropPct">Evaluation centre-crop fraction, or null for the configuration's.</param>
-    /// <exception cref="ArgumentException">Unknown architecture (the message lists close matches) or invalid options.</exception>
+    /// <param name="weightsConfig">
+    /// The configuration of the weights the network will get, when the caller resolved them itself; null takes it from
+    /// <see cref="ModelOptions.Weights"/> when set, else the architecture's default configuration.
+    /// </param>
+    /// <remarks>
+    /// <see cref="ModelOptions.Weights"/> is resolved here (<see cref="PretrainedWeights.Resolve"/>: a name is downloaded once and
+    /// cached, a path taken as it is) and replaced by <see cref="ModelOptions.WeightsPath"/>, so every later step sees a file;
+    /// preprocessing then follows the weights' configuration (input size, crop, interpolation, mean and std) unless overridden.
+    /// </remarks>
+    /// <exception cref="ArgumentException">Unknown architecture (the message lists close matches), unknown weights name, or invalid options.</exception>
     /// <exception cref="FileNotFoundException">The weights file does not exist.</exception>
-    public static NetworkSpec For(string architecture, ModelOptions model, IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null, double? cropPct = null)
+    /// <exception cref="Backbones.Weights.Download.WeightDownloadException">Named weights could not be downloaded (or not offline); the message says what to do.</exception>
+    public static NetworkSpec For(string architecture, ModelOptions model, IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null, double? cropPct = null, PretrainedConfig? weightsConfig = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var info = ModelRegistry.Get(architecture);
         CheckChannels(model.InChannels);
+        if (model.Weights is { } weights)
+        {
+            if (model.WeightsPath is not null) model.Validate(); // names the conflict
+            var resolved = PretrainedWeights.Resolve(info.Name, weights);
+            model = model with { Weights = null, WeightsPath = resolved.Path };
+            weightsConfig ??= resolved.Config;
+        }
         (model, mean, std) = ImportedWeights.Apply(model, mean, std);
-        var config = info.DefaultConfig;
+        var config = weightsConfig ?? info.DefaultConfig;
         var spec = new NetworkSpec
         {
             Architecture = info.Name,
