@@ -1,3 +1,5 @@
+using Cnn.Backbones.Models;
+using Cnn.Backbones.Weights.Catalog;
 using Cnn.Backbones.Weights.Download;
 
 namespace Cnn.Backbones.Tests.Download;
@@ -383,6 +385,29 @@ public sealed class WeightStoreFileTests
         StringAssert.Contains(error.Message, url.ToString());
         Assert.AreEqual(16 * 1024, new FileInfo(Path.Combine(fixture.Checkpoints, FileName + ".partial")).Length, "the first chunk is kept");
         Assert.IsFalse(File.Exists(Path.Combine(fixture.Checkpoints, FileName)));
+    }
+
+    [TestMethod]
+    public async Task CatalogEntry_IsFetchedByItsUrlAndTheHashInItsFileName()
+    {
+        using var fixture = new DownloadFixture();
+        using var server = ServeFile();
+        using var store = fixture.Store();
+        var config = new PretrainedConfig(new InputSize(3, 224, 224), PretrainedConfig.ImageNetMean, PretrainedConfig.ImageNetStd, 0.875, "bilinear",
+                                          "conv1", "fc", 1000, "test");
+        var entry = new WeightsEntry("IMAGENET1K_V1", server.Url("models/" + FileName).ToString(), config, new WeightsMetadata(1, 0, 0, "", []));
+
+        Assert.IsFalse(store.IsCached(entry));
+        string path = await store.GetFileAsync(entry);
+
+        Assert.AreEqual(store.CachePathOf(entry), path);
+        Assert.IsTrue(store.IsCached(entry));
+        CollectionAssert.AreEqual(Content, await File.ReadAllBytesAsync(path));
+
+        var unhashed = entry with { Url = server.Url("models/tinynet.pth").ToString() };
+        var error = await Assert.ThrowsExactlyAsync<WeightDownloadException>(() => store.GetFileAsync(unhashed));
+        Assert.AreEqual(WeightDownloadFailure.InvalidRequest, error.Reason);
+        Assert.AreEqual(1, server.Requests.Count, "refused before any request");
     }
 
     [TestMethod]

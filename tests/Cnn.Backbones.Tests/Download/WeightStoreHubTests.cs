@@ -195,6 +195,26 @@ public sealed class WeightStoreHubTests
     }
 
     [TestMethod]
+    [DataRow("../model.safetensors")]
+    [DataRow("/etc/passwd")]
+    [DataRow("a/../../b.bin")]
+    [DataRow("")]
+    public async Task FileNamesOutsideTheSnapshot_AreRefused(string name)
+    {
+        using var fixture = new DownloadFixture();
+        var options = fixture.Options();
+        var handler = new NoNetworkHandler();
+        options.HttpHandler = handler;
+        using var store = new WeightStore(options);
+
+        var error = await Assert.ThrowsExactlyAsync<ArgumentException>(
+            () => store.GetHubFilesAsync(HubModelId.Parse("hf-hub:timm/tiny-test"), new HubFileSet("config.json", [name])));
+
+        StringAssert.Contains(error.Message, $"'{name}'");
+        Assert.AreEqual(0, handler.Calls);
+    }
+
+    [TestMethod]
     public async Task RevisionPinnedToACommit_AsksForThatCommit()
     {
         using var hub = new FakeHub("timm/tiny-test", new Dictionary<string, byte[]> { ["model.safetensors"] = Safetensors });

@@ -1,8 +1,10 @@
+using Cnn.Backbones.Weights.Catalog;
+
 namespace Cnn.Backbones.Weights.Download;
 
 /// <summary>
 /// Provides pretrained weight files, downloaded once, hash-checked and cached where PyTorch and the Hugging Face hub cache them
-/// (see <see cref="WeightStoreOptions"/>): torchvision-style files by URL and SHA-256 prefix (<see cref="GetFileAsync"/>) and hub
+/// (see <see cref="WeightStoreOptions"/>): torchvision-style files by URL and SHA-256 prefix (<see cref="GetFileAsync(Uri, string, CancellationToken)"/>) and hub
 /// models by name (<see cref="GetHubFilesAsync"/>). A cached file is verified before its first use and the result remembered; a
 /// damaged one is downloaded again (or, offline, refused), never returned. Downloads are resumed, retried, locked against other
 /// processes fetching the same file, and leave at most a partial file when cancelled or interrupted. Thread-safe.
@@ -19,7 +21,7 @@ public sealed class WeightStore : IDisposable
     }
 
     /// <summary>Creates a store.</summary>
-    /// <param name="options">Cache folders, endpoints and download settings; validated here. The store reads them as they are at each call.</param>
+    /// <param name="options">Cache folders, endpoints and download settings; validated here. Set them before making the store: it keeps them.</param>
     /// <exception cref="ArgumentException">An option is unusable; the message names it.</exception>
     public WeightStore(WeightStoreOptions options)
     {
@@ -66,7 +68,7 @@ public sealed class WeightStore : IDisposable
         return Path.Combine(Options.TorchCheckpointsDirectory, name);
     }
 
-    /// <summary>True when the file of <paramref name="url"/> is in the cache (not hashed here; <see cref="GetFileAsync"/> checks it before use).</summary>
+    /// <summary>True when the file of <paramref name="url"/> is in the cache (not hashed here; <see cref="GetFileAsync(Uri, string, CancellationToken)"/> checks it before use).</summary>
     /// <param name="url">The file's URL.</param>
     public bool IsCached(Uri url) => File.Exists(CachePathOf(url));
 
@@ -115,6 +117,30 @@ public sealed class WeightStore : IDisposable
         return path;
     }
 
+    /// <summary>The verified local copy of a catalog entry's file: <see cref="GetFileAsync(Uri, string, CancellationToken)"/> with the entry's URL and the SHA-256 prefix its file name carries.</summary>
+    /// <param name="entry">The weights, e.g. resnet50's <c>IMAGENET1K_V2</c>.</param>
+    /// <param name="cancellation">Stops the download, leaving at most a partial file that the next call resumes.</param>
+    /// <returns>The cached file's full path.</returns>
+    /// <exception cref="WeightDownloadException">As for the URL overload; also when the entry's file name carries no SHA-256 prefix.</exception>
+    public Task<string> GetFileAsync(WeightsEntry entry, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var url = EntryUrl(entry);
+        return GetFileAsync(url, WeightsEntry.HashPrefixOf(entry.FileName) ?? "", cancellation);
+    }
+
+    /// <summary>Where a catalog entry's file is cached (<see cref="CachePathOf(Uri)"/> of its URL).</summary>
+    /// <param name="entry">The weights.</param>
+    public string CachePathOf(WeightsEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return CachePathOf(EntryUrl(entry));
+    }
+
+    /// <summary>True when a catalog entry's file is in the cache (not hashed here).</summary>
+    /// <param name="entry">The weights.</param>
+    public bool IsCached(WeightsEntry entry) => File.Exists(CachePathOf(entry));
+
     /// <summary>
     /// The files of a Hugging Face hub model in the local hub cache, downloading what is missing from
     /// <c>{HF_ENDPOINT}/{repo}/resolve/{revision}/{file}</c>: the configuration file if the repository has one, and the first
@@ -134,6 +160,7 @@ public sealed class WeightStore : IDisposable
         ArgumentNullException.ThrowIfNull(id);
         files ??= HubFileSet.Timm;
         if (files.WeightFileNames.Count == 0) throw new ArgumentException("HubFileSet.WeightFileNames is empty; name at least one weight file.", nameof(files));
+        foreach (string name in files.WeightFileNames.Prepend(files.ConfigFileName)) CheckRepositoryFileName(name);
         var layout = new HubCacheLayout(Options.HubCacheDirectory, id);
         if (Options.Offline) return await HubFromCacheAsync(id, files, layout, null, cancellation).ConfigureAwait(false);
         try
@@ -163,6 +190,19 @@ public sealed class WeightStore : IDisposable
     public void Dispose()
     {
         if (_transfer.IsValueCreated) _transfer.Value.Dispose();
+    }
+
+    private static Uri EntryUrl(WeightsEntry entry) =>
+        Uri.TryCreate(entry.Url, UriKind.Absolute, out var url)
+            ? url
+            : throw new WeightDownloadException(WeightDownloadFailure.InvalidRequest, $"Weights '{entry.Name}' have no absolute URL ('{entry.Url}').");
+
+    // A file name of a hub repository: relative, forward slashes only, no '..' (it becomes a path under the snapshot folder).
+    private static void CheckRepositoryFileName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('\\') || name.StartsWith('/') || Path.IsPathRooted(name) ||
+            name.Split('/').Any(part => part is "" or "." or ".."))
+            throw new ArgumentException($"'{name}' is not a file name of a hub repository (a relative path such as 'model.safetensors').", nameof(name));
     }
 
     private async Task<HubSnapshot> HubOnlineAsync(HubModelId id, HubFileSet files, HubCacheLayout layout, CancellationToken cancellation)
