@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Weights.Catalog;
 using Cnn.Backbones.Weights.Download;
@@ -25,12 +24,15 @@ public sealed record ResolvedWeights(string Path, PretrainedConfig? Config, IRea
 /// </summary>
 public static class PretrainedWeights
 {
-    private static readonly ConcurrentDictionary<(string Model, string Weights), ResolvedWeights> Resolved = new();
-    private static readonly Lazy<WeightStore> DefaultStore = new(() => new WeightStore());
+    /// <summary>
+    /// The store options of this asynchronous flow when no store is passed, instead of the process environment's: for tests,
+    /// which run in parallel in one process and point downloads at their own loopback servers and cache folders.
+    /// </summary>
+    internal static readonly AsyncLocal<WeightStoreOptions?> StoreOptionsForTests = new();
 
     /// <summary>
-    /// The local file and configuration of <paramref name="weights"/> for <paramref name="model"/>, downloading it once if needed.
-    /// Results of names are remembered for the process, so asking again costs nothing.
+    /// The local file and configuration of <paramref name="weights"/> for <paramref name="model"/>, downloading it once if needed;
+    /// later calls find it in the cache (its hash checked once, then remembered by size and modification time).
     /// </summary>
     /// <param name="model">Registered model name (or a timm alias).</param>
     /// <param name="weights"><c>DEFAULT</c>, an entry name, <c>&lt;arch&gt;.&lt;timm tag&gt;</c>, <c>hf-hub:org/name[@rev]</c>, or a file path.</param>
@@ -50,7 +52,8 @@ public static class PretrainedWeights
                 $"Weights file '{name}' does not exist. Give the path of a .pth or .safetensors file, or a weights name " +
                 $"({Names(definition)}).", name);
         if (store is not null) return ResolveName(definition, name, store, cancellation);
-        return Resolved.GetOrAdd((definition.Name, name), key => ResolveName(definition, key.Weights, DefaultStore.Value, cancellation));
+        using var environmentStore = StoreOptionsForTests.Value is { } options ? new WeightStore(options) : new WeightStore();
+        return ResolveName(definition, name, environmentStore, cancellation);
     }
 
     /// <summary>Whether <paramref name="weights"/> names weights to download rather than a file (it is not an existing path).</summary>
@@ -61,7 +64,7 @@ public static class PretrainedWeights
     {
         if (HubModelId.IsHubName(name)) return ResolveHub(definition, HubModelId.Parse(name), store, cancellation);
         var entry = definition.FindWeights(name);
-        string path = Wait(store.GetFileAsync(new Uri(entry.Url), entry.Sha256Prefix, cancellation));
+        string path = Wait(store.GetFileAsync(entry, cancellation));
         return new ResolvedWeights(path, entry.Config, entry.Metadata.Categories.Count > 0 ? entry.Metadata.Categories : null,
             $"{definition.Name} {entry.Name}", entry.Metadata.License);
     }

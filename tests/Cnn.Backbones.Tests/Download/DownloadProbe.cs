@@ -1,3 +1,4 @@
+using Cnn.Tests.Shared;
 using System.Diagnostics;
 using Cnn.Backbones.Weights.Download;
 using Microsoft.CodeAnalysis;

@@ -1,3 +1,4 @@
+using Cnn.Tests.Shared;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Weights.Catalog;
 using Cnn.Backbones.Weights.Download;

@@ -1,3 +1,4 @@
+using Cnn.Tests.Shared;
 using System.Text;
 using Cnn.Backbones.Weights.Download;
 

@@ -1,3 +1,4 @@
+using Cnn.Tests.Shared;
 using Cnn.Backbones.Weights.Download;
 
 namespace Cnn.Backbones.Tests.Download;

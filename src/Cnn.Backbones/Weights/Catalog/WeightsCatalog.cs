@@ -21,8 +21,40 @@ public static class WeightsCatalog
     private static readonly Lazy<IReadOnlyList<CatalogEntry>> Entries = new(() =>
         ModelRegistry.AllDefinitions.SelectMany(d => d.Weights.Select(w => new CatalogEntry(d, w))).ToArray());
 
-    /// <summary>Every entry of every registered model, in registry order.</summary>
-    public static IReadOnlyList<CatalogEntry> All => Entries.Value;
+    private static readonly object RegisterGate = new();
+    private static IReadOnlyList<CatalogEntry> _registered = [];
+
+    /// <summary>Every entry of every registered model, in registry order, then the entries added with <see cref="Register"/>.</summary>
+    public static IReadOnlyList<CatalogEntry> All => [.. Entries.Value, .. _registered];
+
+    /// <summary>
+    /// Adds weights of one's own to the catalog for this process (e.g. a model fine-tuned in-house and published on a company
+    /// server), so they are asked for by name like torchvision's: <c>ModelOptions.Weights = "ACME_V1"</c>. The file name of
+    /// <see cref="WeightsEntry.Url"/> must carry the SHA-256 prefix of the file (<c>name-&lt;8+ hex&gt;.pth</c>), which every
+    /// download is checked against.
+    /// </summary>
+    /// <param name="model">Registered model name (or a timm alias).</param>
+    /// <param name="entry">The entry; its name must not be taken by the model's catalog or an earlier registration, nor be <c>DEFAULT</c>.</param>
+    /// <exception cref="ArgumentException">Unknown model, a taken name, or a URL without an absolute http(s) address.</exception>
+    /// <exception cref="FormatException">The URL's file name has no SHA-256 prefix.</exception>
+    public static CatalogEntry Register(string model, WeightsEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var definition = ModelRegistry.GetDefinition(model);
+        if (!Uri.TryCreate(entry.Url, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http"))
+            throw new ArgumentException($"Weights '{entry.Name}': URL '{entry.Url}' is not an absolute http(s) address.", nameof(entry));
+        _ = entry.Sha256Prefix; // throws FormatException naming the URL when the file name carries no hash
+        if (string.Equals(entry.Name, WeightsEntry.DefaultAlias, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"'{WeightsEntry.DefaultAlias}' is the alias of {definition.Name}'s default weights; give the entry a name of its own.", nameof(entry));
+        lock (RegisterGate)
+        {
+            if (Match(definition, entry.Name, qualified: false) is not null)
+                throw new ArgumentException($"{definition.Name} already has weights named '{entry.Name}'. {Available(definition)}", nameof(entry));
+            var added = new CatalogEntry(definition, entry);
+            _registered = [.. _registered, added];
+            return added;
+        }
+    }
 
     /// <summary>The weights of <paramref name="model"/> called <paramref name="name"/>.</summary>
     /// <param name="model">Registered model name (e.g. <c>resnet50</c>).</param>
@@ -75,9 +107,14 @@ public static class WeightsCatalog
     {
         if (string.Equals(key, WeightsEntry.DefaultAlias, StringComparison.OrdinalIgnoreCase))
             return model.DefaultWeights is { } d ? model.Weights.FirstOrDefault(w => w.Name == d) : null;
-        return model.Weights.FirstOrDefault(w => string.Equals(w.Name, key, StringComparison.OrdinalIgnoreCase))
-            ?? (qualified ? model.Weights.FirstOrDefault(w => string.Equals(w.Metadata.TimmTag, key, StringComparison.OrdinalIgnoreCase)) : null);
+        var weights = WeightsOf(model);
+        return weights.FirstOrDefault(w => string.Equals(w.Name, key, StringComparison.OrdinalIgnoreCase))
+            ?? (qualified ? weights.FirstOrDefault(w => string.Equals(w.Metadata.TimmTag, key, StringComparison.OrdinalIgnoreCase)) : null);
     }
+
+    /// <summary>The model's declared entries, then those registered for it.</summary>
+    private static IEnumerable<WeightsEntry> WeightsOf(ModelDefinition model) =>
+        model.Weights.Concat(_registered.Where(r => r.Model.Name == model.Name).Select(r => r.Entry));
 
     private static bool NamesModel(ModelDefinition model, string architecture) =>
         string.Equals(model.Name, architecture, StringComparison.OrdinalIgnoreCase) ||
@@ -85,11 +122,13 @@ public static class WeightsCatalog
 
     private static string Available(ModelDefinition model)
     {
-        if (model.Weights.Count == 0)
-            return $"It has no published weights in the catalog; pass a weights file path instead.";
-        var names = new List<string> { $"{WeightsEntry.DefaultAlias} (= {model.DefaultWeights})" };
-        names.AddRange(model.Weights.Select(w => w.Name));
-        names.AddRange(model.Weights.Where(w => w.Metadata.TimmTag is not null).Select(w => $"{model.Name}.{w.Metadata.TimmTag}"));
+        var weights = WeightsOf(model).ToArray();
+        if (weights.Length == 0)
+            return $"It has no published weights in the catalog; pass a weights file path or an hf-hub: name instead.";
+        var names = new List<string>();
+        if (model.DefaultWeights is { } d) names.Add($"{WeightsEntry.DefaultAlias} (= {d})");
+        names.AddRange(weights.Select(w => w.Name));
+        names.AddRange(weights.Where(w => w.Metadata.TimmTag is not null).Select(w => $"{model.Name}.{w.Metadata.TimmTag}"));
         return $"Available: {string.Join(", ", names)}.";
     }
 }

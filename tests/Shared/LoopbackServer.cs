@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Cnn.Backbones.Tests.Download;
+namespace Cnn.Tests.Shared;
 
 /// <summary>One request the loopback server received.</summary>
 internal sealed record ServerRequest(string Method, string Target, IReadOnlyDictionary<string, string> Headers)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Cnn.Backbones.Tests.Download;
+namespace Cnn.Tests.Shared;
 
 /// <summary>
 /// A Hugging Face hub on loopback, answering as huggingface.co does: <c>/{repo}/resolve/{revision}/{file}</c> serves a file kept
@@ -21,7 +21,7 @@ internal sealed class FakeHub : IDisposable
             if (request.Path.StartsWith("/cdn/", StringComparison.Ordinal))
             {
                 string sha = request.Path["/cdn/".Length..];
-                var match = Files.Values.FirstOrDefault(bytes => DownloadFixture.Sha256(bytes) == sha);
+                var match = Files.Values.FirstOrDefault(bytes => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) == sha);
                 return match is null ? ServerResponse.NotFound() : ServerResponse.File(cdnBytes?.Invoke(sha, match) ?? match, request);
             }
             if (!request.Path.StartsWith(prefix, StringComparison.Ordinal)) return ServerResponse.NotFound("RepoNotFound");
@@ -30,7 +30,7 @@ internal sealed class FakeHub : IDisposable
             if (!Files.TryGetValue(rest[1], out var content)) return ServerResponse.NotFound("EntryNotFound");
             if (IsLfs(rest[1]))
             {
-                string sha256 = DownloadFixture.Sha256(content);
+                string sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
                 var redirect = ServerResponse.Redirect($"http://localhost:{Server!.Port}/cdn/{sha256}");
                 redirect.Headers["X-Linked-Etag"] = $"\"{sha256}\"";
                 redirect.Headers["X-Linked-Size"] = content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
