@@ -113,12 +113,15 @@ public static class ComputeOptions
     /// <summary>
     /// Sets how an inference verb's <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and
     /// <c>--engine</c>; an option not given keeps the network's own setting (a model file's stored inference settings, float32
-    /// contiguous for a bare backbone).
+    /// contiguous for a bare backbone). <c>--engine onnxruntime</c> alone computes in float32, the only arithmetic it has.
     /// </summary>
     internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
     {
-        network.UseCompute(arguments.String("--precision") is null ? network.Precision : Precision(arguments, training: false),
-            arguments.String("--memory-format") is null ? network.MemoryFormat : MemoryFormat(arguments, training: false));
-        network.UseEngine(arguments.String("--engine") is null ? network.Engine : Engine(arguments));
+        var engine = arguments.String("--engine") is null ? network.Engine : Engine(arguments);
+        var precision = arguments.String("--precision") is not null ? Precision(arguments, training: false)
+            : arguments.String("--engine") is not null && engine == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime ? Cnn.MLNet.CnnPrecision.Float32
+            : network.Precision;
+        network.UseCompute(precision, arguments.String("--memory-format") is null ? network.MemoryFormat : MemoryFormat(arguments, training: false));
+        network.UseEngine(engine);
     }
 }

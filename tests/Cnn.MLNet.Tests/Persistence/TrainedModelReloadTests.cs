@@ -128,8 +128,9 @@ public sealed class TrainedModelReloadTests
         var before = CnnTrainerTests.ScoresOf(ml, fitted.Transform(data));
         var after = CnnTrainerTests.ScoresOf(ml, reloaded.Transform(data));
         Assert.AreEqual(before.Count, after.Count);
-        Console.WriteLine(string.Join(" | ", before.Select(r => string.Join(", ", r))));
         Assert.IsTrue(before.Count > 0);
+        Assert.IsTrue(before.SelectMany(r => r).All(p => p is > 1e-4f and < 1 - 1e-4f),
+            "probabilities rounded to 0 or 1 would hide arithmetic differences: " + string.Join(" | ", before.Select(r => string.Join(", ", r))));
         for (int i = 0; i < before.Count; i++)
             CollectionAssert.AreEqual(before[i], after[i], $"row {i}: the reloaded model must score bit-identically");
     }
