@@ -85,6 +85,8 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
                 if (reason is not null) channel?.Info(MessageSensitivity.None, $"Bottleneck cache not used: {reason}.");
                 loop.Run(network, new ClassificationObjective(o, network, train, validation));
             }
+            // The trained model predicts in the inference arithmetic, as it will after a save and load, whatever it trained in.
+            network.UseCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine);
         }
         catch
         {
@@ -125,6 +127,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         {
             FreezePolicy.Apply(network.Model, o.Freeze, o.FreezeUpToStage);
             network.UseCompute(o.Precision, o.MemoryFormat, o.InferenceEngine);
+            network.ResolveCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine); // fails now, not after training
             return network;
         }
         catch

@@ -47,12 +47,20 @@ public abstract class CnnFitOptions
     public CnnDevice Device { get; set; } = CnnDevice.Auto;
 
     /// <summary>
-    /// Arithmetic of training, validation and the trained model's predictions. Default <see cref="CnnPrecision.Auto"/>: bfloat16
+    /// Arithmetic of training and validation. Default <see cref="CnnPrecision.Auto"/>: bfloat16
     /// mixed precision where the CPU has native bfloat16 (usable by libtorch's oneDNN), the family measured faster in it and the
     /// input is at least 64 px, else float32 (in the README's accuracy check, over three seeds, bfloat16 ended 0.14 points of
     /// test accuracy below float32 on average). <see cref="CnnPrecision.Float32"/> is the reference arithmetic of the parity tests.
     /// </summary>
     public CnnPrecision Precision { get; set; } = CnnPrecision.Auto;
+
+    /// <summary>
+    /// Arithmetic of the trained model's predictions, whatever <see cref="Precision"/> it trained in: of the transformer
+    /// <c>Fit</c> returns and, stored in the model file, of the one <c>CnnPipelineFile.Load</c> returns, so both score the same.
+    /// Default <see cref="CnnPrecision.Float32"/>, the reference arithmetic; <see cref="CnnPrecision.Auto"/> is resolved where
+    /// the model runs (bfloat16 on a CPU with native bfloat16).
+    /// </summary>
+    public CnnPrecision InferencePrecision { get; set; } = CnnPrecision.Float32;
 
     /// <summary>
     /// <see cref="CnnPrecision.Float16"/> only: the loss scale training starts with (<c>init_scale</c> of PyTorch's
@@ -71,6 +79,12 @@ public abstract class CnnFitOptions
     /// least 64 px for the convolutional families that trained faster so in the chosen precision, else contiguous.
     /// </summary>
     public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Auto;
+
+    /// <summary>
+    /// Memory layout of the trained model's predictions (with <see cref="InferencePrecision"/>), stored in the model file and
+    /// used again after <c>CnnPipelineFile.Load</c>. Default <see cref="CnnMemoryFormat.Contiguous"/>.
+    /// </summary>
+    public CnnMemoryFormat InferenceMemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
 
     /// <summary>
     /// What runs the no-grad inference passes: the bottleneck cache's one pass over the images and the trained model's
@@ -248,6 +262,9 @@ public abstract class CnnFitOptions
         Check(Enum.IsDefined(MemoryFormat), nameof(MemoryFormat), MemoryFormat, "must be Auto, Contiguous or ChannelsLast");
         Networks.ComputeSelection.Validate(Precision, Device, GetType().Name);
         Networks.ComputeSelection.ValidateEngine(InferenceEngine, Precision, Device, GetType().Name);
+        Check(Enum.IsDefined(InferenceMemoryFormat), nameof(InferenceMemoryFormat), InferenceMemoryFormat, "must be Auto, Contiguous or ChannelsLast");
+        Networks.ComputeSelection.Validate(InferencePrecision, Device, GetType().Name, nameof(InferencePrecision));
+        Networks.ComputeSelection.ValidateEngine(InferenceEngine, InferencePrecision, Device, GetType().Name, nameof(InferencePrecision));
         Check(InitialLossScale > 0 && float.IsFinite((float)InitialLossScale), nameof(InitialLossScale), InitialLossScale, "must be a positive number within float32's range");
         Check(LossScaleGrowthInterval >= 1, nameof(LossScaleGrowthInterval), LossScaleGrowthInterval, "must be >= 1");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");

@@ -84,8 +84,8 @@ public static class ComputeOptions
 
     private static CliOption[] Describe(bool training) =>
     [
-        new("--precision", $"arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default {(training ? "auto" : "float32")})", "auto|float32|bfloat16|float16"),
-        new("--memory-format", $"activation layout: auto (channels-last on the CPU, inputs of at least 64 px, for the convolutional families that trained faster so in the precision used), contiguous or channels-last (default {(training ? "auto" : "contiguous")})", "auto|contiguous|channels-last"),
+        new("--precision", $"arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default {(training ? "auto" : "float32, or what the model file stores")})", "auto|float32|bfloat16|float16"),
+        new("--memory-format", $"activation layout: auto (channels-last on the CPU, inputs of at least 64 px, for the convolutional families that trained faster so in the precision used), contiguous or channels-last (default {(training ? "auto" : "contiguous, or what the model file stores")})", "auto|contiguous|channels-last"),
         new("--engine", "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU) (default torch)", "torch|onnxruntime"),
     ];
 
@@ -128,10 +128,18 @@ public static class ComputeOptions
             throw new CliUsageException($"--engine onnxruntime computes in float32; drop --precision {arguments.String("--precision")} or use --engine torch");
     }
 
-    /// <summary>Sets how an inference verb's <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>.</summary>
+    /// <summary>
+    /// Sets how an inference verb's <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and
+    /// <c>--engine</c>; an option not given keeps the network's own setting (a model file's stored inference settings, float32
+    /// contiguous for a bare backbone). <c>--engine onnxruntime</c> alone computes in float32, the only arithmetic it has.
+    /// </summary>
     internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
     {
-        network.UseCompute(Precision(arguments, training: false), MemoryFormat(arguments, training: false));
-        network.UseEngine(Engine(arguments));
+        var engine = arguments.String("--engine") is null ? network.Engine : Engine(arguments);
+        var precision = arguments.String("--precision") is not null ? Precision(arguments, training: false)
+            : arguments.String("--engine") is not null && engine == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime ? Cnn.MLNet.CnnPrecision.Float32
+            : network.Precision;
+        network.UseCompute(precision, arguments.String("--memory-format") is null ? network.MemoryFormat : MemoryFormat(arguments, training: false));
+        network.UseEngine(engine);
     }
 }

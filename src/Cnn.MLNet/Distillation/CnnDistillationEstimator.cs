@@ -93,8 +93,8 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
         {
             teacherModel.eval();
             student.UseCompute(o.Precision, o.MemoryFormat, o.InferenceEngine);
-            using var teacherCompute = teacherModel.OverrideCompute(teacherModel.Compute);
-            Teacher.Network.UseCompute(o.Precision, o.MemoryFormat);
+            student.ResolveCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine); // fails now, not after training
+            using var teacherCompute = Teacher.Network.OverrideCompute(o.Precision, o.MemoryFormat);
             channel?.Info(MessageSensitivity.None, $"Computing in {student.ComputeDescription}.");
             var fingerprint = RunFingerprint.Of(o, [
                 ("student", NetworkFile.Serialize(student.Spec)), ("teacher", NetworkFile.Serialize(Teacher.Network.Spec)),
@@ -102,6 +102,8 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
                 ("training images", RunFingerprint.Images(train.Samples, train.Labels)),
                 ("validation images", RunFingerprint.Images(validation.Samples, validation.Labels))]);
             new TrainingLoop(o, channel, cancellation, fingerprint).Run(student, new DistillationObjective(o, student, Teacher.Network, train, validation, channel));
+            // The distilled model predicts in the inference arithmetic, as it will after a save and load, whatever it trained in.
+            student.UseCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine);
         }
         catch
         {

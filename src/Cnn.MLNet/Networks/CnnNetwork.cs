@@ -1,3 +1,4 @@
+using Cnn.Backbones.Compute;
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
@@ -50,11 +51,53 @@ internal sealed class CnnNetwork : IDisposable
     /// <exception cref="ArgumentException">Float16 on the CPU; ONNX Runtime with a reduced precision or on CUDA.</exception>
     public void UseCompute(CnnPrecision precision, CnnMemoryFormat format, CnnInferenceEngine engine = CnnInferenceEngine.TorchSharp)
     {
-        var (settings, reason) = ComputeSelection.Resolve(precision, format, Device, Architecture, Math.Min(Preprocess.Height, Preprocess.Width), engine);
-        lock (_gate) Model.Compute = settings;
+        var (settings, reason) = ResolveCompute(precision, format, engine);
+        lock (_gate)
+        {
+            Model.Compute = settings;
+            Precision = precision;
+            MemoryFormat = format;
+        }
         ComputeDescription = $"{settings} ({reason})";
         UseEngine(engine);
     }
+
+    /// <summary>
+    /// Computes as <see cref="UseCompute"/> sets until the returned scope is disposed, which puts back the precision, memory
+    /// format and engine in force before (a teacher computing in the student's training arithmetic).
+    /// </summary>
+    /// <exception cref="ArgumentException">Float16 on the CPU.</exception>
+    public IDisposable OverrideCompute(CnnPrecision precision, CnnMemoryFormat format, CnnInferenceEngine engine = CnnInferenceEngine.TorchSharp)
+    {
+        var (previousPrecision, previousFormat, previousEngine) = (Precision, MemoryFormat, Engine);
+        UseCompute(precision, format, engine);
+        return new ComputeRestore(() => UseCompute(previousPrecision, previousFormat, previousEngine));
+    }
+
+    private sealed class ComputeRestore(Action restore) : IDisposable
+    {
+        private Action? _restore = restore;
+
+        public void Dispose()
+        {
+            _restore?.Invoke();
+            _restore = null;
+        }
+    }
+
+    /// <summary>
+    /// What <see cref="UseCompute"/> would set, without setting it: to check options that apply later (the inference arithmetic
+    /// after training) before any work.
+    /// </summary>
+    /// <exception cref="ArgumentException">Float16 on the CPU.</exception>
+    public (ComputeSettings Settings, string Reason) ResolveCompute(CnnPrecision precision, CnnMemoryFormat format, CnnInferenceEngine engine = CnnInferenceEngine.TorchSharp) =>
+        ComputeSelection.Resolve(precision, format, Device, Architecture, Math.Min(Preprocess.Height, Preprocess.Width), engine);
+
+    /// <summary>The precision last given to <see cref="UseCompute"/> (Auto unresolved), what a model file stores. Default Float32.</summary>
+    public CnnPrecision Precision { get; private set; } = CnnPrecision.Float32;
+
+    /// <summary>The memory format last given to <see cref="UseCompute"/> (Auto unresolved), what a model file stores. Default Contiguous.</summary>
+    public CnnMemoryFormat MemoryFormat { get; private set; } = CnnMemoryFormat.Contiguous;
 
     /// <summary>What runs the no-grad inference passes (<see cref="UseEngine"/>). Default <see cref="CnnInferenceEngine.TorchSharp"/>.</summary>
     public CnnInferenceEngine Engine { get; private set; } = CnnInferenceEngine.TorchSharp;

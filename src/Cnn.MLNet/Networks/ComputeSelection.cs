@@ -51,25 +51,26 @@ internal static class ComputeSelection
     /// <param name="precision">The precision option.</param>
     /// <param name="device">The device option.</param>
     /// <param name="owner">The options' name for messages (<c>CnnTrainerOptions</c>).</param>
+    /// <param name="option">The precision option's name for messages (<c>Precision</c>, <c>InferencePrecision</c>).</param>
     /// <exception cref="ArgumentException">Float16 without CUDA.</exception>
-    public static void Validate(CnnPrecision precision, CnnDevice device, string owner)
+    public static void Validate(CnnPrecision precision, CnnDevice device, string owner, string option = "Precision")
     {
         if (!Enum.IsDefined(precision))
-            throw new ArgumentException($"{owner}.Precision must be Auto, Float32, BFloat16 or Float16; got {precision}.");
+            throw new ArgumentException($"{owner}.{option} must be Auto, Float32, BFloat16 or Float16; got {precision}.");
         if (precision == CnnPrecision.Float16 && device == CnnDevice.Cpu)
-            throw new ArgumentException($"{owner}.Precision = Float16 needs a CUDA device: CPU kernels for float16 are slow or missing. On the CPU use BFloat16 (or Auto, which picks it where the CPU has native bfloat16).");
+            throw new ArgumentException($"{owner}.{option} = Float16 needs a CUDA device: CPU kernels for float16 are slow or missing. On the CPU use BFloat16 (or Auto, which picks it where the CPU has native bfloat16).");
     }
 
     /// <summary>Throws unless <paramref name="engine"/> is defined and, for ONNX Runtime, the precision is float32 (or Auto, which then resolves to it) and the device not CUDA.</summary>
     /// <exception cref="ArgumentException">The combination cannot run.</exception>
-    public static void ValidateEngine(CnnInferenceEngine engine, CnnPrecision precision, CnnDevice device, string owner)
+    public static void ValidateEngine(CnnInferenceEngine engine, CnnPrecision precision, CnnDevice device, string owner, string option = "Precision")
     {
         string name = owner == nameof(Features.CnnFeatureOptions) ? "Engine" : "InferenceEngine";
         if (!Enum.IsDefined(engine))
             throw new ArgumentException($"{owner}.{name} must be TorchSharp or OnnxRuntime; got {engine}.");
         if (engine != CnnInferenceEngine.OnnxRuntime) return;
         if (precision is not (CnnPrecision.Float32 or CnnPrecision.Auto))
-            throw new ArgumentException($"{owner}.{name} = OnnxRuntime computes in float32; {owner}.Precision is {precision}. Set Precision = Float32 (--precision float32), or use the TorchSharp engine for mixed precision.");
+            throw new ArgumentException($"{owner}.{name} = OnnxRuntime computes in float32; {owner}.{option} is {precision}. Set {option} = Float32 (--precision float32), or use the TorchSharp engine for mixed precision.");
         if (device == CnnDevice.Cuda)
             throw new ArgumentException($"{owner}.{name} = OnnxRuntime runs on the CPU; {owner}.Device is Cuda. Set Device = Cpu (--device cpu), or use the TorchSharp engine on CUDA.");
     }

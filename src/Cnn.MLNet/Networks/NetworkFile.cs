@@ -9,9 +9,10 @@ using static TorchSharp.torch;
 namespace Cnn.MLNet.Networks;
 
 /// <summary>
-/// Stores a <see cref="CnnNetwork"/> inside a model file as <c>network.json</c> (its <see cref="NetworkSpec"/>, as it is) and
-/// <c>network.safetensors</c> (its state dict), and reads it back. Files written before the spec existed (a flat
-/// <c>network.json</c> of selected options) are still read.
+/// Stores a <see cref="CnnNetwork"/> inside a model file as <c>network.json</c> (its <see cref="NetworkSpec"/>, as it is, and the
+/// precision, memory format and engine its predictions run with) and <c>network.safetensors</c> (its state dict), and reads it
+/// back computing as it did when saved. Files written before the spec existed (a flat <c>network.json</c> of selected options)
+/// or before the inference settings were stored are still read; they predict in float32, contiguous, with TorchSharp.
 /// </summary>
 internal static class NetworkFile
 {
@@ -22,7 +23,7 @@ internal static class NetworkFile
     public static void Save(CnnNetwork network, ZipArchive archive, string prefix)
     {
         using (var writer = new StreamWriter(archive.CreateEntry(prefix + "network.json").Open()))
-            writer.Write(Serialize(network.Spec));
+            writer.Write(JsonSerializer.Serialize(new Stored(Format, Version, network.Spec, new StoredInference(network.Precision, network.MemoryFormat, network.Engine)), JsonOptions));
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");
         try
         {
@@ -36,11 +37,14 @@ internal static class NetworkFile
         }
     }
 
-    /// <summary>Reads a network written by <see cref="Save"/>, on <paramref name="device"/> (default CPU), in eval mode.</summary>
-    /// <exception cref="InvalidDataException">An entry is missing or damaged, or the weights do not fit the spec.</exception>
+    /// <summary>
+    /// Reads a network written by <see cref="Save"/>, on <paramref name="device"/> (default CPU), in eval mode, computing with
+    /// the stored precision, memory format and engine (Auto resolved for this machine).
+    /// </summary>
+    /// <exception cref="InvalidDataException">An entry is missing or damaged, the stored inference settings cannot run here, or the weights do not fit the spec.</exception>
     public static CnnNetwork Load(ZipArchive archive, string prefix, Device? device = null)
     {
-        var spec = ReadSpec(archive, prefix);
+        var (spec, inference) = Read(archive, prefix);
         // The weights are the file's own: a weights path in a (damaged or crafted) spec never makes loading read another file.
         if (spec.Model is { WeightsPath: not null } or { Weights: not null }) spec = spec with { Model = spec.Model with { WeightsPath = null, Weights = null } };
         var network = NetworkBuilder.Build(spec, device ?? CPU);
@@ -53,7 +57,14 @@ internal static class NetworkFile
             using var weights = SafeTensors.Read(temporary);
             StateDictLoader.Load(network.Model, weights, strict: true);
             network.Model.eval();
-            network.UseCompute(CnnPrecision.Float32, CnnMemoryFormat.Contiguous);
+            try
+            {
+                network.UseCompute(inference.Precision, inference.MemoryFormat, inference.Engine);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidDataException($"Model file: '{prefix}network.json' asks for inference settings this machine cannot run ({ex.Message})", ex);
+            }
             return network;
         }
         catch
@@ -71,7 +82,10 @@ internal static class NetworkFile
     public static string Serialize(NetworkSpec spec) => JsonSerializer.Serialize(new Stored(Format, Version, spec), JsonOptions);
 
     /// <summary>The spec stored under <paramref name="prefix"/>.</summary>
-    public static NetworkSpec ReadSpec(ZipArchive archive, string prefix)
+    public static NetworkSpec ReadSpec(ZipArchive archive, string prefix) => Read(archive, prefix).Spec;
+
+    /// <summary>The spec and inference settings stored under <paramref name="prefix"/> (float32, contiguous, TorchSharp where none are stored).</summary>
+    private static (NetworkSpec Spec, StoredInference Inference) Read(ZipArchive archive, string prefix)
     {
         var entry = archive.GetEntry(prefix + "network.json") ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is missing.");
         JsonDocument document;
@@ -89,11 +103,14 @@ internal static class NetworkFile
             try
             {
                 if (!document.RootElement.TryGetProperty("spec", out _))
-                    return (document.Deserialize<LegacyConfig>(JsonOptions) ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is empty.")).ToSpec();
+                    return ((document.Deserialize<LegacyConfig>(JsonOptions) ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is empty.")).ToSpec(), StoredInference.Default);
                 var stored = document.Deserialize<Stored>(JsonOptions) ?? throw new InvalidDataException($"Model file: '{prefix}network.json' is empty.");
                 if (stored.Format != Format || stored.Version > Version)
                     throw new InvalidDataException($"Model file: '{prefix}network.json' is format '{stored.Format}' version {stored.Version}; this library reads '{Format}' up to version {Version}.");
-                return stored.Spec;
+                var inference = stored.Inference ?? StoredInference.Default;
+                if (!Enum.IsDefined(inference.Precision) || !Enum.IsDefined(inference.MemoryFormat) || !Enum.IsDefined(inference.Engine))
+                    throw new InvalidDataException($"Model file: '{prefix}network.json' has unknown inference settings ({inference.Precision}, {inference.MemoryFormat}, {inference.Engine}).");
+                return (stored.Spec, inference);
             }
             catch (JsonException ex)
             {
@@ -109,7 +126,15 @@ internal static class NetworkFile
         Converters = { new JsonStringEnumConverter() },
     };
 
-    private sealed record Stored(string Format, int Version, NetworkSpec Spec);
+    private sealed record Stored(string Format, int Version, NetworkSpec Spec,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] StoredInference? Inference = null);
+
+    /// <summary>How the stored network's predictions compute, as its owner asked (Auto is resolved where the file is loaded).</summary>
+    private sealed record StoredInference(CnnPrecision Precision, CnnMemoryFormat MemoryFormat, CnnInferenceEngine Engine)
+    {
+        /// <summary>What files without stored settings predict with: float32, contiguous, TorchSharp.</summary>
+        public static StoredInference Default { get; } = new(CnnPrecision.Float32, CnnMemoryFormat.Contiguous, CnnInferenceEngine.TorchSharp);
+    }
 
     /// <summary>The flat <c>network.json</c> of files written before the spec was stored whole.</summary>
     private sealed record LegacyConfig(

@@ -82,7 +82,7 @@ public sealed class KillAndResumeTests
     {
         using var dir = new TempDirectory();
         KilledAndResumedEqualsUninterrupted(dir,
-            ["train", "--model", "resnet18", "--image-size", "32", "--limit", "300", "--epochs", "2", "--batch-size", "16", "--seed", "1", "--mixup", "0.3", "-q"]);
+            ["train", "--precision", "float32", "--memory-format", "contiguous", "--model", "resnet18", "--image-size", "32", "--limit", "300", "--epochs", "2", "--batch-size", "16", "--seed", "1", "--mixup", "0.3", "-q"]);
     }
 
     [TestMethod]
@@ -91,9 +91,9 @@ public sealed class KillAndResumeTests
         using var dir = new TempDirectory();
         string folder = dir.File("colours"), teacher = dir.File("teacher.zip");
         TrainEvalCommandTests.WriteColourFolder(folder, ["blue", "green", "red"], 24, seed: 4);
-        Run(["train", "--model", "lenet5", "--data", folder, "--epochs", "1", "--image-size", "32", "--channels", "3", "-q", "--output", teacher]);
+        Run(["train", "--precision", "float32", "--memory-format", "contiguous", "--model", "lenet5", "--data", folder, "--epochs", "1", "--image-size", "32", "--channels", "3", "-q", "--output", teacher]);
         KilledAndResumedEqualsUninterrupted(dir,
-            ["distill", "--teacher", teacher, "--student", "resnet18", "--image-size", "32", "--data", folder, "--epochs", "2", "--batch-size", "8", "--seed", "2", "-q"]);
+            ["distill", "--precision", "float32", "--memory-format", "contiguous", "--teacher", teacher, "--student", "resnet18", "--image-size", "32", "--data", folder, "--epochs", "2", "--batch-size", "8", "--seed", "2", "-q"]);
     }
 
     [TestMethod]

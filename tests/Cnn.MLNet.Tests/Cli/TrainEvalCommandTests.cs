@@ -32,7 +32,7 @@ public sealed class TrainEvalCommandTests
         _dir = new TempDirectory();
         WriteColourFolder(Folder, Classes, PerClass, seed: 5);
         _trainOutput = CliHost.Succeed("train", "--model", "resnet18", "--data", Folder, "--epochs", "4", "--batch-size", "8",
-            "--image-size", "32", "--lr", "0.001", "--seed", "1", "--output", ModelFile);
+            "--precision", "float32", "--memory-format", "contiguous", "--image-size", "32", "--lr", "0.001", "--seed", "1", "--output", ModelFile);
     }
 
     [ClassCleanup]

@@ -46,14 +46,17 @@ public sealed class ComputeSelectionTests
                 $"{training.GetType().Name}: bfloat16 where the CPU has it natively, channels-last where it measured faster ({reason})");
             Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(training.Precision, training.MemoryFormat, CPU, "resnet18", 28).Settings,
                 "under 64 px the default is float32 contiguous");
+            Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(training.InferencePrecision, training.InferenceMemoryFormat, CPU, "resnet18", 224).Settings,
+                $"{training.GetType().Name}: the trained model predicts in float32 contiguous");
         }
         var features = new Cnn.MLNet.Features.CnnFeatureOptions();
         Assert.AreEqual(ComputeSettings.Float32, ComputeSelection.Resolve(features.Precision, features.MemoryFormat, CPU, "resnet18", 224).Settings,
             "features stay in the reference arithmetic and layout unless asked");
 
-        // The command line: train and distill compute as auto picks; predict, eval and features in float32 contiguous.
-        foreach (var (verb, precision, format) in new[] { ("train", "auto", "auto"), ("distill", "auto", "auto"), ("predict", "float32", "contiguous"),
-                                                          ("eval", "float32", "contiguous"), ("features", "float32", "contiguous") })
+        // The command line: train and distill compute as auto picks; predict, eval and features in float32 contiguous (or as the model file says).
+        const string stored = ", or what the model file stores";
+        foreach (var (verb, precision, format) in new[] { ("train", "auto", "auto"), ("distill", "auto", "auto"), ("predict", "float32" + stored, "contiguous" + stored),
+                                                          ("eval", "float32" + stored, "contiguous" + stored), ("features", "float32" + stored, "contiguous" + stored) })
         {
             string help = Cli.CliHost.Succeed(verb, "--help");
             StringAssert.Contains(help, $"float16 (CUDA only) (default {precision})", verb);
@@ -69,6 +72,17 @@ public sealed class ComputeSelectionTests
         options.Precision = CnnPrecision.BFloat16;
         var ex = Assert.ThrowsExactly<ArgumentException>(options.Validate);
         StringAssert.Contains(ex.Message, "computes in float32");
+    }
+
+    [TestMethod]
+    public void AReducedInferencePrecisionWithOnnxRuntimeIsRefusedBeforeAnyWork()
+    {
+        var options = new CnnTrainerOptions { Precision = CnnPrecision.Float32, InferencePrecision = CnnPrecision.BFloat16, InferenceEngine = CnnInferenceEngine.OnnxRuntime, Device = CnnDevice.Cpu };
+        var ex = Assert.ThrowsExactly<ArgumentException>(options.Validate);
+        StringAssert.Contains(ex.Message, "InferencePrecision is BFloat16");
+        options = new CnnTrainerOptions { InferencePrecision = CnnPrecision.Float16, Device = CnnDevice.Cpu };
+        ex = Assert.ThrowsExactly<ArgumentException>(() => CnnTrainer.ResNet18(options));
+        StringAssert.Contains(ex.Message, "InferencePrecision = Float16 needs a CUDA device");
     }
 
     [TestMethod]

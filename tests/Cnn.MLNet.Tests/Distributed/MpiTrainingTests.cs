@@ -30,11 +30,14 @@ public sealed class MpiTrainingTests
     [ClassCleanup]
     public static void RemoveData() => _dir?.Dispose();
 
-    /// <summary>Plain SGD (momentum 0.9, no weight decay, constant rate, no augmentation) on lenet5, which has no BatchNorm.</summary>
+    /// <summary>
+    /// Plain SGD (momentum 0.9, no weight decay, constant rate, no augmentation) on lenet5, which has no BatchNorm, in float32
+    /// contiguous whatever Auto would pick on this machine (the comparisons are of float32 rounding).
+    /// </summary>
     private static string[] Train(int batch, string output, int epochs = 2) =>
         ["train", "--model", "lenet5", "--data", Folder, "--epochs", epochs.ToString(), "--batch-size", batch.ToString(), "--image-size", "32",
          "--opt", "sgd", "--weight-decay", "0", "--sched", "constant", "--lr", "0.05", "--augment", "off", "--val-split", "0", "--threads", "1",
-         "--quiet", "--output", output];
+         "--precision", "float32", "--memory-format", "contiguous", "--quiet", "--output", output];
 
     /// <summary>
     /// Two ranks of batch 4 take, step by step, the images one process of batch 8 takes (the shards of one permutation), and the
@@ -99,7 +102,8 @@ public sealed class MpiTrainingTests
         string teacher = _dir!.File("teacher.zip"), student = _dir.File("student.zip");
         MpiLauncher.Succeed(1, Train(8, teacher));
         string output = MpiLauncher.Succeed(2, "distill", "--teacher", teacher, "--student", "lenet5", "--data", Folder, "--epochs", "2",
-            "--batch-size", "4", "--image-size", "32", "--val-split", "0", "--augment", "off", "--threads", "1", "--quiet", "--output", student);
+            "--batch-size", "4", "--image-size", "32", "--val-split", "0", "--augment", "off", "--threads", "1", "--precision", "float32",
+            "--memory-format", "contiguous", "--quiet", "--output", student);
         Assert.AreEqual(1, Regex.Matches(output, "saved: ").Count, output);
         Assert.AreEqual(1, Regex.Matches(output, "epoch 2/2").Count, output);
         StringAssert.Matches(output, new Regex(@"data-parallel: 2 ranks, 12 steps"));

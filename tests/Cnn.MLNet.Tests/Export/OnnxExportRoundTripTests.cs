@@ -27,7 +27,7 @@ public sealed class OnnxExportRoundTripTests
     public static void Train(TestContext _)
     {
         _dir = new TempDirectory();
-        CliHost.Succeed("train", "-m", "lenet5", "--limit", "300", "-e", "1", "-b", "32", "--image-size", "28", "-q", "-o", Model);
+        CliHost.Succeed("train", "--precision", "float32", "--memory-format", "contiguous", "-m", "lenet5", "--limit", "300", "-e", "1", "-b", "32", "--image-size", "28", "-q", "-o", Model);
     }
 
     [ClassCleanup]

@@ -17,6 +17,7 @@ public sealed class CnnTrainerTests
         ImageColumnName = "Image",
         Model = new() { InChannels = 1, ImageSize = 32 },
         CropPct = 1.0,
+        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
         Epochs = epochs,
         BatchSize = 32,
         LearningRate = 2e-3,

@@ -18,6 +18,7 @@ internal sealed class RunFingerprint
         nameof(CnnFitOptions.CheckpointEverySteps), nameof(CnnFitOptions.Device), nameof(CnnFitOptions.SkipCorruptImages),
         nameof(CnnFitOptions.ImageColumnName), nameof(CnnFitOptions.ScoreColumnName), nameof(CnnFitOptions.PredictedLabelColumnName),
         nameof(CnnTrainerOptions.LabelColumnName), nameof(CnnTrainerOptions.CacheDirectory), nameof(CnnTrainerOptions.CacheBottlenecks),
+        nameof(CnnFitOptions.InferencePrecision), nameof(CnnFitOptions.InferenceMemoryFormat),
     };
 
     private readonly SortedDictionary<string, string> _parts;
