@@ -56,7 +56,8 @@ internal static class MLNetOnnxGraph
         nodes.Add(new NodeProto { OpType = "Identity", Name = "__cnn_network_input", Input = { x }, Output = { networkInput } });
         for (int i = 0; i < nodes.Count; i++) graph.Node.Insert(i, nodes[i]);
 
-        graph.Node.Add(new NodeProto { OpType = "Identity", Name = "__cnn_score", Input = { probabilitiesName }, Output = { scoreColumn } });
+        // ML.NET runs one row at a time: [1, K] flattened to [K] gives the column type Vector<Single, K> (not Vector<Single, 1, K>).
+        graph.Node.Add(new NodeProto { OpType = "Reshape", Name = "__cnn_score", Input = { probabilitiesName, Longs(graph, "flat", -1) }, Output = { scoreColumn } });
         var argMax = new NodeProto { OpType = "ArgMax", Name = "__cnn_argmax", Input = { probabilitiesName }, Output = { "__cnn_argmax" } };
         argMax.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
         argMax.Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
@@ -82,7 +83,7 @@ internal static class MLNetOnnxGraph
             proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 2 });
 
         graph.Output.Clear();
-        graph.Output.Add(Tensor(scoreColumn, TensorProto.Types.DataType.Float, [null, classNames.Count]));
+        graph.Output.Add(Tensor(scoreColumn, TensorProto.Types.DataType.Float, [classNames.Count]));
         // ML.NET runs one row at a time: a vector of one int64 (its ONNX scalar outputs do not work).
         graph.Output.Add(Tensor(IndexOutput, TensorProto.Types.DataType.Int64, [null]));
         return proto.ToByteArray();
