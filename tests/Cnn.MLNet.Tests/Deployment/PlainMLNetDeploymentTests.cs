@@ -149,6 +149,36 @@ public sealed class PlainMLNetDeploymentTests
     }
 
     [TestMethod]
+    public void ClassifierAlone_WithPathInput_PredictsAsOurTransformer()
+    {
+        var ml = new MLContext(seed: 0);
+        var model = CnnPipelineFile.Load(ml, Model, out _);
+        try
+        {
+            var classifier = CnnPipelineFile.Stages(model).OfType<Cnn.MLNet.Scoring.CnnClassifierTransformer>().Single();
+            var plain = classifier.ToOnnxPipeline(ml, new MLNetExportOptions { ImageInput = MLNetImageInput.Path });
+            Assert.AreEqual(MLNetImageInput.Path, plain.ImageInput);
+            Assert.AreEqual(TextDataViewType.Instance, plain.InputSchema["Image"].Type);
+            StringAssert.Contains(plain.Preprocessing, "PIL's grey conversion in the graph");
+            var rows = _paths.Take(300).Select(p => new PathRow { Image = p }).ToList();
+            var scored = plain.Model.Transform(ml.Data.LoadFromEnumerable(rows));
+            var theirs = scored.GetColumn<float[]>("Score").ToArray();
+            var keys = scored.GetColumn<uint>("PredictedLabel").ToArray();
+            for (int i = 0; i < rows.Count; i++)
+            {
+                int ours = ArgMax(_ours[i]);
+                Assert.AreEqual(ours + 1, (int)keys[i], $"image {i}: PredictedLabel key");
+                Assert.IsTrue(_ours[i].Zip(theirs[i], (a, b) => Math.Abs(a - b)).Max() <= 1e-4, $"image {i}: scores");
+            }
+            Assert.ThrowsExactly<ArgumentException>(() => new MLNetExportOptions { ImageFolder = "images" }.Validate());
+        }
+        finally
+        {
+            foreach (var stage in CnnPipelineFile.Stages(model).OfType<IDisposable>()) stage.Dispose();
+        }
+    }
+
+    [TestMethod]
     public void CliErrors_AreOneLineAndSayWhatToDo()
     {
         StringAssert.Contains(CliHost.FailOneLine(2, "export", "--model-file", Model, "--format", "tflite"), "--format: 'tflite' is not a format; give onnx or mlnet");
@@ -263,6 +293,11 @@ public sealed class PlainMLNetDeploymentTests
     }
 
     internal static int ArgMax(float[] values) => Array.IndexOf(values, values.Max());
+
+    private sealed class PathRow
+    {
+        public string Image { get; set; } = "";
+    }
 
     private sealed record TopClass(string Label, float Probability);
 
