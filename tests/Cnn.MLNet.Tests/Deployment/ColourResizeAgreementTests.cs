@@ -34,15 +34,19 @@ public sealed class ColourResizeAgreementTests
     public static void Remove() => _dir?.Dispose();
 
     [TestMethod]
-    public void PlainPipeline_OnColourImagesThatNeedResizing_AgreesWithOurTransformer_AndTheDifferenceIsMeasured()
+    [DataRow("1")]
+    [DataRow("0.875")] // resize to 36, centre crop 32 inside the graph
+    public void PlainPipeline_OnColourImagesThatNeedResizing_AgreesWithOurTransformer_AndTheDifferenceIsMeasured(string cropPct)
     {
-        string train = _dir!.File("train"), eval = _dir.File("eval"), model = _dir.File("colour.zip"), plain = _dir.File("colour-plain.zip");
+        string run = _dir!.File("crop-" + cropPct);
+        string train = Path.Combine(run, "train"), eval = Path.Combine(run, "eval"), model = Path.Combine(run, "colour.zip"), plain = Path.Combine(run, "colour-plain.zip");
         WriteImages(train, perClass: 60, seed: 1);
         var evalImages = WriteImages(eval, perClass: 50, seed: 2);
-        CliHost.Succeed("train", "-m", "lenet5", "--data", train, "--image-size", "32", "-e", "4", "-b", "16",
+        CliHost.Succeed("train", "-m", "lenet5", "--data", train, "--image-size", "32", "--crop-pct", cropPct, "-e", "4", "-b", "16",
             "--precision", "float32", "--memory-format", "contiguous", "-q", "-o", model);
         string export = CliHost.Succeed("export", "--model-file", model, "--format", "mlnet", "-o", plain);
         StringAssert.Contains(export, "not Pillow's");
+        if (cropPct != "1") StringAssert.Contains(export, "centre crop to 32x32 in the graph");
 
         // Ours (Pillow-exact) and the plain process (ML.NET's ResizeImages).
         float[][] ours;
@@ -52,7 +56,7 @@ public sealed class ColourResizeAgreementTests
             ours = PipelineModel.Scores(pipeline.Model.Transform(pipeline.ViewOf(evalImages.Select(e => e.Path).ToList(), evalImages.Select(e => File.ReadAllBytes(e.Path)).ToList())));
             preprocess = pipeline.Classifier.Network.Preprocess;
         }
-        string list = _dir.File("eval.tsv"), result = _dir.File("eval.json");
+        string list = Path.Combine(run, "eval.tsv"), result = Path.Combine(run, "eval.json");
         File.WriteAllLines(list, evalImages.Select(e => e.Path + "\t" + e.Label));
         var (exit, output, error) = SiblingProcess.Run(SiblingProcess.Built("tests/PlainMLNet", "PlainMLNet"), TimeSpan.FromMinutes(3), plain, list, result);
         Assert.AreEqual(0, exit, output + error);
