@@ -131,7 +131,7 @@ public sealed class ExportCommand : ICliCommand
         stdout.WriteLine($"output: {plain.ScoreColumn} (probabilities of {plain.ClassNames.Count} classes, slot names = class names), {plain.PredictedLabelColumn} (key, key values = class names)");
         stdout.WriteLine($"preprocessing: {plain.Preprocessing}");
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"verified: ONNX Runtime agrees with the network: relative difference {plain.OnnxRelativeDifference:G3} (tolerance {tolerance:G3})"));
+            $"verified: ONNX Runtime agrees with the network (relative difference {plain.OnnxRelativeDifference:G3}), and the ML.NET stages reproduce its probabilities on a random image (tolerance {tolerance:G3})"));
         long bytes = new FileInfo(output).Length;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {output} ({bytes / 1048576.0:F1} MB; loads with mlContext.Model.Load, needs Microsoft.ML, Microsoft.ML.ImageAnalytics, Microsoft.ML.OnnxTransformer)"));
         stdout.WriteLine($"wrote {codePath} (ModelInput, ModelOutput and the code that predicts)");

@@ -23,7 +23,8 @@ namespace Cnn.MLNet.Export;
 /// verified export (<see cref="ClassifierOnnxExport"/>) with the centre crop, PIL's grey conversion (for a grey network), the
 /// normalisation and the softmax inside it. The output columns are the classifier's: <c>Score</c> (probabilities, the class
 /// names as slot names) and <c>PredictedLabel</c> (a key whose key values are the class names, so
-/// <c>MulticlassClassification.Evaluate</c> and <c>MapKeyToValue</c> work on it).</para>
+/// <c>MulticlassClassification.Evaluate</c> and <c>MapKeyToValue</c> work on it). Before it is returned, the converted stage runs on
+/// a seeded random image and must give the network's probabilities (within <see cref="MLNetExportOptions.Tolerance"/>).</para>
 /// <para>Preprocessing: images already at the network's input size (with <c>CropPct</c> = 1) reach the network exactly as with
 /// this library. Images that need resizing do not: ML.NET's <c>ResizeImages</c> resamples with Skia's Mitchell cubic filter,
 /// not Pillow's bilinear/bicubic, so probabilities differ slightly (see the README for the measured agreement). ML.NET cannot
@@ -137,36 +138,83 @@ public static class MLNetExport
 
         string image = classifier.ImageColumnName;
         var temporaries = new List<string> { ResizedImageColumn, MLNetOnnxGraph.PixelsInput, MLNetOnnxGraph.IndexOutput, HashColumn, HashValueColumn };
-        var estimators = new List<IEstimator<ITransformer>>();
+        ITransformer? loader = null;
         if (kind == ImageColumnKind.Path)
         {
-            estimators.Add(ml.Transforms.LoadImages(LoadedImageColumn, options.ImageFolder, image));
+            loader = ml.Transforms.LoadImages(LoadedImageColumn, options.ImageFolder, image).Fit(new EmptyDataView(schema));
             image = LoadedImageColumn;
             temporaries.Add(LoadedImageColumn);
         }
         var classByHash = ClassByHash(ml, classifier.ClassNames);
-        estimators.AddRange(
-        [
-            ml.Transforms.ResizeImages(ResizedImageColumn, resized, resized, image, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center),
-            ml.Transforms.ExtractPixels(MLNetOnnxGraph.PixelsInput, ResizedImageColumn, ImagePixelExtractingEstimator.ColorBits.Rgb,
-                ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, offsetImage: 0, scaleImage: 1, outputAsFloatArray: true),
-            ml.Transforms.ApplyOnnxModel([classifier.ScoreColumnName, MLNetOnnxGraph.IndexOutput], [MLNetOnnxGraph.PixelsInput], new MemoryStream(graph)),
+        var core = ml.Transforms.ResizeImages(ResizedImageColumn, resized, resized, image, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center)
+            .Append(ml.Transforms.ExtractPixels(MLNetOnnxGraph.PixelsInput, ResizedImageColumn, ImagePixelExtractingEstimator.ColorBits.Rgb,
+                ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, offsetImage: 0, scaleImage: 1, outputAsFloatArray: true))
+            .Append(ml.Transforms.ApplyOnnxModel([classifier.ScoreColumnName, MLNetOnnxGraph.IndexOutput], [MLNetOnnxGraph.PixelsInput], new MemoryStream(graph)))
             // The class index is a vector of one; hashing it whole is the stock transform that makes a scalar of it. Then the
             // hash → class name → key k + 1 = class k, with the class names as key values, as the classifier's own PredictedLabel.
-            HashIndex(ml),
-            ml.Transforms.Conversion.ConvertType(HashValueColumn, HashColumn, DataKind.UInt32),
-            ml.Transforms.Conversion.MapValue(outputColumnName: classifier.PredictedLabelColumnName, keyValuePairs: classByHash,
-                inputColumnName: HashValueColumn, treatValuesAsKeyType: true),
-            ml.Transforms.DropColumns(temporaries.ToArray()),
-        ]);
-        var chain = new EstimatorChain<ITransformer>();
-        foreach (var estimator in estimators) chain = chain.Append(estimator);
-        var fitted = chain.Fit(new EmptyDataView(schema));
+            .Append(HashIndex(ml))
+            .Append(ml.Transforms.Conversion.ConvertType(HashValueColumn, HashColumn, DataKind.UInt32))
+            .Append(ml.Transforms.Conversion.MapValue(outputColumnName: classifier.PredictedLabelColumnName, keyValuePairs: classByHash,
+                inputColumnName: HashValueColumn, treatValuesAsKeyType: true))
+            .Append(ml.Transforms.DropColumns(temporaries.ToArray()))
+            .Fit(new EmptyDataView(loader?.GetOutputSchema(schema) ?? schema));
+        Verify(ml, classifier, core, image, resized, options.Tolerance);
+        ITransformer fitted = loader is null ? core : new TransformerChain<ITransformer>(loader, core);
         string crop = resized != size ? FormattableString.Invariant($", centre crop to {size}x{size} in the graph") : "";
         string grey = p.Channels == 1 ? ", PIL's grey conversion in the graph" : "";
         string preprocessing = FormattableString.Invariant(
             $"ResizeImages {resized}x{resized} (IsoCrop, centre; images of another size are resampled with Skia's Mitchell cubic, not Pillow's {p.Interpolation.ToString().ToLowerInvariant()}){crop}{grey}, normalisation and softmax in the graph");
         return (fitted, onnx, preprocessing, resized);
+    }
+
+    /// <summary>
+    /// The ML.NET stages against the network on a seeded random colour image of the resized size (which ML.NET does not resample
+    /// and our preprocessing does not either): the centre crop, grey conversion, normalisation and softmax of the graph must give
+    /// the network's probabilities within <paramref name="tolerance"/> of the largest, and the predicted key its class.
+    /// </summary>
+    /// <exception cref="OnnxExportException">They do not.</exception>
+    private static void Verify(MLContext ml, CnnClassifierTransformer classifier, ITransformer stages, string imageColumn, int side, double tolerance)
+    {
+        var random = new Random(20260101);
+        var rgb = new byte[side * side * 3];
+        random.NextBytes(rgb);
+        var rgba = new byte[side * side * 4];
+        for (int p = 0; p < side * side; p++)
+        {
+            rgba[4 * p] = rgb[3 * p];
+            rgba[4 * p + 1] = rgb[3 * p + 1];
+            rgba[4 * p + 2] = rgb[3 * p + 2];
+            rgba[4 * p + 3] = 255;
+        }
+        var ours = classifier.Probabilities([Data.ImageSample.FromPixels(rgb, side, side, 3, 0, "verification image")]);
+        using var image = MLImage.CreateFromPixels(side, side, MLPixelFormat.Rgba32, rgba);
+        var definition = SchemaDefinition.Create(typeof(VerificationRow));
+        definition[0].ColumnName = imageColumn;
+        var scored = stages.Transform(ml.Data.LoadFromEnumerable([new VerificationRow { Image = image }], definition));
+        var scoreColumn = scored.Schema[classifier.ScoreColumnName];
+        var keyColumn = scored.Schema[classifier.PredictedLabelColumnName];
+        VBuffer<float> scores = default;
+        uint key = 0;
+        using (var cursor = scored.GetRowCursor([scoreColumn, keyColumn]))
+        {
+            if (!cursor.MoveNext()) throw new InvalidOperationException("The verification image gave no row.");
+            cursor.GetGetter<VBuffer<float>>(scoreColumn)(ref scores);
+            cursor.GetGetter<uint>(keyColumn)(ref key);
+        }
+        var theirs = scores.DenseValues().ToArray();
+        double scale = ours.Max(), difference = ours.Zip(theirs, (a, b) => Math.Abs((double)a - b)).Max();
+        if (theirs.Length != ours.Length || !(difference <= tolerance * scale))
+            throw new OnnxExportException(FormattableString.Invariant(
+                $"The plain ML.NET pipeline does not reproduce the classifier on a random {side}x{side} image: max |difference| {difference:G4} against {scale:G4} (tolerance {tolerance:G3})."));
+        int best = Array.IndexOf(theirs, theirs.Max());
+        if (key != best + 1)
+            throw new OnnxExportException($"The plain ML.NET pipeline predicts key {key} where its probabilities say class {best} (key {best + 1}).");
+    }
+
+    private sealed class VerificationRow
+    {
+        [ImageType(1, 1)] // ML.NET wants a size; the stages resize whatever the image has
+        public MLImage Image { get; set; } = null!;
     }
 
     private static IEstimator<ITransformer> HashIndex(MLContext ml) =>
