@@ -2,13 +2,16 @@ using System.Globalization;
 using Cnn.Backbones.Onnx.Export;
 using Cnn.Cli.Inference;
 using Cnn.MLNet.Export;
+using Cnn.MLNet.Persistence;
+using Microsoft.ML;
 
 namespace Cnn.Cli.Commands;
 
 /// <summary>
 /// <c>cnn export --model-file model.zip --output model.onnx</c> or <c>cnn export --model &lt;name&gt; [--weights W] --output
 /// model.onnx</c>: writes the network as ONNX (opset 17, input <c>input</c> NCHW float32 with a dynamic batch axis, output
-/// <c>logits</c> or <c>probabilities</c>), verified against ONNX Runtime before anything is written.
+/// <c>logits</c> or <c>probabilities</c>), verified against ONNX Runtime before anything is written. With <c>--format mlnet</c>:
+/// the whole pipeline as a plain ML.NET model (<see cref="MLNetExport"/>) and its consumption code beside it.
 /// </summary>
 public sealed class ExportCommand : ICliCommand
 {
@@ -16,7 +19,7 @@ public sealed class ExportCommand : ICliCommand
     public string Name => "export";
 
     /// <inheritdoc />
-    public string Summary => "write a model as ONNX (opset 17), verified against ONNX Runtime";
+    public string Summary => "write a model as ONNX (opset 17), verified against ONNX Runtime, or as a plain ML.NET model (--format mlnet)";
 
     /// <inheritdoc />
     public IReadOnlyList<CliOption> Options { get; } =
@@ -27,7 +30,9 @@ public sealed class ExportCommand : ICliCommand
         new("--num-classes", "with --model: classes of the classifier (default: the weight file's, else 1000)", "N"),
         new("--labels", "with --model: a text file of class names, one per line, in class order, for the metadata", "<file>"),
         CommonOptions.InferenceImageSize,
-        CommonOptions.Output("the .onnx file to write (default: the model file's name, or the model's, with .onnx)"),
+        CommonOptions.Output("the .onnx file to write (default: the model file's name, or the model's, with .onnx; with --format mlnet: .mlnet.zip)"),
+        new("--format", "onnx (default): the network as ONNX; mlnet: the pipeline as an ML.NET model that needs no TorchSharp (with --model-file)", "onnx|mlnet"),
+        new("--image-input", "with --format mlnet: the model's image column holds decoded images (image, default: MLImage) or file paths (path: LoadImages)", "image|path"),
         new("--probabilities", "output softmax probabilities ('probabilities') instead of logits ('logits')"),
         new("--normalize-inside", "put the normalisation in the graph: the input is then 0-255 pixel values (ML.NET's ExtractPixels)"),
         new("--dynamic-size", "symbolic height and width too (architectures without a fixed-size part only)"),
@@ -43,11 +48,21 @@ public sealed class ExportCommand : ICliCommand
         "input is normalised, (pixel / 255 - mean) / std per channel, as timm exports; --normalize-inside takes 0-255 pixels instead.\n" +
         "metadata_props record the architecture, input size, mean/std, normalisation, output and class labels (cnn.*).\n" +
         "Before writing, ONNX Runtime runs the graph on a random batch of two and must agree with the network within --tolerance.\n" +
-        "An exported model imports back with 'cnn import <model.onnx> --model <name>' (without --normalize-inside).";
+        "An exported model imports back with 'cnn import <model.onnx> --model <name>' (without --normalize-inside).\n" +
+        "--format mlnet writes the pipeline with ML.NET's own transformers only (ResizeImages, ExtractPixels, ApplyOnnxModel on the\n" +
+        "verified graph with normalisation and softmax inside, the label mapping): mlContext.Model.Load reads it with Microsoft.ML,\n" +
+        "Microsoft.ML.ImageAnalytics and Microsoft.ML.OnnxTransformer, no TorchSharp. Beside it, <name>.consumption.cs holds the\n" +
+        "ModelInput/ModelOutput classes and the code that predicts. Images that need resizing are resized by ML.NET (Skia's\n" +
+        "Mitchell cubic), not as Pillow does, so their probabilities differ slightly from this library's.";
 
     /// <inheritdoc />
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
+        string format = arguments.String("--format") ?? "onnx";
+        if (format is not ("onnx" or "mlnet"))
+            throw new CliUsageException($"--format: '{format}' is not a format; give onnx or mlnet");
+        if (format == "mlnet") return RunMLNet(arguments, stdout);
+        if (arguments.String("--image-input") is not null) throw new CliUsageException("--image-input applies to --format mlnet only");
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
         string? weights = arguments.String("--weights");
@@ -87,6 +102,39 @@ public sealed class ExportCommand : ICliCommand
         }
         result.Save(output);
         Report(stdout, result, options, output);
+        return 0;
+    }
+
+    private static int RunMLNet(CliArguments arguments, TextWriter stdout)
+    {
+        string? modelFile = arguments.String("--model-file");
+        if (modelFile is null) throw new CliUsageException("--format mlnet needs --model-file <model.zip> (a pipeline saved by 'cnn train')");
+        foreach (var option in new[] { "--model", "--weights", "--num-classes", "--labels", "--image-size" })
+            if (arguments.String(option) is not null) throw new CliUsageException($"{option} does not apply to --format mlnet (the model file carries its own)");
+        foreach (var flag in new[] { "--probabilities", "--normalize-inside", "--dynamic-size" })
+            if (arguments.Flag(flag)) throw new CliUsageException($"{flag} does not apply to --format mlnet (its graph always takes 0-255 pixels and gives probabilities)");
+        var input = (arguments.String("--image-input") ?? "image") switch
+        {
+            "image" => MLNetImageInput.Image,
+            "path" => MLNetImageInput.Path,
+            var other => throw new CliUsageException($"--image-input: '{other}' is not an input kind; give image or path"),
+        };
+        double tolerance = arguments.Double("--tolerance", 1e-4, min: 1e-12, max: 1) ?? 1e-4;
+        if (!File.Exists(modelFile)) throw new FileNotFoundException($"model file not found: {modelFile}", modelFile);
+        string output = OutputPath.Check(arguments.String("--output") ?? Path.ChangeExtension(modelFile, ".mlnet.zip"), "--output");
+        string codePath = MLNetConsumptionCode.PathFor(output);
+
+        var ml = new MLContext(seed: 0);
+        var plain = CnnPipelineFile.ExportForMLNet(ml, modelFile, output, new MLNetExportOptions { ImageInput = input, Tolerance = tolerance });
+        File.WriteAllText(codePath, MLNetConsumptionCode.Write(plain, Path.GetFileName(output)));
+        stdout.WriteLine($"input:  {string.Join(", ", plain.InputSchema.Where(c => !c.IsHidden).Select(c => $"{c.Name} ({MLNetConsumptionCode.Describe(c.Type)})"))}");
+        stdout.WriteLine($"output: {plain.ScoreColumn} (probabilities of {plain.ClassNames.Count} classes, slot names = class names), {plain.PredictedLabelColumn} (key, key values = class names)");
+        stdout.WriteLine($"preprocessing: {plain.Preprocessing}");
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"verified: ONNX Runtime agrees with the network (relative difference {plain.OnnxRelativeDifference:G3}), and the ML.NET stages reproduce its probabilities on a random image (tolerance {tolerance:G3})"));
+        long bytes = new FileInfo(output).Length;
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {output} ({bytes / 1048576.0:F1} MB; loads with mlContext.Model.Load, needs Microsoft.ML, Microsoft.ML.ImageAnalytics, Microsoft.ML.OnnxTransformer)"));
+        stdout.WriteLine($"wrote {codePath} (ModelInput, ModelOutput and the code that predicts)");
         return 0;
     }
 

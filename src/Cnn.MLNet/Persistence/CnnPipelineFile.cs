@@ -23,7 +23,7 @@ internal interface IPersistentTransformer : ITransformer
 /// <c>mlContext.Model.Save</c>) and each network stage as JSON configuration plus safetensors weights, with a manifest
 /// giving their order.
 /// </summary>
-public static class CnnPipelineFile
+public static partial class CnnPipelineFile
 {
     private const string ManifestEntry = "manifest.json";
     private const string Format = "cnn-mlnet-pipeline";

@@ -42,6 +42,23 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     /// <summary>Name of the image column the transformer reads.</summary>
     public string ImageColumnName => _mapping.InputColumnName;
 
+    /// <summary>Name of the class-probability column the transformer adds (<c>Score</c> by default).</summary>
+    public string ScoreColumnName => _mapping.ScoreColumn;
+
+    /// <summary>Name of the predicted-class key column the transformer adds (<c>PredictedLabel</c> by default).</summary>
+    public string PredictedLabelColumnName => _mapping.PredictedLabelColumn;
+
+    /// <summary>
+    /// This classifier as a pipeline of ML.NET's own transformers only (image resizing and pixel extraction, <c>ApplyOnnxModel</c> on
+    /// the network exported to ONNX, the label mapping), which <c>mlContext.Model.Save</c> writes and any process with
+    /// Microsoft.ML, Microsoft.ML.ImageAnalytics and Microsoft.ML.OnnxTransformer loads, without TorchSharp.
+    /// See <see cref="Export.MLNetExport.ToOnnxPipeline(CnnClassifierTransformer, MLContext, Export.MLNetExportOptions?)"/>.
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="options">Export options; null for the defaults.</param>
+    public Export.MLNetPipeline ToOnnxPipeline(MLContext mlContext, Export.MLNetExportOptions? options = null) =>
+        Export.MLNetExport.ToOnnxPipeline(this, mlContext, options);
+
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
 
@@ -65,12 +82,17 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     string IPersistentTransformer.StageKind => Kind;
 
     /// <summary>
-    /// Not supported: ML.NET 5 cannot load components from other assemblies, so <c>mlContext.Model.Save</c> could write a file
-    /// nobody can read. Use <see cref="CnnPipelineFile.Save"/>, which stores the whole pipeline in one file.
+    /// Not supported: ML.NET cannot load components from other assemblies, so <c>mlContext.Model.Save</c> could write a file
+    /// nobody can read. Use <see cref="CnnPipelineFile.Save"/>, which stores the whole pipeline in one file, or convert the pipeline
+    /// to ML.NET's own transformers with <see cref="Export.MLNetExport.ToOnnxPipeline(MLContext, ITransformer, DataViewSchema, Export.MLNetExportOptions?)"/>,
+    /// which <c>mlContext.Model.Save</c> writes.
     /// </summary>
     void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
-        "A pipeline with a CNN stage cannot be saved with mlContext.Model.Save (ML.NET 5 cannot load components from other assemblies). " +
-        "Use Cnn.MLNet.Persistence.CnnPipelineFile.Save(mlContext, model, data.Schema, path) and CnnPipelineFile.Load(mlContext, path, out schema).");
+        "A pipeline with a CNN stage cannot be saved with mlContext.Model.Save (ML.NET cannot load components from other assemblies). " +
+        "To deploy with plain ML.NET (no TorchSharp), convert it to ML.NET's own transformers (ApplyOnnxModel on the exported network): " +
+        "var plain = Cnn.MLNet.Export.MLNetExport.ToOnnxPipeline(mlContext, model, data.Schema); mlContext.Model.Save(plain.Model, plain.InputSchema, path) " +
+        "(or 'cnn export --model-file model.zip --format mlnet -o plain.zip'). " +
+        "To keep the TorchSharp network, use Cnn.MLNet.Persistence.CnnPipelineFile.Save(mlContext, model, data.Schema, path) and CnnPipelineFile.Load(mlContext, path, out schema).");
 
     /// <summary>Writes the network, its preprocessing and the label keys under <paramref name="prefix"/>.</summary>
     void IPersistentTransformer.Save(ZipArchive archive, string prefix)

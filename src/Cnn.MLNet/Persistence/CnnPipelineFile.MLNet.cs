@@ -1,0 +1,41 @@
+using Cnn.MLNet.Export;
+using Microsoft.ML;
+
+namespace Cnn.MLNet.Persistence;
+
+public static partial class CnnPipelineFile
+{
+    /// <summary>
+    /// Reads the pipeline saved at <paramref name="pipelinePath"/> and writes it as a plain ML.NET model (ML.NET's own transformers
+    /// with the network as ONNX, <see cref="MLNetExport"/>) to <paramref name="outputPath"/>, which <c>mlContext.Model.Load</c>
+    /// reads in a process without TorchSharp.
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="pipelinePath">A pipeline saved by <see cref="Save"/> or <c>cnn train</c>.</param>
+    /// <param name="outputPath">The ML.NET model zip to write (through a temporary file: never left half-written).</param>
+    /// <param name="options">Export options; null for the defaults.</param>
+    /// <returns>The converted pipeline (its model, input schema, class names and preprocessing).</returns>
+    /// <exception cref="FileNotFoundException">The pipeline file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a pipeline, is damaged, or has no CNN classifier stage.</exception>
+    /// <exception cref="NotSupportedException">The pipeline cannot be expressed in ML.NET's own transformers (the message says why).</exception>
+    public static MLNetPipeline ExportForMLNet(MLContext mlContext, string pipelinePath, string outputPath, MLNetExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentException.ThrowIfNullOrEmpty(pipelinePath);
+        ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        options?.Validate();
+        var model = Load(mlContext, pipelinePath, out var inputSchema);
+        try
+        {
+            if (!Stages(model).OfType<Scoring.CnnClassifierTransformer>().Any())
+                throw new InvalidDataException($"'{pipelinePath}' holds no CNN classifier stage; save models with 'cnn train'.");
+            var plain = MLNetExport.ToOnnxPipeline(mlContext, model, inputSchema, options);
+            plain.Save(mlContext, outputPath);
+            return plain;
+        }
+        finally
+        {
+            foreach (var stage in Stages(model).OfType<IDisposable>()) stage.Dispose();
+        }
+    }
+}
