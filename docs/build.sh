@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the documentation site (docs/_site) and checks that the documentation cannot rot. Fails (exit 1) when:
-#   - the README's quickstart is not the code of examples/Quickstart (docs/check_quickstart.py);
+#   - the README's quickstart is not the code of examples/Quickstart (docs/check_readme.py), or links to a missing file;
 #   - the quickstart example does not run on a small generated image folder (lenet5, one epoch, no download);
 #   - the generated reference pages (docs/reference/models.md, cli.md) differ from what the code generates now
 #     (run docs/reference/regenerate.sh and commit);
@@ -22,7 +22,7 @@ if grep -rqE 'NoWarn[^<]*(CS)?1591' Directory.Build.props src/Cnn.Backbones src/
   fail "CS1591 (missing XML docs of public API) is silenced somewhere in the libraries"
 fi
 
-python3 docs/check_quickstart.py "$root"
+python3 docs/check_readme.py "$root"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
