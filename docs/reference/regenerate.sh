@@ -25,6 +25,17 @@ mapfile -t verbs < <(dotnet "$cnn" help | awk '/^commands:/ {on = 1; next} on &&
   echo "Options take \`--name value\` or \`--name=value\`; an unknown option or model name is a usage error (exit code 2) that names it."
   echo "Any other failure is one line on standard error and exit code 1."
   echo
+  echo "Conventions shared by the verbs:"
+  echo
+  echo "- Short forms: \`-m\` model, \`-w\` weights, \`-b\` batch size, \`-e\` epochs, \`-o\` output, \`-q\` quiet."
+  echo "- An image argument may be a folder: it stands for every image below it. Training data is a folder per class, or a folder"
+  echo "  of Fashion-MNIST-layout IDX files; without \`--data\`, \`train\` and \`eval\` use Fashion-MNIST."
+  echo "- Classes keep the data set's order (a folder's sorted class names), so predicted indices are the data set's labels."
+  echo "- \`train\` and \`distill\` check output paths, weights and options before the first epoch, show a progress bar on a terminal"
+  echo "  (one line per epoch when redirected or with \`-q\`), and write each epoch's metrics to \`<model>.metrics.csv\` as it ends."
+  echo "  Ctrl+C stops at the next batch and saves nothing."
+  echo "- \`--limit N\` caps each split at N class-balanced images, for smoke runs: \`cnn train --limit 2000 --epochs 1\`."
+  echo
   echo '```text'
   dotnet "$cnn" help
   echo '```'
