@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the Fashion-MNIST subset embedded in Cnn.MLNet (src/Cnn.MLNet/Data/Resources/FashionMnist).
+"""Builds the Fashion-MNIST sample embedded in the cnn tool (src/Cnn.Cli/Data/Resources/FashionMnist).
 
 Seeded, class-stratified: 1000 training and 200 test images per class (10,000 + 2,000), original order kept,
 written as gzip'd IDX files with a zero gzip timestamp so the output is byte-for-byte reproducible.
@@ -11,7 +11,7 @@ import numpy as np
 SEED = 20240607
 PER_CLASS = {"train": 1000, "t10k": 200}
 source = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
-target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "Cnn.MLNet", "Data", "Resources", "FashionMnist")
+target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "Cnn.Cli", "Data", "Resources", "FashionMnist")
 
 def read(path):
     with gzip.open(path, "rb") as f:

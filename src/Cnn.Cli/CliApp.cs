@@ -24,9 +24,12 @@ public static class CliApp
         new Commands.LrFindCommand(),
     };
 
-    /// <summary>The version <c>cnn --version</c> prints.</summary>
+    /// <summary>
+    /// The version <c>cnn --version</c> prints: the package version and the commit it was built from ("0.1.0+1b6694e…"), one value
+    /// set in Directory.Build.props.
+    /// </summary>
     public static string Version =>
-        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
         ?? typeof(CliApp).Assembly.GetName().Version?.ToString() ?? "unknown";
 
     /// <summary>Runs the command line and returns the process exit code (0 success, 1 failure, 2 usage error).</summary>

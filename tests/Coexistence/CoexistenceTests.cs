@@ -10,7 +10,7 @@ using TorchSharp;
 namespace Cnn.Coexistence.Tests;
 
 /// <summary>
-/// Cnn.MLNet beside Microsoft.ML.TorchSharp 0.23.1 in one application: NuGet resolves the one TorchSharp both use to 0.107
+/// Cnn.MLNet beside Microsoft.ML.TorchSharp 0.24.0 in one application: NuGet resolves the one TorchSharp both use to 0.107
 /// (Microsoft.ML.TorchSharp asks for >= 0.102.7), both assemblies load in one process, and a Cnn.MLNet fit runs there.
 /// </summary>
 [TestClass]
@@ -75,7 +75,7 @@ public sealed class CoexistenceTests
         Assert.IsNotNull(textPipeline);
 
         // A Cnn.MLNet fit in the same process: LeNet-5 on 8 Fashion-MNIST images of two classes, saved, loaded and scored.
-        var source = FashionMnist.LoadEmbedded(FashionMnistSplit.Train);
+        var source = FashionMnist.Load(FashionMnistSplit.Train); // Debian's dataset-fashion-mnist (CI installs it); the sample lives in the cnn tool
         var images = new ImageDataset(source.Samples.Where(s => s.Label < 2).ToList(), source.ClassNames).TakePerClass(4);
         var data = ImageDataViews.ToDataView(ml, images);
         var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 2, BatchSize = 4, Augment = false };

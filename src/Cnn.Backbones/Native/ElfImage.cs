@@ -10,7 +10,7 @@ namespace Cnn.Backbones.Native;
 /// <param name="Size">Size of the section in bytes.</param>
 /// <param name="Link">The <c>sh_link</c> value (for version sections: index of the string table).</param>
 /// <param name="Info">The <c>sh_info</c> value (for version sections: number of entries).</param>
-public sealed record ElfSection(string Name, uint Type, long Offset, long Size, uint Link, uint Info);
+internal sealed record ElfSection(string Name, uint Type, long Offset, long Size, uint Link, uint Info);
 
 /// <summary>One version a shared object needs from one of its dependencies (an <c>Elf64_Vernaux</c> entry).</summary>
 /// <param name="File">The dependency that must define the version (e.g. <c>libstdc++.so.6</c>).</param>
@@ -18,7 +18,7 @@ public sealed record ElfSection(string Name, uint Type, long Offset, long Size, 
 /// <param name="Flags">The <c>vna_flags</c> value; <see cref="ElfImage.VersionFlagWeak"/> marks a weak need.</param>
 /// <param name="Index">The <c>vna_other</c> value: the index symbols use in <c>.gnu.version</c> to bind to this version.</param>
 /// <param name="FlagsOffset">File offset of the two-byte <c>vna_flags</c> field.</param>
-public sealed record ElfVersionNeed(string File, string Version, ushort Flags, ushort Index, long FlagsOffset)
+internal sealed record ElfVersionNeed(string File, string Version, ushort Flags, ushort Index, long FlagsOffset)
 {
     /// <summary>True when the need is weak: the loader does not fail when the dependency lacks the version.</summary>
     public bool IsWeak => (Flags & ElfImage.VersionFlagWeak) != 0;
@@ -29,7 +29,7 @@ public sealed record ElfVersionNeed(string File, string Version, ushort Flags, u
 /// (<c>.gnu.version_r</c>, <c>.gnu.version_d</c>, <c>.gnu.version</c>) and dynamic symbol names.
 /// Enough to decide whether a library's version needs are met and to mark a need weak.
 /// </summary>
-public sealed class ElfImage
+internal sealed class ElfImage
 {
     /// <summary>The <c>VER_FLG_WEAK</c> flag of <c>vna_flags</c>.</summary>
     public const ushort VersionFlagWeak = 0x2;

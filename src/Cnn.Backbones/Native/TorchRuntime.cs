@@ -14,7 +14,12 @@ namespace Cnn.Backbones.Native;
 /// the dynamic loader refuses the library for it. When, and only when, the system libstdc++ lacks a needed version and every
 /// symbol bound to that version is such a marker, this class writes a copy of the library to a per-user cache with that one
 /// version need marked weak (<c>VER_FLG_WEAK</c>), loads the copy, and routes TorchSharp's imports to it. The NuGet cache and
-/// system files are never modified. Everywhere else (Windows, macOS, new enough libstdc++) it does nothing.</para>
+/// system files are never modified. Everywhere else (Windows, macOS, new enough libstdc++) it does nothing. Set
+/// <c>CNN_MLNET_NO_NATIVE_PATCH=1</c> where rewriting a native library is not allowed: the copy is then never made.</para>
+/// <para>The native backend is the application's choice: Cnn.Backbones references the managed <c>TorchSharp</c> package only, and
+/// the application adds <c>libtorch-cpu-linux-x64</c>, <c>libtorch-cpu-win-x64</c>, <c>libtorch-cpu-osx-arm64</c> or a
+/// <c>libtorch-cuda-*</c> package. Without one, <see cref="EnsureLoaded"/> throws a <see cref="TorchNativeLoadException"/>
+/// naming them.</para>
 /// <para>It runs automatically when the Cnn.Backbones assembly loads; call <see cref="EnsureLoaded"/> yourself before using
 /// TorchSharp directly, without touching a Cnn.Backbones type first.</para>
 /// </remarks>
@@ -27,6 +32,14 @@ public static class TorchRuntime
     };
 
     private const string LibraryFile = "libLibTorchSharp.so";
+
+    /// <summary>Environment variable that turns the compatible copy off when set to <c>1</c>.</summary>
+    public const string NoNativePatchVariable = "CNN_MLNET_NO_NATIVE_PATCH";
+
+    /// <summary>The backend packages an application may add, for the messages.</summary>
+    private const string BackendPackages =
+        "libtorch-cpu-linux-x64, libtorch-cpu-win-x64 or libtorch-cpu-osx-arm64 (CPU), libtorch-cuda-12.8-linux-x64 or " +
+        "libtorch-cuda-12.8-win-x64 (CUDA), version 2.10.0 as TorchSharp 0.107 needs";
     private static readonly object Gate = new();
     private static bool _done;
     private static Exception? _failure;
@@ -63,12 +76,20 @@ public static class TorchRuntime
         }
         catch (Exception ex) when (ex is TypeInitializationException or DllNotFoundException or NotSupportedException or EntryPointNotFoundException or BadImageFormatException)
         {
+            string cause = Innermost(ex).Message.Split('\n')[0].Trim();
+            if (!HasBackend())
+                throw new TorchNativeLoadException(
+                    "TorchSharp's native backend (LibTorch) is missing: Cnn.Backbones references the managed TorchSharp package only, " +
+                    $"and the application chooses the backend. Fix: add one backend package to your application project: {BackendPackages}; " +
+                    $"e.g. 'dotnet add package libtorch-cpu-linux-x64 --version 2.10.0'. (Cause: {cause})", ex);
+            string patchHint = PatchDisabled()
+                ? $"{NoNativePatchVariable}=1 is set, so no compatible copy was made: unset it, or install libstdc++6 from GCC 13 or newer."
+                : "on Linux install libstdc++6 from GCC 13 or newer, or leave the folder given by CNN_MLNET_NATIVE_CACHE (default " +
+                  "~/.cache/cnn-mlnet/native) writable so the compatible copy can be made.";
             throw new TorchNativeLoadException(
-                $"TorchSharp's native library could not be loaded ({Status}). " +
-                $"Cause: {Innermost(ex).Message.Split('\n')[0].Trim()} " +
-                "Fix: make sure the TorchSharp-cpu package (or TorchSharp-cuda-linux with -p:TorchBackend=cuda) is restored and its " +
-                "runtimes/<rid>/native folder is next to your application; on Linux install libstdc++6 from GCC 13 or newer, or leave the " +
-                "folder given by CNN_MLNET_NATIVE_CACHE (default ~/.cache/cnn-mlnet/native) writable so the compatible copy can be made.", ex);
+                $"TorchSharp's native library could not be loaded ({Status}). Cause: {cause} " +
+                $"Fix: make sure your application references one backend package ({BackendPackages}) and its runtimes/<rid>/native " +
+                $"folder is next to the application; {patchHint}", ex);
         }
     }
 
@@ -107,6 +128,11 @@ public static class TorchRuntime
         if (!OperatingSystem.IsLinux())
         {
             Status = "not needed on this operating system";
+            return;
+        }
+        if (PatchDisabled())
+        {
+            Status = $"compatible copy disabled by {NoNativePatchVariable}=1; left to TorchSharp's own loader";
             return;
         }
         string? original = FindLibrary();
@@ -200,7 +226,16 @@ public static class TorchRuntime
         return Path.Combine(root, "cnn-mlnet", "native");
     }
 
-    private static string? FindLibrary()
+    private static bool PatchDisabled() => Environment.GetEnvironmentVariable(NoNativePatchVariable)?.Trim() == "1";
+
+    /// <summary>Whether a LibTorch backend's main library lies in one of the folders the application loads native code from.</summary>
+    private static bool HasBackend()
+    {
+        string file = OperatingSystem.IsWindows() ? "torch_cpu.dll" : OperatingSystem.IsMacOS() ? "libtorch_cpu.dylib" : "libtorch_cpu.so";
+        return NativeFolders().Any(d => File.Exists(Path.Combine(d, file)));
+    }
+
+    private static List<string> NativeFolders()
     {
         var candidates = new List<string>();
         if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string searchDirectories)
@@ -212,7 +247,12 @@ public static class TorchRuntime
             candidates.Add(Path.Combine(baseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"));
             candidates.Add(Path.Combine(baseDirectory, "runtimes", "linux-x64", "native"));
         }
-        return candidates
+        return candidates;
+    }
+
+    private static string? FindLibrary()
+    {
+        return NativeFolders()
             .Select(d => Path.Combine(d, LibraryFile))
             .FirstOrDefault(p => File.Exists(p) && File.Exists(Path.Combine(Path.GetDirectoryName(p)!, "libtorch.so")));
     }

@@ -14,11 +14,14 @@ internal static class DataSources
 {
     /// <summary>
     /// A Fashion-MNIST split: from <paramref name="folder"/> (IDX files) when given, else the folder named by <c>CNN_FASHION_MNIST</c>
-    /// or Debian's, else the embedded subset (<see cref="FashionMnist.Load"/>); at most <paramref name="limit"/> images, class-balanced.
+    /// or Debian's (<see cref="FashionMnist.TryLoad"/>), else the tool's embedded sample (<see cref="FashionMnistSample"/>); at most
+    /// <paramref name="limit"/> images, class-balanced.
     /// </summary>
     public static LabeledData FashionMnistPart(FashionMnistSplit split, int? limit, string? folder = null)
     {
-        var data = FashionMnist.Load(split, folder);
+        var data = folder is not null ? FashionMnist.Load(split, folder)
+            : FashionMnist.TryLoad(split, out var installed) ? installed
+            : FashionMnistSample.Load(split);
         string part = split == FashionMnistSplit.Train ? "train" : "test";
         string origin = data.Source == FashionMnistSource.Folder ? data.Folder! : "embedded subset";
         return new LabeledData(Limit(data, limit), $"Fashion-MNIST {part} ({origin})");

@@ -3,10 +3,10 @@ namespace Cnn.MLNet.Data;
 /// <summary>Which part of Fashion-MNIST to load.</summary>
 public enum FashionMnistSplit
 {
-    /// <summary>The training images (60,000 in the full set, 10,000 in the embedded subset).</summary>
+    /// <summary>The training images (60,000 in the full set, 10,000 in the <c>cnn</c> tool's sample).</summary>
     Train = 0,
 
-    /// <summary>The test images (10,000 in the full set, 2,000 in the embedded subset).</summary>
+    /// <summary>The test images (10,000 in the full set, 2,000 in the <c>cnn</c> tool's sample).</summary>
     Test = 1,
 }
 
@@ -16,7 +16,7 @@ public enum FashionMnistSource
     /// <summary>IDX files in a folder (the Debian package's or one the caller named).</summary>
     Folder = 0,
 
-    /// <summary>The seeded, class-stratified subset embedded in this assembly.</summary>
+    /// <summary>Streams given to <see cref="FashionMnist.FromStreams"/>, e.g. the seeded subset embedded in the <c>cnn</c> tool.</summary>
     Embedded = 1,
 }
 
@@ -42,7 +42,7 @@ public sealed class FashionMnistDataset : ImageDataset
     /// <summary>Training or test part.</summary>
     public FashionMnistSplit Part { get; }
 
-    /// <summary>Folder files or the embedded subset.</summary>
+    /// <summary>Folder files or streams (<see cref="FashionMnist.FromStreams"/>).</summary>
     public FashionMnistSource Source { get; }
 
     /// <summary>The folder read, when <see cref="Source"/> is <see cref="FashionMnistSource.Folder"/>; otherwise null.</summary>
@@ -71,8 +71,8 @@ public sealed class FashionMnistDataset : ImageDataset
 /// <summary>
 /// Loads Fashion-MNIST (Zalando, MIT license): from a folder with the four IDX files (<c>train-images-idx3-ubyte[.gz]</c>,
 /// <c>train-labels-idx1-ubyte[.gz]</c>, <c>t10k-images-idx3-ubyte[.gz]</c>, <c>t10k-labels-idx1-ubyte[.gz]</c>) — the Debian
-/// package <c>dataset-fashion-mnist</c> installs them in <see cref="DebianFolder"/> — or else from a seeded, class-stratified
-/// subset embedded in this assembly (1,000 training and 200 test images per class).
+/// package <c>dataset-fashion-mnist</c> installs them in <see cref="DebianFolder"/> — or from streams
+/// (<see cref="FromStreams"/>). This assembly carries no data: the <c>cnn</c> tool embeds a seeded, class-stratified sample.
 /// </summary>
 public static class FashionMnist
 {
@@ -88,10 +88,10 @@ public static class FashionMnist
 
     /// <summary>
     /// Loads a split. With <paramref name="folder"/> given, that folder must hold the files. Otherwise the folder named by
-    /// <c>CNN_FASHION_MNIST</c> or <see cref="DebianFolder"/> is used when it has them, and the embedded subset when not.
+    /// <c>CNN_FASHION_MNIST</c> or else <see cref="DebianFolder"/> must have them (see <see cref="TryLoad"/>).
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">An explicitly given folder does not exist.</exception>
-    /// <exception cref="FileNotFoundException">An explicitly given folder lacks the split's files.</exception>
+    /// <exception cref="FileNotFoundException">The folder (given, or the default ones) lacks the split's files.</exception>
     /// <exception cref="InvalidDataException">A file is not valid Fashion-MNIST IDX data.</exception>
     public static FashionMnistDataset Load(FashionMnistSplit split, string? folder = null)
     {
@@ -102,10 +102,29 @@ public static class FashionMnist
                 ?? throw new FileNotFoundException($"Fashion-MNIST folder '{folder}' lacks {FilePrefix(split)}-images-idx3-ubyte[.gz] " +
                                                    $"and/or {FilePrefix(split)}-labels-idx1-ubyte[.gz].");
         }
+        return TryLoad(split, out var found)
+            ? found
+            : throw new FileNotFoundException(
+                $"Fashion-MNIST was not found: neither ${FolderVariable} nor {DebianFolder} holds {FilePrefix(split)}-images-idx3-ubyte[.gz] " +
+                $"and {FilePrefix(split)}-labels-idx1-ubyte[.gz]. Install the Debian package dataset-fashion-mnist, download the four files " +
+                $"from https://github.com/zalandoresearch/fashion-mnist into a folder and set {FolderVariable} to it, or pass the folder.");
+    }
+
+    /// <summary>
+    /// Loads a split from the folder named by <c>CNN_FASHION_MNIST</c>, else <see cref="DebianFolder"/>; false when neither
+    /// holds the split's files.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A file is not valid Fashion-MNIST IDX data.</exception>
+    public static bool TryLoad(FashionMnistSplit split, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out FashionMnistDataset? dataset)
+    {
         foreach (var candidate in new[] { Environment.GetEnvironmentVariable(FolderVariable), DebianFolder })
             if (!string.IsNullOrWhiteSpace(candidate) && Directory.Exists(candidate) && LoadFolder(split, candidate) is { } found)
-                return found;
-        return LoadEmbedded(split);
+            {
+                dataset = found;
+                return true;
+            }
+        dataset = null;
+        return false;
     }
 
     /// <summary>True when <paramref name="folder"/> holds the images and labels of both splits.</summary>
@@ -113,13 +132,18 @@ public static class FashionMnist
         Directory.Exists(folder) && Enum.GetValues<FashionMnistSplit>().All(s => FindFile(folder, $"{FilePrefix(s)}-images-idx3-ubyte") is not null
                                                                               && FindFile(folder, $"{FilePrefix(s)}-labels-idx1-ubyte") is not null);
 
-    /// <summary>Loads the seeded subset embedded in this assembly (1,000 training / 200 test images per class).</summary>
-    public static FashionMnistDataset LoadEmbedded(FashionMnistSplit split)
+    /// <summary>
+    /// Reads a split from IDX streams (gzip-compressed or not), e.g. resources embedded in an application.
+    /// <paramref name="name"/> names the source in error messages.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A stream is not valid Fashion-MNIST IDX data.</exception>
+    public static FashionMnistDataset FromStreams(FashionMnistSplit split, Stream images, Stream labels, string name)
     {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(labels);
         string prefix = FilePrefix(split);
-        var images = ReadResource($"{prefix}-images-idx3-ubyte.gz");
-        var labels = ReadResource($"{prefix}-labels-idx1-ubyte.gz");
-        return new FashionMnistDataset(images, labels, split, FashionMnistSource.Embedded, null);
+        return new FashionMnistDataset(IdxFile.Read(images, $"{name} {prefix}-images"), IdxFile.Read(labels, $"{name} {prefix}-labels"),
+            split, FashionMnistSource.Embedded, null);
     }
 
     private static FashionMnistDataset? LoadFolder(FashionMnistSplit split, string folder)
@@ -139,14 +163,6 @@ public static class FashionMnist
             if (File.Exists(path)) return path;
         }
         return null;
-    }
-
-    private static IdxArray ReadResource(string file)
-    {
-        string name = "Cnn.MLNet.FashionMnist." + file;
-        using var stream = typeof(FashionMnist).Assembly.GetManifestResourceStream(name)
-            ?? throw new InvalidOperationException($"Embedded resource '{name}' is missing from {typeof(FashionMnist).Assembly.GetName().Name}.");
-        return IdxFile.Read(stream, "embedded " + file);
     }
 
     private static string FilePrefix(FashionMnistSplit split) => split == FashionMnistSplit.Train ? "train" : "t10k";

@@ -7,7 +7,7 @@ namespace Cnn.MLNet.Data;
 /// A prepared batch: <see cref="Count"/> preprocessed images as one contiguous [N, C, H, W] float32 buffer plus their labels.
 /// The buffers are pooled: dispose the batch (the prefetching enumerator does so when it moves on) to return them.
 /// </summary>
-public sealed class ImageBatch : IDisposable, Training.ITrainingBatch
+internal sealed class ImageBatch : IDisposable, Training.ITrainingBatch
 {
     private ImageBatcher? _owner;
     private BatchBuffers? _buffers;

@@ -16,7 +16,7 @@ namespace Cnn.MLNet.Data;
 /// <para>Memory stays flat: batch buffers and per-thread decode buffers are pooled and reused. Errors name the sample
 /// (file path or row). The batcher is thread-safe.</para>
 /// </remarks>
-public sealed class ImageBatcher
+internal sealed class ImageBatcher
 {
     private const int MaxPooledBuffers = 4;
     private readonly ConcurrentBag<BatchBuffers> _buffers = [];

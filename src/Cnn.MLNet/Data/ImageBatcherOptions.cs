@@ -1,7 +1,7 @@
 namespace Cnn.MLNet.Data;
 
 /// <summary>How an <see cref="ImageBatcher"/> groups, orders and prepares samples.</summary>
-public sealed record ImageBatcherOptions
+internal sealed record ImageBatcherOptions
 {
     /// <summary>Images per batch. Default 32.</summary>
     public int BatchSize { get; init; } = 32;

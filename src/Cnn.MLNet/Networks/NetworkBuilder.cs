@@ -60,7 +60,7 @@ internal static class NetworkBuilder
             CnnDevice.Cpu => false,
             CnnDevice.Cuda => torch.cuda.is_available()
                 ? true
-                : throw new InvalidOperationException("Device is Cuda but no CUDA GPU is available to TorchSharp. Build with -p:TorchBackend=cuda on a machine with an NVIDIA driver, or use CnnDevice.Cpu/Auto."),
+                : throw new InvalidOperationException("Device is Cuda but no CUDA GPU is available to TorchSharp. Reference a libtorch-cuda-* backend package (e.g. libtorch-cuda-12.8-linux-x64) instead of libtorch-cpu-* in the application, on a machine with an NVIDIA driver, or use CnnDevice.Cpu/Auto."),
             _ => torch.cuda.is_available(),
         };
         return cuda ? CUDA : CPU;

@@ -7,7 +7,7 @@ namespace Cnn.Backbones.Tests.Models;
 
 /// <summary>
 /// Fashion-MNIST images for the learning tests: Debian's <c>dataset-fashion-mnist</c> when installed, else the seeded subset
-/// that Cnn.MLNet embeds (the same idx files, in the repository); and a small training run on them.
+/// that the cnn tool embeds (the same idx files, in the repository); and a small training run on them.
 /// </summary>
 internal static class FashionMnistSample
 {
@@ -71,7 +71,7 @@ internal static class FashionMnistSample
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {
-            string candidate = Path.Combine(directory.FullName, "src", "Cnn.MLNet", "Data", "Resources", "FashionMnist");
+            string candidate = Path.Combine(directory.FullName, "src", "Cnn.Cli", "Data", "Resources", "FashionMnist");
             if (Directory.Exists(candidate)) return candidate;
         }
         throw new DirectoryNotFoundException($"Neither {DebianFolder} nor the repository's embedded Fashion-MNIST subset was found.");

@@ -2,7 +2,10 @@ using System.Diagnostics;
 
 namespace Cnn.Backbones.Tests.Native;
 
-/// <summary>The documented -p:TorchBackend switch really changes the native package the library references.</summary>
+/// <summary>
+/// The backend is the application's choice: the library references the managed TorchSharp package only, and the
+/// repository's applications (tests, the cnn tool) add the CPU backend package.
+/// </summary>
 [TestClass]
 public sealed class BuildSwitchTests
 {
@@ -13,9 +16,9 @@ public sealed class BuildSwitchTests
         return directory?.FullName ?? throw new AssertInconclusiveException("not run from a checkout");
     }
 
-    private static (int Exit, string Output) PackageReferences(string backend)
+    private static (int Exit, string Output) PackageReferences(string project)
     {
-        var info = new ProcessStartInfo("dotnet", $"msbuild src/Cnn.Backbones/Cnn.Backbones.csproj -getItem:PackageReference -p:TorchBackend={backend}")
+        var info = new ProcessStartInfo("dotnet", $"msbuild {project} -getItem:PackageReference")
         {
             WorkingDirectory = RepositoryRoot(), RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
@@ -26,16 +29,18 @@ public sealed class BuildSwitchTests
     }
 
     [TestMethod]
-    public void CpuIsTheDefaultAndCudaSwitchesThePackage()
+    public void LibrariesReferenceTheManagedPackageAndApplicationsTheBackend()
     {
-        var (cpuExit, cpu) = PackageReferences("cpu");
-        Assert.AreEqual(0, cpuExit, cpu);
-        StringAssert.Contains(cpu, "\"TorchSharp-cpu\"");
-        Assert.IsFalse(cpu.Contains("TorchSharp-cuda-linux", StringComparison.Ordinal), cpu);
-
-        var (cudaExit, cuda) = PackageReferences("cuda");
-        Assert.AreEqual(0, cudaExit, cuda);
-        StringAssert.Contains(cuda, "\"TorchSharp-cuda-linux\"");
-        Assert.IsFalse(cuda.Contains("\"TorchSharp-cpu\"", StringComparison.Ordinal), cuda);
+        foreach (var library in new[] { "src/Cnn.Backbones/Cnn.Backbones.csproj", "src/Cnn.MLNet/Cnn.MLNet.csproj" })
+        {
+            var (exit, output) = PackageReferences(library);
+            Assert.AreEqual(0, exit, output);
+            Assert.IsFalse(output.Contains("libtorch", StringComparison.OrdinalIgnoreCase), $"{library} must not pick a backend: {output}");
+            Assert.IsFalse(output.Contains("TorchSharp-", StringComparison.OrdinalIgnoreCase), $"{library} must not pick a backend: {output}");
+        }
+        StringAssert.Contains(PackageReferences("src/Cnn.Backbones/Cnn.Backbones.csproj").Output, "\"TorchSharp\"");
+        var (cliExit, cli) = PackageReferences("src/Cnn.Cli/Cnn.Cli.csproj");
+        Assert.AreEqual(0, cliExit, cli);
+        StringAssert.Contains(cli, "\"libtorch-cpu-linux-x64\"");
     }
 }

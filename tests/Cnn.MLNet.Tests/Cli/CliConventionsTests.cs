@@ -85,7 +85,7 @@ public sealed class CliConventionsTests
             CollectionAssert.AreEqual(FashionMnist.ClassNames.ToList(), model.ClassNames.ToList(), $"--limit {limit}");
         }
         // An ankle boot (dataset label 9) through predict --json: every index printed is the dataset's label of its class name.
-        var boot = FashionMnist.LoadEmbedded(FashionMnistSplit.Test).Samples.First(s => s.Label == 9);
+        var boot = Cnn.Cli.Data.FashionMnistSample.Load(FashionMnistSplit.Test).Samples.First(s => s.Label == 9);
         string png = dir.File("boot.png");
         File.WriteAllBytes(png, ImageDataViews.Encode(boot));
         var line = CliHost.JsonLines(CliHost.Succeed("predict", "--model-file", dir.File("b.zip"), "--json", "--top", "10", png)).Single();

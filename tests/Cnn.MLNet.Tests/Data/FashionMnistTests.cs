@@ -9,8 +9,8 @@ public sealed class FashionMnistTests
     [TestMethod]
     public void EmbeddedSubsetIsBalancedAndIsASubsetOfTheFullData()
     {
-        var train = FashionMnist.LoadEmbedded(FashionMnistSplit.Train);
-        var test = FashionMnist.LoadEmbedded(FashionMnistSplit.Test);
+        var train = Cnn.Cli.Data.FashionMnistSample.Load(FashionMnistSplit.Train);
+        var test = Cnn.Cli.Data.FashionMnistSample.Load(FashionMnistSplit.Test);
         Assert.AreEqual(FashionMnistSource.Embedded, train.Source);
         Assert.AreEqual(10_000, train.Count);
         Assert.AreEqual(2_000, test.Count);

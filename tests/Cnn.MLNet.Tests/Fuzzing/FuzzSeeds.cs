@@ -73,7 +73,7 @@ internal static class FuzzSeeds
     public static byte[] Pipeline()
     {
         var ml = new MLContext(seed: 1);
-        var source = FashionMnist.LoadEmbedded(FashionMnistSplit.Train);
+        var source = Cnn.Cli.Data.FashionMnistSample.Load(FashionMnistSplit.Train);
         var raw = ImageDataViews.ToDataView(ml, new ImageDataset(source.Samples.Where(s => s.Label < 2).ToList(), source.ClassNames).TakePerClass(2));
         var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 1, BatchSize = 4, Augment = false };
         var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.LeNet5(options)).Fit(raw);

@@ -6,8 +6,8 @@ namespace Cnn.MLNet.Tests.Training;
 /// <summary>Small, balanced slices of the embedded Fashion-MNIST subset as ML.NET data views (PNG bytes + class name).</summary>
 internal static class FashionMnistFixture
 {
-    private static readonly Lazy<FashionMnistDataset> Train = new(() => FashionMnist.LoadEmbedded(FashionMnistSplit.Train));
-    private static readonly Lazy<FashionMnistDataset> Test = new(() => FashionMnist.LoadEmbedded(FashionMnistSplit.Test));
+    private static readonly Lazy<FashionMnistDataset> Train = new(() => Cnn.Cli.Data.FashionMnistSample.Load(FashionMnistSplit.Train));
+    private static readonly Lazy<FashionMnistDataset> Test = new(() => Cnn.Cli.Data.FashionMnistSample.Load(FashionMnistSplit.Test));
 
     /// <summary>The first <paramref name="perClass"/> images of each class (of <paramref name="classes"/> classes).</summary>
     public static ImageDataset Slice(bool train, int perClass, int classes = 10)
