@@ -1,6 +1,7 @@
 using Cnn.Backbones.Models;
 using Cnn.MLNet;
 using Cnn.Backbones.Weights;
+using Cnn.Backbones.Weights.Catalog;
 using TorchSharp;
 
 namespace Cnn.Examples.GuideSnippets;
@@ -8,7 +9,6 @@ namespace Cnn.Examples.GuideSnippets;
 /// <summary>The snippets of docs/guides/pretrained-weights.md.</summary>
 internal static class Weights
 {
-#if WEIGHTS_BY_NAME
     /// <summary>Asks for published weights by name.</summary>
     public static CnnTrainerOptions ByName() =>
         #region byname
@@ -17,7 +17,19 @@ internal static class Weights
             Model = new() { Weights = "IMAGENET1K_V2" },   // or "DEFAULT", "hf-hub:timm/resnet50.a1_in1k", or a file path
         };
         #endregion
-#endif
+
+    /// <summary>Registers weights of one's own so they are asked for by name.</summary>
+    public static void Register()
+    {
+        #region register
+        WeightsCatalog.Register("resnet50", new WeightsEntry(
+            "ACME_V1", "https://models.example.com/resnet50-acme-3f2c6a1e.safetensors",   // the file name carries its SHA-256 prefix
+            WeightsCatalog.Find("resnet50", "IMAGENET1K_V2").Config,                       // the preprocessing it was trained with
+            new WeightsMetadata(ParameterCount: 25_557_032, Acc1: double.NaN, Acc5: double.NaN, Recipe: "", Categories: [])));
+        var options = new CnnTrainerOptions { Model = new() { Weights = "ACME_V1" } };
+        #endregion
+        Console.WriteLine(options.Model.Weights);
+    }
 
     /// <summary>Reads a weight file and loads it into a model.</summary>
     public static void LoadFile(string path)

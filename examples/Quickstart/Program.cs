@@ -38,18 +38,9 @@ if (!Directory.Exists("photos"))
 if (weights is null)
     Console.WriteLine($"No pretrained weights asked for: {architecture} starts from random weights. On a machine with internet pass " +
                       "--weights IMAGENET1K_V2 (or set CNN_QUICKSTART_WEIGHTS) to fine-tune ImageNet weights.");
-#if !WEIGHTS_BY_NAME
-else if (!File.Exists(weights))
-{
-    Console.Error.WriteLine($"Weights '{weights}': no such file. This build reads weights from a file (.pth, .safetensors); " +
-                            "pass the path of one, or leave --weights out to start from random weights.");
-    return 2;
-}
-#endif
 
 // The README shows this region with the weights by name (Model = new() { Weights = "IMAGENET1K_V2" }); docs/build.sh checks
-// that the two agree. Once ModelOptions.Weights exists (WeightsByName in the .csproj), the line below becomes
-// "Model = new() { Weights = weights }," and takes a name such as IMAGENET1K_V2 as well as a file.
+// that the two agree. Weights takes a name (DEFAULT, IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k) or a file path.
 #region quickstart
 var ml = new MLContext(seed: 0);
 var data = ImageDataViews.ToDataView(ml, ImageFolderDataset.Scan("photos"));   // photos/<class>/<image>
@@ -57,7 +48,7 @@ var split = ml.Data.TrainTestSplit(data, testFraction: 0.2, seed: 0);
 var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
     .Append(CnnTrainer.Create(architecture, new CnnTrainerOptions
     {
-        Model = new() { WeightsPath = weights },   // a weight file; null: random initialisation
+        Model = new() { Weights = weights },   // "IMAGENET1K_V2", "DEFAULT", "hf-hub:…" or a file; null: random initialisation
         Epochs = epochs,
     }, ml))
     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
