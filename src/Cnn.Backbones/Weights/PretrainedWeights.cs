@@ -25,12 +25,6 @@ public sealed record ResolvedWeights(string Path, PretrainedConfig? Config, IRea
 public static class PretrainedWeights
 {
     /// <summary>
-    /// The store options of this asynchronous flow when no store is passed, instead of the process environment's: for tests,
-    /// which run in parallel in one process and point downloads at their own loopback servers and cache folders.
-    /// </summary>
-    internal static readonly AsyncLocal<WeightStoreOptions?> StoreOptionsForTests = new();
-
-    /// <summary>
     /// The local file and configuration of <paramref name="weights"/> for <paramref name="model"/>, downloading it once if needed;
     /// later calls find it in the cache (its hash checked once, then remembered by size and modification time).
     /// </summary>
@@ -52,7 +46,7 @@ public static class PretrainedWeights
                 $"Weights file '{name}' does not exist. Give the path of a .pth or .safetensors file, or a weights name " +
                 $"({Names(definition)}).", name);
         if (store is not null) return ResolveName(definition, name, store, cancellation);
-        using var environmentStore = StoreOptionsForTests.Value is { } options ? new WeightStore(options) : new WeightStore();
+        using var environmentStore = new WeightStore();
         return ResolveName(definition, name, environmentStore, cancellation);
     }
 

@@ -60,7 +60,7 @@ public sealed class PretrainedWeightsTests
         using var dir = new TempDirectory();
         var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
         options.Progress = null;
-        PretrainedWeights.StoreOptionsForTests.Value = options;
+        WeightStore.OptionsForTests.Value = options;
         try
         {
             using (var model = ModelRegistry.Create("lenet5", new ModelOptions { NumClasses = 10, InChannels = 1, Weights = name }))
@@ -81,7 +81,7 @@ public sealed class PretrainedWeightsTests
         }
         finally
         {
-            PretrainedWeights.StoreOptionsForTests.Value = null;
+            WeightStore.OptionsForTests.Value = null;
         }
     }
 
@@ -126,7 +126,7 @@ public sealed class PretrainedWeightsTests
         var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
         options.Progress = null;
         options.HubEndpoint = hub.Server.BaseUrl;
-        PretrainedWeights.StoreOptionsForTests.Value = options;
+        WeightStore.OptionsForTests.Value = options;
         try
         {
             var resolved = PretrainedWeights.Resolve("resnet18", "hf-hub:timm/resnet18.test_in1k");
@@ -146,7 +146,7 @@ public sealed class PretrainedWeightsTests
         }
         finally
         {
-            PretrainedWeights.StoreOptionsForTests.Value = null;
+            WeightStore.OptionsForTests.Value = null;
         }
     }
 

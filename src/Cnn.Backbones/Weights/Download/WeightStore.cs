@@ -14,9 +14,15 @@ public sealed class WeightStore : IDisposable
     private readonly VerifiedFiles _verified;
     private readonly Lazy<HttpFileTransfer> _transfer;
 
+    /// <summary>
+    /// The options of this asynchronous flow's <see cref="WeightStore()"/> instead of the process environment's: for tests, which
+    /// run in parallel in one process and point downloads at their own loopback servers and cache folders.
+    /// </summary>
+    internal static readonly AsyncLocal<WeightStoreOptions?> OptionsForTests = new();
+
     /// <summary>Creates a store with the options of the process environment.</summary>
     public WeightStore()
-        : this(new WeightStoreOptions())
+        : this(OptionsForTests.Value ?? new WeightStoreOptions())
     {
     }
 
