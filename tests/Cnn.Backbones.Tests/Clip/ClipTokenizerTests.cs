@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cnn.Tests.Shared;
 using Cnn.Backbones.Clip;
 
 namespace Cnn.Backbones.Tests.Clip;

@@ -1,6 +1,5 @@
-using Cnn.Tests.Shared;
 
-namespace Cnn.Backbones.Tests.Clip;
+namespace Cnn.Tests.Shared;
 
 /// <summary>Runs OpenCLIP (../shared/reference/open_clip, a test oracle only) under the reference Python at test time.</summary>
 internal static class OpenClipReference
