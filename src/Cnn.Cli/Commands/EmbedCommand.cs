@@ -60,12 +60,25 @@ internal sealed class EmbedCommand : ICliCommand
         {
             if (json)
             {
-                stdout.WriteLine(JsonVectors.Line(names[i], "embedding", vectors[i]).Replace("{\"file\":", text is null ? "{\"file\":" : "{\"text\":", StringComparison.Ordinal));
+                stdout.WriteLine(JsonLine(text is null ? "file" : "text", names[i], vectors[i]));
                 continue;
             }
             string head = string.Join(", ", vectors[i].Take(Preview).Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));
             stdout.WriteLine($"{names[i]}: [{head}, …] (dim {vectors[i].Length})");
         }
         return 0;
+    }
+
+    private static string JsonLine(string key, string name, float[] vector)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString(key, name);
+            JsonVectors.Write(json, "embedding", vector);
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 }

@@ -86,6 +86,11 @@ public sealed class ClipCommandTests
         StringAssert.Contains(CliHost.FailOneLine(2, "zero-shot", "--model", "ViT-Z-1", "--labels", "cat,dog", image), "unknown CLIP model 'ViT-Z-1'");
         StringAssert.Contains(CliHost.FailOneLine(2, "embed", "--text", "x", image), "not both");
 
+        // A text past 77 tokens is truncated with a warning, as OpenCLIP does.
+        var (exit, _, warning) = CliHost.Run("embed", "--text", string.Join(' ', Enumerable.Repeat("word", 100)));
+        Assert.AreEqual(0, exit, warning);
+        StringAssert.Contains(warning, "longer than 77 tokens; it was truncated");
+
         // An RN50 checkpoint given to ViT-B-32: refused before loading, naming what the file holds.
         string rn50 = folder.File("rn50.safetensors");
         using (var scope = NewDisposeScope())

@@ -25,6 +25,11 @@ public sealed class ClipTransformTests
         public string Label { get; set; } = "";
     }
 
+    private sealed class LabelRow
+    {
+        public string Label { get; set; } = "";
+    }
+
     private sealed class TextRow
     {
         public string Text { get; set; } = "";
@@ -81,10 +86,13 @@ public sealed class ClipTransformTests
         AssertClose(io["image_embeddings"], embeddings, "image embeddings", 1e-3);
 
         // PredictedLabel is a key with the labels as key values: Evaluate works with no training.
-        var evaluated = ml.Transforms.Conversion.MapValueToKey("Label", keyData: ml.Data.LoadFromEnumerable(Labels.Select(l => new Row { Label = l })))
+        var evaluated = ml.Transforms.Conversion.MapValueToKey("Label", keyData: ml.Data.LoadFromEnumerable(Labels.Select(l => new LabelRow { Label = l })))
             .Fit(output).Transform(output);
         var metrics = ml.MulticlassClassification.Evaluate(evaluated);
-        Assert.IsTrue(metrics.MicroAccuracy is >= 0 and <= 1, $"accuracy {metrics.MicroAccuracy}");
+        var predicted = output.GetColumn<uint>("PredictedLabel").ToArray();
+        double expectedAccuracy = Enumerable.Range(0, rows.Length).Count(i => scores[i].ToList().IndexOf(scores[i].Max()) == i) / (double)rows.Length;
+        Assert.AreEqual(expectedAccuracy, metrics.MicroAccuracy, 1e-9, "Evaluate reads PredictedLabel");
+        CollectionAssert.AreEqual(scores.Select(s => (uint)(s.ToList().IndexOf(s.Max()) + 1)).ToArray(), predicted, "PredictedLabel is the arg-max key");
         VBuffer<ReadOnlyMemory<char>> keys = default;
         output.Schema["PredictedLabel"].GetKeyValues(ref keys);
         CollectionAssert.AreEqual(Labels, keys.DenseValues().Select(k => k.ToString()).ToArray());
