@@ -16,6 +16,8 @@ public static class CliApp
         new Commands.ExportCommand(),
         new Commands.PredictCommand(),
         new Commands.FeaturesCommand(),
+        new Commands.ZeroShotCommand(),
+        new Commands.EmbedCommand(),
         new Commands.TrainCommand(),
         new Commands.EvalCommand(),
         new Commands.DistillCommand(),

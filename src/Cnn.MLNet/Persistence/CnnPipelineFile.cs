@@ -144,6 +144,9 @@ public static partial class CnnPipelineFile
                 {
                     Scoring.CnnClassifierTransformer.Kind => Scoring.CnnClassifierTransformer.Load(archive, stage.Entry),
                     Features.CnnFeatureTransformer.Kind => Features.CnnFeatureTransformer.Load(archive, stage.Entry),
+                    Clip.ClipZeroShotTransformer.Kind => Clip.ClipZeroShotTransformer.Load(archive, stage.Entry),
+                    Clip.ClipImageEmbeddingTransformer.Kind => Clip.ClipImageEmbeddingTransformer.Load(archive, stage.Entry),
+                    Clip.ClipTextEmbeddingTransformer.Kind => Clip.ClipTextEmbeddingTransformer.Load(archive, stage.Entry),
                     _ => throw new InvalidDataException($"'{path}': stage kind '{stage.Kind}' is unknown to this version of Cnn.MLNet."),
                 });
             }

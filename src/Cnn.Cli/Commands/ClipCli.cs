@@ -1,0 +1,49 @@
+using Cnn.Backbones.Clip;
+using Cnn.MLNet.Clip;
+using Cnn.MLNet.Data;
+
+namespace Cnn.Cli.Commands;
+
+/// <summary>What <c>cnn zero-shot</c> and <c>cnn embed</c> share: the CLIP model options and batched image encoding.</summary>
+internal static class ClipCli
+{
+    public static CliOption Model { get; } = new("--model", $"CLIP model (default ViT-B-32; {string.Join(", ", ClipModels.Names)})", "<name>", "-m");
+
+    public static CliOption Weights { get; } = new("--weights", "OpenCLIP checkpoint (open_clip_pytorch_model.bin, open_clip_model.safetensors or a .pt state dict); without, the weights are random", "<file>", "-w");
+
+    public static CliOption BatchSize { get; } = CommonOptions.BatchSize("images per forward pass (default 16)");
+
+    /// <summary>The checked model name (a usage error names the known ones).</summary>
+    public static string ModelName(CliArguments arguments)
+    {
+        string name = arguments.String("--model") ?? "ViT-B-32";
+        if (!ClipModels.Contains(name))
+            throw new CliUsageException($"unknown CLIP model '{name}'; known: {string.Join(", ", ClipModels.Names)}");
+        return ClipModels.Get(name).Name;
+    }
+
+    /// <summary>The weights path, checked to exist; warns when there is none.</summary>
+    public static string? WeightsPath(CliArguments arguments, string model, TextWriter stderr)
+    {
+        string? weights = arguments.String("--weights");
+        if (weights is null)
+            stderr.WriteLine($"cnn: warning: no --weights given: {model} has random weights, so its outputs are meaningless. Give an OpenCLIP checkpoint with --weights.");
+        else if (!File.Exists(weights))
+            throw new CliUsageException($"weight file '{weights}' does not exist");
+        return weights;
+    }
+
+    /// <summary>L2-normalised image embeddings, one array per image, computed <paramref name="batchSize"/> at a time.</summary>
+    public static float[][] EncodeImages(ClipNetwork network, IReadOnlyList<ImageSample> samples, int batchSize)
+    {
+        int dim = network.Model.Config.EmbedDim;
+        var result = new List<float[]>(samples.Count);
+        for (int start = 0; start < samples.Count; start += batchSize)
+        {
+            var batch = samples.Skip(start).Take(batchSize).ToArray();
+            var flat = network.EncodeImages(batch, normalize: true);
+            for (int i = 0; i < batch.Length; i++) result.Add(flat.AsSpan(i * dim, dim).ToArray());
+        }
+        return result.ToArray();
+    }
+}

@@ -1,0 +1,56 @@
+using Cnn.Backbones.Clip;
+
+namespace Cnn.MLNet.Clip;
+
+/// <summary>Which CLIP model to run and with which weights; shared by the CLIP transforms.</summary>
+public class ClipModelOptions
+{
+    /// <summary>OpenCLIP's model name (see <see cref="ClipModels.Names"/>). Default <c>ViT-B-32</c>.</summary>
+    public string ModelName { get; set; } = "ViT-B-32";
+
+    /// <summary>
+    /// An OpenCLIP checkpoint (<c>open_clip_pytorch_model.bin</c>, <c>open_clip_model.safetensors</c> or a <c>.pt</c> state dict).
+    /// Null builds the model with random weights (only useful for tests).
+    /// </summary>
+    public string? WeightsPath { get; set; }
+
+    /// <summary>Images per forward pass. Default 16.</summary>
+    public int BatchSize { get; set; } = 16;
+
+    /// <summary>Receives warnings (e.g. a prompt cut to 77 tokens); null writes nothing.</summary>
+    public Action<string>? Warn { get; set; }
+
+    internal virtual void Validate()
+    {
+        ClipModels.Get(ModelName);
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be at least 1.");
+        if (WeightsPath is not null && !File.Exists(WeightsPath))
+            throw new FileNotFoundException($"CLIP weight file '{WeightsPath}' does not exist. Pass an OpenCLIP checkpoint (open_clip_pytorch_model.bin, open_clip_model.safetensors or a .pt state dict).", WeightsPath);
+    }
+}
+
+/// <summary>Options of <c>mlContext.Transforms.ZeroShotClassify</c>.</summary>
+public sealed class ClipZeroShotOptions : ClipModelOptions
+{
+    /// <summary>The image column (a file path, encoded bytes or an ML.NET image). Default <c>Image</c>.</summary>
+    public string ImageColumnName { get; set; } = "Image";
+
+    /// <summary>The class-probability column (softmax of the scaled cosine similarities). Default <c>Score</c>.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>The predicted class, a key whose key values are the labels. Default <c>PredictedLabel</c>.</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+}
+
+/// <summary>Options of <c>ExtractClipImageEmbeddings</c> and <c>ExtractClipTextEmbeddings</c>.</summary>
+public sealed class ClipEmbeddingOptions : ClipModelOptions
+{
+    /// <summary>The input column: images for the image embeddings, text for the text embeddings.</summary>
+    public string InputColumnName { get; set; } = "Image";
+
+    /// <summary>The embedding column (a float vector of the model's embedding width). Default <c>Embedding</c>.</summary>
+    public string OutputColumnName { get; set; } = "Embedding";
+
+    /// <summary>Divide each embedding by its L2 norm (cosine similarity becomes a dot product). Default true.</summary>
+    public bool Normalize { get; set; } = true;
+}
