@@ -176,7 +176,7 @@ public sealed class ClipModifiedResNet : ClipImageTower
 /// ReLU after each of the first two and after the sum; the shortcut (<c>downsample</c>: average pool, 1×1 convolution <c>.0</c>,
 /// BatchNorm <c>.1</c>) when the stride or width changes.
 /// </summary>
-public sealed class ClipBottleneck : nn.Module<Tensor, Tensor>
+internal sealed class ClipBottleneck : nn.Module<Tensor, Tensor>
 {
     /// <summary>Output width / <c>planes</c>.</summary>
     public const int Expansion = 4;
@@ -236,7 +236,7 @@ public sealed class ClipBottleneck : nn.Module<Tensor, Tensor>
 /// OpenAI CLIP's <c>AttentionPool2d</c>: the map's positions and their mean (first) plus <c>positional_embedding</c>; one
 /// multi-head attention with the mean as the only query (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>), projected by <c>c_proj</c>.
 /// </summary>
-public sealed class ClipAttentionPool : nn.Module<Tensor, Tensor>
+internal sealed class ClipAttentionPool : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter positional_embedding;
     private readonly PrecisionLinear k_proj;

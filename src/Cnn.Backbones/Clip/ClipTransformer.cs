@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Clip;
 
 /// <summary>QuickGELU, x·σ(1.702x): the activation OpenAI's CLIP checkpoints were trained with.</summary>
-public sealed class QuickGelu : nn.Module<Tensor, Tensor>
+internal sealed class QuickGelu : nn.Module<Tensor, Tensor>
 {
     /// <summary>Creates the activation.</summary>
     public QuickGelu() : base(nameof(QuickGelu)) { }
@@ -24,7 +24,7 @@ public sealed class QuickGelu : nn.Module<Tensor, Tensor>
 /// Multi-head self-attention with <c>nn.MultiheadAttention</c>'s parameters (<c>in_proj_weight</c> [3D, D], <c>in_proj_bias</c>,
 /// <c>out_proj</c>), batch-first, no dropout, with an optional additive mask: softmax(Q Kᵀ / √d + M) V per head.
 /// </summary>
-public sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly Parameter in_proj_weight;
     private readonly Parameter in_proj_bias;
@@ -68,7 +68,7 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>CLIP's MLP: <c>c_fc</c>, GELU or QuickGELU, <c>c_proj</c>.</summary>
-public sealed class ClipMlp : nn.Module<Tensor, Tensor>
+internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
 {
     private readonly PrecisionLinear c_fc;
     private readonly nn.Module<Tensor, Tensor> gelu;
@@ -101,7 +101,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>A pre-norm transformer block: <c>x + attn(ln_1(x))</c>, then <c>+ mlp(ln_2(·))</c> (LayerNorm eps 1e-5).</summary>
-public sealed class ClipResidualBlock : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed class ClipResidualBlock : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly LayerNorm ln_1;
     private readonly ClipAttention attn;
@@ -138,7 +138,7 @@ public sealed class ClipResidualBlock : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>CLIP's transformer: <c>resblocks.i</c> blocks applied in order with one optional mask.</summary>
-public sealed class ClipTransformer : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed class ClipTransformer : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly ModuleList<ClipResidualBlock> resblocks;
 

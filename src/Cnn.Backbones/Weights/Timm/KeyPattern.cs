@@ -10,7 +10,7 @@ namespace Cnn.Backbones.Weights.Timm;
 /// <c>{k*name}</c> or <c>{k*name+c}</c> (k ≥ 1, c ≥ 0 integers) and stands for the non-negative integer <c>k·name + c</c>;
 /// a variable used twice must take the same value.
 /// </summary>
-public sealed partial class KeyPattern
+internal sealed partial class KeyPattern
 {
     private readonly Regex _regex;
     private readonly IReadOnlyList<Term> _terms; // in order of the regex's capture groups

@@ -8,7 +8,7 @@ namespace Cnn.Backbones.Weights.Timm;
 /// <param name="Ours">The pattern in this library's layout.</param>
 /// <param name="Foreign">The pattern in the foreign (timm) layout.</param>
 /// <param name="Transform">How the tensors change between the layouts (a reshape), or null when they are the same.</param>
-public sealed record KeyRule(KeyPattern Ours, KeyPattern Foreign, TensorTransform? Transform = null)
+internal sealed record KeyRule(KeyPattern Ours, KeyPattern Foreign, TensorTransform? Transform = null)
 {
     /// <summary>Parses <c>"ours = foreign"</c>, e.g. <c>"features.0.0 = conv_stem"</c>.</summary>
     /// <param name="line">The rule.</param>
@@ -58,7 +58,7 @@ public sealed record KeyRule(KeyPattern Ours, KeyPattern Foreign, TensorTransfor
 /// <param name="OursScope">The block's module path in this library's layout, e.g. <c>features.{s+1}.{b}.block</c>.</param>
 /// <param name="ForeignScope">The same block in the foreign layout, e.g. <c>blocks.{s}.{b}</c>.</param>
 /// <param name="Layouts">The kinds of block, each with rules relative to the scopes.</param>
-public sealed record BlockRule(KeyPattern OursScope, KeyPattern ForeignScope, IReadOnlyList<BlockLayout> Layouts)
+internal sealed record BlockRule(KeyPattern OursScope, KeyPattern ForeignScope, IReadOnlyList<BlockLayout> Layouts)
 {
     /// <summary>Creates a block rule from <c>"ours = foreign"</c> scopes.</summary>
     /// <param name="scopes">The scopes, e.g. <c>"features.{s+1}.{b}.block = blocks.{s}.{b}"</c>.</param>
@@ -107,7 +107,7 @@ public sealed record BlockRule(KeyPattern OursScope, KeyPattern ForeignScope, IR
 /// <summary>One kind of block: its rules, relative to the block's scopes.</summary>
 /// <param name="Name">A short name for messages (e.g. <c>inverted residual with SE</c>).</param>
 /// <param name="Rules">The rules.</param>
-public sealed record BlockLayout(string Name, IReadOnlyList<KeyRule> Rules)
+internal sealed record BlockLayout(string Name, IReadOnlyList<KeyRule> Rules)
 {
     /// <summary>Creates a layout from <c>"ours = foreign"</c> lines.</summary>
     /// <param name="name">A short name for messages.</param>
@@ -124,7 +124,7 @@ public sealed record BlockLayout(string Name, IReadOnlyList<KeyRule> Rules)
 /// <param name="BlockVariable">The block-in-stage variable.</param>
 /// <param name="First">The flat index of stage 0's block 0.</param>
 /// <param name="StageLengths">Blocks per stage.</param>
-public sealed record FlatIndex(string FlatVariable, string StageVariable, string BlockVariable, int First, IReadOnlyList<int> StageLengths)
+internal sealed record FlatIndex(string FlatVariable, string StageVariable, string BlockVariable, int First, IReadOnlyList<int> StageLengths)
 {
     /// <summary>The bindings with the missing side computed; null when an index is out of range.</summary>
     internal IReadOnlyDictionary<string, int>? Complete(IReadOnlyDictionary<string, int> bindings)

@@ -10,7 +10,7 @@ namespace Cnn.Backbones.Weights.Timm;
 /// one rule; a key no rule places, or two keys that would get the same name, is an error naming the keys
 /// (<see cref="CheckpointKeyMapException"/>). Keys are matched in either direction with the same rules.
 /// </summary>
-public sealed class RuleKeyMap : ICheckpointKeyMap
+internal sealed class RuleKeyMap : ICheckpointKeyMap
 {
     /// <summary>Creates a map.</summary>
     /// <param name="name">What the map converts, for messages and grouping (e.g. <c>timm efficientnet</c>).</param>

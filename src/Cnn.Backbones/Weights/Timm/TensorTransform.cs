@@ -7,7 +7,7 @@ namespace Cnn.Backbones.Weights.Timm;
 /// returns a new tensor handle (a view or alias of the input, which is not modified) and leaves tensors it does not concern
 /// (a bias beside a reshaped weight) as aliases.
 /// </summary>
-public abstract class TensorTransform
+internal abstract class TensorTransform
 {
     /// <summary>
     /// A per-channel scale stored as (C, 1, 1) here and (C,) in the foreign layout (ConvNeXt's <c>layer_scale</c> against timm's
