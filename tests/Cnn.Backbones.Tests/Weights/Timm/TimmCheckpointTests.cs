@@ -47,6 +47,8 @@ public sealed partial class TimmCheckpointTests
             .OrderBy(d => ModelRegistry.Get(d.Name).ParameterCount)
             .Select(d => new object[] { d.Name, d.TimmNames[0] });
 
+    private const long SafeTensorsLegMaxParameters = 30_000_000;
+
     [GeneratedRegex("^[a-z]+")]
     private static partial Regex LeadingLetters();
 
@@ -69,7 +71,9 @@ public sealed partial class TimmCheckpointTests
         Assert.AreEqual("class_7", parsed.LabelNames![7]);
 
         using var io = WeightFile.Load(folder.File("io.pth"));
-        foreach (var file in new[] { "timm.pth", "timm.safetensors" })
+        // The .safetensors leg (LoadPretrained) is the same conversion from another reader: only for the smaller models, to keep the class short.
+        bool small = ModelRegistry.Get(ours).ParameterCount <= SafeTensorsLegMaxParameters;
+        foreach (var file in small ? new[] { "timm.pth", "timm.safetensors" } : ["timm.pth"])
         {
             using var model = definition.Build(parsed.Options);
             model.Compute = ComputeSettings.Float32;
@@ -135,11 +139,11 @@ public sealed partial class TimmCheckpointTests
         Assert.IsTrue(maps >= 8, $"only {maps} renaming maps");
     }
 
-    /// <summary>Variants up to 30M parameters: our keys in timm's layout are exactly timm's keys and shapes for that timm name.</summary>
+    /// <summary>Variants up to 15M parameters (the larger kinds are covered by the parity test): our keys in timm's layout are exactly timm's keys and shapes for that timm name.</summary>
     [TestMethod]
     public void OurKeysInTimmsLayoutAreTimmsKeys()
     {
-        var small = Mapped().Where(d => ModelRegistry.Get(d.Name).ParameterCount <= 30_000_000).ToArray();
+        var small = Mapped().Where(d => ModelRegistry.Get(d.Name).ParameterCount <= 15_000_000).ToArray();
         var timm = Oracle.Value.Keys(small.Select(d => d.TimmNames[0]))["models"]!.AsObject();
         foreach (var definition in small)
         {

@@ -132,21 +132,28 @@ def build(name, size):
     except TypeError:
         return timm.create_model(name, pretrained=False).eval(), None
 
-def randomise(model):
+def randomise(model, size):
+    # Perturb every parameter, then give each BatchNorm the running statistics of random images (train-mode passes with a
+    # cumulative average), so the eval-mode network is well conditioned and its buffers are not the 0/1 of initialisation.
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for k, t in model.state_dict().items():
-            if not t.is_floating_point(): continue
-            if k.endswith('running_var'): t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-            elif k.endswith('running_mean'): t.copy_(torch.randn(t.shape, generator=g) * 0.2)
-            else:
-                s = float(t.std()) if t.numel() > 1 else 0.0
-                t.add_(torch.randn(t.shape, generator=g) * (0.1 * s if s > 0 else 0.1))
+        for t in model.parameters():
+            s = float(t.std()) if t.numel() > 1 else 0.0
+            t.add_(torch.randn(t.shape, generator=g) * (0.1 * s if s > 0 else 0.1))
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if norms:
+            for m in norms:
+                m.reset_running_stats(); m.momentum = None
+            model.train()
+            for _ in range(2):
+                model(torch.randn(8, 3, size, size, generator=g))
+            for m in norms: m.momentum = 0.1
+    model.eval()
 
 def make(req):
     torch.manual_seed(0)
     model, img = build(req['name'], req['size'])
-    randomise(model)
+    randomise(model, req['size'])
     out = req['out']
     sd = model.state_dict()
     torch.save(sd, os.path.join(out, 'timm.pth'))
