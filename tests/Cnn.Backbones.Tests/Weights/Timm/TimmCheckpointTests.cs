@@ -61,7 +61,9 @@ public sealed partial class TimmCheckpointTests
         using var folder = new TempDirectory();
         int size;
         using (var meta = definition.Build(definition.DefaultOptions ?? new ModelOptions(), META)) size = Math.Max(64, meta.MinInputSize);
-        var made = Oracle.Value.Make(timmName, size, folder.Path);
+        // The .safetensors leg (LoadPretrained) is the same conversion from another reader: only for the smaller models, to keep the class short.
+        bool small = ModelRegistry.Get(ours).ParameterCount <= SafeTensorsLegMaxParameters;
+        var made = Oracle.Value.Make(timmName, size, folder.Path, safetensors: small);
 
         // The hub config.json as timm writes it, parsed into this library's terms.
         var parsed = TimmPretrainedConfig.Load(folder.File("config.json"));
@@ -71,8 +73,6 @@ public sealed partial class TimmCheckpointTests
         Assert.AreEqual("class_7", parsed.LabelNames![7]);
 
         using var io = WeightFile.Load(folder.File("io.pth"));
-        // The .safetensors leg (LoadPretrained) is the same conversion from another reader: only for the smaller models, to keep the class short.
-        bool small = ModelRegistry.Get(ours).ParameterCount <= SafeTensorsLegMaxParameters;
         foreach (var file in small ? new[] { "timm.pth", "timm.safetensors" } : ["timm.pth"])
         {
             using var model = definition.Build(parsed.Options);
@@ -86,8 +86,8 @@ public sealed partial class TimmCheckpointTests
             using (no_grad())
             using (var scope = NewDisposeScope())
             {
-                TensorAssert.AssertClose(io["logits"], model.call(io["x"]), $"{ours} ← {timmName} {file}: logits");
-                TensorAssert.AssertClose(io["features"], model.ForwardFeatures(io["x"]), $"{ours} ← {timmName} {file}: forward_features");
+                TensorAssert.AssertClose(io["logits"], model.call(io["x"]), $"{ours} ← {timmName} {file}: logits", Tolerance(made, "logits"));
+                TensorAssert.AssertClose(io["features"], model.ForwardFeatures(io["x"]), $"{ours} ← {timmName} {file}: forward_features", Tolerance(made, "features"));
             }
             if (file != "timm.pth") continue;
 
@@ -98,6 +98,12 @@ public sealed partial class TimmCheckpointTests
             Assert.IsTrue((double)check["relative"]! <= 1e-4, $"{timmName} loaded from ours: logits differ by {check["relative"]} (relative)");
         }
     }
+
+    /// <summary>
+    /// 1e-4 relative, or twice timm's own float32 rounding error (its float32 outputs against its float64 ones) where the random
+    /// network amplifies rounding beyond that (EfficientNetV2-S: about 1.6e-4); a wrong key map differs by far more.
+    /// </summary>
+    private static double Tolerance(JsonObject made, string output) => Math.Max(1e-4, 2 * (double)made["rounding"]![output]!);
 
     private static void AssertConfigIsTimms(JsonObject timm, TimmModelConfig parsed, ModelDefinition definition)
     {
