@@ -191,7 +191,7 @@ def check(req):
 def keys(req):
     out = {}
     for n in req['names']:
-        sd = timm.create_model(n, pretrained=False).state_dict()
+        sd = timm.create_model(n, pretrained=False, num_classes=1000).state_dict()
         out[n] = [[k, list(v.shape)] for k, v in sd.items()]
     return {'models': out}
 
