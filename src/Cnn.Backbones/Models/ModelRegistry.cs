@@ -105,13 +105,16 @@ public static class ModelRegistry
             .ToArray();
 
     /// <summary>Describes one model.</summary>
-    /// <param name="name">Model name.</param>
+    /// <param name="name">Model name, or a timm name of the same architecture (<see cref="ModelDefinition.TimmNames"/>).</param>
     /// <exception cref="ArgumentException">No model has this name; the message lists close matches.</exception>
     public static ModelInfo Get(string name) => Describe(Find(name));
 
     /// <summary>The registration of one model: its factory, default options and <see cref="ModelDefinition.Capabilities"/>.</summary>
-    /// <param name="name">Model name.</param>
-    /// <exception cref="ArgumentException">No model has this name; the message lists close matches.</exception>
+    /// <param name="name">Model name, or a timm name of the same architecture (<see cref="ModelDefinition.TimmNames"/>).</param>
+    /// <exception cref="ArgumentException">
+    /// No model has this name (the message lists close matches), or it is a timm variant that is not the same network as any
+    /// registered model (the message says why).
+    /// </exception>
     public static ModelDefinition GetDefinition(string name) => Find(name);
 
     /// <summary>
@@ -120,7 +123,7 @@ public static class ModelRegistry
     /// the weights as timm loads pretrained weights: the body
     /// strictly, the classifier only when its class count matches, the first convolution adapted to the input channels.
     /// </summary>
-    /// <param name="name">Model name, e.g. <c>resnet50</c> (see <see cref="List"/>).</param>
+    /// <param name="name">Model name, e.g. <c>resnet50</c> (see <see cref="List"/>), or a timm name of the same architecture (e.g. <c>mobilenetv3_large_100</c>).</param>
     /// <param name="options">Options; null for the model's defaults (usually 1000 classes, 3 channels; LeNet-5: 10 classes, 1 channel).</param>
     /// <exception cref="ArgumentException">Unknown name (the message lists close matches) or invalid options.</exception>
     public static Backbone Create(string name, ModelOptions? options = null)

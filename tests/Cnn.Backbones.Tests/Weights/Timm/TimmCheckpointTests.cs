@@ -47,6 +47,8 @@ public sealed partial class TimmCheckpointTests
             .OrderBy(d => ModelRegistry.Get(d.Name).ParameterCount)
             .Select(d => new object[] { d.Name, d.TimmNames[0] });
 
+    private const long SafeTensorsLegMaxParameters = 30_000_000;
+
     [GeneratedRegex("^[a-z]+")]
     private static partial Regex LeadingLetters();
 
@@ -59,7 +61,9 @@ public sealed partial class TimmCheckpointTests
         using var folder = new TempDirectory();
         int size;
         using (var meta = definition.Build(definition.DefaultOptions ?? new ModelOptions(), META)) size = Math.Max(64, meta.MinInputSize);
-        var made = Oracle.Value.Make(timmName, size, folder.Path);
+        // The .safetensors leg (LoadPretrained) is the same conversion from another reader: only for the smaller models, to keep the class short.
+        bool small = ModelRegistry.Get(ours).ParameterCount <= SafeTensorsLegMaxParameters;
+        var made = Oracle.Value.Make(timmName, size, folder.Path, safetensors: small);
 
         // The hub config.json as timm writes it, parsed into this library's terms.
         var parsed = TimmPretrainedConfig.Load(folder.File("config.json"));
@@ -69,7 +73,7 @@ public sealed partial class TimmCheckpointTests
         Assert.AreEqual("class_7", parsed.LabelNames![7]);
 
         using var io = WeightFile.Load(folder.File("io.pth"));
-        foreach (var file in new[] { "timm.pth", "timm.safetensors" })
+        foreach (var file in small ? new[] { "timm.pth", "timm.safetensors" } : ["timm.pth"])
         {
             using var model = definition.Build(parsed.Options);
             model.Compute = ComputeSettings.Float32;
@@ -82,8 +86,8 @@ public sealed partial class TimmCheckpointTests
             using (no_grad())
             using (var scope = NewDisposeScope())
             {
-                TensorAssert.AssertClose(io["logits"], model.call(io["x"]), $"{ours} ← {timmName} {file}: logits");
-                TensorAssert.AssertClose(io["features"], model.ForwardFeatures(io["x"]), $"{ours} ← {timmName} {file}: forward_features");
+                TensorAssert.AssertClose(io["logits"], model.call(io["x"]), $"{ours} ← {timmName} {file}: logits", Tolerance(made, "logits"));
+                TensorAssert.AssertClose(io["features"], model.ForwardFeatures(io["x"]), $"{ours} ← {timmName} {file}: forward_features", Tolerance(made, "features"));
             }
             if (file != "timm.pth") continue;
 
@@ -94,6 +98,12 @@ public sealed partial class TimmCheckpointTests
             Assert.IsTrue((double)check["relative"]! <= 1e-4, $"{timmName} loaded from ours: logits differ by {check["relative"]} (relative)");
         }
     }
+
+    /// <summary>
+    /// 1e-4 relative, or twice timm's own float32 rounding error (its float32 outputs against its float64 ones) where the random
+    /// network amplifies rounding beyond that (EfficientNetV2-S: about 1.6e-4); a wrong key map differs by far more.
+    /// </summary>
+    private static double Tolerance(JsonObject made, string output) => Math.Max(1e-4, 2 * (double)made["rounding"]![output]!);
 
     private static void AssertConfigIsTimms(JsonObject timm, TimmModelConfig parsed, ModelDefinition definition)
     {
@@ -135,11 +145,11 @@ public sealed partial class TimmCheckpointTests
         Assert.IsTrue(maps >= 8, $"only {maps} renaming maps");
     }
 
-    /// <summary>Variants up to 30M parameters: our keys in timm's layout are exactly timm's keys and shapes for that timm name.</summary>
+    /// <summary>Variants up to 15M parameters (the larger kinds are covered by the parity test): our keys in timm's layout are exactly timm's keys and shapes for that timm name.</summary>
     [TestMethod]
     public void OurKeysInTimmsLayoutAreTimmsKeys()
     {
-        var small = Mapped().Where(d => ModelRegistry.Get(d.Name).ParameterCount <= 30_000_000).ToArray();
+        var small = Mapped().Where(d => ModelRegistry.Get(d.Name).ParameterCount <= 15_000_000).ToArray();
         var timm = Oracle.Value.Keys(small.Select(d => d.TimmNames[0]))["models"]!.AsObject();
         foreach (var definition in small)
         {

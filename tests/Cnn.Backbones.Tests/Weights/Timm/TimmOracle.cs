@@ -54,9 +54,9 @@ internal sealed class TimmOracle : IDisposable
         return new TimmOracle(process);
     }
 
-    /// <summary>Builds timm's <paramref name="name"/> (random weights) for <paramref name="size"/> px input and writes its files to <paramref name="folder"/>.</summary>
-    public JsonObject Make(string name, int size, string folder) =>
-        Request(new JsonObject { ["cmd"] = "make", ["name"] = name, ["size"] = size, ["out"] = folder });
+    /// <summary>Builds timm's <paramref name="name"/> (random weights) for <paramref name="size"/> px input and writes its files (the <c>.safetensors</c> one when asked) to <paramref name="folder"/>.</summary>
+    public JsonObject Make(string name, int size, string folder, bool safetensors) =>
+        Request(new JsonObject { ["cmd"] = "make", ["name"] = name, ["size"] = size, ["out"] = folder, ["safetensors"] = safetensors });
 
     /// <summary>Loads <paramref name="file"/> (safetensors) into a fresh timm <paramref name="name"/> strictly; returns the logits' max|diff| / max|expected|.</summary>
     public JsonObject Check(string name, int size, string folder, string file) =>
@@ -92,7 +92,7 @@ internal sealed class TimmOracle : IDisposable
     }
 
     private const string Script = """
-import json, os, struct, sys, traceback
+import copy, json, os, struct, sys, traceback
 sys.dont_write_bytecode = True
 sys.path.insert(0, sys.argv[1])
 import numpy as np
@@ -126,44 +126,61 @@ def read_safetensors(path):
         out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=NP[v['dtype']]).copy()).reshape(v['shape'])
     return out
 
-def build(name, size):
-    try:
-        return timm.create_model(name, pretrained=False, img_size=size).eval(), size
-    except TypeError:
-        return timm.create_model(name, pretrained=False).eval(), None
+MODELS = {}  # the last model made per name, reused by check (its architecture is the point, not its weights)
 
-def randomise(model):
+def build(name, size):
+    # The test input's size where the model takes one (ViT); timm's own initialisation skipped where it can be (randomise follows).
+    for kwargs in ({'img_size': size, 'weight_init': 'skip'}, {'img_size': size}, {}):
+        try:
+            return timm.create_model(name, pretrained=False, **kwargs).eval(), kwargs.get('img_size')
+        except TypeError:
+            continue
+
+def randomise(model, size):
+    # Perturb every parameter, then give each BatchNorm the running statistics of random images (train-mode passes with a
+    # cumulative average), so the eval-mode network is well conditioned and its buffers are not the 0/1 of initialisation.
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for k, t in model.state_dict().items():
-            if not t.is_floating_point(): continue
-            if k.endswith('running_var'): t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-            elif k.endswith('running_mean'): t.copy_(torch.randn(t.shape, generator=g) * 0.2)
-            else:
-                s = float(t.std()) if t.numel() > 1 else 0.0
-                t.add_(torch.randn(t.shape, generator=g) * (0.1 * s if s > 0 else 0.1))
+        for t in model.parameters():
+            s = float(t.std()) if t.numel() > 1 else 0.0
+            t.add_(torch.randn(t.shape, generator=g) * (0.1 * s if s > 0 else 0.1))
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if norms:
+            for m in norms:
+                m.reset_running_stats(); m.momentum = None
+            model.train()
+            for _ in range(2):
+                model(torch.randn(4, 3, size, size, generator=g))
+            for m in norms: m.momentum = 0.1
+    model.eval()
 
 def make(req):
     torch.manual_seed(0)
     model, img = build(req['name'], req['size'])
-    randomise(model)
+    randomise(model, req['size'])
     out = req['out']
     sd = model.state_dict()
     torch.save(sd, os.path.join(out, 'timm.pth'))
-    write_safetensors(os.path.join(out, 'timm.safetensors'), sd)
+    if req.get('safetensors'): write_safetensors(os.path.join(out, 'timm.safetensors'), sd)
     x = torch.randn(2, 3, req['size'], req['size'], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        logits = model(x); features = model.forward_features(x)
+        features = model.forward_features(x); logits = model.forward_head(features)
+        # timm's own float32 rounding, measured against float64: deep random networks can amplify it beyond 1e-4.
+        exact = copy.deepcopy(model).double()
+        exact_features = exact.forward_features(x.double()); exact_logits = exact.forward_head(exact_features)
+        del exact
+    rounding = {k: float((a.double() - b).abs().max() / b.abs().max()) for k, a, b in
+                (('logits', logits, exact_logits), ('features', features, exact_features))}
+    MODELS[req['name']] = model
     torch.save({'x': x, 'logits': logits, 'features': features}, os.path.join(out, 'io.pth'))
     labels = ['class_%d' % i for i in range(model.num_classes)]
     save_config_for_hf(model, __import__('pathlib').Path(out, 'config.json'),
                        model_config={'label_names': labels}, model_args={'img_size': img} if img else None)
     cfg = dict(model.pretrained_cfg)
-    return {'keys': len(sd), 'img_size': img, 'pretrained_cfg': {k: cfg.get(k) for k in ('input_size', 'mean', 'std', 'crop_pct', 'interpolation', 'num_classes')}}
+    return {'keys': len(sd), 'img_size': img, 'rounding': rounding, 'pretrained_cfg': {k: cfg.get(k) for k in ('input_size', 'mean', 'std', 'crop_pct', 'interpolation', 'num_classes')}}
 
 def check(req):
-    torch.manual_seed(0)
-    model, _ = build(req['name'], req['size'])
+    model = MODELS.pop(req['name'], None) or build(req['name'], req['size'])[0]
     result = model.load_state_dict(read_safetensors(req['file']), strict=True)
     io = torch.load(os.path.join(req['out'], 'io.pth'))
     with torch.no_grad():
@@ -174,7 +191,7 @@ def check(req):
 def keys(req):
     out = {}
     for n in req['names']:
-        sd = timm.create_model(n, pretrained=False).state_dict()
+        sd = timm.create_model(n, pretrained=False, num_classes=1000).state_dict()
         out[n] = [[k, list(v.shape)] for k, v in sd.items()]
     return {'models': out}
 
