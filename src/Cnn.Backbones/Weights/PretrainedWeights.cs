@@ -50,6 +50,29 @@ public static class PretrainedWeights
         return ResolveName(definition, name, environmentStore, cancellation);
     }
 
+    /// <summary>
+    /// The local file of an OpenCLIP checkpoint: a path as it is, or an <c>hf-hub:</c> name (e.g.
+    /// <c>hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K</c>) downloaded once into the hub's cache (<c>open_clip_model.safetensors</c>,
+    /// else <c>open_clip_pytorch_model.bin</c>), hash-checked as every download is.
+    /// </summary>
+    /// <param name="weights">A checkpoint path or an <c>hf-hub:</c> name.</param>
+    /// <param name="store">Where to cache and download; null for the environment's.</param>
+    /// <param name="cancellation">Stops a download.</param>
+    /// <exception cref="FileNotFoundException">A path that does not exist.</exception>
+    /// <exception cref="WeightDownloadException">The download failed, was refused, or is impossible offline.</exception>
+    public static string ResolveOpenClip(string weights, WeightStore? store = null, CancellationToken cancellation = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(weights);
+        if (!HubModelId.IsHubName(weights))
+            return File.Exists(weights) ? weights : throw new FileNotFoundException(
+                $"CLIP weight file '{weights}' does not exist. Pass an OpenCLIP checkpoint (open_clip_pytorch_model.bin, " +
+                "open_clip_model.safetensors or a .pt state dict) or a hub name such as hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K.", weights);
+        var id = HubModelId.Parse(weights);
+        if (store is not null) return Wait(store.GetHubFilesAsync(id, HubFileSet.OpenClip, cancellation)).WeightsPath;
+        using var environmentStore = new WeightStore();
+        return Wait(environmentStore.GetHubFilesAsync(id, HubFileSet.OpenClip, cancellation)).WeightsPath;
+    }
+
     /// <summary>Whether <paramref name="weights"/> names weights to download rather than a file (it is not an existing path).</summary>
     /// <param name="weights">What the user gave.</param>
     public static bool IsName(string weights) => !File.Exists(weights) && !LooksLikePath(weights);

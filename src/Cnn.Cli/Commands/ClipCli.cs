@@ -28,8 +28,8 @@ internal static class ClipCli
         string? weights = arguments.String("--weights");
         if (weights is null)
             stderr.WriteLine($"cnn: warning: no --weights given: {model} has random weights, so its outputs are meaningless. Give an OpenCLIP checkpoint with --weights.");
-        else if (!File.Exists(weights))
-            throw new CliUsageException($"weight file '{weights}' does not exist");
+        else if (!Cnn.Backbones.Weights.Download.HubModelId.IsHubName(weights) && !File.Exists(weights))
+            throw new CliUsageException($"weight file '{weights}' does not exist (give an OpenCLIP checkpoint or an hf-hub: name)");
         return weights;
     }
 

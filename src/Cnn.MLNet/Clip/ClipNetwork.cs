@@ -42,7 +42,7 @@ internal sealed class ClipNetwork : IDisposable
         var model = ClipModel.Create(modelName);
         try
         {
-            if (weightsPath is not null) model.LoadWeights(weightsPath);
+            if (weightsPath is not null) model.LoadWeights(Backbones.Weights.PretrainedWeights.ResolveOpenClip(weightsPath));
             model.eval();
             return new ClipNetwork(model);
         }

@@ -9,8 +9,9 @@ public class ClipModelOptions
     public string ModelName { get; set; } = "ViT-B-32";
 
     /// <summary>
-    /// An OpenCLIP checkpoint (<c>open_clip_pytorch_model.bin</c>, <c>open_clip_model.safetensors</c> or a <c>.pt</c> state dict).
-    /// Null builds the model with random weights (only useful for tests).
+    /// An OpenCLIP checkpoint (<c>open_clip_pytorch_model.bin</c>, <c>open_clip_model.safetensors</c> or a <c>.pt</c> state dict),
+    /// or a hub name such as <c>hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K</c> (downloaded once into the hub's cache; see
+    /// <c>PretrainedWeights.ResolveOpenClip</c>). Null builds the model with random weights (only useful for tests).
     /// </summary>
     public string? WeightsPath { get; set; }
 
@@ -24,7 +25,7 @@ public class ClipModelOptions
     {
         ClipModels.Get(ModelName);
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be at least 1.");
-        if (WeightsPath is not null && !File.Exists(WeightsPath))
+        if (WeightsPath is not null && !Backbones.Weights.Download.HubModelId.IsHubName(WeightsPath) && !File.Exists(WeightsPath))
             throw new FileNotFoundException($"CLIP weight file '{WeightsPath}' does not exist. Pass an OpenCLIP checkpoint (open_clip_pytorch_model.bin, open_clip_model.safetensors or a .pt state dict).", WeightsPath);
     }
 }

@@ -180,4 +180,27 @@ public sealed class PretrainedWeightsTests
         StringAssert.Contains(error.Message, Path.Combine(dir.Path, "checkpoints", entry.FileName));
         StringAssert.Contains(error.Message, entry.Sha256Prefix);
     }
+
+    [TestMethod]
+    public void AnOpenClipHubNameDownloadsTheOpenClipCheckpointIntoTheHubCache()
+    {
+        var bytes = new byte[4096];
+        new Random(7).NextBytes(bytes);
+        using var hub = new FakeHub("laion/CLIP-test", new Dictionary<string, byte[]>
+        {
+            ["open_clip_config.json"] = System.Text.Encoding.UTF8.GetBytes("""{"model_cfg": {"embed_dim": 512}}"""),
+            ["open_clip_pytorch_model.bin"] = bytes,
+        });
+        using var dir = new TempDirectory();
+        var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
+        options.Progress = null;
+        options.HubEndpoint = hub.Server.BaseUrl;
+        using var store = new WeightStore(options);
+        string path = PretrainedWeights.ResolveOpenClip("hf-hub:laion/CLIP-test", store);
+        StringAssert.StartsWith(path, Path.Combine(dir.Path, "hub", "models--laion--CLIP-test", "snapshots"));
+        StringAssert.EndsWith(path, "open_clip_pytorch_model.bin");
+        CollectionAssert.AreEqual(bytes, File.ReadAllBytes(path));
+        var missing = Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedWeights.ResolveOpenClip(dir.File("nope.bin")));
+        StringAssert.Contains(missing.Message, "hf-hub:");
+    }
 }
