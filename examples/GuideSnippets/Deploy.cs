@@ -1,5 +1,6 @@
 using Cnn.Backbones.Onnx.Export;
 using Cnn.MLNet.Export;
+using Cnn.MLNet.Persistence;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
@@ -19,6 +20,17 @@ internal static class Deploy
             Output = OnnxExportOutput.Probabilities,     // output: softmax probabilities
         });
         export.Save("model.onnx");
+        #endregion
+    }
+
+    /// <summary>Converts a trained pipeline into ML.NET's own transformers, saved with ML.NET's Model.Save.</summary>
+    public static void ToPlainMlNet(MLContext ml, ITransformer model, IDataView data)
+    {
+        #region plain
+        var plain = MLNetExport.ToOnnxPipeline(ml, model, data.Schema);   // verified against the network before it returns
+        plain.Save(ml, "plain.zip");                                       // mlContext.Model.Save, through a temporary file
+        // or from a file saved by CnnPipelineFile / cnn train:
+        CnnPipelineFile.ExportForMLNet(ml, "model.zip", "plain.zip");
         #endregion
     }
 
