@@ -26,12 +26,13 @@ public sealed class ExportCommand : ICliCommand
     [
         CommonOptions.ModelFile("a model saved by 'cnn train' or 'cnn distill' (or --model)"),
         CommonOptions.Model("registered architecture (or --model-file)"),
-        CommonOptions.Weights("with --model: weights to load (.pth, .safetensors, or a file written by 'cnn import'); without, the weights are random"),
+        CommonOptions.Weights("with --model: weights to load: " + CommonOptions.WeightsForms + ", or a file written by 'cnn import'; without, the weights are random"),
+        CommonOptions.Pretrained,
         new("--num-classes", "with --model: classes of the classifier (default: the weight file's, else 1000)", "N"),
         new("--labels", "with --model: a text file of class names, one per line, in class order, for the metadata", "<file>"),
         CommonOptions.InferenceImageSize,
         CommonOptions.Output("the .onnx file to write (default: the model file's name, or the model's, with .onnx; with --format mlnet: .mlnet.zip)"),
-        new("--format", "onnx (default): the network as ONNX; mlnet: the pipeline as an ML.NET model that needs no TorchSharp (with --model-file)", "onnx|mlnet"),
+        new("--format", "onnx (default): the network as ONNX; mlnet: the pipeline as an ML.NET model that needs no TorchSharp (with --model-file); timm: the network's weights in timm's state-dict layout (.safetensors) for Python users", "onnx|mlnet|timm"),
         new("--image-input", "with --format mlnet: the model's image column holds decoded images (image, default: MLImage) or file paths (path: LoadImages)", "image|path"),
         new("--probabilities", "output softmax probabilities ('probabilities') instead of logits ('logits')"),
         new("--normalize-inside", "put the normalisation in the graph: the input is then 0-255 pixel values (ML.NET's ExtractPixels)"),
@@ -59,13 +60,14 @@ public sealed class ExportCommand : ICliCommand
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         string format = arguments.String("--format") ?? "onnx";
-        if (format is not ("onnx" or "mlnet"))
-            throw new CliUsageException($"--format: '{format}' is not a format; give onnx or mlnet");
+        if (format is not ("onnx" or "mlnet" or "timm"))
+            throw new CliUsageException($"--format: '{format}' is not a format; give onnx, mlnet or timm");
         if (format == "mlnet") return RunMLNet(arguments, stdout);
+        if (format == "timm") return RunTimm(arguments, stdout, stderr);
         if (arguments.String("--image-input") is not null) throw new CliUsageException("--image-input applies to --format mlnet only");
         string? model = arguments.String("--model");
         string? modelFile = arguments.String("--model-file");
-        string? weights = arguments.String("--weights");
+        string? weights = CommonOptions.WeightsOf(arguments);
         int? numClasses = arguments.OptionalInt("--num-classes", min: 1);
         string? labelsPath = arguments.String("--labels");
         int? imageSize = arguments.OptionalInt("--image-size", min: 8, max: 4096);
@@ -76,7 +78,7 @@ public sealed class ExportCommand : ICliCommand
             throw new CliUsageException("--weights, --num-classes and --labels apply to --model only (a model file carries its own)");
         if (model is not null) model = CliApp.RequireModel(model);
         if (modelFile is not null && !File.Exists(modelFile)) throw new FileNotFoundException($"model file not found: {modelFile}", modelFile);
-        if (weights is not null && !File.Exists(weights)) throw new FileNotFoundException($"--weights: file not found: {weights}", weights);
+        if (weights is not null && !Cnn.Backbones.Weights.PretrainedWeights.IsName(weights) && !File.Exists(weights)) throw new FileNotFoundException($"--weights: file not found: {weights}", weights);
         if (labelsPath is not null && !File.Exists(labelsPath)) throw new FileNotFoundException($"--labels: file not found: {labelsPath}", labelsPath);
         string output = OutputPath.Check(arguments.String("--output") ?? (modelFile is not null ? Path.ChangeExtension(modelFile, ".onnx") : model + ".onnx"), "--output");
 
@@ -105,12 +107,59 @@ public sealed class ExportCommand : ICliCommand
         return 0;
     }
 
+    /// <summary>
+    /// <c>--format timm</c>: the network's weights in timm's layout (<see cref="Cnn.Backbones.Weights.WeightLayout.Timm"/>), which
+    /// <c>timm.create_model(name, num_classes=N)</c> loads with <c>load_state_dict(strict=True)</c>.
+    /// </summary>
+    private static int RunTimm(CliArguments arguments, TextWriter stdout, TextWriter stderr)
+    {
+        foreach (var option in new[] { "--labels", "--image-input", "--tolerance" })
+            if (arguments.String(option) is not null) throw new CliUsageException($"{option} does not apply to --format timm");
+        foreach (var flag in new[] { "--probabilities", "--normalize-inside", "--dynamic-size" })
+            if (arguments.Flag(flag)) throw new CliUsageException($"{flag} does not apply to --format timm (it writes weights, not a graph)");
+        string? model = arguments.String("--model");
+        string? modelFile = arguments.String("--model-file");
+        string? weights = CommonOptions.WeightsOf(arguments);
+        int? numClasses = arguments.OptionalInt("--num-classes", min: 1);
+        if ((model is null) == (modelFile is null))
+            throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
+        if (modelFile is not null && (weights is not null || numClasses is not null))
+            throw new CliUsageException("--weights and --num-classes apply to --model only (a model file carries its own)");
+        if (model is not null) model = CliApp.RequireModel(model);
+        if (model is not null && Cnn.Backbones.Models.ModelRegistry.GetDefinition(model).TimmKeyMap is null) throw NoTimmLayout(model);
+        if (modelFile is not null && !File.Exists(modelFile)) throw new FileNotFoundException($"model file not found: {modelFile}", modelFile);
+        string name = model ?? Path.GetFileNameWithoutExtension(modelFile!);
+        string output = OutputPath.Check(arguments.String("--output") ?? name + ".timm.safetensors", "--output");
+        if (modelFile is not null)
+        {
+            using var pipeline = PipelineModel.Load(modelFile);
+            return WriteTimm(pipeline.Classifier.Network.Model, output, stdout);
+        }
+        if (weights is null) BackboneRunner.WarnRandomWeights(stderr, model!);
+        using var runner = BackboneRunner.Create(model!, weights, numClasses, cropPct: null);
+        return WriteTimm(runner.Network.Model, output, stdout);
+    }
+
+    private static int WriteTimm(Cnn.Backbones.Models.Backbone model, string output, TextWriter stdout)
+    {
+        if (model.TimmKeyMap is null) throw NoTimmLayout(model.GetName());
+        string timmName = Cnn.Backbones.Models.ModelRegistry.GetDefinition(model.GetName()).TimmNames.FirstOrDefault() ?? model.GetName();
+        model.SaveWeights(output, Cnn.Backbones.Weights.WeightLayout.Timm);
+        stdout.WriteLine($"wrote {output} (timm's layout; in Python: timm.create_model(\"{timmName}\", num_classes={model.NumClasses})" +
+                         ".load_state_dict(safetensors.torch.load_file(path), strict=True))");
+        return 0;
+    }
+
+    private static InvalidOperationException NoTimmLayout(string model) =>
+        new($"timm has no architecture that is {model}, so its weights have no timm layout; export it as ONNX instead (--format onnx).");
+
     private static int RunMLNet(CliArguments arguments, TextWriter stdout)
     {
         string? modelFile = arguments.String("--model-file");
         if (modelFile is null) throw new CliUsageException("--format mlnet needs --model-file <model.zip> (a pipeline saved by 'cnn train')");
         foreach (var option in new[] { "--model", "--weights", "--num-classes", "--labels", "--image-size" })
             if (arguments.String(option) is not null) throw new CliUsageException($"{option} does not apply to --format mlnet (the model file carries its own)");
+        if (arguments.Flag("--pretrained")) throw new CliUsageException("--pretrained does not apply to --format mlnet (the model file carries its own)");
         foreach (var flag in new[] { "--probabilities", "--normalize-inside", "--dynamic-size" })
             if (arguments.Flag(flag)) throw new CliUsageException($"{flag} does not apply to --format mlnet (its graph always takes 0-255 pixels and gives probabilities)");
         var input = (arguments.String("--image-input") ?? "image") switch

@@ -136,7 +136,14 @@ public sealed class CliConventionsTests
     {
         var lines = CliHost.Succeed("models").Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => Regex.IsMatch(l, @"\dx\d+x\d+")).ToList();
         Assert.IsTrue(lines.Any(l => l.StartsWith("efficientnet_b0", StringComparison.Ordinal)));
-        var inputColumns = lines.Select(l => Regex.Match(l, @"\d+x\d+x\d+\s*$").Index).Distinct().ToList();
+        var inputColumns = lines.Select(l => Regex.Match(l, @" \d+x\d+x\d+ ").Index).Distinct().ToList();
         Assert.HasCount(1, inputColumns, "every row's input column starts at the same place:\n" + string.Join("\n", lines.Take(5)));
+        // The published weights and timm's names of each architecture, from the registry.
+        foreach (var definition in Cnn.Backbones.Models.ModelRegistry.List().Select(m => Cnn.Backbones.Models.ModelRegistry.GetDefinition(m.Name)))
+        {
+            string line = lines.Single(l => l.StartsWith(definition.Name + " ", StringComparison.Ordinal));
+            foreach (string timm in definition.TimmNames) StringAssert.Contains(line, timm, definition.Name);
+            StringAssert.Contains(line + " ", $" {definition.Weights.Count} ", definition.Name);
+        }
     }
 }
