@@ -126,6 +126,9 @@ public sealed partial class AlexNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "alexnet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
         [new ModelDefinition(AlexNet.ModelName, Family, AlexNet.Config, (options, device) => new AlexNet(options, device)).WithWeights(WeightsEnums)];

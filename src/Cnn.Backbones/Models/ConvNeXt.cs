@@ -176,6 +176,9 @@ public sealed partial class ConvNeXtFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "convnext";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     /// <summary>The architectures, as torchvision defines them (resize 236/230/232/232, crop 224, bilinear).</summary>
     public static IReadOnlyList<ConvNeXtArchitecture> Architectures { get; } =
     [

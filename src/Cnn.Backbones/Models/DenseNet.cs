@@ -306,6 +306,9 @@ public sealed partial class DenseNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "densenet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16AndChannelsLast;
+
     /// <summary>The architectures, by name, as torchvision defines them.</summary>
     public static IReadOnlyList<DenseNetArchitecture> Architectures { get; } =
     [

@@ -301,6 +301,9 @@ public sealed partial class GoogLeNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "googlenet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
         [new ModelDefinition(GoogLeNet.ModelName, Family, GoogLeNet.Config, (options, device) => new GoogLeNet(options, device)).WithWeights(WeightsEnums)];

@@ -438,6 +438,9 @@ public sealed partial class InceptionV3Family : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "inception";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
         [new ModelDefinition(InceptionV3.ModelName, Family, InceptionV3.Config, (options, device) => new InceptionV3(options, device)).WithWeights(WeightsEnums)];

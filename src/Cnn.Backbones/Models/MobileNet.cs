@@ -189,6 +189,9 @@ public sealed partial class MobileNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "mobilenet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16AndChannelsLast;
+
     /// <summary>torchvision IMAGENET1K_V1: resize 256, crop 224, bilinear, ImageNet mean/std.</summary>
     /// <param name="name">Model name.</param>
     public static PretrainedConfig Config(string name) =>

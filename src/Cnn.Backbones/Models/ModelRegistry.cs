@@ -12,6 +12,9 @@ public interface IModelFamily
 {
     /// <summary>The family's variants, in listing order.</summary>
     IEnumerable<ModelDefinition> Models { get; }
+
+    /// <summary>What <c>Auto</c> precision and memory format turn on for the family's models (<see cref="Models.AutoCompute"/>); none by default.</summary>
+    AutoCompute AutoCompute => AutoCompute.None;
 }
 
 /// <summary>One registered model variant.</summary>
@@ -42,6 +45,9 @@ public sealed record ModelDefinition(string Name, string Family, PretrainedConfi
 
     /// <summary>The names timm gives this architecture (e.g. <c>mobilenetv3_large_100</c> for <c>mobilenet_v3_large</c>); the registry accepts them as aliases.</summary>
     public IReadOnlyList<string> TimmNames { get; init; } = [];
+
+    /// <summary>What <c>Auto</c> precision and memory format turn on for this model, as its family declares (<see cref="IModelFamily.AutoCompute"/>).</summary>
+    public AutoCompute AutoCompute { get; init; } = AutoCompute.None;
 
     /// <summary>How timm's state-dict keys map onto this model's; null where timm's layout is not supported (or is the same as ours).</summary>
     public Weights.Catalog.ICheckpointKeyMap? TimmKeyMap { get; init; }
@@ -220,7 +226,7 @@ public static class ModelRegistry
             if (timm is not null) refusals.AddRange(timm.TimmRefusals);
             foreach (var listed in family.Models)
             {
-                var definition = timm?.WithTimm(listed) ?? listed;
+                var definition = (timm?.WithTimm(listed) ?? listed) with { AutoCompute = family.AutoCompute };
                 if (!definitions.TryAdd(definition.Name, definition))
                     throw new InvalidOperationException($"Model '{definition.Name}' is registered twice ({definitions[definition.Name].Family} and {definition.Family}).");
             }

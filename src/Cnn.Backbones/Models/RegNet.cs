@@ -218,6 +218,9 @@ public sealed partial class RegNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "regnet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     // Declared before Architectures: static initialisers run in order.
     private static PretrainedConfig Config { get; } =
         PretrainedConfig.TorchvisionImageNet(224, 256, "stem.0", "fc", "torchvision IMAGENET1K_V1");

@@ -11,6 +11,9 @@ public sealed partial class SeResNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "seresnet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16AndChannelsLast;
+
     /// <summary>The architectures.</summary>
     public static IReadOnlyList<ResNetArchitecture> Architectures { get; } =
     [

@@ -202,6 +202,9 @@ public sealed partial class SqueezeNetFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "squeezenet";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     /// <summary>torchvision IMAGENET1K_V1 for both versions: resize 256, crop 224, ImageNet mean/std, bilinear.</summary>
     public static PretrainedConfig Config { get; } =
         PretrainedConfig.TorchvisionImageNet(224, 256, "features.0", "classifier.1", "torchvision IMAGENET1K_V1");

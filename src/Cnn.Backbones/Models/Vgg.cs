@@ -188,6 +188,9 @@ public sealed partial class VggFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vgg";
 
+    /// <summary>Auto: what the family measured faster on a CPU with native bfloat16 (docs/performance.md).</summary>
+    public AutoCompute AutoCompute => AutoCompute.BFloat16ChannelsLastInBFloat16;
+
     private const int M = 0;
     private static readonly int[] A = [64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
     private static readonly int[] B = [64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];

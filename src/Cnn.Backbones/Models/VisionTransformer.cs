@@ -426,6 +426,9 @@ public sealed partial class VisionTransformerFamily : IModelFamily
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vit";
 
+    /// <summary>Auto: bfloat16 (it trained faster so); contiguous, since its token stages gain nothing from channels-last.</summary>
+    public AutoCompute AutoCompute { get; } = new(BFloat16: true, ChannelsLastInBFloat16: false, ChannelsLastInFloat32: false);
+
     /// <summary>The architectures, as torchvision defines them (crop 224; resize 256, ViT-L/16 242; bilinear).</summary>
     public static IReadOnlyList<VisionTransformerArchitecture> Architectures { get; } =
     [

@@ -6,38 +6,13 @@ namespace Cnn.MLNet.Networks;
 
 /// <summary>
 /// Resolves <see cref="CnnPrecision"/> and <see cref="CnnMemoryFormat"/> into the <see cref="ComputeSettings"/> a backbone runs
-/// with, and says why. The families for which Auto turns bfloat16 and channels-last on are data, from the measurements of
-/// <c>benchmarks/Cnn.Benchmarks --compute --model M</c> on a CPU with AVX-512 BF16: bfloat16 channels-last inference ran
-/// 1.6–2.9× float32 for every family measured (resnet18, mobilenet_v3_large, efficientnet_b0, convnext_tiny, densenet121);
-/// training 1.5–3.5× for resnet18, convnext_tiny and densenet121, but 1.0–1.6× for the depthwise families, where channels-last
-/// alone gives most of it. Below <see cref="MinimumAutoSize"/> pixels neither helps: at Fashion-MNIST's 28 px resnet18 trained
+/// with, and says why. What Auto turns on for a model is its family's declaration (<see cref="IModelFamily.AutoCompute"/>), from
+/// the measurements of <c>benchmarks/Cnn.Benchmarks --compute --model M</c> on a CPU with AVX-512 BF16. Below <see cref="MinimumAutoSize"/> pixels neither helps: at Fashion-MNIST's 28 px resnet18 trained
 /// at 322 img/s in bfloat16 against 409 in float32 (<c>cnn train --limit 2560 --epochs 1</c>), and channels-last at 401, because
 /// per-layer overheads outweigh arithmetic on maps of 7×7 and smaller.
 /// </summary>
 internal static class ComputeSelection
 {
-    // Families whose training and inference ran faster in bfloat16 on a CPU with native bfloat16 (AVX-512 BF16).
-    private static readonly IReadOnlySet<string> BFloat16Faster = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-    {
-        "resnet", "seresnet", "mobilenet", "efficientnet", "convnext", "densenet", "vgg", "squeezenet", "googlenet", "inception",
-        "regnet", "alexnet", "vit",
-    };
-
-    // Families whose bfloat16 training ran faster on channels-last activations (the rest, such as ViT's token stages, gain nothing).
-    private static readonly IReadOnlySet<string> ChannelsLastFaster = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-    {
-        "resnet", "seresnet", "mobilenet", "efficientnet", "convnext", "densenet", "vgg", "squeezenet", "googlenet", "inception",
-        "regnet", "alexnet",
-    };
-
-    // Families whose float32 training ran faster channels-last (README, Mixed precision: resnet18 1.22x, mobilenet_v3_large 1.62x,
-    // efficientnet_b0 1.29x, densenet121 1.30x); convnext_tiny ran 0.85x, its LayerNorms permuting each block, and the families
-    // not measured stay contiguous.
-    private static readonly IReadOnlySet<string> Float32ChannelsLastFaster = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-    {
-        "resnet", "seresnet", "mobilenet", "efficientnet", "densenet",
-    };
-
     /// <summary>
     /// Lets <see cref="CnnPrecision.Float16"/> resolve on the CPU in this asynchronous flow only: for the tests of the float16
     /// training path (loss scaling, skipped steps, the scale in checkpoints), which libtorch's CPU kernels run, slowly.
@@ -84,7 +59,9 @@ internal static class ComputeSelection
     public static (ComputeSettings Settings, string Reason) Resolve(CnnPrecision precision, CnnMemoryFormat format, Device device, string architecture,
         int inputSize, CnnInferenceEngine engine = CnnInferenceEngine.TorchSharp)
     {
-        string family = ModelRegistry.Exists(architecture) ? ModelRegistry.GetDefinition(architecture).Family : architecture;
+        var definition = ModelRegistry.Exists(architecture) ? ModelRegistry.GetDefinition(architecture) : null;
+        string family = definition?.Family ?? architecture;
+        var auto = definition?.AutoCompute ?? AutoCompute.None;
         bool cuda = device.type == TorchSharp.DeviceType.CUDA;
         bool onnxRuntime = engine == CnnInferenceEngine.OnnxRuntime, small = inputSize < MinimumAutoSize;
         var (reduced, precisionReason) = precision switch
@@ -96,7 +73,7 @@ internal static class ComputeSelection
             CnnPrecision.Float16 => (ScalarType.Float16, "float16 as asked, with loss scaling"),
             _ when cuda => (null, "auto: float32 on CUDA (choose BFloat16 or Float16 explicitly)"),
             _ when !CpuFeatures.HasNativeBFloat16 => (null, "auto: float32 (no native bfloat16 that oneDNN uses on this CPU)"),
-            _ when !BFloat16Faster.Contains(family) => (null, $"auto: float32 ({family} measured no faster in bfloat16)"),
+            _ when !auto.BFloat16 => (null, $"auto: float32 ({family} measured no faster in bfloat16)"),
             _ when small => (null, $"auto: float32 (inputs of {inputSize} px, under {MinimumAutoSize}, train no faster in bfloat16)"),
             _ => (ScalarType.BFloat16, $"auto: bfloat16 ({string.Join(", ", CpuFeatures.BFloat16InstructionSets)})"),
         };
@@ -107,7 +84,7 @@ internal static class ComputeSelection
             _ when cuda => (false, "auto: contiguous on CUDA"),
             _ when onnxRuntime => (false, "auto: contiguous (the ONNX Runtime engine)"),
             _ when small => (false, $"auto: contiguous (inputs of {inputSize} px, under {MinimumAutoSize})"),
-            _ when (reduced is null ? Float32ChannelsLastFaster : ChannelsLastFaster).Contains(family) => (true, "auto: channels-last"),
+            _ when (reduced is null ? auto.ChannelsLastInFloat32 : auto.ChannelsLastInBFloat16) => (true, "auto: channels-last"),
             _ => (false, $"auto: contiguous ({family} measured no faster channels-last{(reduced is null ? " in float32" : "")})"),
         };
         return (new ComputeSettings(reduced, channelsLast), $"{precisionReason}; {formatReason}");
