@@ -293,7 +293,7 @@ internal sealed record FitSettings
             throw new CliUsageException("give either --val-data <folder> or --val-split F, not both");
         if (settings.Patience is not null && settings.ValidationFolder is null && settings.ValidationSplit <= 0)
             throw new CliUsageException("--patience needs validation data: --val-split F or --val-data <folder>");
-        if (!settings.Force && Cnn.MLNet.Persistence.AtomicFile.IsReadOnly(settings.Output))
+        if (!settings.Force && Cnn.MLNet.Persistence.CnnPipelineFile.IsReadOnly(settings.Output))
             throw new CliUsageException($"option --output '{settings.Output}' is a read-only file; give another file, make it writable, or add --force to replace it");
         if (settings.Threads is { } threads)
         {

@@ -58,8 +58,8 @@ internal sealed class BackboneRunner : IDisposable
                 channels = 1;
         }
         // A file written by 'cnn import' brings its block counts and preprocessing; the weights themselves are loaded strictly below.
-        var (options, mean, std) = ImportedWeights.Apply(new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize, WeightsPath = weightsPath }, null, null);
-        var spec = NetworkSpec.For(modelName, options with { WeightsPath = null }, mean, std, cropPct, resolved?.Config);
+        var spec = NetworkSpec.For(modelName, new ModelOptions { NumClasses = classes, InChannels = channels, ImageSize = imageSize, WeightsPath = weightsPath }, null, null, cropPct, resolved?.Config);
+        spec = spec with { Model = spec.Model with { WeightsPath = null } };
         var network = NetworkBuilder.Build(spec, CPU);
         try
         {

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Cnn.MLNet.Clip;
 
 /// <summary>A loaded CLIP model with its image preprocessing; stores itself in a pipeline file (<c>clip.safetensors</c>).</summary>
-internal sealed class ClipNetwork : IDisposable
+public sealed class ClipNetwork : IDisposable
 {
     private readonly object _gate = new();
     private ImageBatcher? _batcher;
@@ -19,10 +19,13 @@ internal sealed class ClipNetwork : IDisposable
         Preprocess = PreprocessFor(model.Config);
     }
 
+    /// <summary>The CLIP model (image and text towers, <c>logit_scale</c>).</summary>
     public ClipModel Model { get; }
 
+    /// <summary>OpenCLIP's name of the model, e.g. <c>ViT-B-32</c>.</summary>
     public string ModelName => Model.Config.Name;
 
+    /// <summary>The image preprocessing the model is fed with (<see cref="PreprocessFor"/>).</summary>
     public PreprocessOptions Preprocess { get; }
 
     /// <summary>OpenCLIP's evaluation transform: bicubic resize of the shorter side, centre crop, CLIP's mean and std.</summary>
@@ -78,7 +81,10 @@ internal sealed class ClipNetwork : IDisposable
         lock (_gate) return Model.EncodeText(texts, normalize, warn).contiguous().data<float>().ToArray();
     }
 
-    public void Save(ZipArchive archive, string prefix)
+    /// <summary>Writes the model's weights into a pipeline file's archive as <c>&lt;prefix&gt;clip.safetensors</c>.</summary>
+    /// <param name="archive">The archive being written.</param>
+    /// <param name="prefix">The entry-name prefix of this stage.</param>
+    internal void Save(ZipArchive archive, string prefix)
     {
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");
         try
@@ -93,7 +99,9 @@ internal sealed class ClipNetwork : IDisposable
         }
     }
 
-    public static ClipNetwork Load(ZipArchive archive, string prefix, string modelName)
+    /// <summary>Reads a model written by <see cref="Save"/>.</summary>
+    /// <exception cref="InvalidDataException">The entry is missing or damaged.</exception>
+    internal static ClipNetwork Load(ZipArchive archive, string prefix, string modelName)
     {
         var entry = archive.GetEntry(prefix + "clip.safetensors") ?? throw new InvalidDataException($"Model file: '{prefix}clip.safetensors' is missing.");
         string temporary = Path.Combine(Path.GetTempPath(), $"cnn-{Guid.NewGuid():N}.safetensors");
@@ -120,5 +128,6 @@ internal sealed class ClipNetwork : IDisposable
         }
     }
 
+    /// <summary>Releases the model's tensors.</summary>
     public void Dispose() => Model.Dispose();
 }

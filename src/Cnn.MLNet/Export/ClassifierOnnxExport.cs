@@ -33,7 +33,7 @@ public static class ClassifierOnnxExport
     /// <param name="options">Export options; the input size, mean/std and architecture default to the network's.</param>
     /// <exception cref="NotSupportedException">The network cannot be exported (the message names the module or the reason).</exception>
     /// <exception cref="OnnxExportException">The exported graph does not reproduce the network in ONNX Runtime.</exception>
-    internal static OnnxExportResult Export(CnnNetwork network, IReadOnlyList<string>? classLabels, OnnxExportOptions? options = null)
+    public static OnnxExportResult Export(CnnNetwork network, IReadOnlyList<string>? classLabels, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         options ??= new OnnxExportOptions();

@@ -27,7 +27,8 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
         _mapping = new FeatureMapping(this, imageColumn, outputColumn, batchSize);
     }
 
-    internal CnnNetwork Network { get; }
+    /// <summary>The network that extracts the features: its backbone (<see cref="CnnNetwork.Model"/>), spec, and how it computes.</summary>
+    public CnnNetwork Network { get; }
 
     /// <summary>Stage maps added as extra columns (indices into the backbone's FeatureInfo).</summary>
     public IReadOnlyList<int> StageIndices { get; }

@@ -10,7 +10,7 @@ namespace Cnn.MLNet.Networks;
 /// A built network: its <see cref="NetworkSpec"/>, the backbone and the device it runs on. Runs batched eval-mode forward passes.
 /// Built by <see cref="NetworkBuilder"/>, stored by <see cref="NetworkFile"/>.
 /// </summary>
-internal sealed class CnnNetwork : IDisposable
+public sealed class CnnNetwork : IDisposable
 {
     private readonly object _gate = new();
     private ImageBatcher? _batcher;
@@ -130,7 +130,7 @@ internal sealed class CnnNetwork : IDisposable
 
     /// <summary>As <see cref="Forward"/>, on a batch already prepared (<see cref="PrepareBatch"/>).</summary>
     /// <returns>A CPU float tensor the caller disposes.</returns>
-    public Tensor ForwardBatch(ImageBatch batch, bool preLogits = false)
+    internal Tensor ForwardBatch(ImageBatch batch, bool preLogits = false)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -180,7 +180,7 @@ internal sealed class CnnNetwork : IDisposable
     }
 
     /// <summary>Decodes and preprocesses images in parallel into one batch buffer.</summary>
-    public ImageBatch PrepareBatch(IReadOnlyList<ImageSample> images)
+    internal ImageBatch PrepareBatch(IReadOnlyList<ImageSample> images)
     {
         var batcher = _batcher;
         if (batcher is null || batcher.Options.BatchSize < images.Count)

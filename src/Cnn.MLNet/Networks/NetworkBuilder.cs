@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Cnn.MLNet.Networks;
 
 /// <summary>The one way a <see cref="NetworkSpec"/> becomes a <see cref="CnnNetwork"/>, as timm's <c>build_model_with_cfg</c>.</summary>
-internal static class NetworkBuilder
+public static class NetworkBuilder
 {
     private static readonly object SeedGate = new();
 

@@ -6,6 +6,13 @@ namespace Cnn.MLNet.Persistence;
 public static partial class CnnPipelineFile
 {
     /// <summary>
+    /// Whether <paramref name="path"/> is an existing file marked read-only, which <c>Save</c> does not replace unless
+    /// <c>overwriteReadOnly</c> is set: check it before long work, as <c>cnn train</c> does before its first epoch.
+    /// </summary>
+    /// <param name="path">The file a model would be saved to.</param>
+    public static bool IsReadOnly(string path) => AtomicFile.IsReadOnly(path);
+
+    /// <summary>
     /// Reads the pipeline saved at <paramref name="pipelinePath"/> and writes it as a plain ML.NET model (ML.NET's own transformers
     /// with the network as ONNX, <see cref="MLNetExport"/>) to <paramref name="outputPath"/>, which <c>mlContext.Model.Load</c>
     /// reads in a process without TorchSharp.

@@ -26,7 +26,8 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
         _mapping = new ClassifierMapping(this, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
     }
 
-    internal CnnNetwork Network { get; }
+    /// <summary>The trained network: its backbone (<see cref="CnnNetwork.Model"/>), spec, and how it computes.</summary>
+    public CnnNetwork Network { get; }
 
     internal LabelKeys Labels { get; }
 
