@@ -11,7 +11,7 @@ namespace Cnn.Backbones.Compute;
 /// <c>BatchNorm2d</c> is sealed, so folding needs a layer of our own. Create it with
 /// <see cref="Ops.BatchNorm2d(long, double, double, Device?)"/>.
 /// </summary>
-public sealed class FoldableBatchNorm2d : BatchNorm
+internal sealed class FoldableBatchNorm2d : BatchNorm
 {
     internal FoldableBatchNorm2d(long features, double eps, double momentum, Device? device)
         : base(features, eps, momentum, affine: true, track_running_stats: true, device, dtype: null, "BatchNorm2d") { }

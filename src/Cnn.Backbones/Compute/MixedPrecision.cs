@@ -13,7 +13,7 @@ namespace Cnn.Backbones.Compute;
 /// casts it back (<see cref="Models.Backbone"/> returns float32), so losses, softmax and the optimizer run in float32.
 /// TorchSharp has no autocast, so the policy lives in the layers we own. The scope is per thread, like PyTorch's.
 /// </summary>
-public static class MixedPrecision
+internal static class MixedPrecision
 {
     [ThreadStatic] private static ScalarType? _computeType;
 

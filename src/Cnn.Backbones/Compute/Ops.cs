@@ -7,7 +7,7 @@ namespace Cnn.Backbones.Compute;
 /// <c>torch.nn.Linear</c> and <c>torch.nn.BatchNorm2d</c>. Every model builds those layers here, so the precision policy
 /// (<see cref="MixedPrecision"/>) and BatchNorm folding reach all of them.
 /// </summary>
-public static class Ops
+internal static class Ops
 {
     /// <summary>A square-kernel 2-D convolution (<c>nn.Conv2d(in, out, k, stride, padding, dilation, groups, bias)</c>).</summary>
     /// <param name="inChannels">Input channels.</param>

@@ -11,7 +11,7 @@ namespace Cnn.Backbones.Compute;
 /// float16 scope it convolves in that type and returns that type. TorchSharp's <c>Conv2d</c> is sealed, so the policy needs a
 /// layer of our own. Create it with <see cref="Ops.Conv2d(long, long, long, long, long, long, long, bool, Device?)"/>.
 /// </summary>
-public sealed class PrecisionConv2d : PrecisionLayer
+internal sealed class PrecisionConv2d : PrecisionLayer
 {
     internal PrecisionConv2d(long inChannels, long outChannels, (long, long) kernelSize, (long, long) stride, (long, long) padding,
         (long, long) dilation, long groups, bool bias, Device? device) : base("Conv2d")

@@ -11,7 +11,7 @@ namespace Cnn.Backbones.Compute;
 /// and <see cref="MixedPrecision"/>'s rule: outside a reduced-precision scope the layer computes on its own parameters; inside
 /// one it casts input, weight and bias to the scope's type and returns that type.
 /// </summary>
-public abstract class PrecisionLayer : nn.Module<Tensor, Tensor>
+internal abstract class PrecisionLayer : nn.Module<Tensor, Tensor>
 {
     // Module.to() finds parameter fields by reflection (private fields of a base class are invisible to it, so these are
     // private protected) and re-registers them under their ComponentName: without it, the field name ("_weight") would become a

@@ -9,7 +9,7 @@ namespace Cnn.Backbones.Compute;
 /// initialisation) that follows <see cref="MixedPrecision"/>: inside a bfloat16 or float16 scope it multiplies in that type and
 /// returns that type. Create it with <see cref="Ops.Linear"/>.
 /// </summary>
-public sealed class PrecisionLinear : PrecisionLayer
+internal sealed class PrecisionLinear : PrecisionLayer
 {
     internal PrecisionLinear(long inFeatures, long outFeatures, bool bias, Device? device) : base("Linear")
     {

@@ -101,11 +101,11 @@ public sealed class AlexNet : Backbone
     public override bool HeadSplitsAtPreLogits => false;
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) =>
         features.Export(context, x, StageRanges[index].Start, StageRanges[index].End);
 
     /// <inheritdoc />
-    protected override string ExportHead(OnnxExportContext context, string features) =>
+    private protected override string ExportHead(OnnxExportContext context, string features) =>
         ClassicLayers.ExportPooledHead(context, avgpool!, classifier!, features);
 
     /// <summary>Adaptive average pool to 6×6, flatten, then <c>classifier</c>.</summary>

@@ -75,7 +75,7 @@ public sealed class ConvNeXt : SequentialBackbone
     }
 
     /// <inheritdoc />
-    protected override string ExportPool(OnnxExportContext context, string features) =>
+    private protected override string ExportPool(OnnxExportContext context, string features) =>
         context.Flatten(context.Emit(_norm!, context.GlobalAveragePool(features)));
 
     /// <inheritdoc />
@@ -131,7 +131,7 @@ public sealed class ConvNeXt : SequentialBackbone
 /// torchvision's ConvNeXt block: <c>x + StochasticDepth(layer_scale · block(x))</c> with <c>block</c> = 7×7 depthwise conv →
 /// channels-last LayerNorm (eps 1e-6) → Linear(4C) → GELU → Linear(C).
 /// </summary>
-public sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter layer_scale;
     private readonly Sequential block;

@@ -82,7 +82,7 @@ public sealed class DenseNet : Backbone
     protected override Tensor ForwardStage(int index, Tensor x) => features.ForwardStage(index, x);
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) => features.ExportStage(index, context, x);
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) => features.ExportStage(index, context, x);
 
     /// <summary>Renames old-style dense-layer keys (<c>norm.1.weight</c> → <c>norm1.weight</c>), as torchvision does.</summary>
     /// <param name="weights">The file's entries (a private copy).</param>

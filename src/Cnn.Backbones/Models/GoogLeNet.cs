@@ -187,7 +187,7 @@ public sealed class GoogLeNet : Backbone
     }
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
     {
         0 => context.Emit(conv1, TransformInput ? ClassicLayers.ExportTransformInput(context, x) : x),
         1 => context.EmitAll(x, [maxpool1, conv2, conv3]),

@@ -181,7 +181,7 @@ public sealed class InceptionV3 : Backbone
     }
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
     {
         0 => context.EmitAll(TransformInput ? ClassicLayers.ExportTransformInput(context, x) : x, [Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3]),
         1 => context.EmitAll(x, [maxpool1, Conv2d_3b_1x1, Conv2d_4a_3x3]),

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Models;
 
 /// <summary>Building blocks shared by the modern families, each equal to its torchvision <c>ops</c> / timm counterpart.</summary>
-public static class Layers
+internal static class Layers
 {
     /// <summary>
     /// torchvision's (and TensorFlow's) <c>_make_divisible</c>: rounds <paramref name="value"/> to the nearest multiple of
@@ -145,7 +145,7 @@ public sealed record BatchNormSettings(double Eps, double Momentum)
 /// <c>classifier</c> Sequentials, whose dropout is applied by <see cref="Backbone.ForwardHead"/>). Keeps torchvision's key
 /// names (<c>classifier.1.weight</c>) and lets <see cref="Backbone.ResetClassifier"/> replace one child.
 /// </summary>
-public sealed class ModuleContainer : nn.Module
+internal sealed class ModuleContainer : nn.Module
 {
     /// <summary>Creates an empty container.</summary>
     /// <param name="name">Module type name.</param>
@@ -165,7 +165,7 @@ public sealed class ModuleContainer : nn.Module
 /// torchvision's <c>SqueezeExcitation</c> (and timm's <c>SEModule</c>): mean over space → <c>fc1</c> (1×1 conv with bias) →
 /// activation → <c>fc2</c> (1×1 conv with bias) → gate, which scales the input per channel.
 /// </summary>
-public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly PrecisionConv2d fc1;
     private readonly PrecisionConv2d fc2;
@@ -209,7 +209,7 @@ public sealed class SqueezeExcitation : nn.Module<Tensor, Tensor>, IOnnxExportab
 /// torchvision's <c>StochasticDepth(p, "row")</c>: in training, zeroes each sample's residual branch with probability
 /// <see cref="Probability"/> and scales the survivors by <c>1 / (1 - p)</c>; the identity in eval mode or when p is 0.
 /// </summary>
-public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
+internal sealed class StochasticDepth : nn.Module<Tensor, Tensor>
 {
     /// <summary>Creates the module.</summary>
     /// <param name="probability">Drop probability in [0, 1].</param>
@@ -238,7 +238,7 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>torchvision's <c>LayerNorm2d</c>: LayerNorm over the channels of an [N, C, H, W] map (parameters <c>weight</c>, <c>bias</c>).</summary>
-public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class LayerNorm2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
@@ -277,7 +277,7 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 }
 
 /// <summary>torchvision's <c>ops.misc.Permute</c>: permutes dimensions.</summary>
-public sealed class Permute : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class Permute : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly long[] _dims;
 

@@ -107,7 +107,7 @@ public sealed class LeNet5 : Backbone
     public override bool HeadSplitsAtPreLogits => false;
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x)
+    private protected override string ExportStage(int index, OnnxExportContext context, string x)
     {
         switch (index)
         {
@@ -126,7 +126,7 @@ public sealed class LeNet5 : Backbone
     }
 
     /// <inheritdoc />
-    protected override string ExportHead(OnnxExportContext context, string features) =>
+    private protected override string ExportHead(OnnxExportContext context, string features) =>
         context.EmitAll(context.Flatten(features), [fc1!, act3!, fc2!, act4!, GetClassifier()]);
 
     /// <summary>Flatten the 16×5×5 map, C5 and F6 with tanh, dropout (if <see cref="Backbone.DropRate"/> &gt; 0), then the classifier.</summary>

@@ -132,7 +132,7 @@ public sealed class MobileNetV3 : SequentialBackbone
     }
 
     /// <inheritdoc />
-    protected override string ExportPool(OnnxExportContext context, string features) =>
+    private protected override string ExportPool(OnnxExportContext context, string features) =>
         context.EmitAll(base.ExportPool(context, features), [_hidden!, _hiddenActivation]);
 
     private static string NameOf(MobileNetV3Size size) => size == MobileNetV3Size.Small ? "mobilenet_v3_small" : "mobilenet_v3_large";

@@ -153,7 +153,7 @@ public sealed class RegNet : Backbone
     };
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) =>
         context.Emit(index == 0 ? stem : _stages[index - 1], x);
 
     private static IReadOnlyList<FeatureInfo> FeatureInfoOf(int[] widths)
@@ -164,7 +164,7 @@ public sealed class RegNet : Backbone
 }
 
 /// <summary>torchvision's RegNet <c>ResBottleneckBlock</c>: <c>ReLU(proj(x) + f(x))</c>, <c>proj</c> only when the shape changes.</summary>
-public sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Sequential? proj;
     private readonly Sequential f;

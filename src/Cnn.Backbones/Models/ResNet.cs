@@ -136,7 +136,7 @@ public sealed class ResNet : Backbone
     }
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) => index switch
     {
         0 => context.EmitAll(x, [conv1, bn1, act1]),
         1 => context.EmitAll(x, [maxpool, layer1]),
@@ -216,7 +216,7 @@ public sealed class ResNet : Backbone
 }
 
 /// <summary>A residual block; <see cref="LastNorm"/> is the BatchNorm zeroed by <c>zero_init_residual</c>.</summary>
-public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     /// <summary>Creates the block module.</summary>
     /// <param name="name">Module type name.</param>
@@ -239,7 +239,7 @@ public abstract class ResNetBlockModule : nn.Module<Tensor, Tensor>, IOnnxExport
 }
 
 /// <summary>torchvision's <c>BasicBlock</c>: conv3x3(stride) → BN → ReLU → conv3x3 → BN, plus the (downsampled) identity, → ReLU.</summary>
-public sealed class BasicBlock : ResNetBlockModule
+internal sealed class BasicBlock : ResNetBlockModule
 {
     private readonly PrecisionConv2d conv1;
     private readonly FoldableBatchNorm2d bn1;
@@ -292,7 +292,7 @@ public sealed class BasicBlock : ResNetBlockModule
 /// torchvision's <c>Bottleneck</c> (ResNet v1.5): conv1x1 → BN → ReLU → conv3x3(stride, groups) → BN → ReLU → conv1x1 → BN,
 /// plus the (downsampled) identity, → ReLU. Inner width is <c>int(planes · width_per_group / 64) · groups</c>.
 /// </summary>
-public sealed class Bottleneck : ResNetBlockModule
+internal sealed class Bottleneck : ResNetBlockModule
 {
     private readonly PrecisionConv2d conv1;
     private readonly FoldableBatchNorm2d bn1;

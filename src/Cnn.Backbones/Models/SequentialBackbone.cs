@@ -85,11 +85,11 @@ public abstract class SequentialBackbone : Backbone
     protected override Tensor FinishFeatures(Tensor lastStage) => RunLayers(_stageEnds[^1] + 1, _layers.Count - 1, lastStage);
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) =>
         context.EmitAll(x, _layers.Take(_stageEnds[index] + 1).Skip(index == 0 ? 0 : _stageEnds[index - 1] + 1));
 
     /// <inheritdoc />
-    protected override string ExportFinishFeatures(OnnxExportContext context, string lastStage) =>
+    private protected override string ExportFinishFeatures(OnnxExportContext context, string lastStage) =>
         context.EmitAll(lastStage, _layers.Skip(_stageEnds[^1] + 1));
 
     private Tensor RunLayers(int first, int last, Tensor x)
@@ -106,7 +106,7 @@ public abstract class SequentialBackbone : Backbone
 /// <c>FusedMBConv</c>): the branch Sequential, plus the input when stride is 1 and the width is unchanged, with stochastic depth
 /// on the branch (EfficientNet) before the addition.
 /// </summary>
-public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Sequential _branch;
     private readonly StochasticDepth? stochastic_depth;

@@ -118,13 +118,13 @@ public sealed class SqueezeNet : Backbone
     public override bool HeadSplitsAtPreLogits => false;
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) =>
         features.Export(context, x, _stageRanges[index].Start, _stageRanges[index].End);
 
     /// <summary>The classifier Sequential (dropout, 1×1 conv, ReLU, global average pool), then flatten.</summary>
     /// <param name="context">The graph being written.</param>
     /// <param name="features">The last feature map.</param>
-    protected override string ExportHead(OnnxExportContext context, string features) =>
+    private protected override string ExportHead(OnnxExportContext context, string features) =>
         context.Flatten(classifier!.ExportOnnx(context, features));
 
     /// <summary>torchvision's head: <c>classifier</c> (dropout, 1×1 conv, ReLU, global average pool), flattened to [N, classes].</summary>

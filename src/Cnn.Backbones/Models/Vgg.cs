@@ -120,11 +120,11 @@ public sealed class Vgg : Backbone
     public override bool HeadSplitsAtPreLogits => false;
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x) =>
+    private protected override string ExportStage(int index, OnnxExportContext context, string x) =>
         features.Export(context, x, _stageRanges[index].Start, _stageRanges[index].End);
 
     /// <inheritdoc />
-    protected override string ExportHead(OnnxExportContext context, string features) =>
+    private protected override string ExportHead(OnnxExportContext context, string features) =>
         ClassicLayers.ExportPooledHead(context, avgpool!, classifier!, features);
 
     /// <summary>Adaptive average pool to 7×7, flatten, then <c>classifier</c>.</summary>

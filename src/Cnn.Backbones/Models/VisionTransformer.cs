@@ -131,7 +131,7 @@ public sealed class VisionTransformer : Backbone
     }
 
     /// <inheritdoc />
-    protected override string ExportStage(int index, OnnxExportContext context, string x)
+    private protected override string ExportStage(int index, OnnxExportContext context, string x)
     {
         if (index > 0) return encoder.ExportBlock(context, index, x);
         context.RequireFixedSize($"its position embedding is built for {ImageSize}×{ImageSize} inputs");
@@ -144,12 +144,12 @@ public sealed class VisionTransformer : Backbone
     }
 
     /// <inheritdoc />
-    protected override string ExportFinishFeatures(OnnxExportContext context, string lastStage) => encoder.ExportNorm(context, lastStage);
+    private protected override string ExportFinishFeatures(OnnxExportContext context, string lastStage) => encoder.ExportNorm(context, lastStage);
 
     /// <summary>The class token's vector, or the mean of the patch tokens (<see cref="ModelOptions.GlobalPool"/> = "avg").</summary>
     /// <param name="context">The graph being written.</param>
     /// <param name="features">The normalised tokens [N, L, D].</param>
-    protected override string ExportPool(OnnxExportContext context, string features)
+    private protected override string ExportPool(OnnxExportContext context, string features)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (_tokenPool) return context.Op("Gather", [features, context.Builder.LongScalar(0)], OnnxGraphBuilder.Int("axis", 1));
@@ -229,7 +229,7 @@ public sealed class VisionTransformer : Backbone
 }
 
 /// <summary>torchvision's ViT <c>Encoder</c>: <c>pos_embedding</c>, <c>layers</c> (<c>encoder_layer_i</c>) and the final <c>ln</c>.</summary>
-public sealed class ViTEncoder : nn.Module<Tensor, Tensor>
+internal sealed class ViTEncoder : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter pos_embedding;
     private readonly Sequential layers;
@@ -308,7 +308,7 @@ public sealed class ViTEncoder : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>torchvision's ViT <c>EncoderBlock</c>: <c>x + attn(ln_1(x))</c>, then <c>+ mlp(ln_2(·))</c> (GELU MLP, keys <c>mlp.0/3</c>).</summary>
-public sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly LayerNorm ln_1;
     private readonly SelfAttention self_attention;
@@ -360,7 +360,7 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 /// Multi-head self-attention with PyTorch <c>nn.MultiheadAttention</c>'s parameters (<c>in_proj_weight</c> [3D, D],
 /// <c>in_proj_bias</c>, <c>out_proj</c>), batch-first, no dropout: softmax(Q Kᵀ / √d) V per head.
 /// </summary>
-public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
+internal sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter in_proj_weight;
     private readonly Parameter in_proj_bias;

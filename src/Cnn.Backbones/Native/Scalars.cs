@@ -13,7 +13,7 @@ namespace Cnn.Backbones.Native;
 /// Every method here keeps its scalar reachable until the call returns (<see cref="One"/> and <see cref="Zero"/> for the
 /// process's life). The build's analyzer (CNN0001, <c>src/Cnn.Analyzers</c>) rejects the temporary forms.
 /// </remarks>
-public static class Scalars
+internal static class Scalars
 {
     /// <summary>The scalar 1, never collected: the <c>alpha</c> of a plain addition.</summary>
     public static readonly Scalar One = 1.ToScalar();

@@ -15,7 +15,7 @@ namespace Cnn.Backbones.Optimizers;
 /// <c>p ← p(1 − lr·λ)</c>, moments <c>m ← β₁m + (1 − β₁)g</c>, <c>v ← β₂v + (1 − β₂)g²</c>, then
 /// <c>p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)</c>. With λ = 0 it is Adam.
 /// </remarks>
-public sealed class HeldScalarAdamW : AdamW
+internal sealed class HeldScalarAdamW : AdamW
 {
     /// <summary>AdamW over parameter groups, each with its own options; the arguments are the defaults for options left unset.</summary>
     public HeldScalarAdamW(IEnumerable<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,

@@ -14,7 +14,7 @@ namespace Cnn.Backbones.Optimizers;
 /// after, <c>g ← g + μb</c> (Nesterov) or <c>g ← b</c>; then <c>p ← p − lr·g</c>. (TorchSharp's own step maximizes by adding
 /// <c>lr·g</c> at the end, which turns the weight decay's sign; PyTorch negates the gradient first, as here.)
 /// </remarks>
-public sealed class HeldScalarSgd : SGD
+internal sealed class HeldScalarSgd : SGD
 {
     /// <summary>SGD over parameter groups, each with its own options; the arguments are the defaults for options left unset.</summary>
     public HeldScalarSgd(IEnumerable<ParamGroup> groups, double lr, double momentum = 0, double dampening = 0, double weightDecay = 0,

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Weights;
 
 /// <summary>Names and sizes of the tensor element types that weight files use.</summary>
-public static class DTypes
+internal static class DTypes
 {
     private static readonly (ScalarType Type, string SafeTensors, string Torch, int Size)[] Table =
     {

@@ -8,7 +8,7 @@ namespace Cnn.Backbones.Weights;
 /// Adapts a pretrained first-convolution weight to a different number of input channels, with timm's
 /// <c>adapt_input_conv</c> rule, so RGB weights can start a grayscale or multi-spectral model.
 /// </summary>
-public static class InputChannelAdapter
+internal static class InputChannelAdapter
 {
     /// <summary>
     /// Returns a new weight [O, <paramref name="inChannels"/>, kH, kW] from <paramref name="weight"/> [O, I, kH, kW]:

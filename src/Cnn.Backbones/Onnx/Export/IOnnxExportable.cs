@@ -4,7 +4,7 @@ namespace Cnn.Backbones.Onnx.Export;
 /// A module that writes its own eval-mode forward pass as ONNX nodes. Our modules implement it next to their <c>forward</c>;
 /// TorchSharp's built-in modules are written by <see cref="OnnxExportContext.Emit"/> itself.
 /// </summary>
-public interface IOnnxExportable
+internal interface IOnnxExportable
 {
     /// <summary>Writes the module's eval-mode forward pass and returns the name of its output value.</summary>
     /// <param name="context">The graph being written; <see cref="OnnxExportContext.Emit"/> writes child modules.</param>

@@ -10,7 +10,7 @@ namespace Cnn.Backbones.Onnx.Export;
 /// passes with. <see cref="Emit"/> writes any module: an <see cref="IOnnxExportable"/> writes itself, TorchSharp's built-in
 /// modules are written here, anything else is a <see cref="NotSupportedException"/> naming the module's type and path.
 /// </summary>
-public sealed class OnnxExportContext
+internal sealed class OnnxExportContext
 {
     private readonly Dictionary<nn.Module, string> _paths = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<string, long[]> _shapes = new(StringComparer.Ordinal);

@@ -10,7 +10,7 @@ namespace Cnn.Backbones.Onnx.Export;
 /// the value it produces, so a forward pass is written as a chain of calls. Weights become float32 initializers named by their
 /// state-dict keys; small constants (shapes, axes, scalars) get generated names.
 /// </summary>
-public sealed class OnnxGraphBuilder
+internal sealed class OnnxGraphBuilder
 {
     private readonly HashSet<string> _initializers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _counters = new(StringComparer.Ordinal);
