@@ -21,14 +21,14 @@ namespace Cnn.MLNet.Clip;
 public sealed class ClipZeroShotTransformer : ITransformer, IPersistentTransformer, IDisposable
 {
     internal const string Kind = "clip-zero-shot";
-    private readonly Mapping _mapping;
+    private readonly ClassifierMapping _mapping;
 
     internal ClipZeroShotTransformer(ClipNetwork network, ClipZeroShotClassifier classifier, string imageColumn, string scoreColumn, string predictedLabelColumn, int batchSize)
     {
         Network = network;
         Classifier = classifier;
         Labels = LabelKeys.FromNames(classifier.Labels.Count, classifier.Labels);
-        _mapping = new Mapping(this, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
+        _mapping = new ClassifierMapping(Labels, Probabilities, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
     }
 
     internal ClipNetwork Network { get; }
@@ -141,51 +141,4 @@ public sealed class ClipZeroShotTransformer : ITransformer, IPersistentTransform
 
     private sealed record Stored(string ModelName, string[] Labels, string[] Templates, float LogitScale, string ImageColumn, string ScoreColumn,
         string PredictedLabelColumn, int BatchSize);
-
-    private sealed class Mapping : IBatchMapping
-    {
-        private readonly ClipZeroShotTransformer _owner;
-
-        public Mapping(ClipZeroShotTransformer owner, string imageColumn, string scoreColumn, string predictedLabelColumn, int batchSize)
-        {
-            _owner = owner;
-            InputColumnName = imageColumn;
-            ScoreColumn = scoreColumn;
-            PredictedLabelColumn = predictedLabelColumn;
-            BatchSize = batchSize;
-            var labels = owner.Labels;
-            OutputColumns =
-            [
-                new OutputColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, labels.Count), labels.ScoreAnnotations()),
-                new OutputColumn(predictedLabelColumn, labels.KeyType, labels.KeyValuesAnnotation()),
-            ];
-        }
-
-        public string InputColumnName { get; }
-
-        public string ScoreColumn { get; }
-
-        public string PredictedLabelColumn { get; }
-
-        public IReadOnlyList<OutputColumn> OutputColumns { get; }
-
-        public int BatchSize { get; }
-
-        public void CheckInput(DataViewSchema schema) => ImageColumns.Find(schema, InputColumnName);
-
-        public void Map(IReadOnlyList<ImageSample> images, float[][] outputs)
-        {
-            int classes = _owner.Labels.Count;
-            var probabilities = _owner.Probabilities(images);
-            probabilities.AsSpan().CopyTo(outputs[0]);
-            for (int i = 0; i < images.Count; i++)
-            {
-                var row = probabilities.AsSpan(i * classes, classes);
-                int best = 0;
-                for (int c = 1; c < classes; c++)
-                    if (row[c] > row[best]) best = c;
-                outputs[1][i] = best + 1; // keys are 1-based; 0 means missing
-            }
-        }
-    }
 }

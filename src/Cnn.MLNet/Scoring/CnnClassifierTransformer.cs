@@ -23,7 +23,7 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     {
         Network = network;
         Labels = labels;
-        _mapping = new ClassifierMapping(this, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
+        _mapping = new ClassifierMapping(Labels, Probabilities, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
     }
 
     /// <summary>The trained network: its backbone (<see cref="CnnNetwork.Model"/>), spec, and how it computes.</summary>
@@ -123,51 +123,4 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     }
 
     private sealed record Stored(string ImageColumn, string ScoreColumn, string PredictedLabelColumn, int BatchSize, string Labels);
-
-    private sealed class ClassifierMapping : IBatchMapping
-    {
-        private readonly CnnClassifierTransformer _owner;
-
-        public ClassifierMapping(CnnClassifierTransformer owner, string imageColumn, string scoreColumn, string predictedLabelColumn, int batchSize)
-        {
-            _owner = owner;
-            InputColumnName = imageColumn;
-            ScoreColumn = scoreColumn;
-            PredictedLabelColumn = predictedLabelColumn;
-            BatchSize = batchSize;
-            var labels = owner.Labels;
-            OutputColumns = new[]
-            {
-                new OutputColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, labels.Count), labels.ScoreAnnotations()),
-                new OutputColumn(predictedLabelColumn, labels.KeyType, labels.KeyValuesAnnotation()),
-            };
-        }
-
-        public string InputColumnName { get; }
-
-        public string ScoreColumn { get; }
-
-        public string PredictedLabelColumn { get; }
-
-        public IReadOnlyList<OutputColumn> OutputColumns { get; }
-
-        public int BatchSize { get; }
-
-        public void CheckInput(DataViewSchema schema) => ImageColumns.Find(schema, InputColumnName);
-
-        public void Map(IReadOnlyList<ImageSample> images, float[][] outputs)
-        {
-            int classes = _owner.Labels.Count;
-            var probabilities = _owner.Probabilities(images);
-            probabilities.AsSpan().CopyTo(outputs[0]);
-            for (int i = 0; i < images.Count; i++)
-            {
-                var row = probabilities.AsSpan(i * classes, classes);
-                int best = 0;
-                for (int c = 1; c < classes; c++)
-                    if (row[c] > row[best]) best = c;
-                outputs[1][i] = best + 1; // keys are 1-based; 0 means missing
-            }
-        }
-    }
 }

@@ -181,7 +181,7 @@ public sealed class PlainMLNetDeploymentTests
     [TestMethod]
     public void CliErrors_AreOneLineAndSayWhatToDo()
     {
-        StringAssert.Contains(CliHost.FailOneLine(2, "export", "--model-file", Model, "--format", "tflite"), "--format: 'tflite' is not a format; give onnx or mlnet");
+        StringAssert.Contains(CliHost.FailOneLine(2, "export", "--model-file", Model, "--format", "tflite"), "--format: 'tflite' is not a format; give onnx, mlnet or timm");
         StringAssert.Contains(CliHost.FailOneLine(2, "export", "--model", "lenet5", "--format", "mlnet"), "--format mlnet needs --model-file <model.zip>");
         StringAssert.Contains(CliHost.FailOneLine(2, "export", "--model-file", Model, "--format", "mlnet", "--probabilities"), "--probabilities does not apply to --format mlnet");
         StringAssert.Contains(CliHost.FailOneLine(2, "export", "--model-file", Model, "--image-input", "path"), "--image-input applies to --format mlnet only");
