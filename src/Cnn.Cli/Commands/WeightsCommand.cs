@@ -91,14 +91,15 @@ public sealed class WeightsCommand : ICliCommand
                 r.Entry.Model.Name, entry.Name + (r.IsDefault ? " (DEFAULT)" : ""), meta.TimmTag is { } tag ? $"{r.Entry.Model.Name}.{tag}" : "",
                 Percent(meta.Acc1), Percent(meta.Acc5), meta.ParameterCount.ToString("N0", CultureInfo.InvariantCulture),
                 string.Create(CultureInfo.InvariantCulture, $"{config.InputSize.Height}px crop {config.CropPct:0.###} {config.Interpolation}"),
+                meta.FileSizeMegabytes is { } size ? size.ToString("0.0", CultureInfo.InvariantCulture) : "-",
                 r.Cached ? "yes" : "no" + (meta.License is null ? "" : ", non-commercial licence"),
             };
         }).ToList();
-        string[] header = ["model", "weights", "timm name", "acc@1", "acc@5", "params", "preprocessing", "cached"];
+        string[] header = ["model", "weights", "timm name", "acc@1", "acc@5", "params", "preprocessing", "MB", "cached"];
         var widths = header.Select((h, i) => Math.Max(h.Length, cells.Select(c => c[i].Length).DefaultIfEmpty(0).Max())).ToArray();
         stdout.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
         foreach (var row in cells)
-            stdout.WriteLine(string.Join("  ", row.Select((c, i) => i is 3 or 4 or 5 ? c.PadLeft(widths[i]) : c.PadRight(widths[i]))).TrimEnd());
+            stdout.WriteLine(string.Join("  ", row.Select((c, i) => i is 3 or 4 or 5 or 7 ? c.PadLeft(widths[i]) : c.PadRight(widths[i]))).TrimEnd());
         stdout.WriteLine($"{rows.Count} weights entries; give one to --weights (or ModelOptions.Weights) by its name, e.g. --weights {rows.FirstOrDefault()?.Entry.Entry.Name ?? "DEFAULT"}.");
     }
 
@@ -128,6 +129,7 @@ public sealed class WeightsCommand : ICliCommand
                 json.WriteString("interpolation", config.Interpolation);
                 json.WriteNumber("num_classes", config.NumClasses);
                 json.WriteString("recipe", meta.Recipe);
+                if (meta.FileSizeMegabytes is { } size) json.WriteNumber("file_size_mb", size); else json.WriteNull("file_size_mb");
                 if (meta.License is { } license) json.WriteString("license", license); else json.WriteNull("license");
                 json.WriteBoolean("cached", row.Cached);
                 json.WriteString("cache_path", row.CachePath);

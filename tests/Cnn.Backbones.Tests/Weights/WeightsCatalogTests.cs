@@ -350,4 +350,20 @@ public sealed class WeightsCatalogTests
         Assert.Fail($"No Cnn.MLNet.sln above {AppContext.BaseDirectory}.");
         return "";
     }
+
+    [TestMethod]
+    public void EveryEntryHasAPublishedFileSizeThatFitsItsParameterCount()
+    {
+        // A float32 checkpoint holds 4 bytes a parameter plus BatchNorm buffers and pickle framing, and some files also carry heads
+        // the model leaves out (GoogLeNet's auxiliary classifiers, about as large as the rest), while a few are stored in float16
+        // (wide_resnet50_2's V1): between 0.45 and 2.2 times 4 * num_params.
+        foreach (var (model, entry) in Declared)
+        {
+            Assert.IsNotNull(entry.Metadata.FileSizeMegabytes, $"{model.Name} {entry.Name}: no published file size");
+            double bytes = entry.Metadata.FileSizeMegabytes!.Value * 1024 * 1024;
+            double expected = 4.0 * entry.Metadata.ParameterCount;
+            Assert.IsTrue(bytes / expected is > 0.45 and < 2.2,
+                $"{model.Name} {entry.Name}: {entry.Metadata.FileSizeMegabytes} MB is not about 4 bytes × {entry.Metadata.ParameterCount:N0} parameters");
+        }
+    }
 }

@@ -83,6 +83,7 @@ public sealed class WeightsByNameCommandTests
         Assert.AreEqual(ModelRegistry.GetDefinition("vit_b_16").Weights.Count, entries.Length);
         var swag = entries.Single(e => e.GetProperty("name").GetString() == "IMAGENET1K_SWAG_E2E_V1");
         Assert.AreEqual(384, swag.GetProperty("input_size").GetInt32());
+        Assert.AreEqual(JsonValueKind.Number, swag.GetProperty("file_size_mb").ValueKind, "the published file size");
         Assert.AreEqual("bicubic", swag.GetProperty("interpolation").GetString());
         Assert.AreNotEqual(JsonValueKind.Null, swag.GetProperty("license").ValueKind, "SWAG's non-commercial licence is shown");
     }

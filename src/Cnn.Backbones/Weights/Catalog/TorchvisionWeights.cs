@@ -63,7 +63,8 @@ internal sealed record TorchvisionWeights(string Name, string Url, ImageClassifi
     /// <summary>The catalog entry for a model whose own configuration is <paramref name="modelConfig"/> (its module names are used).</summary>
     /// <param name="modelConfig">The model's <see cref="ModelDefinition.DefaultConfig"/>.</param>
     public WeightsEntry ToEntry(PretrainedConfig modelConfig) =>
-        new(Name, Url, Transforms.ToConfig(modelConfig.FirstConv, modelConfig.Classifier, NumClasses, TagPrefix + Name), Metadata)
+        new(Name, Url, Transforms.ToConfig(modelConfig.FirstConv, modelConfig.Classifier, NumClasses, TagPrefix + Name),
+            Metadata with { FileSizeMegabytes = TorchvisionFileSizes.Of(Url[(Url.LastIndexOf('/') + 1)..]) })
         {
             LegacyFileNames = LegacyFileNames,
         };

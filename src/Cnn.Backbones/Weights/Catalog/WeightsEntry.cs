@@ -61,6 +61,9 @@ public sealed partial record WeightsEntry(string Name, string Url, PretrainedCon
 /// </param>
 public sealed record WeightsMetadata(long ParameterCount, double Acc1, double Acc5, string Recipe, IReadOnlyList<string> Categories, string? TimmTag = null)
 {
+    /// <summary>The file's size in MB as published (torchvision's <c>meta["_file_size"]</c>), or null where unknown.</summary>
+    public double? FileSizeMegabytes { get; init; }
+
     /// <summary>
     /// Link to the licence of the weights where it is not the library's (torchvision's <c>meta["license"]</c>, e.g. the SWAG weights'
     /// CC-BY-NC 4.0: non-commercial use only); null where torchvision states none.
