@@ -69,7 +69,8 @@ public sealed class TemporaryScalarAnalyzerTests
             .Append(typeof(Scalars).Assembly.Location)
             .Distinct()
             .Select(path => MetadataReference.CreateFromFile(path));
-        var compilation = CSharpCompilation.Create("Sample", [tree], references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        // Named as the ML.NET layer, which sees the held-scalar helpers and optimizers (internal to Cnn.Backbones) as this snippet must.
+        var compilation = CSharpCompilation.Create("Cnn.MLNet", [tree], references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
         var errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
         Assert.AreEqual(0, errors.Count, "the snippet compiles: " + string.Join("\n", errors));
 
