@@ -6,7 +6,7 @@ namespace Cnn.Backbones.Tests.Download;
 [TestClass]
 public sealed class ConsoleDownloadProgressTests
 {
-    private static readonly Uri Url = new("https://download.pytorch.org/models/resnet50-11ad3fa6.pth");
+    private static readonly Uri Url = new(WeightStoreOptions.TorchvisionBaseUrl, "resnet50-11ad3fa6.pth");
 
     private static DownloadProgress At(DownloadStage stage, long received) =>
         new(stage, Url, "resnet50-11ad3fa6.pth", received, 100L << 20, 10 << 20, TimeSpan.FromSeconds(5));

@@ -82,7 +82,7 @@ public sealed class WeightStoreFileTests
         using var store = new WeightStore(options);
 
         var error = await Assert.ThrowsExactlyAsync<WeightDownloadException>(
-            () => store.GetFileAsync(new Uri("https://download.pytorch.org/models/resnet18-f37072fd.pth"), prefix!));
+            () => store.GetFileAsync(new Uri(WeightStoreOptions.TorchvisionBaseUrl, "resnet18-f37072fd.pth"), prefix!));
 
         Assert.AreEqual(WeightDownloadFailure.InvalidRequest, error.Reason);
         StringAssert.Contains(error.Message, "8 to 64 hex digits");
@@ -221,7 +221,7 @@ public sealed class WeightStoreFileTests
         options.HttpHandler = handler;
         Assert.IsTrue(options.Offline);
         using var store = new WeightStore(options);
-        var url = new Uri("https://download.pytorch.org/models/" + FileName);
+        var url = new Uri(WeightStoreOptions.TorchvisionBaseUrl, FileName);
 
         var error = await Assert.ThrowsExactlyAsync<WeightDownloadException>(() => store.GetFileAsync(url, Hash[..8]));
 
@@ -308,7 +308,7 @@ public sealed class WeightStoreFileTests
         options.HttpHandler = handler;
         using var store = new WeightStore(options);
 
-        string path = await store.GetFileAsync(new Uri("https://download.pytorch.org/models/" + FileName), Hash[..8]);
+        string path = await store.GetFileAsync(new Uri(WeightStoreOptions.TorchvisionBaseUrl, FileName), Hash[..8]);
 
         Assert.AreEqual(planted, path);
         Assert.AreEqual(0, handler.Calls);
@@ -322,7 +322,7 @@ public sealed class WeightStoreFileTests
             request.Path == "/mirror/models/" + FileName ? ServerResponse.File(Content, request) : ServerResponse.NotFound());
         fixture.Environment["CNN_WEIGHTS_MIRROR"] = server.Url("mirror/models").ToString(); // no trailing slash: one is added
         using var store = fixture.Store();
-        var published = new Uri("https://download.pytorch.org/models/" + FileName);
+        var published = new Uri(WeightStoreOptions.TorchvisionBaseUrl, FileName);
 
         Assert.AreEqual(server.Url("mirror/models/" + FileName), store.EffectiveUrl(published));
         CollectionAssert.AreEqual(Content, await File.ReadAllBytesAsync(await store.GetFileAsync(published, Hash[..8])));

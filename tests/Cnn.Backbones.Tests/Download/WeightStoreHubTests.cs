@@ -151,7 +151,7 @@ public sealed class WeightStoreHubTests
         var error = await Assert.ThrowsExactlyAsync<WeightDownloadException>(() => store.GetHubFilesAsync(HubModelId.Parse("hf-hub:timm/tiny-test")));
 
         Assert.AreEqual(WeightDownloadFailure.NotAvailableOffline, error.Reason);
-        StringAssert.Contains(error.Message, "https://huggingface.co/timm/tiny-test/resolve/main/model.safetensors");
+        StringAssert.Contains(error.Message, new Uri(WeightStoreOptions.DefaultHubEndpoint, "timm/tiny-test/resolve/main/model.safetensors").ToString());
         StringAssert.Contains(error.Message, RepositoryDirectory(fixture));
         StringAssert.Contains(error.Message, Path.Combine(RepositoryDirectory(fixture), "refs", "main"));
         Assert.AreEqual(0, handler.Calls);

@@ -21,7 +21,7 @@ public sealed class WeightStoreOptionsTests
         Assert.AreEqual(Path.Combine("/home/u", ".cache", "huggingface", "hub"), options.HubCacheDirectory);
         Assert.AreEqual(Path.Combine("/home/u", ".cache", "cnn", "verified"), options.VerifiedMemoDirectory);
         Assert.IsFalse(options.Offline);
-        Assert.AreEqual(new Uri("https://huggingface.co"), options.HubEndpoint);
+        Assert.AreEqual(WeightStoreOptions.DefaultHubEndpoint, options.HubEndpoint);
         Assert.IsNull(options.TorchvisionMirror);
         Assert.IsFalse(options.AllowInsecureHttp);
         Assert.IsInstanceOfType<ConsoleDownloadProgress>(options.Progress);
@@ -95,7 +95,7 @@ public sealed class WeightStoreOptionsTests
         var options = From(("HOME", "/home/u"), ("CNN_HOME", "/cnn"));
         using var store = new WeightStore(options);
         Assert.AreEqual(Path.Combine("/cnn", "checkpoints", "resnet50-11ad3fa6.pth"),
-            store.CachePathOf(new Uri("https://download.pytorch.org/models/resnet50-11ad3fa6.pth")));
+            store.CachePathOf(new Uri(WeightStoreOptions.TorchvisionBaseUrl, "resnet50-11ad3fa6.pth")));
         Assert.AreEqual(Path.Combine("/cnn", "checkpoints", "a b-12345678.pth"), store.CachePathOf(new Uri("https://x.example/m/a%20b-12345678.pth")));
         var error = Assert.ThrowsExactly<WeightDownloadException>(() => store.CachePathOf(new Uri("https://x.example/models/")));
         StringAssert.Contains(error.Message, "https://x.example/models/");

@@ -1,3 +1,4 @@
+using Cnn.Backbones.Weights.Download;
 using System.Text.Json;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
@@ -266,7 +267,7 @@ public sealed class WeightsCatalogTests
         {
             foreach (var c in cfgs.Where(c => (c.Arch == model.Name || model.TimmNames.Contains(c.Arch)) && c.Tag.StartsWith("tv", StringComparison.Ordinal)))
             {
-                if (c.Url.Length > 0 && !c.Url.StartsWith("https://download.pytorch.org/", StringComparison.Ordinal)) continue;
+                if (c.Url.Length > 0 && !c.Url.StartsWith(WeightStoreOptions.TorchvisionBaseUrl.GetLeftPart(UriPartial.Authority), StringComparison.Ordinal)) continue;
                 bool found = model.Weights.Any(w => w.Metadata.TimmTag == c.Tag && (c.Url.Length == 0 || c.Url == w.Url));
                 // timm's inception_v3.tv_in1k names an older upload (inception_v3_google-1a9a5a14.pth), not torchvision's current file.
                 if (!found && c.Url.Length > 0 && model.Weights.All(w => w.Url != c.Url)) continue;
