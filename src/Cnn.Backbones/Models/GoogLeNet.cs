@@ -306,5 +306,8 @@ public sealed partial class GoogLeNetFamily : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        [new ModelDefinition(GoogLeNet.ModelName, Family, GoogLeNet.Config, (options, device) => new GoogLeNet(options, device)).WithWeights(WeightsEnums)];
+        [new ModelDefinition(GoogLeNet.ModelName, Family, GoogLeNet.Config, (options, device) => new GoogLeNet(options, device))
+        {
+            Capabilities = ModelCapabilities.Cnn with { AuxLogits = true, TransformInput = true },
+        }.WithWeights(WeightsEnums)];
 }

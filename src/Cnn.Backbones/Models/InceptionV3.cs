@@ -443,5 +443,8 @@ public sealed partial class InceptionV3Family : IModelFamily
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
-        [new ModelDefinition(InceptionV3.ModelName, Family, InceptionV3.Config, (options, device) => new InceptionV3(options, device)).WithWeights(WeightsEnums)];
+        [new ModelDefinition(InceptionV3.ModelName, Family, InceptionV3.Config, (options, device) => new InceptionV3(options, device))
+        {
+            Capabilities = ModelCapabilities.Cnn with { AuxLogits = true, TransformInput = true },
+        }.WithWeights(WeightsEnums)];
 }

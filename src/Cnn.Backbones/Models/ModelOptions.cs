@@ -44,9 +44,10 @@ public sealed record ModelOptions
     public int? ImageSize { get; init; }
 
     /// <summary>
-    /// Pooling of token outputs for transformer backbones: <c>"token"</c> (the class token, torchvision's and the default) or
-    /// <c>"avg"</c> (mean of the patch tokens, timm's <c>global_pool='avg'</c>). Null uses the default. Convolutional networks
-    /// only accept null or <c>"avg"</c> (see <see cref="ModelDefinition.Capabilities"/>).
+    /// Global pooling before the head, timm's <c>global_pool</c>. Null uses the model's default. The values a model accepts are its
+    /// family's (<see cref="ModelCapabilities.GlobalPools"/> on <see cref="ModelDefinition.Capabilities"/>): convolutional networks
+    /// accept <c>"avg"</c>; the Vision Transformer <c>"token"</c> (the class token, torchvision's and its default) or <c>"avg"</c>
+    /// (mean of the patch tokens).
     /// </summary>
     public string? GlobalPool { get; init; }
 
@@ -60,14 +61,14 @@ public sealed record ModelOptions
     /// <summary>
     /// Build the auxiliary classifiers of GoogLeNet (<c>aux1</c>, <c>aux2</c>) and Inception v3 (<c>AuxLogits</c>), torchvision's
     /// <c>aux_logits</c>. They only run in training mode, through <see cref="Backbone.ForwardTrain"/>. Null (default) follows
-    /// torchvision's pretrained models: off for GoogLeNet (its 6,624,904-parameter model), on for Inception v3. Ignored by other
-    /// families.
+    /// torchvision's pretrained models: off for GoogLeNet (its 6,624,904-parameter model), on for Inception v3. Only families
+    /// with auxiliary classifiers accept it (<see cref="ModelCapabilities.AuxLogits"/>); set on another model it is an error.
     /// </summary>
     public bool? AuxLogits { get; init; }
 
     /// <summary>
     /// Loss weight of each auxiliary classifier in <see cref="Backbone.ForwardTrain"/>'s output; null (default) uses torchvision's
-    /// reference training recipe: 0.3 for each GoogLeNet head, 0.4 for Inception v3's.
+    /// reference training recipe: 0.3 for each GoogLeNet head, 0.4 for Inception v3's. Accepted where <see cref="AuxLogits"/> is.
     /// </summary>
     public double? AuxLossWeight { get; init; }
 
@@ -75,7 +76,8 @@ public sealed record ModelOptions
     /// GoogLeNet / Inception v3 only (torchvision's <c>transform_input</c>): re-normalise an ImageNet-normalised 3-channel input to
     /// mean = std = 0.5 per channel inside the model, which torchvision's pretrained weights for both expect. Null (default) means
     /// true for 3-channel models, so a model built by name computes the same function whether it is trained, saved or reloaded;
-    /// set false for torchvision's from-scratch default. True with <see cref="InChannels"/> ≠ 3 is an error.
+    /// set false for torchvision's from-scratch default. True with <see cref="InChannels"/> ≠ 3 is an error, and so is setting it on
+    /// a family that does not declare it (<see cref="ModelCapabilities.TransformInput"/>).
     /// </summary>
     public bool? TransformInput { get; init; }
 
@@ -96,7 +98,10 @@ public sealed record ModelOptions
     /// </summary>
     public string? Weights { get; init; }
 
-    /// <summary>Initialise the last BatchNorm of every residual branch to zero (torchvision's <c>zero_init_residual</c>). Default false.</summary>
+    /// <summary>
+    /// Initialise the last BatchNorm of every residual branch to zero (torchvision's <c>zero_init_residual</c>). Default false; true
+    /// is an error on a family that does not declare it (<see cref="ModelCapabilities.ZeroInitResidual"/>).
+    /// </summary>
     public bool ZeroInitResidual { get; init; }
 
     /// <summary>Checks the values that do not depend on the architecture; throws <see cref="ArgumentException"/> naming the bad option,
@@ -113,8 +118,6 @@ public sealed record ModelOptions
             throw new ArgumentOutOfRangeException(nameof(DropPathRate), DropPathRate, $"{nameof(DropPathRate)} must be in [0, 1) or null (the architecture's default); got {DropPathRate}.");
         if (ImageSize is < 1)
             throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, $"{nameof(ImageSize)} must be >= 1 or null; got {ImageSize}.");
-        if (GlobalPool is not (null or "avg" or "token"))
-            throw new ArgumentException($"{nameof(GlobalPool)} must be \"token\", \"avg\" or null; got \"{GlobalPool}\".", nameof(GlobalPool));
         if (BlockCounts is { } counts && (counts.Count == 0 || counts.Any(n => n < 1)))
             throw new ArgumentException($"{nameof(BlockCounts)} must be null or block counts >= 1 per stage; got [{string.Join(", ", counts)}].", nameof(BlockCounts));
         if (AuxLossWeight is { } w && (!double.IsFinite(w) || w < 0))

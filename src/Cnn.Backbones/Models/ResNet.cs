@@ -381,14 +381,15 @@ public sealed partial class ResNetFamily : IModelFamily
 
     /// <summary>
     /// The registration of a ResNet-layout architecture (also SE-ResNet's): a CNN whose blocks per stage
-    /// <see cref="ModelOptions.BlockCounts"/> may replace.
+    /// <see cref="ModelOptions.BlockCounts"/> may replace and whose residual branches may end in zero-initialised BatchNorms
+    /// (<see cref="ModelOptions.ZeroInitResidual"/>).
     /// </summary>
     /// <param name="architecture">The architecture.</param>
     /// <param name="family">Family name.</param>
     internal static ModelDefinition Register(ResNetArchitecture architecture, string family) =>
         new(architecture.Name, family, architecture.PretrainedConfig, (options, device) => new ResNet(architecture.WithBlockCounts(options), options, device))
         {
-            Capabilities = ModelCapabilities.Cnn with { BlockCounts = true },
+            Capabilities = ModelCapabilities.Cnn with { BlockCounts = true, ZeroInitResidual = true },
         };
 
     private static ResNetArchitecture Define(string name, ResNetBlock block, int[] layers, int groups = 1, int widthPerGroup = 64, int resizeSize = 256) =>

@@ -49,13 +49,14 @@ public static class OnnxImporter
         if (!double.IsFinite(tolerance) || tolerance <= 0)
             throw new ArgumentOutOfRangeException(nameof(tolerance), tolerance, "The tolerance must be a finite number > 0.");
         var info = ModelRegistry.Get(architecture);
+        bool takesAuxiliaryHeads = ModelRegistry.GetDefinition(architecture).Capabilities.AuxLogits;
         var graph = new OnnxGraph(onnxPath);
         Native.TorchRuntime.EnsureLoaded();
         long[] inputShape = InputShape(graph, info);
         // An exported graph computes the eval-mode forward, which never runs auxiliary classifiers: build without them unless asked.
         var baseOptions = (options ?? new ModelOptions()) with
         {
-            InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false, AuxLogits = options?.AuxLogits ?? false,
+            InChannels = (int)inputShape[1], WeightsPath = null, FeaturesOnly = false, AuxLogits = options?.AuxLogits ?? (takesAuxiliaryHeads ? false : null),
         };
         if (baseOptions.ImageSize is null && inputShape[2] == inputShape[3] && inputShape[2] != info.DefaultConfig.InputSize.Height)
             baseOptions = baseOptions with { ImageSize = (int)inputShape[2] }; // a ViT's position embedding is built for one size

@@ -1,3 +1,4 @@
+using Cnn.Tests.Shared;
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Native;
@@ -17,14 +18,7 @@ namespace Cnn.Backbones.Tests.Compute;
 public sealed class ComputeSettingsTests
 {
     /// <summary>The smallest model of each family.</summary>
-    public static IEnumerable<object[]> FamilyRows
-    {
-        get
-        {
-            TorchRuntime.EnsureLoaded();
-            return ModelRegistry.List().GroupBy(m => m.Family).Select(g => new object[] { g.MinBy(m => m.ParameterCount)!.Name });
-        }
-    }
+    public static IEnumerable<object[]> FamilyRows => FamilyCases.SmallestRows;
 
     /// <remarks>
     /// The output compared is the feature map (every family's convolutional body; a ViT's logits start at zero), at batch 4 from
@@ -75,7 +69,7 @@ public sealed class ComputeSettingsTests
         var spec = new ModelSpec(name);
         // Auxiliary heads off: they need inputs larger than these (inception_v3: 299 px).
         torch.manual_seed(11);
-        using var model = spec.Create(o => o with { DropRate = 0, AuxLogits = name is "inception_v3" or "googlenet" ? false : o.AuxLogits });
+        using var model = spec.Create(o => o with { DropRate = 0, AuxLogits = spec.Definition.Capabilities.AuxLogits ? false : o.AuxLogits });
         using var scope = NewDisposeScope();
         var x = Input(model, spec, batch: 4, minimumSize: 128);
         var mixed = new ComputeSettings(ScalarType.BFloat16, ChannelsLast: true);

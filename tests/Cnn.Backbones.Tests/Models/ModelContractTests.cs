@@ -175,7 +175,10 @@ public sealed class ModelContractTests
                 continue;
             }
             var error = Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create(name, spec.Options(o => o with { GlobalPool = pool })));
-            Assert.AreEqual($"{name} does not support GlobalPool = \"{pool}\". {name} supports: {capabilities.Describe()}. (Parameter 'GlobalPool')", error.Message);
+            string takers = string.Join(", ", ModelRegistry.AllDefinitions.Where(d => d.Capabilities.GlobalPools.Contains(pool)).Select(d => d.Family).Distinct());
+            StringAssert.StartsWith(error.Message, $"{name} does not support GlobalPool = \"{pool}\". {name} supports: {capabilities.Describe()}. ");
+            StringAssert.Contains(error.Message, $"GlobalPool = \"{pool}\" is taken by the {takers} famil");
+            Assert.AreEqual("GlobalPool", error.ParamName);
             StringAssert.Contains(error.Message, "GlobalPool \"avg\" (or null for \"avg\")");
         }
         Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create(name, spec.Options(o => o with { GlobalPool = "max" })));
@@ -199,5 +202,40 @@ public sealed class ModelContractTests
         var error = Assert.ThrowsExactly<ArgumentException>(() => ModelRegistry.Create(name, spec.Options(o => o with { BlockCounts = [2, 2, 2, 3] })));
         StringAssert.StartsWith(error.Message, $"{name} does not support BlockCounts = [2, 2, 2, 3]. {name} supports: ");
         StringAssert.Contains(error.Message, "BlockCounts null (its block counts are fixed)");
+    }
+
+    /// <summary>
+    /// The options only some families take (auxiliary classifiers, torchvision's transform_input and zero_init_residual) build
+    /// where the family declares them and are refused elsewhere, naming the option and the families that take it, as timm refuses
+    /// a keyword argument a model does not take.
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Names))]
+    public void FamilyOptionsAreAcceptedWhereDeclaredAndRefusedNamingTheirFamilies(string name)
+    {
+        TorchRuntime.EnsureLoaded();
+        var spec = new ModelSpec(name);
+        var capabilities = spec.Definition.Capabilities;
+        var cases = new (string Option, bool Declared, Func<ModelCapabilities, bool> Takes, Func<ModelOptions, ModelOptions> Set)[]
+        {
+            ("AuxLogits", capabilities.AuxLogits, c => c.AuxLogits, o => o with { AuxLogits = false }),
+            ("AuxLossWeight", capabilities.AuxLogits, c => c.AuxLogits, o => o with { AuxLossWeight = 0.25 }),
+            ("TransformInput", capabilities.TransformInput, c => c.TransformInput, o => o with { TransformInput = false }),
+            ("ZeroInitResidual", capabilities.ZeroInitResidual, c => c.ZeroInitResidual, o => o with { ZeroInitResidual = true }),
+        };
+        foreach (var (option, declared, takes, set) in cases)
+        {
+            if (declared)
+            {
+                using var accepted = spec.Definition.Build(spec.Options(set), META);
+                continue;
+            }
+            var error = Assert.ThrowsExactly<ArgumentException>(() => spec.Definition.Build(spec.Options(set), META).Dispose(), $"{name}: {option}");
+            Assert.AreEqual(option, error.ParamName);
+            StringAssert.StartsWith(error.Message, $"{name} does not support {option} = ");
+            var takers = ModelRegistry.AllDefinitions.Where(d => takes(d.Capabilities)).Select(d => d.Family).Distinct().ToArray();
+            Assert.IsNotEmpty(takers, $"some family takes {option}");
+            StringAssert.Contains(error.Message, $"is taken by the {string.Join(", ", takers)} famil");
+        }
     }
 }

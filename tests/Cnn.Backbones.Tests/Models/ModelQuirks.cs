@@ -15,6 +15,12 @@ internal sealed record ModelQuirks
     /// <summary>Parity input side when the reference only accepts one size (torchvision's ViT: its image_size); else <see cref="TestSize"/>.</summary>
     public int? ParitySize { get; init; }
 
+    /// <summary>
+    /// Input side at which torch.onnx exports the reference for the ONNX import tests, when neither <see cref="ParitySize"/> nor
+    /// <see cref="TestSize"/> exports: torch.onnx exports adaptive pooling only where its output size divides its input.
+    /// </summary>
+    public int? ExportSize { get; init; }
+
     /// <summary>Parity batch size (1 for the large-input ViTs, to keep the fixtures small).</summary>
     public int ParityBatch { get; init; } = 2;
 
@@ -75,7 +81,8 @@ internal static class ModelQuirksTable
             ReductionInput = 28,
             NoTorchvisionWeights = "LeNet-5 (1998) has no torchvision model; its reference is a plain PyTorch definition of the design",
         },
-        ["alexnet"] = new() { StageCheckSize = 224 }, // its last map is 1×1 at 64×64, too small for a nominal reduction
+        ["alexnet"] = new() { StageCheckSize = 224, ExportSize = 224 }, // its last map is 1×1 at 64×64, too small for a nominal reduction
+        ["vgg"] = new() { ExportSize = 224 }, // a 2×2 map at 64×64 does not pool adaptively to 7×7 in torch.onnx
         ["googlenet"] = new() { Variants = ["aux", "notransform"] },
         ["inception_v3"] = new() { TestSize = 75, StageCheckSize = 299, Variants = ["noaux"], AuxClassifiers = ["AuxLogits.fc"] },
         ["resnet18"] = new() { Variants = ["blocks-2-2-2-3"] }, // issue #11: ML.NET's ResNet-18 featurizer has 3 blocks in layer4

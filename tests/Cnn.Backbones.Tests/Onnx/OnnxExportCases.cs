@@ -24,9 +24,7 @@ internal static class OnnxExportCases
     {
         var all = ModelCases.Names;
         if (Environment.GetEnvironmentVariable(AllVariable) == "1") return all;
-        return all.GroupBy(s => s.Definition.Family)
-            .Select(g => g.OrderBy(s => ModelRegistry.Get(s.Name).ParameterCount).First())
-            .ToArray();
+        return FamilyCases.Smallest.Select(d => all.Single(s => s.Name == d.Name)).ToArray();
     }
 
     /// <summary>Builds <paramref name="spec"/> (10 classes) with seeded, non-trivial weights, in eval mode.</summary>

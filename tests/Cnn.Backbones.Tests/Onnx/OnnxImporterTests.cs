@@ -1,5 +1,6 @@
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Onnx;
+using Cnn.Backbones.Tests.Models;
 using Cnn.Backbones.Weights;
 using Cnn.Tests.Shared;
 using TorchSharp;
@@ -19,6 +20,12 @@ public sealed class OnnxImporterTests
     {
         using var dir = new TempDirectory();
         OnnxReference.Export(dir.Path, name, size, kwargs, opset, prepare);
+        return ImportAndCompare(dir, name, options, tolerance);
+    }
+
+    /// <summary>Imports <c>model.onnx</c> of <paramref name="dir"/> and compares our model's output with <c>reference.safetensors</c>.</summary>
+    private static OnnxImportReport ImportAndCompare(TempDirectory dir, string name, ModelOptions? options, double tolerance = 1e-4)
+    {
         using var result = OnnxImporter.Import(dir.File("model.onnx"), name, options);
         var report = result.Report;
         Assert.IsTrue(report.RelativeDifference <= 1e-4, $"{name}: verification difference {report.RelativeDifference}");
@@ -56,16 +63,24 @@ public sealed class OnnxImporterTests
         Assert.AreEqual(42, report.Entries.Count(e => e.OnnxTensor is not null), "20 conv weights, 20 folded biases, fc weight and bias");
     }
 
+    public static IEnumerable<object[]> SmallestOfEachFamily => FamilyCases.SmallestRows;
+
+    /// <summary>
+    /// The smallest variant of every registered family: its reference (torchvision's model, or the parity tests' reference builder)
+    /// exported at the size the reference takes (<see cref="ModelQuirks"/>), imported, and compared. Auxiliary classifiers do not
+    /// run in an eval-mode export, so families that take them import without.
+    /// </summary>
     [TestMethod]
-    [DataRow("vgg11_bn", 224, "")]
-    [DataRow("alexnet", 224, "")]
-    [DataRow("squeezenet1_1", 64, "")]
-    [DataRow("mobilenet_v2", 64, "")]
-    [DataRow("mobilenet_v3_small", 64, "")]
-    [DataRow("efficientnet_b0", 64, "")]
-    [DataRow("regnet_y_400mf", 64, "")]
-    [DataRow("densenet121", 64, "")]
-    public void Family_ImportsAndEqualsTorchvision(string name, int size, string kwargs) => ImportAndCompare(name, size, kwargs);
+    [DynamicData(nameof(SmallestOfEachFamily))]
+    public void Family_ImportsAndEqualsTheReference(string name)
+    {
+        var definition = ModelRegistry.GetDefinition(name);
+        var quirks = ModelQuirksTable.For(name, definition.Family);
+        var defaults = definition.DefaultOptions ?? new ModelOptions();
+        using var dir = new TempDirectory();
+        OnnxReference.ExportReference(dir.Path, name, quirks.ExportSize ?? quirks.ParitySize ?? quirks.TestSize, defaults.InChannels);
+        ImportAndCompare(dir, name, definition.Capabilities.AuxLogits ? defaults with { AuxLogits = false } : definition.DefaultOptions);
+    }
 
     [TestMethod]
     public void GoogLeNetAndInception_WithoutTransformInput()

@@ -32,14 +32,32 @@ internal static class OnnxReference
     /// (<c>input</c>, <c>output</c>). <paramref name="kwargs"/> is a Python keyword list for the constructor; <paramref name="prepare"/>
     /// is more Python run on <c>model</c> under <c>torch.no_grad()</c> before the export.
     /// </summary>
-    public static void Export(string folder, string name, int size, string kwargs = "", int opset = 13, string prepare = "")
+    public static void Export(string folder, string name, int size, string kwargs = "", int opset = 13, string prepare = "") =>
+        ExportBuilt(folder, "getattr(torchvision.models, name)(**kwargs)", name, size, 3, kwargs, opset, prepare);
+
+    /// <summary>
+    /// Exports the reference model of a registry spec as <see cref="Export"/> does, built by the parity tests' reference script
+    /// (<c>torchvision_reference.py</c>'s <c>build</c>: torchvision's model, or the script's own builder for a model torchvision
+    /// lacks), with <paramref name="channels"/> input channels.
+    /// </summary>
+    public static void ExportReference(string folder, string spec, int size, int channels) =>
+        ExportBuilt(folder, "reference_builder(name)", spec, size, channels, "", 13, "");
+
+    private static void ExportBuilt(string folder, string construct, string name, int size, int channels, string kwargs, int opset, string prepare)
     {
-        const string script = """
-            import torchvision
+        string script = """
+            import importlib.util, os, torchvision
             name, size, out, kwargs = sys.argv[1], int(sys.argv[2]), sys.argv[3], eval("dict(" + sys.argv[4] + ")")
-            opset, prepare = int(sys.argv[5]), sys.argv[6]
+            opset, prepare, channels, script = int(sys.argv[5]), sys.argv[6], int(sys.argv[7]), sys.argv[8]
+
+            def reference_builder(spec):
+                loader = importlib.util.spec_from_file_location("torchvision_reference", script)
+                module = importlib.util.module_from_spec(loader)
+                loader.loader.exec_module(module)
+                return module.build(spec)
+
             torch.manual_seed(0)
-            model = getattr(torchvision.models, name)(**kwargs)
+            model = CONSTRUCT
             with torch.no_grad():
                 for m in model.modules():
                     if isinstance(m, torch.nn.BatchNorm2d):
@@ -49,15 +67,16 @@ internal static class OnnxReference
                         m.running_var.uniform_(0.5, 2.0)
                 exec(prepare)
             model.eval()
-            x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(7))
+            x = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(7))
             torch.onnx.export(model, x[:1], out + "/model.onnx", opset_version=opset, do_constant_folding=True,
                               input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
             with torch.no_grad():
                 y = model(x)
             st_write(out + "/reference.safetensors", {"input": x, "output": y})
             print(len(onnx.load(out + "/model.onnx").graph.initializer))
-            """;
+            """.Replace("CONSTRUCT", construct, StringComparison.Ordinal);
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        Run(script, name, size.ToString(invariant), folder, kwargs, opset.ToString(invariant), prepare);
+        string builder = Path.Combine(AppContext.BaseDirectory, "Models", "Reference", "torchvision_reference.py");
+        Run(script, name, size.ToString(invariant), folder, kwargs, opset.ToString(invariant), prepare, channels.ToString(invariant), builder);
     }
 }
