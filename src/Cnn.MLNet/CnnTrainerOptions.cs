@@ -53,8 +53,14 @@ public enum EarlyStoppingMetric
 /// <summary>Options of <see cref="CnnTrainer"/>: fine-tuning a registered CNN backbone as an ML.NET multiclass trainer.</summary>
 public sealed class CnnTrainerOptions : CnnFitOptions
 {
-    /// <summary>Registered architecture name (e.g. <c>resnet50</c>). Set by the <see cref="CnnTrainer"/> factories.</summary>
-    public string Architecture { get; set; } = "resnet18";
+    /// <summary>
+    /// The architecture the SDK's options start from when none is named (<c>resnet18</c>): the one place this default is written;
+    /// the trainer's, the distillation student's and the feature extractor's options use it.
+    /// </summary>
+    public const string DefaultArchitecture = "resnet18";
+
+    /// <summary>Registered architecture name (e.g. <c>resnet50</c>). Set by the <see cref="CnnTrainer"/> factories. Default <see cref="DefaultArchitecture"/>.</summary>
+    public string Architecture { get; set; } = DefaultArchitecture;
 
     /// <summary>
     /// How the network is built: <see cref="ModelOptions.WeightsPath"/> (torchvision/timm <c>.pth</c> or <c>.safetensors</c> to start

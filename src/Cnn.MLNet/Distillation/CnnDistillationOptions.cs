@@ -22,7 +22,7 @@ namespace Cnn.MLNet.Distillation;
 public sealed class CnnDistillationOptions : CnnFitOptions
 {
     /// <summary>Registered architecture of the student (e.g. <c>lenet5</c>, <c>resnet18</c>). Set by the <see cref="CnnTrainer"/> factories.</summary>
-    public string StudentArchitecture { get; set; } = "resnet18";
+    public string StudentArchitecture { get; set; } = CnnTrainerOptions.DefaultArchitecture;
 
     /// <summary>
     /// How the student is built (<see cref="ModelOptions.WeightsPath"/> to start from, <see cref="ModelOptions.InChannels"/>,

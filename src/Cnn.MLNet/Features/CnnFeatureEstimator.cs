@@ -71,7 +71,7 @@ public static class CnnFeatureCatalog
 
     /// <summary>Pooled features of <paramref name="architecture"/> with <paramref name="weightsPath"/> into <paramref name="outputColumnName"/>.</summary>
     public static CnnFeatureEstimator ExtractCnnFeatures(this TransformsCatalog catalog, string outputColumnName = "Features",
-        string architecture = "resnet18", string? weightsPath = null, string imageColumnName = "Image")
+        string architecture = CnnTrainerOptions.DefaultArchitecture, string? weightsPath = null, string imageColumnName = "Image")
         => catalog.ExtractCnnFeatures(new CnnFeatureOptions
         {
             OutputColumnName = outputColumnName, Architecture = architecture, Model = new ModelOptions { WeightsPath = weightsPath }, ImageColumnName = imageColumnName,

@@ -6,8 +6,8 @@ namespace Cnn.MLNet.Features;
 /// <summary>Options of <see cref="CnnFeatureEstimator"/>: which backbone and weights turn images into feature vectors.</summary>
 public sealed class CnnFeatureOptions
 {
-    /// <summary>Registered architecture (e.g. <c>resnet50</c>). Default resnet18.</summary>
-    public string Architecture { get; set; } = "resnet18";
+    /// <summary>Registered architecture (e.g. <c>resnet50</c>). Default <see cref="CnnTrainerOptions.DefaultArchitecture"/> (resnet18).</summary>
+    public string Architecture { get; set; } = CnnTrainerOptions.DefaultArchitecture;
 
     /// <summary>
     /// How the backbone is built: <see cref="ModelOptions.WeightsPath"/> (<c>.pth</c>/<c>.safetensors</c>; the body is loaded

@@ -243,9 +243,13 @@ public sealed class CnnTrainerTests
         }
     }
 
-    /// <summary>Every registered architecture has a named CnnTrainer factory, and each factory builds a trainer for its own name.</summary>
+    /// <summary>
+    /// Each named CnnTrainer factory builds a trainer for a registered architecture, no two the same. A registered architecture
+    /// without a named factory is trained through <see cref="CnnTrainer.Create"/> (a new family needs no factory: see
+    /// <see cref="EveryFamilyTrainsThroughTheTrainer"/>).
+    /// </summary>
     [TestMethod]
-    public void EveryRegisteredArchitectureHasAFactory()
+    public void EveryNamedFactoryBuildsARegisteredArchitecture()
     {
         var factories = typeof(CnnTrainer).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
             .Where(m => m.ReturnType == typeof(CnnEstimator) && m.Name != nameof(CnnTrainer.Create)
@@ -253,7 +257,8 @@ public sealed class CnnTrainerTests
             .ToList();
         var built = factories.Select(f => ((CnnEstimator)f.Invoke(null, new object?[] { null, null })!).Options.Architecture).ToList();
         CollectionAssert.AllItemsAreUnique(built, "two factories build the same architecture");
-        CollectionAssert.AreEquivalent(Cnn.Backbones.Models.ModelRegistry.List().Select(m => m.Name).ToList(), built);
+        Assert.IsNotEmpty(built);
+        CollectionAssert.IsSubsetOf(built, Cnn.Backbones.Models.ModelRegistry.List().Select(m => m.Name).ToList(), "every named factory builds a registered architecture");
     }
 
     private sealed class FileRow
