@@ -79,7 +79,15 @@ public sealed class OnnxImporterTests
         var defaults = definition.DefaultOptions ?? new ModelOptions();
         using var dir = new TempDirectory();
         OnnxReference.ExportReference(dir.Path, name, quirks.ExportSize ?? quirks.ParitySize ?? quirks.TestSize, defaults.InChannels);
-        ImportAndCompare(dir, name, definition.Capabilities.AuxLogits ? defaults with { AuxLogits = false } : definition.DefaultOptions);
+        var options = definition.Capabilities.AuxLogits ? defaults with { AuxLogits = false } : definition.DefaultOptions;
+        if (quirks.NoOnnxImport is { } why)
+        {
+            // Not importable yet (see the quirk): refused with a message naming the parameter it cannot pair.
+            var refused = Assert.ThrowsExactly<OnnxImportException>(() => OnnxImporter.Import(dir.File("model.onnx"), name, options).Dispose());
+            StringAssert.Contains(refused.Message, why[..why.IndexOf(':', StringComparison.Ordinal)]);
+            return;
+        }
+        ImportAndCompare(dir, name, options);
     }
 
     [TestMethod]
