@@ -199,8 +199,9 @@ def pool_stages(features, x):
 
 def explicit_stages(name, m, x):
     """Stages, pre-logits and logits written out for the families whose stage maps are not plain module outputs in torchvision
-    (functional activations, stems without a module of their own) or whose stages follow timm's rules; None for the rest."""
-    if name == "lenet5":
+    (functional activations, stems without a module of their own) or whose stages follow timm's rules; None for the rest.
+    Chosen by the reference model's class, so a builder that returns one of these classes needs nothing more here."""
+    if isinstance(m, LeNet5):
         s = m.stages(x)
         return (s,) + m.head(s[-1])
     if isinstance(m, M.ResNet):
@@ -210,14 +211,14 @@ def explicit_stages(name, m, x):
             s.append(layer(m.maxpool(s[-1]) if len(s) == 1 else s[-1]))
         pre = torch.flatten(m.avgpool(s[-1]), 1)
         return s, pre, m.fc(pre)
-    if name == "alexnet" or name.startswith("vgg"):
+    if isinstance(m, (M.AlexNet, M.VGG)):
         s = pool_stages(m.features, x)
         pre = m.classifier[:6](torch.flatten(m.avgpool(s[-1]), 1))
         return s, pre, m.classifier[6](pre)
-    if name.startswith("squeezenet"):
+    if isinstance(m, M.SqueezeNet):
         s = pool_stages(m.features, x)
         return s, torch.flatten(F.adaptive_avg_pool2d(s[-1], 1), 1), torch.flatten(m.classifier(s[-1]), 1)
-    if name == "googlenet":
+    if isinstance(m, M.GoogLeNet):
         x = m._transform_input(x)
         s0 = m.conv1(x)
         s1 = m.conv3(m.conv2(m.maxpool1(s0)))
@@ -225,7 +226,7 @@ def explicit_stages(name, m, x):
         s3 = m.inception4e(m.inception4d(m.inception4c(m.inception4b(m.inception4a(m.maxpool3(s2))))))
         s4 = m.inception5b(m.inception5a(m.maxpool4(s3)))
         s, fc = [s0, s1, s2, s3, s4], m.fc
-    elif name == "inception_v3":
+    elif isinstance(m, M.Inception3):
         x = m._transform_input(x)
         s0 = m.Conv2d_2b_3x3(m.Conv2d_2a_3x3(m.Conv2d_1a_3x3(x)))
         s1 = m.Conv2d_4a_3x3(m.Conv2d_3b_1x1(m.maxpool1(s0)))
@@ -233,7 +234,7 @@ def explicit_stages(name, m, x):
         s3 = m.Mixed_6e(m.Mixed_6d(m.Mixed_6c(m.Mixed_6b(m.Mixed_6a(s2)))))
         s4 = m.Mixed_7c(m.Mixed_7b(m.Mixed_7a(s3)))
         s, fc = [s0, s1, s2, s3, s4], m.fc
-    elif name.startswith("densenet"):
+    elif isinstance(m, M.DenseNet):
         f = m.features
         s0 = f.relu0(f.norm0(f.conv0(x)))
         s1 = f.denseblock1(f.pool0(s0))
@@ -289,7 +290,7 @@ def train_outputs(name, model, x, size, g):
         if isinstance(m, nn.Dropout):
             m.eval()
     tensors, meta = {}, {}
-    if name == "googlenet":
+    if isinstance(model, M.GoogLeNet):
         # Hooks on the aux modules themselves: torchvision 0.14's GoogLeNetOutputs swaps the field names (aux_logits1 holds aux2's output).
         captured = {}
         for k in ("aux1", "aux2"):
@@ -348,7 +349,8 @@ def parity(job):
     model.eval()
     torch.save(model.state_dict(), os.path.join(out, "weights.pth"))
     g = torch.Generator().manual_seed(1234)
-    x = torch.randn(job["batch"], 1 if name == "lenet5" else 3, size, size, generator=g)
+    channels = next(mod for mod in model.modules() if isinstance(mod, nn.Conv2d)).in_channels
+    x = torch.randn(job["batch"], channels, size, size, generator=g)
     tensors, meta = {"input": x}, {}
     with torch.no_grad():
         if job["mode"] == "eval":
