@@ -1,3 +1,4 @@
+using Cnn.Tests.Shared;
 using Cnn.Backbones.Compute;
 using Cnn.Backbones.Native;
 using TorchSharp;
@@ -94,21 +95,29 @@ public sealed class PrecisionLayersTests
         Assert.AreEqual(ScalarType.Float64, z.dtype);
     }
 
-    /// <summary>Module.to() (the path of a CUDA move too) re-registers parameters by reflection over fields; keys must survive it.</summary>
+    public static IEnumerable<object[]> SmallestOfEachFamily => FamilyCases.SmallestRows;
+
+    /// <summary>
+    /// Module.to() (the path of a CUDA move too) re-registers parameters by reflection over fields; keys must survive it, in every
+    /// family (the smallest variant of each, at the smallest input it takes; without auxiliary classifiers, which the plain forward
+    /// pass does not run).
+    /// </summary>
     [TestMethod]
-    [DataRow("resnet18")]
-    [DataRow("convnext_tiny")]
-    [DataRow("mobilenet_v3_small")]
+    [DynamicData(nameof(SmallestOfEachFamily))]
     public void AModelConvertedWithToKeepsTorchsKeysAndTrainsItsParameters(string architecture)
     {
         TorchRuntime.EnsureLoaded();
-        using var model = Cnn.Backbones.Models.ModelRegistry.Create(architecture);
+        var definition = Cnn.Backbones.Models.ModelRegistry.GetDefinition(architecture);
+        var defaults = definition.DefaultOptions ?? new Cnn.Backbones.Models.ModelOptions();
+        int size = FamilyCases.InputSize(architecture);
+        var options = defaults with { ImageSize = size, AuxLogits = definition.Capabilities.AuxLogits ? false : null };
+        using var model = Cnn.Backbones.Models.ModelRegistry.Create(architecture, options);
         var keys = model.state_dict().Keys.ToArray();
         var parameterNames = model.named_parameters().Select(p => p.name).ToArray();
         model.to(ScalarType.Float64);
         CollectionAssert.AreEqual(keys, model.state_dict().Keys.ToArray(), "state-dict keys after to(float64)");
         CollectionAssert.AreEqual(parameterNames, model.named_parameters().Select(p => p.name).ToArray(), "parameters after to(float64)");
-        using var x = randn(2, 3, 32, 32, dtype: ScalarType.Float64);
+        using var x = randn(2, defaults.InChannels, size, size, dtype: ScalarType.Float64);
         using var loss = model.call(x).sum();
         loss.backward();
         foreach (var (name, p) in model.named_parameters())
