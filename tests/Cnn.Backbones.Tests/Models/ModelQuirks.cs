@@ -16,8 +16,9 @@ internal sealed record ModelQuirks
     public int? ParitySize { get; init; }
 
     /// <summary>
-    /// Input side at which torch.onnx exports the reference for the ONNX import tests, when neither <see cref="ParitySize"/> nor
-    /// <see cref="TestSize"/> exports: torch.onnx exports adaptive pooling only where its output size divides its input.
+    /// Input side of the ONNX import tests, when neither <see cref="ParitySize"/> nor <see cref="TestSize"/> imports: torch.onnx
+    /// exports adaptive pooling only where its output size divides its input, and where it does not, our exporter writes the
+    /// pooling as a MatMul with a constant matrix, which the importer does not pair (it takes it for a linear layer).
     /// </summary>
     public int? ExportSize { get; init; }
 
