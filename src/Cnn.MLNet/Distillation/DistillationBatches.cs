@@ -1,6 +1,5 @@
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Training;
-using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Distillation;
 

@@ -1,13 +1,11 @@
 using System.Diagnostics;
 using Cnn.Backbones.Models;
-using Cnn.Backbones.Native;
 using Cnn.MLNet.Distributed;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Training.Checkpoints;
 using Microsoft.ML.Runtime;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Training;
