@@ -72,11 +72,17 @@ internal sealed class TrainingLoop
         var model = network.Model;
         var phases = _regime.Phases;
         var run = new RunState(new BestEpochTracker(o.EarlyStoppingMetric), full && o.ModelEmaDecay is { } decay ? new ModelEma(model, decay) : null,
-            phases.Sum(p => p.Epochs), full && o.CheckpointDirectory is { } folder ? new CheckpointStore(folder, o.CheckpointsKept) : null);
+            phases.Sum(p => p.Epochs),
+            full && o.CheckpointDirectory is { } folder ? new RunCheckpoints(new CheckpointStore(folder, o.CheckpointsKept), _fingerprint!, _channel, _parallel is not { IsRoot: false }) : null);
         var validation = new EpochValidation(setup.Validation, run.Ema, o.UseModelEmaWeights);
         try
         {
-            if (full && o.ResumeFrom is { } source) run.Resume = Restore(CheckpointStore.Load(source, _fingerprint!, _channel), model, run);
+            if (full && o.ResumeFrom is { } source)
+            {
+                run.Resume = CheckpointStore.Load(source, _fingerprint!, _channel);
+                RunCheckpoints.Restore(run.Resume, model, run.Ema, run.Best);
+                run.Epoch = run.Resume.Position.Epoch;
+            }
             _parallel?.Synchronise(model);
             using var synchronisedNorms = o.SyncBatchNorm ? _parallel?.SynchroniseBatchNorm(model) : null;
             for (int p = 0; p < phases.Count; p++)
@@ -106,42 +112,16 @@ internal sealed class TrainingLoop
     }
 
     /// <summary>What lasts across phases: the best epoch, the weight average, the epoch counter, checkpoints and the resume point.</summary>
-    private sealed class RunState(BestEpochTracker best, ModelEma? ema, int totalEpochs, CheckpointStore? checkpoints)
+    private sealed class RunState(BestEpochTracker best, ModelEma? ema, int totalEpochs, RunCheckpoints? checkpoints)
     {
         public BestEpochTracker Best { get; } = best;
         public ModelEma? Ema { get; } = ema;
         public int TotalEpochs { get; } = totalEpochs;
-        public CheckpointStore? Checkpoints { get; } = checkpoints;
+        public RunCheckpoints? Checkpoints { get; } = checkpoints;
         public int Epoch { get; set; }
 
         /// <summary>The checkpoint being resumed from, until its phase's optimizer has taken its state.</summary>
         public TrainingCheckpoint? Resume { get; set; }
-    }
-
-    /// <summary>Puts a checkpoint's weights, average, best epoch and random generator in place; returns it for its position and optimizer.</summary>
-    private static TrainingCheckpoint Restore(TrainingCheckpoint checkpoint, Backbone model, RunState run)
-    {
-        using (no_grad())
-        {
-            foreach (var (name, value) in model.state_dict())
-            {
-                if (!checkpoint.Model.TryGetValue(name, out var saved))
-                    throw new InvalidDataException($"The checkpoint has no '{name}': it was written by another network.");
-                value.copy_(saved);
-            }
-            if (run.Ema is { } ema)
-            {
-                if (checkpoint.Ema is null) throw new InvalidDataException("The checkpoint has no weight average, but ModelEmaDecay is set.");
-                foreach (var (name, value) in checkpoint.Ema) ema[name].copy_(value);
-            }
-        }
-        var best = checkpoint.Best?.ToDictionary(kv => kv.Key, kv => kv.Value.clone(), StringComparer.Ordinal);
-        run.Best.Load(checkpoint.BestScore.Epoch, checkpoint.BestScore.Score, best);
-        using var state = torch.tensor(checkpoint.Random, ScalarType.Byte);
-        using var generator = torch.Generator.Default;
-        generator.set_state(state);
-        run.Epoch = checkpoint.Position.Epoch;
-        return checkpoint;
     }
 
     /// <summary>One phase of a run: what its epochs share.</summary>
@@ -224,7 +204,7 @@ internal sealed class TrainingLoop
                 pending = false;
                 if (_regime.Finished(optimizer.Steps)) return null;
                 if (_options.CheckpointEverySteps is { } every && optimizer.Steps % every == 0 && batchIndex < batches)
-                    SaveCheckpoint(run, model, optimizer, new TrainingPosition(phase.Index, epoch - 1, batchIndex, optimizer.Steps), tally.Partial);
+                    run.Checkpoints?.Save(model, run.Ema, run.Best, optimizer, new TrainingPosition(phase.Index, epoch - 1, batchIndex, optimizer.Steps), tally.Partial);
             }
             if (full)
                 _options.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, tally.Seen, tally.LossSum / Math.Max(tally.Seen, 1), clock.Elapsed));
@@ -267,36 +247,8 @@ internal sealed class TrainingLoop
         if (_parallel is not null) stop = _parallel.FollowRoot(stop);
         // At a phase's end the next phase starts afresh (new optimizer and schedule): its checkpoint says so.
         bool phaseDone = run.Epoch - phase.FirstEpoch >= phase.Phase.Epochs;
-        SaveCheckpoint(run, model, optimizer, phaseDone && !stop ? new TrainingPosition(phase.Index + 1, epoch, 0, 0) : new TrainingPosition(phase.Index, epoch, 0, optimizer.Steps),
-            (0, 0), nextPhase: phaseDone && !stop);
+        run.Checkpoints?.Save(model, run.Ema, run.Best, optimizer,
+            phaseDone && !stop ? new TrainingPosition(phase.Index + 1, epoch, 0, 0) : new TrainingPosition(phase.Index, epoch, 0, optimizer.Steps), (0, 0), nextPhase: phaseDone && !stop);
         return !stop;
     }
-
-    /// <summary>Writes a checkpoint when the run keeps them.</summary>
-    private void SaveCheckpoint(RunState run, Backbone model, PhaseOptimizer optimizer, TrainingPosition position, (double LossSum, long Seen) partial,
-        bool nextPhase = false)
-    {
-        if (run.Checkpoints is not { } store || _parallel is { IsRoot: false }) return;
-        byte[] optimizerState = nextPhase ? [] : optimizer.SaveState();
-        using var generator = torch.Generator.Default;
-        using var random = generator.get_state();
-        using var checkpoint = new TrainingCheckpoint
-        {
-            Position = position,
-            Fingerprint = _fingerprint!,
-            Model = Copy(model.state_dict()),
-            Ema = run.Ema is { } ema ? Copy(model.state_dict().Keys.ToDictionary(k => k, k => ema[k])) : null,
-            Best = run.Best.Weights is { } best ? Copy(best) : null,
-            BestScore = (run.Best.Epoch, run.Best.Score),
-            Optimizer = optimizerState,
-            Random = random.data<byte>().ToArray(),
-            Partial = partial,
-            LossScale = nextPhase ? null : optimizer.Scaler?.State, // the next phase starts with a fresh scaler, as with a fresh optimizer
-        };
-        string path = store.Save(checkpoint);
-        _channel?.Trace(MessageSensitivity.None, $"Checkpoint written: {path}");
-    }
-
-    private static Dictionary<string, Tensor> Copy(IEnumerable<KeyValuePair<string, Tensor>> entries) =>
-        entries.ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(CPU).clone(), StringComparer.Ordinal);
 }
