@@ -78,12 +78,12 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
                 var batcher = OptimizationSetup.EvaluationBatcher(o, network.Preprocess);
                 using var trainStore = BottleneckStore.Compute(network, level, train, batcher, o.CacheDirectory, "training", channel, token);
                 using var validationStore = validation.Count == 0 ? null : BottleneckStore.Compute(network, level, validation, batcher, o.CacheDirectory, "validation", channel, token);
-                loop.Run(network, new BottleneckObjective(o, network, level, train, trainStore, validation, validationStore));
+                loop.Run(network, BottleneckObjective.Setup(o, network, level, train, trainStore, validation, validationStore));
             }
             else
             {
                 if (reason is not null) channel?.Info(MessageSensitivity.None, $"Bottleneck cache not used: {reason}.");
-                loop.Run(network, new ClassificationObjective(o, network, train, validation));
+                loop.Run(network, ClassificationObjective.Setup(o, network, train, validation));
             }
             // The trained model predicts in the inference arithmetic, as it will after a save and load, whatever it trained in.
             network.UseCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine);
@@ -115,7 +115,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
         var rows = TrainingData.Read(input, o.ImageColumnName, o.LabelColumnName, allowMissingLabels: false, cancellation.Token);
         TrainingData.CheckTrainable(rows, labels.Names, "training");
         var train = rows.Select(r => r.Sample).ToList();
-        return LearningRateFinder.Run(network, new ClassificationObjective(o, network, train, Array.Empty<ImageSample>()), o, finder, cancellation);
+        return LearningRateFinder.Run(network, ClassificationObjective.Setup(o, network, train, Array.Empty<ImageSample>()), o, finder, cancellation);
     }
 
     /// <summary>The network to train for <paramref name="labels"/>' classes, seeded, frozen as the options say.</summary>

@@ -13,61 +13,49 @@ namespace Cnn.MLNet.Training;
 /// labels, plus each auxiliary head's weighted cross-entropy; validation loss (plain cross-entropy) and accuracy;
 /// <see cref="EpochMetrics"/> per epoch. Training accuracy counts the argmax against each image's own label, mixed or not.
 /// </summary>
-internal sealed class ClassificationObjective : ITrainingObjective
+internal sealed class ClassificationObjective : ITrainingObjective<ImageBatch>
 {
     private readonly CnnTrainerOptions _options;
     private readonly Device _device;
-    private readonly IReadOnlyList<ImageSample> _train;
-    private readonly IReadOnlyList<ImageSample> _validation;
-    private readonly ImageBatcher _trainBatcher;
-    private readonly ImageBatcher _evalBatcher;
     private long _correct;
-    private double _lambda = 1;
 
-    /// <param name="options">The run's options.</param>
-    /// <param name="network">The network being trained (its preprocessing feeds both batchers).</param>
-    /// <param name="train">Training images (labels are class indices).</param>
-    /// <param name="validation">Validation images, possibly none.</param>
-    public ClassificationObjective(CnnTrainerOptions options, CnnNetwork network, IReadOnlyList<ImageSample> train, IReadOnlyList<ImageSample> validation)
+    /// <param name="options">The run's options (label smoothing, the epoch callback).</param>
+    /// <param name="device">Where the network trains.</param>
+    public ClassificationObjective(CnnTrainerOptions options, Device device)
     {
         _options = options;
-        _device = network.Device;
-        _train = train;
-        _validation = validation;
-        _trainBatcher = OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count);
-        _evalBatcher = OptimizationSetup.EvaluationBatcher(options, network.Preprocess);
+        _device = device;
     }
 
-    /// <inheritdoc/>
-    public int StepsPerEpoch => _trainBatcher.GetBatchCount(_train.Count);
+    /// <summary>
+    /// Fine-tuning on images: the training batcher's batches of <paramref name="train"/>, this objective, and the validation on
+    /// <paramref name="validation"/> (possibly none), all through <paramref name="network"/>'s preprocessing.
+    /// </summary>
+    public static TrainingSetup<ImageBatch> Setup(CnnTrainerOptions options, CnnNetwork network, IReadOnlyList<ImageSample> train, IReadOnlyList<ImageSample> validation) =>
+        new(new ImageBatchSource(OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count), train),
+            new ClassificationObjective(options, network.Device),
+            validation.Count == 0 ? null : new ImageValidation(OptimizationSetup.EvaluationBatcher(options, network.Preprocess), validation, network.Device));
 
     /// <inheritdoc/>
-    public long SkippedCount => _trainBatcher.SkippedCount;
+    public void BeginEpoch() => _correct = 0;
 
     /// <inheritdoc/>
-    public IEnumerable<ImageBatch> Batches(int epoch, CancellationToken token)
+    public StepResult Step(Backbone model, ImageBatch batch, MixDecision mix)
     {
-        _correct = 0;
-        return _trainBatcher.EnumerateEpoch(_train, epoch, token);
-    }
-
-    /// <inheritdoc/>
-    public Tensor Input(ImageBatch batch, MixDecision mix)
-    {
-        var (images, lambda) = BatchMixer.Apply(batch.ToTensor().to(_device), mix);
-        _lambda = lambda;
-        return images;
-    }
-
-    /// <inheritdoc/>
-    public TrainingOutput Forward(Backbone model, Tensor input) => model.ForwardTrain(input);
-
-    /// <inheritdoc/>
-    public Tensor Loss(TrainingOutput output, ImageBatch batch)
-    {
+        var (output, lambda) = ForwardMixed(model, batch, mix, _device);
         var labels = batch.LabelsToTensor().to(_device);
         _correct += output.Logits.argmax(1).eq(labels).sum().item<long>();
-        return Loss(output, labels, _options.LabelSmoothing, _lambda);
+        return new StepResult(Loss(output, labels, _options.LabelSmoothing, lambda), output.Logits);
+    }
+
+    /// <summary>
+    /// The training forward pass (<see cref="Backbone.ForwardTrain"/>) on <paramref name="batch"/>'s images on
+    /// <paramref name="device"/>, mixed as <paramref name="mix"/> says; and the λ the targets take.
+    /// </summary>
+    internal static (TrainingOutput Output, double Lambda) ForwardMixed(Backbone model, ImageBatch batch, MixDecision mix, Device device)
+    {
+        var (images, lambda) = BatchMixer.Apply(batch.ToTensor().to(device), mix);
+        return (model.ForwardTrain(images), lambda);
     }
 
     /// <summary>
@@ -86,14 +74,6 @@ internal sealed class ClassificationObjective : ITrainingObjective
         foreach (var auxiliary in output.Auxiliary)
             loss = loss.Plus(CrossEntropy(auxiliary.Logits).Times(auxiliary.Weight));
         return loss;
-    }
-
-    /// <inheritdoc/>
-    public ValidationScore? Validate(Backbone model, CancellationToken token)
-    {
-        if (_validation.Count == 0) return null;
-        var (loss, accuracy) = Evaluate(model, _evalBatcher, _validation, _device, token);
-        return new ValidationScore(loss, accuracy);
     }
 
     /// <summary>Mean cross-entropy and accuracy of the model on <paramref name="samples"/> in eval mode.</summary>

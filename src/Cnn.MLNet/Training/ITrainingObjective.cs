@@ -5,49 +5,60 @@ using static TorchSharp.torch;
 namespace Cnn.MLNet.Training;
 
 /// <summary>
-/// What a <see cref="TrainingLoop"/> optimises, as timm's tasks plug into one training loop: the objective owns its data
-/// (training batches, validation), its loss and its per-epoch report; the loop owns everything else (optimizer, schedule,
-/// cancellation, the NaN check, best-epoch restore, early stopping).
+/// What a <see cref="TrainingLoop"/> optimises, as timm's <c>TrainingTask</c> plugs into one training loop: one call per step
+/// takes a batch (with its mix decision) and returns the loss and the logits (<c>TrainingTask.forward(input, target)</c>). The
+/// objective keeps its epoch's statistics for its report, nothing from one call to the next; the batches and the validation are
+/// the loop's other collaborators (<see cref="TrainingSetup{TBatch}"/>).
 /// </summary>
-/// <typeparam name="TBatch">What one step trains on: prepared images (<see cref="ImageBatch"/>) or cached features.</typeparam>
+/// <typeparam name="TBatch">What one step trains on: prepared images (<see cref="ImageBatch"/>), cached features, a student's and teacher's views.</typeparam>
 internal interface ITrainingObjective<TBatch> where TBatch : ITrainingBatch
 {
-    /// <summary>Optimizer steps of one epoch (the schedule's unit).</summary>
-    int StepsPerEpoch { get; }
-
-    /// <summary>Training images skipped as corrupt so far.</summary>
-    long SkippedCount { get; }
+    /// <summary>Starts an epoch's statistics.</summary>
+    void BeginEpoch();
 
     /// <summary>
-    /// The training batches of one epoch (0-based), shuffled and augmented as the options say. Starts the epoch's statistics;
-    /// the objective keeps whatever else it needs per batch (a teacher's view of the same images) until the next batch.
+    /// The network's training forward pass on <paramref name="batch"/> (mixed as <paramref name="mix"/> says, together with
+    /// whatever else the objective feeds, such as a teacher's view) and its loss, with gradient; adds to the epoch's statistics.
     /// </summary>
-    IEnumerable<TBatch> Batches(int epoch, CancellationToken token);
-
-    /// <summary>
-    /// The network's input for <paramref name="batch"/> on the training device, mixed as <paramref name="mix"/> says (the objective
-    /// mixes whatever else it feeds, such as a teacher's view, the same way and remembers λ for <see cref="Loss"/>).
-    /// </summary>
-    Tensor Input(TBatch batch, MixDecision mix);
-
-    /// <summary>The network's training output on <paramref name="input"/> (with gradient): <see cref="Backbone.ForwardTrain"/> for images.</summary>
-    TrainingOutput Forward(Backbone model, Tensor input);
-
-    /// <summary>
-    /// The loss of the batch last given to <see cref="Input"/> given the network's training output (with gradient); records the
-    /// objective's statistics.
-    /// </summary>
-    Tensor Loss(TrainingOutput output, TBatch batch);
-
-    /// <summary>The model's score on the validation data in eval mode, or null when there is none.</summary>
-    ValidationScore? Validate(Backbone model, CancellationToken token);
+    StepResult Step(Backbone model, TBatch batch, MixDecision mix);
 
     /// <summary>Reports a finished epoch (the options' callback) and returns its log line.</summary>
     string CompleteEpoch(EpochSummary summary);
 }
 
-/// <summary>An objective that trains on prepared image batches (fine-tuning, distillation).</summary>
-internal interface ITrainingObjective : ITrainingObjective<ImageBatch>;
+/// <summary>What one training step computed.</summary>
+/// <param name="Loss">The scalar loss to minimise (with gradient).</param>
+/// <param name="Logits">The network's main logits on the batch.</param>
+internal readonly record struct StepResult(Tensor Loss, Tensor Logits);
+
+/// <summary>The training batches of each epoch: the loop's first collaborator.</summary>
+/// <typeparam name="TBatch">What one step trains on.</typeparam>
+internal interface IBatchSource<TBatch> where TBatch : ITrainingBatch
+{
+    /// <summary>Batches of one epoch (the schedule's unit, before gradient accumulation).</summary>
+    int BatchesPerEpoch { get; }
+
+    /// <summary>Training images skipped as corrupt so far.</summary>
+    long SkippedCount { get; }
+
+    /// <summary>The training batches of epoch <paramref name="epoch"/> (0-based), shuffled and augmented as the options say.</summary>
+    IEnumerable<TBatch> Epoch(int epoch, CancellationToken token);
+}
+
+/// <summary>Scores a model on validation data: the loop's other collaborator.</summary>
+internal interface IValidation
+{
+    /// <summary>The model's score on the validation data in eval mode, or null when there is none.</summary>
+    ValidationScore? Validate(Backbone model, CancellationToken token);
+}
+
+/// <summary>What a <see cref="TrainingLoop"/> runs: the batches, the objective and the validation (null without validation data).</summary>
+/// <typeparam name="TBatch">What one step trains on.</typeparam>
+/// <param name="Batches">The training batches.</param>
+/// <param name="Objective">The one-call step and the epoch report.</param>
+/// <param name="Validation">The validation, or null.</param>
+internal sealed record TrainingSetup<TBatch>(IBatchSource<TBatch> Batches, ITrainingObjective<TBatch> Objective, IValidation? Validation)
+    where TBatch : ITrainingBatch;
 
 /// <summary>One step's data: how many examples it holds (0 when every image of the batch was skipped as corrupt).</summary>
 internal interface ITrainingBatch
@@ -59,7 +70,8 @@ internal interface ITrainingBatch
 /// <summary>A model's score on validation data.</summary>
 /// <param name="Loss">Mean loss per image (the objective's loss in eval mode).</param>
 /// <param name="Accuracy">Accuracy on the labelled images, or null when none is labelled.</param>
-internal sealed record ValidationScore(double Loss, double? Accuracy);
+/// <param name="Agreement">For distillation, the fraction of images where the student's prediction agrees with the teacher's; otherwise null.</param>
+internal sealed record ValidationScore(double Loss, double? Accuracy, double? Agreement = null);
 
 /// <summary>What the loop measured over one epoch.</summary>
 /// <param name="Epoch">1-based epoch number.</param>

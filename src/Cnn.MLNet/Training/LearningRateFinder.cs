@@ -1,5 +1,4 @@
 using Cnn.MLNet.Networks;
-using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Training;
 
@@ -91,51 +90,76 @@ internal static class LearningRateFinder
         return best < 0 ? null : rates[best];
     }
 
-    /// <summary>Runs the sweep on a built network with the objective's batches; the network's weights change (throw it away after).</summary>
-    public static LearningRateFinderResult Run(CnnNetwork network, ITrainingObjective objective, CnnFitOptions fit, LearningRateFinderOptions o, Mapping.FitCancellation cancellation)
+    /// <summary>
+    /// Runs the sweep through the <see cref="TrainingLoop"/> on a built network with <paramref name="setup"/>'s batches and
+    /// objective, the <see cref="LearningRateSweep"/> as its regime; the network's weights change (throw it away after).
+    /// </summary>
+    public static LearningRateFinderResult Run<TBatch>(CnnNetwork network, TrainingSetup<TBatch> setup, CnnFitOptions fit, LearningRateFinderOptions o,
+        Mapping.FitCancellation cancellation) where TBatch : ITrainingBatch
     {
-        var model = network.Model;
-        var groups = ParameterGroups.Build(model, fit, RateSpread.None);
-        if (groups.Count == 0)
-            throw new InvalidOperationException("Every parameter is frozen: nothing would train. Use a smaller FreezeUpToStage or FreezeMode.Backbone.");
-        using var optimizer = OptimizationSetup.CreateOptimizer(fit, groups);
-        var rates = new List<double>();
-        var losses = new List<double>();
-        double best = double.PositiveInfinity, average = 0;
-        bool diverged = false;
-        model.train();
-        for (int epoch = 0; rates.Count < o.Steps && !diverged; epoch++)
+        var sweep = new LearningRateSweep(o);
+        new TrainingLoop(fit, sweep, null, cancellation).Run(network, setup with { Validation = null });
+        return sweep.Result();
+    }
+}
+
+/// <summary>
+/// The learning-rate range test as a run of the <see cref="TrainingLoop"/>, as fastai's <c>lr_find</c> runs through <c>fit</c>:
+/// one phase of the whole model at one rate (no discriminative rates, no freeze epochs), the sweep as its schedule, one update
+/// per batch with none of fit's recipe around it; it records each step's rate and loss and ends the run after
+/// <see cref="LearningRateFinderOptions.Steps"/> steps or once the smoothed loss diverges (that step is recorded, not taken).
+/// </summary>
+internal sealed class LearningRateSweep : TrainingRegime
+{
+    private readonly LearningRateFinderOptions _options;
+    private readonly List<double> _rates = [];
+    private readonly List<double> _losses = [];
+    private double _best = double.PositiveInfinity, _average;
+    private bool _diverged;
+
+    /// <param name="options">The sweep.</param>
+    public LearningRateSweep(LearningRateFinderOptions options)
+    {
+        _options = options;
+        // Every epoch makes at least one step (or the loop throws), so this many epochs cover the sweep.
+        Phases = [new TrainingPhase(options.Steps, false, RateSpread.None)];
+    }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<TrainingPhase> Phases { get; }
+
+    /// <inheritdoc/>
+    public override bool FullRecipe => false;
+
+    /// <inheritdoc/>
+    public override Func<long, double> Schedule(TrainingPhase phase, int updatesPerEpoch) => step => LearningRateFinder.RateAt(_options, (int)step);
+
+    /// <inheritdoc/>
+    public override bool Accept(int epoch, int batch, double rate, double loss)
+    {
+        var o = _options;
+        _rates.Add(rate);
+        _losses.Add(loss);
+        _average = o.Smoothing * _average + (1 - o.Smoothing) * loss;
+        double smoothed = _average / (1 - Math.Pow(o.Smoothing, _rates.Count));
+        if (!double.IsFinite(loss) || smoothed > o.DivergenceFactor * _best)
         {
-            bool any = false;
-            foreach (var batch in objective.Batches(epoch, cancellation.Token))
-            {
-                cancellation.ThrowIfCancellationRequested();
-                if (batch.Count == 0) continue;
-                any = true;
-                double rate = RateAt(o, rates.Count);
-                OptimizationSetup.SetLearningRate(optimizer, groups, rate);
-                using var scope = NewDisposeScope();
-                var loss = objective.Loss(objective.Forward(model, objective.Input(batch, new MixDecision(1, null))), batch);
-                double value = loss.item<float>();
-                rates.Add(rate);
-                losses.Add(value);
-                average = o.Smoothing * average + (1 - o.Smoothing) * value;
-                double smoothed = average / (1 - Math.Pow(o.Smoothing, rates.Count));
-                if (!double.IsFinite(value) || smoothed > o.DivergenceFactor * best)
-                {
-                    diverged = true;
-                    break;
-                }
-                best = Math.Min(best, smoothed);
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                if (rates.Count == o.Steps) break;
-            }
-            if (!any) throw new InvalidOperationException("No training image could be used (all were skipped as corrupt?).");
+            _diverged = true;
+            return false;
         }
-        var smoothedLosses = Smooth(losses, o.Smoothing);
-        int kept = diverged ? rates.Count - 1 : rates.Count; // the diverged step's loss is shown, not suggested from
-        return new LearningRateFinderResult(rates, losses, smoothedLosses, Suggest(rates.Take(Math.Max(kept, 0)).ToList(), smoothedLosses.Take(Math.Max(kept, 0)).ToList()), diverged);
+        _best = Math.Min(_best, smoothed);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override bool Finished(long updates) => updates >= _options.Steps;
+
+    /// <summary>What the sweep measured, with its suggestion.</summary>
+    public LearningRateFinderResult Result()
+    {
+        var smoothedLosses = LearningRateFinder.Smooth(_losses, _options.Smoothing);
+        int kept = Math.Max(_diverged ? _rates.Count - 1 : _rates.Count, 0); // the diverged step's loss is shown, not suggested from
+        return new LearningRateFinderResult(_rates.ToArray(), _losses.ToArray(), smoothedLosses,
+            LearningRateFinder.Suggest(_rates.Take(kept).ToList(), smoothedLosses.Take(kept).ToList()), _diverged);
     }
 }

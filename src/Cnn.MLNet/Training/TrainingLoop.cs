@@ -1,44 +1,58 @@
 using System.Diagnostics;
 using Cnn.Backbones.Models;
-using Cnn.Backbones.Native;
 using Cnn.MLNet.Distributed;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Training.Checkpoints;
 using Microsoft.ML.Runtime;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Training;
 
 /// <summary>
-/// The one training loop of fine-tuning and distillation: phases (fastai's frozen then unfrozen fine-tuning) of epochs of the
-/// objective's prefetched batches, mixed (mixup/CutMix) when asked; AdamW or SGD over parameter groups (discriminative rates, no
-/// weight decay on norms and biases) with warm-up and the chosen decay, gradient accumulation and clipping; an average of the
-/// weights (EMA); checkpoints and resume; cancellation within one batch; NaN/Inf detection; validation, early stopping and
-/// best-epoch restore; per-epoch logging through the ML.NET host. What is optimised is the <see cref="ITrainingObjective{TBatch}"/>'s business.
+/// The one training loop of fine-tuning, distillation, the bottleneck cache and the learning-rate sweep: phases (fastai's frozen
+/// then unfrozen fine-tuning) of epochs of the batch source's batches, mixed (mixup/CutMix) when asked, each trained on with one
+/// call to the objective (<see cref="ITrainingObjective{TBatch}.Step"/>) and one optimizer update per accumulation group
+/// (<see cref="PhaseOptimizer"/>); an average of the weights (EMA); checkpoints and resume; cancellation within one batch;
+/// NaN/Inf detection; validation (<see cref="EpochValidation"/>), early stopping and best-epoch restore; per-epoch logging
+/// through the ML.NET host. The <see cref="TrainingRegime"/> says what kind of run it is: fit, or the learning-rate sweep.
 /// </summary>
 internal sealed class TrainingLoop
 {
     private readonly CnnFitOptions _options;
+    private readonly TrainingRegime _regime;
     private readonly IChannel? _channel;
     private readonly FitCancellation _cancellation;
     private readonly RunFingerprint? _fingerprint;
+    private readonly BatchMixer _mixer;
     private readonly DataParallelTraining? _parallel = DataParallelTraining.FromEnvironment(); // under mpirun only
 
+    /// <summary>A fit (<see cref="FitRegime"/>) with <paramref name="options"/>.</summary>
     /// <param name="options">The run's options (optimizer, schedule, epochs, early stopping, checkpoints).</param>
     /// <param name="channel">Where progress is logged, or null.</param>
     /// <param name="cancellation">Stops the run before the next batch (the options' token or the MLContext's cancellation).</param>
     /// <param name="fingerprint">What the run is (recorded in checkpoints, compared on resume); needed with checkpoints or resume.</param>
     public TrainingLoop(CnnFitOptions options, IChannel? channel, FitCancellation cancellation, RunFingerprint? fingerprint = null)
+        : this(options, new FitRegime(options), channel, cancellation, fingerprint)
     {
-        if ((options.CheckpointDirectory is not null || options.ResumeFrom is not null) && fingerprint is null)
+    }
+
+    /// <param name="options">The run's options (optimizer, schedule, epochs, early stopping, checkpoints).</param>
+    /// <param name="regime">What kind of run it is.</param>
+    /// <param name="channel">Where progress is logged, or null.</param>
+    /// <param name="cancellation">Stops the run before the next batch (the options' token or the MLContext's cancellation).</param>
+    /// <param name="fingerprint">What the run is (recorded in checkpoints, compared on resume); needed with checkpoints or resume.</param>
+    public TrainingLoop(CnnFitOptions options, TrainingRegime regime, IChannel? channel, FitCancellation cancellation, RunFingerprint? fingerprint = null)
+    {
+        if (regime.FullRecipe && (options.CheckpointDirectory is not null || options.ResumeFrom is not null) && fingerprint is null)
             throw new ArgumentNullException(nameof(fingerprint), "Checkpoints and resume need the run's fingerprint.");
         _options = options;
+        _regime = regime;
         _channel = _parallel is { IsRoot: false } ? null : channel;
         _cancellation = cancellation;
         _fingerprint = fingerprint;
+        _mixer = new BatchMixer(options);
     }
 
     /// <summary>
@@ -51,23 +65,31 @@ internal sealed class TrainingLoop
     /// <exception cref="InvalidDataException">Every checkpoint to resume from is damaged.</exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     /// <exception cref="OperationCanceledException">The run was cancelled.</exception>
-    public void Run<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective) where TBatch : ITrainingBatch
+    public void Run<TBatch>(CnnNetwork network, TrainingSetup<TBatch> setup) where TBatch : ITrainingBatch
     {
         var o = _options;
+        bool full = _regime.FullRecipe;
         var model = network.Model;
-        var phases = TrainingPhase.For(o);
-        var run = new RunState(new BestEpochTracker(o.EarlyStoppingMetric), o.ModelEmaDecay is { } decay ? new ModelEma(model, decay) : null,
-            phases.Sum(p => p.Epochs), o.CheckpointDirectory is { } folder ? new CheckpointStore(folder, o.CheckpointsKept) : null);
+        var phases = _regime.Phases;
+        var run = new RunState(new BestEpochTracker(o.EarlyStoppingMetric), full && o.ModelEmaDecay is { } decay ? new ModelEma(model, decay) : null,
+            phases.Sum(p => p.Epochs),
+            full && o.CheckpointDirectory is { } folder ? new RunCheckpoints(new CheckpointStore(folder, o.CheckpointsKept), _fingerprint!, _channel, _parallel is not { IsRoot: false }) : null);
+        var validation = new EpochValidation(setup.Validation, run.Ema, o.UseModelEmaWeights);
         try
         {
-            if (o.ResumeFrom is { } source) run.Resume = Restore(CheckpointStore.Load(source, _fingerprint!, _channel), model, run);
+            if (full && o.ResumeFrom is { } source)
+            {
+                run.Resume = CheckpointStore.Load(source, _fingerprint!, _channel);
+                RunCheckpoints.Restore(run.Resume, model, run.Ema, run.Best);
+                run.Epoch = run.Resume.Position.Epoch;
+            }
             _parallel?.Synchronise(model);
             using var synchronisedNorms = o.SyncBatchNorm ? _parallel?.SynchroniseBatchNorm(model) : null;
             for (int p = 0; p < phases.Count; p++)
             {
                 if (run.Resume is { } resume && resume.Position.Phase > p) continue;
                 using var frozen = phases[p].Apply(model);
-                if (!RunPhase(network, objective, phases, p, run)) break;
+                if (!RunPhase(new PhaseContext<TBatch>(model, setup, validation, run, p, phases.Take(p).Sum(q => q.Epochs), phases[p]))) break;
             }
             run.Best.Restore(model);
             if (run.Ema is { } ema && o.UseModelEmaWeights && run.Best.Epoch == 0) ema.CopyInto(model);
@@ -90,220 +112,143 @@ internal sealed class TrainingLoop
     }
 
     /// <summary>What lasts across phases: the best epoch, the weight average, the epoch counter, checkpoints and the resume point.</summary>
-    private sealed class RunState(BestEpochTracker best, ModelEma? ema, int totalEpochs, CheckpointStore? checkpoints)
+    private sealed class RunState(BestEpochTracker best, ModelEma? ema, int totalEpochs, RunCheckpoints? checkpoints)
     {
         public BestEpochTracker Best { get; } = best;
         public ModelEma? Ema { get; } = ema;
         public int TotalEpochs { get; } = totalEpochs;
-        public CheckpointStore? Checkpoints { get; } = checkpoints;
+        public RunCheckpoints? Checkpoints { get; } = checkpoints;
         public int Epoch { get; set; }
 
         /// <summary>The checkpoint being resumed from, until its phase's optimizer has taken its state.</summary>
         public TrainingCheckpoint? Resume { get; set; }
     }
 
-    /// <summary>Puts a checkpoint's weights, average, best epoch and random generator in place; returns it for its position and optimizer.</summary>
-    private static TrainingCheckpoint Restore(TrainingCheckpoint checkpoint, Backbone model, RunState run)
+    /// <summary>One phase of a run: what its epochs share.</summary>
+    /// <param name="Model">The model.</param>
+    /// <param name="Setup">The batches, objective and validation.</param>
+    /// <param name="Validation">The epochs' validation.</param>
+    /// <param name="Run">What lasts across phases.</param>
+    /// <param name="Index">The phase's index.</param>
+    /// <param name="FirstEpoch">Epochs of the phases before it.</param>
+    /// <param name="Phase">The phase.</param>
+    private sealed record PhaseContext<TBatch>(Backbone Model, TrainingSetup<TBatch> Setup, EpochValidation Validation, RunState Run, int Index, int FirstEpoch,
+        TrainingPhase Phase) where TBatch : ITrainingBatch;
+
+    /// <summary>A partly trained epoch's tallies: batches already trained on (when resuming mid-epoch), loss sum and images.</summary>
+    private sealed class EpochTally
     {
-        using (no_grad())
-        {
-            foreach (var (name, value) in model.state_dict())
-            {
-                if (!checkpoint.Model.TryGetValue(name, out var saved))
-                    throw new InvalidDataException($"The checkpoint has no '{name}': it was written by another network.");
-                value.copy_(saved);
-            }
-            if (run.Ema is { } ema)
-            {
-                if (checkpoint.Ema is null) throw new InvalidDataException("The checkpoint has no weight average, but ModelEmaDecay is set.");
-                foreach (var (name, value) in checkpoint.Ema) ema[name].copy_(value);
-            }
-        }
-        var best = checkpoint.Best?.ToDictionary(kv => kv.Key, kv => kv.Value.clone(), StringComparer.Ordinal);
-        run.Best.Load(checkpoint.BestScore.Epoch, checkpoint.BestScore.Score, best);
-        using var state = torch.tensor(checkpoint.Random, ScalarType.Byte);
-        using var generator = torch.Generator.Default;
-        generator.set_state(state);
-        run.Epoch = checkpoint.Position.Epoch;
-        return checkpoint;
+        public int SkipBatches;
+        public double LossSum;
+        public long Seen;
+
+        public (double LossSum, long Seen) Partial => (LossSum, Seen);
     }
 
-    /// <summary>Runs phase <paramref name="index"/>'s epochs (the rest of them when resuming); false when early stopping ended the run.</summary>
-    private bool RunPhase<TBatch>(CnnNetwork network, ITrainingObjective<TBatch> objective, IReadOnlyList<TrainingPhase> phases, int index, RunState run)
-        where TBatch : ITrainingBatch
+    /// <summary>Runs a phase's epochs (the rest of them when resuming); false when early stopping or the regime ended the run.</summary>
+    private bool RunPhase<TBatch>(PhaseContext<TBatch> phase) where TBatch : ITrainingBatch
     {
-        var o = _options;
-        var phase = phases[index];
-        var token = _cancellation.Token;
-        var model = network.Model;
-        var groups = ParameterGroups.Build(model, o, phase.Spread);
-        if (groups.Count == 0)
-            throw new InvalidOperationException("Every parameter is frozen: nothing would train. Use a smaller FreezeUpToStage or FreezeMode.Backbone.");
-        var trainable = groups.SelectMany(g => g.Parameters).ToList();
-        using var optimizer = OptimizationSetup.CreateOptimizer(o, groups);
-        int batches = objective.StepsPerEpoch;
-        int accumulation = o.AccumulationSteps;
-        int updatesPerEpoch = (batches + accumulation - 1) / accumulation;
-        var schedule = OptimizationSetup.Schedule(o, updatesPerEpoch, phase.Epochs);
-        var mixer = new BatchMixer(o);
-        // Float16 (CUDA) needs loss scaling; bfloat16 and float32 do not.
-        var scaler = model.Compute.ReducedType == ScalarType.Float16 ? new LossScaler(o.InitialLossScale, o.LossScaleGrowthInterval) : null;
-        int firstEpoch = phases.Take(index).Sum(p => p.Epochs);
-        long step = 0;
-        int skipBatches = 0;
-        double lossSum = 0;
-        long seen = 0;
+        var run = phase.Run;
+        using var optimizer = new PhaseOptimizer(_options, _regime, phase.Model, phase.Phase, phase.Setup.Batches.BatchesPerEpoch, _parallel, _channel);
+        var tally = new EpochTally();
         if (run.Resume is { } resume)
         {
-            if (resume.Optimizer.Length > 0) // empty when the checkpoint ended the previous phase: this one starts afresh
-                using (var reader = new BinaryReader(new MemoryStream(resume.Optimizer))) ((OptimizerHelper)optimizer).load_state_dict(reader);
-            step = resume.Position.Step;
-            skipBatches = resume.Position.Batch;
-            (lossSum, seen) = resume.Partial;
-            if (scaler is not null && resume.LossScale is { } lossScale) scaler.Restore(lossScale);
+            optimizer.Restore(resume);
+            tally.SkipBatches = resume.Position.Batch;
+            (tally.LossSum, tally.Seen) = resume.Partial;
             run.Resume = null;
             resume.Dispose();
         }
-        while (run.Epoch - firstEpoch < phase.Epochs)
+        while (run.Epoch - phase.FirstEpoch < phase.Phase.Epochs)
         {
-            int epoch = run.Epoch + 1;
             var clock = Stopwatch.StartNew();
-            model.train();
-            int batchIndex = 0, pending = 0;
-            double rate = schedule.RateAt(step);
-            optimizer.zero_grad();
-            foreach (var batch in objective.Batches(epoch - 1, token))
-            {
-                _cancellation.ThrowIfCancellationRequested();
-                batchIndex++;
-                if (batchIndex <= skipBatches || batch.Count == 0) continue; // resumed mid-epoch: these were trained on before
-                using var scope = NewDisposeScope();
-                var input = objective.Input(batch, mixer.Decide(epoch - 1, batchIndex));
-                var loss = objective.Loss(objective.Forward(model, input), batch);
-                double value = loss.item<float>();
-                if (!double.IsFinite(value))
-                    throw new TrainingDivergedException(epoch, batchIndex, value, schedule.RateAt(step));
-                // Each batch's loss is divided by the size of its accumulation group, so a group's gradient is their mean.
-                int groupStart = (batchIndex - 1) / accumulation * accumulation;
-                var groupLoss = loss.DividedBy(Math.Min(accumulation, batches - groupStart));
-                (scaler is null ? groupLoss : scaler.ScaleLoss(groupLoss)).backward();
-                pending++;
-                lossSum += value * batch.Count;
-                seen += batch.Count;
-                if (batchIndex % accumulation == 0 || batchIndex >= batches)
-                {
-                    rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema, scaler);
-                    pending = 0;
-                    if (o.CheckpointEverySteps is { } every && step % every == 0 && batchIndex < batches)
-                        SaveCheckpoint(run, model, optimizer, scaler, new TrainingPosition(index, epoch - 1, batchIndex, step), (lossSum, seen));
-                }
-                o.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, seen, lossSum / Math.Max(seen, 1), clock.Elapsed));
-            }
-            if (pending > 0) rate = Update(optimizer, groups, trainable, schedule, step++, model, run.Ema, scaler);
-            if (seen == 0)
-                throw new InvalidOperationException("No training image could be used in this epoch (all were skipped as corrupt?).");
-            double trainSeconds = clock.Elapsed.TotalSeconds;
-            var (validation, averaged) = _parallel is { IsRoot: false } ? default : Validate(objective, model, run, token);
-            string line = objective.CompleteEpoch(new EpochSummary(epoch, lossSum / seen, seen, rate, seen / Math.Max(trainSeconds, 1e-9), clock.Elapsed, validation, objective.SkippedCount));
-            if (averaged is not null)
-                line += $" (weight average: val loss {averaged.Loss:0.0000}{(averaged.Accuracy is { } a ? $", val acc {a:P2}" : "")})";
-            _channel?.Info(MessageSensitivity.None, line);
-            if (objective.SkippedCount > 0)
-                _channel?.Warning(MessageSensitivity.None, $"{objective.SkippedCount} corrupt training images skipped so far.");
-            run.Epoch = epoch;
-            skipBatches = 0;
-            lossSum = 0;
-            seen = 0;
-            bool stop = false;
-            if (validation is not null && !Offer(run, epoch, validation, model) && o.EarlyStoppingPatience is { } patience && epoch - run.Best.Epoch >= patience)
-            {
-                _channel?.Info(MessageSensitivity.None, $"Early stopping after epoch {epoch}: no improvement since epoch {run.Best.Epoch}.");
-                stop = true;
-            }
-            if (_parallel is not null) stop = _parallel.FollowRoot(stop);
-            // At a phase's end the next phase starts afresh (new optimizer and schedule): its checkpoint says so.
-            bool phaseDone = run.Epoch - firstEpoch >= phase.Epochs;
-            SaveCheckpoint(run, model, optimizer, scaler, phaseDone && !stop ? new TrainingPosition(index + 1, epoch, 0, 0) : new TrainingPosition(index, epoch, 0, step), (0, 0),
-                nextPhase: phaseDone && !stop);
-            if (stop) return false;
+            if (TrainEpoch(phase, optimizer, tally, clock) is not { } rate) return false;
+            if (!EndEpoch(phase, optimizer, tally, rate, clock)) return false;
+            tally = new EpochTally();
         }
         return true;
     }
 
-    /// <summary>Writes a checkpoint when the run keeps them.</summary>
-    private void SaveCheckpoint(RunState run, Backbone model, torch.optim.Optimizer optimizer, LossScaler? scaler, TrainingPosition position, (double LossSum, long Seen) partial,
-        bool nextPhase = false)
-    {
-        if (run.Checkpoints is not { } store || _parallel is { IsRoot: false }) return;
-        byte[] optimizerState = [];
-        if (!nextPhase)
-        {
-            using var buffer = new MemoryStream();
-            using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) ((OptimizerHelper)optimizer).save_state_dict(writer);
-            optimizerState = buffer.ToArray();
-        }
-        using var generator = torch.Generator.Default;
-        using var random = generator.get_state();
-        using var checkpoint = new TrainingCheckpoint
-        {
-            Position = position,
-            Fingerprint = _fingerprint!,
-            Model = Copy(model.state_dict()),
-            Ema = run.Ema is { } ema ? Copy(model.state_dict().Keys.ToDictionary(k => k, k => ema[k])) : null,
-            Best = run.Best.Weights is { } best ? Copy(best) : null,
-            BestScore = (run.Best.Epoch, run.Best.Score),
-            Optimizer = optimizerState,
-            Random = random.data<byte>().ToArray(),
-            Partial = partial,
-            LossScale = nextPhase ? null : scaler?.State, // the next phase starts with a fresh scaler, as with a fresh optimizer
-        };
-        string path = store.Save(checkpoint);
-        _channel?.Trace(MessageSensitivity.None, $"Checkpoint written: {path}");
-    }
-
-    private static Dictionary<string, Tensor> Copy(IEnumerable<KeyValuePair<string, Tensor>> entries) =>
-        entries.ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(CPU).clone(), StringComparer.Ordinal);
-
     /// <summary>
-    /// One optimizer step at the schedule's rate for <paramref name="step"/>: average across processes, unscale (float16), clip,
-    /// step, clear, update the average. A float16 step whose gradients overflowed is skipped, as PyTorch's <c>GradScaler</c> does.
+    /// Trains on one epoch's batches (from where a resumed run left off): one objective call and one backward pass per batch, an
+    /// update per accumulation group; the epoch's last rate, or null when the regime ended the run within the epoch.
     /// </summary>
-    private double Update(torch.optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, List<Parameter> trainable,
-        LearningRateSchedule schedule, long step, Backbone model, ModelEma? ema, LossScaler? scaler)
+    private double? TrainEpoch<TBatch>(PhaseContext<TBatch> phase, PhaseOptimizer optimizer, EpochTally tally, Stopwatch clock) where TBatch : ITrainingBatch
     {
-        double rate = schedule.RateAt(step);
-        OptimizationSetup.SetLearningRate(optimizer, groups, rate);
-        _parallel?.AverageGradients(trainable);
-        if (scaler is not null && !scaler.UnscaleAndUpdate(trainable))
+        var (model, setup, run) = (phase.Model, phase.Setup, phase.Run);
+        int epoch = run.Epoch + 1;
+        int batches = setup.Batches.BatchesPerEpoch;
+        bool full = _regime.FullRecipe;
+        model.train();
+        int batchIndex = 0;
+        bool pending = false;
+        double rate = optimizer.Rate;
+        optimizer.ZeroGrad();
+        setup.Objective.BeginEpoch();
+        foreach (var batch in setup.Batches.Epoch(epoch - 1, _cancellation.Token))
         {
-            _channel?.Trace(MessageSensitivity.None, $"Step {step + 1} skipped: a float16 gradient overflowed; loss scale now {scaler.Scale}.");
-            return rate;
+            _cancellation.ThrowIfCancellationRequested();
+            batchIndex++;
+            if (batchIndex <= tally.SkipBatches || batch.Count == 0) continue; // resumed mid-epoch: these were trained on before
+            using var scope = NewDisposeScope();
+            var step = setup.Objective.Step(model, batch, full ? _mixer.Decide(epoch - 1, batchIndex) : new MixDecision(1, null));
+            double value = step.Loss.item<float>();
+            if (!_regime.Accept(epoch, batchIndex, optimizer.Rate, value)) return null;
+            bool due = optimizer.Backward(step.Loss, batchIndex);
+            pending = true;
+            tally.LossSum += value * batch.Count;
+            tally.Seen += batch.Count;
+            if (due)
+            {
+                rate = optimizer.Update(model, run.Ema);
+                pending = false;
+                if (_regime.Finished(optimizer.Steps)) return null;
+                if (_options.CheckpointEverySteps is { } every && optimizer.Steps % every == 0 && batchIndex < batches)
+                    run.Checkpoints?.Save(model, run.Ema, run.Best, optimizer, new TrainingPosition(phase.Index, epoch - 1, batchIndex, optimizer.Steps), tally.Partial);
+            }
+            if (full)
+                _options.BatchCompleted?.Invoke(new BatchProgress(epoch, run.TotalEpochs, batchIndex, batches, tally.Seen, tally.LossSum / Math.Max(tally.Seen, 1), clock.Elapsed));
         }
-        if (_options.ClipGradNorm is { } maxNorm)
-            nn.utils.clip_grad_norm_(trainable, maxNorm);
-        optimizer.step();
-        optimizer.zero_grad();
-        ema?.Update(model);
+        if (pending) rate = optimizer.Update(model, run.Ema);
+        if (tally.Seen == 0)
+            throw new InvalidOperationException("No training image could be used in this epoch (all were skipped as corrupt?).");
         return rate;
     }
 
     /// <summary>
-    /// The epoch's validation score: of the averaged weights when they are the run's result, otherwise of the trained weights;
-    /// and the other one's score (the average's, reported only) when a weight average is kept but not used.
+    /// Validates and reports a trained epoch, offers it to the best-epoch tracker and writes its checkpoint; false when early
+    /// stopping ends the run.
     /// </summary>
-    private (ValidationScore? Score, ValidationScore? Averaged) Validate<TBatch>(ITrainingObjective<TBatch> objective, Backbone model, RunState run, CancellationToken token)
-        where TBatch : ITrainingBatch
+    private bool EndEpoch<TBatch>(PhaseContext<TBatch> phase, PhaseOptimizer optimizer, EpochTally tally, double rate, Stopwatch clock) where TBatch : ITrainingBatch
     {
-        if (run.Ema is not { } ema) return (objective.Validate(model, token), null);
-        ValidationScore? averaged;
-        using (ema.SwapInto(model)) averaged = objective.Validate(model, token);
-        return _options.UseModelEmaWeights ? (averaged, null) : (objective.Validate(model, token), averaged);
-    }
-
-    /// <summary>Offers the epoch to the best-epoch tracker with the weights that were validated; true when it improved.</summary>
-    private bool Offer(RunState run, int epoch, ValidationScore validation, Backbone model)
-    {
-        if (run.Ema is not { } ema || !_options.UseModelEmaWeights) return run.Best.Offer(epoch, validation, model);
-        using (ema.SwapInto(model)) return run.Best.Offer(epoch, validation, model);
+        var (model, setup, run) = (phase.Model, phase.Setup, phase.Run);
+        int epoch = run.Epoch + 1;
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        var (validation, averaged) = _parallel is { IsRoot: false } ? default : phase.Validation.Score(model, _cancellation.Token);
+        if (_regime.FullRecipe) // the sweep reports nothing per epoch
+        {
+            long skipped = setup.Batches.SkippedCount;
+            string line = setup.Objective.CompleteEpoch(new EpochSummary(epoch, tally.LossSum / tally.Seen, tally.Seen, rate, tally.Seen / Math.Max(trainSeconds, 1e-9),
+                clock.Elapsed, validation, skipped));
+            if (averaged is not null)
+                line += $" (weight average: val loss {averaged.Loss:0.0000}{(averaged.Accuracy is { } a ? $", val acc {a:P2}" : "")})";
+            _channel?.Info(MessageSensitivity.None, line);
+            if (skipped > 0)
+                _channel?.Warning(MessageSensitivity.None, $"{skipped} corrupt training images skipped so far.");
+        }
+        run.Epoch = epoch;
+        bool stop = false;
+        if (validation is not null && !phase.Validation.Offer(run.Best, epoch, validation, model) && _options.EarlyStoppingPatience is { } patience
+            && epoch - run.Best.Epoch >= patience)
+        {
+            _channel?.Info(MessageSensitivity.None, $"Early stopping after epoch {epoch}: no improvement since epoch {run.Best.Epoch}.");
+            stop = true;
+        }
+        if (_parallel is not null) stop = _parallel.FollowRoot(stop);
+        // At a phase's end the next phase starts afresh (new optimizer and schedule): its checkpoint says so.
+        bool phaseDone = run.Epoch - phase.FirstEpoch >= phase.Phase.Epochs;
+        run.Checkpoints?.Save(model, run.Ema, run.Best, optimizer,
+            phaseDone && !stop ? new TrainingPosition(phase.Index + 1, epoch, 0, 0) : new TrainingPosition(phase.Index, epoch, 0, optimizer.Steps), (0, 0), nextPhase: phaseDone && !stop);
+        return !stop;
     }
 }

@@ -45,7 +45,7 @@ public sealed class RecipeTrainingTests
         using var network = NetworkBuilder.Build(options.ToNetworkSpec().WithClasses(4), CPU, options.Seed);
         observe?.Invoke(network);
         using var cancellation = FitCancellation.Start(null, "test", default);
-        new TrainingLoop(options, null, cancellation).Run(network, new ClassificationObjective(options, network, images, []));
+        new TrainingLoop(options, null, cancellation).Run(network, ClassificationObjective.Setup(options, network, images, []));
         return Snapshot(network.Model);
     }
 

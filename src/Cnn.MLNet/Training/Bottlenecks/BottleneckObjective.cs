@@ -23,22 +23,32 @@ internal sealed record FeatureBatch(Tensor Features, Tensor Labels) : ITrainingB
 }
 
 /// <summary>
-/// Classification on cached bottlenecks: the same batches as <see cref="ClassificationObjective"/> would draw (the training
-/// batcher's seeded order and batch boundaries), the head alone run on them (<see cref="Backbone.ForwardClassifier"/> for
-/// pre-logits, <see cref="Backbone.ForwardHead"/> for feature maps), the same loss, validation and report.
+/// Classification on cached bottlenecks: the head alone run on them (<see cref="Backbone.ForwardClassifier"/> for pre-logits,
+/// <see cref="Backbone.ForwardHead"/> for feature maps), with the loss and report of <see cref="ClassificationObjective"/>. The
+/// cache is used only when batches are never mixed, so the mix decision is always the identity.
 /// </summary>
 internal sealed class BottleneckObjective : ITrainingObjective<FeatureBatch>
 {
     private readonly CnnTrainerOptions _options;
     private readonly Device _device;
     private readonly BottleneckLevel _level;
-    private readonly ImageBatcher _order;
-    private readonly IReadOnlyList<ImageSample> _train;
-    private readonly BottleneckStore _trainStore;
-    private readonly IReadOnlyList<ImageSample> _validation;
-    private readonly BottleneckStore? _validationStore;
     private long _correct;
 
+    /// <param name="options">The run's options.</param>
+    /// <param name="device">Where the head trains.</param>
+    /// <param name="level">What the stores hold.</param>
+    public BottleneckObjective(CnnTrainerOptions options, Device device, BottleneckLevel level)
+    {
+        _options = options;
+        _device = device;
+        _level = level;
+    }
+
+    /// <summary>
+    /// Training a head on cached bottlenecks: the same batches as <see cref="ClassificationObjective"/> would draw (the training
+    /// batcher's seeded order and batch boundaries) read from <paramref name="trainStore"/>, this objective, and the validation on
+    /// <paramref name="validationStore"/> (null without validation images).
+    /// </summary>
     /// <param name="options">The run's options.</param>
     /// <param name="network">The network whose head trains.</param>
     /// <param name="level">What the stores hold.</param>
@@ -46,71 +56,32 @@ internal sealed class BottleneckObjective : ITrainingObjective<FeatureBatch>
     /// <param name="trainStore">Their bottlenecks.</param>
     /// <param name="validation">Validation images, possibly none.</param>
     /// <param name="validationStore">Their bottlenecks, or null without validation images.</param>
-    public BottleneckObjective(CnnTrainerOptions options, CnnNetwork network, BottleneckLevel level, IReadOnlyList<ImageSample> train, BottleneckStore trainStore,
-        IReadOnlyList<ImageSample> validation, BottleneckStore? validationStore)
+    public static TrainingSetup<FeatureBatch> Setup(CnnTrainerOptions options, CnnNetwork network, BottleneckLevel level, IReadOnlyList<ImageSample> train,
+        BottleneckStore trainStore, IReadOnlyList<ImageSample> validation, BottleneckStore? validationStore)
     {
-        _options = options;
-        _device = network.Device;
-        _level = level;
-        _order = OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count);
-        _train = train;
-        _trainStore = trainStore;
-        _validation = validation;
-        _validationStore = validationStore;
+        var objective = new BottleneckObjective(options, network.Device, level);
+        var order = OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count);
+        return new(new FeatureBatchSource(order, train, trainStore, options.BatchSize), objective,
+            validation.Count == 0 || validationStore is null ? null : new FeatureValidation(objective, validation, validationStore, options.BatchSize));
     }
 
     /// <inheritdoc/>
-    public int StepsPerEpoch => _order.GetBatchCount(_train.Count);
+    public void BeginEpoch() => _correct = 0;
 
     /// <inheritdoc/>
-    public long SkippedCount => _trainStore.Skipped;
-
-    /// <inheritdoc/>
-    public IEnumerable<FeatureBatch> Batches(int epoch, CancellationToken token)
+    public StepResult Step(Backbone model, FeatureBatch batch, MixDecision mix)
     {
-        _correct = 0;
-        return Enumerate(_train, _trainStore, _order.GetEpochOrder(_train.Count, epoch), StepsPerEpoch, _options.BatchSize, token);
-    }
-
-    private static IEnumerable<FeatureBatch> Enumerate(IReadOnlyList<ImageSample> samples, BottleneckStore store, int[] order, int batches, int batchSize,
-        CancellationToken token)
-    {
-        for (int b = 0; b < batches; b++)
-        {
-            token.ThrowIfCancellationRequested();
-            var rows = order.Skip(b * batchSize).Take(batchSize).Where(i => store.Present[i]).ToArray();
-            using var index = torch.tensor(rows.Select(i => (long)i).ToArray(), ScalarType.Int64);
-            using var batch = new FeatureBatch(store.Features.index_select(0, index), torch.tensor(rows.Select(i => (long)samples[i].Label).ToArray(), ScalarType.Int64));
-            yield return batch;
-        }
-    }
-
-    /// <inheritdoc/>
-    public Tensor Input(FeatureBatch batch, MixDecision mix) => batch.Features.to(_device);
-
-    /// <inheritdoc/>
-    public TrainingOutput Forward(Backbone model, Tensor input) => new(Head(model, input), []);
-
-    private Tensor Head(Backbone model, Tensor input) => _level == BottleneckLevel.PreLogits ? model.ForwardClassifier(input) : model.ForwardHead(input);
-
-    /// <inheritdoc/>
-    public Tensor Loss(TrainingOutput output, FeatureBatch batch)
-    {
+        var output = new TrainingOutput(Head(model, batch.Features.to(_device)), []);
         var labels = batch.Labels.to(_device);
         _correct += output.Logits.argmax(1).eq(labels).sum().item<long>();
-        return ClassificationObjective.Loss(output, labels, _options.LabelSmoothing);
+        return new StepResult(ClassificationObjective.Loss(output, labels, _options.LabelSmoothing), output.Logits);
     }
 
-    /// <inheritdoc/>
-    public ValidationScore? Validate(Backbone model, CancellationToken token)
-    {
-        if (_validation.Count == 0 || _validationStore is null) return null;
-        var order = Enumerable.Range(0, _validation.Count).ToArray();
-        int batches = (_validation.Count + _options.BatchSize - 1) / _options.BatchSize;
-        var (loss, accuracy) = ClassificationObjective.Evaluate(model, Enumerate(_validation, _validationStore, order, batches, _options.BatchSize, token),
-            b => (Head(model, b.Features.to(_device)), b.Labels.to(_device)));
-        return double.IsNaN(loss) ? null : new ValidationScore(loss, accuracy);
-    }
+    /// <summary>The head's logits on a batch of bottlenecks <paramref name="features"/> already on the device.</summary>
+    internal Tensor Head(Backbone model, Tensor features) => _level == BottleneckLevel.PreLogits ? model.ForwardClassifier(features) : model.ForwardHead(features);
+
+    /// <summary><paramref name="batch"/>'s bottlenecks and labels on the device.</summary>
+    internal (Tensor Features, Tensor Labels) OnDevice(FeatureBatch batch) => (batch.Features.to(_device), batch.Labels.to(_device));
 
     /// <inheritdoc/>
     public string CompleteEpoch(EpochSummary summary) => ClassificationObjective.Report(_options, _correct, summary);
