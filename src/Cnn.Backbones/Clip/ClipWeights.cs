@@ -104,7 +104,8 @@ public static class ClipWeights
     /// <param name="weights">The checkpoint (after <see cref="Prepare"/>).</param>
     /// <param name="config">The image tower's CLIP model.</param>
     /// <param name="model">The model being loaded, for messages (e.g. <c>clip_vit_b32</c>).</param>
-    public static void CheckImageTower(StateDict weights, ClipModelConfig config, string model)
+    /// <param name="modelFor">The model to suggest for an OpenCLIP model name (e.g. <c>clip_vit_b32</c> for <c>ViT-B-32</c>), or null.</param>
+    public static void CheckImageTower(StateDict weights, ClipModelConfig config, string model, Func<string, string?>? modelFor = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         var inferred = Infer(weights) ?? throw new ClipWeightsException(
@@ -113,7 +114,7 @@ public static class ClipWeights
         var (a, b) = (inferred.Vision, config.Vision);
         if (inferred.EmbedDim == config.EmbedDim && a.IsResNet == b.IsResNet && a.Width == b.Width && a.PatchSize == b.PatchSize && a.Layers.SequenceEqual(b.Layers))
             return;
-        string known = ClipModels.Contains(inferred.Name) ? $" Use the model whose image tower is {inferred.Name}'s." : "";
+        string known = modelFor?.Invoke(inferred.Name) is { } suggested ? $" Load it into {suggested}." : "";
         throw new ClipWeightsException(
             $"The OpenCLIP checkpoint holds {inferred.Name} (image tower {a.Describe()}, embedding {inferred.EmbedDim}), but {model} is the image tower of " +
             $"{config.Name} ({b.Describe()}, embedding {config.EmbedDim}); nothing was loaded.{known}");

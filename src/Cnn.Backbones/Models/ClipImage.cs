@@ -114,7 +114,7 @@ public sealed class ClipImageBackbone : Backbone
         ArgumentNullException.ThrowIfNull(weights);
         if (weights.Count > 0 && weights.Keys.All(k => k.StartsWith("module.", StringComparison.Ordinal))) weights.RemovePrefix("module.");
         if (!weights.ContainsKey("text_projection")) return;
-        ClipWeights.CheckImageTower(weights, Config, GetName());
+        ClipWeights.CheckImageTower(weights, Config, GetName(), ClipImageFamily.ModelFor);
         weights.Rename(key => key.StartsWith("visual.", StringComparison.Ordinal) ? key : null);
     }
 
@@ -199,6 +199,11 @@ public sealed class ClipImageFamily : IModelFamily
     public IEnumerable<ModelDefinition> Models =>
         Towers.Select(t => new ModelDefinition(t.Name, Family, Config(ClipModels.Get(t.OpenClipName)),
             (o, d) => new ClipImageBackbone(t.Name, ClipModels.Get(t.OpenClipName), o, d)));
+
+    /// <summary>The registered image tower of an OpenCLIP model (<c>clip_vit_b32</c> for <c>ViT-B-32</c>), or null for one not registered.</summary>
+    /// <param name="openClipName">OpenCLIP's model name (case-insensitive).</param>
+    public static string? ModelFor(string openClipName) =>
+        Towers.FirstOrDefault(t => string.Equals(t.OpenClipName, openClipName, StringComparison.OrdinalIgnoreCase)).Name;
 
     /// <summary>
     /// OpenCLIP's preprocessing of the tower: its image size, bicubic resize of the shorter side, centre crop of the whole

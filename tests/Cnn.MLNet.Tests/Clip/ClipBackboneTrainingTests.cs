@@ -78,6 +78,7 @@ public sealed class ClipBackboneTrainingTests
         var wrong = Assert.ThrowsExactly<ClipWeightsException>(() => ModelRegistry.Create("clip_rn50", new ModelOptions { WeightsPath = checkpoint }));
         StringAssert.Contains(wrong.Message, "ViT-B-32");
         StringAssert.Contains(wrong.Message, "clip_rn50");
+        StringAssert.Contains(wrong.Message, "Load it into clip_vit_b32.");
         var size = Assert.ThrowsExactly<ClipWeightsException>(() => ModelRegistry.Create("clip_vit_b16", new ModelOptions { WeightsPath = checkpoint }));
         StringAssert.Contains(size.Message, "ViT-B-32");
 
