@@ -1,3 +1,5 @@
+using Cnn.Backbones.Models;
+using Cnn.MLNet;
 using Cnn.MLNet.Clip;
 using Microsoft.ML;
 
@@ -35,5 +37,18 @@ internal static class ZeroShot
             OutputColumnName = "Features",                          // L2-normalised, 512 numbers for ViT-B-32
         })
         .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(featureColumnName: "Features"));
+        #endregion
+
+    /// <summary>Fine-tunes (or linear-probes) CLIP's image tower on labelled images with CnnTrainer.</summary>
+    public static IEstimator<ITransformer> FineTune(MLContext ml, bool linearProbe) =>
+        #region finetune
+        ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(CnnTrainer.ClipVitB32(new CnnTrainerOptions                // clip_vit_b16, clip_vit_l14, clip_rn50, *_quickgelu
+            {
+                Model = new ModelOptions { WeightsPath = "open_clip_pytorch_model.bin" },   // or Weights = "hf-hub:laion/..."
+                Freeze = linearProbe ? FreezeMode.Backbone : FreezeMode.None,  // Backbone: only the linear head trains
+                LearningRate = linearProbe ? 1e-3 : 1e-5,
+                ImageColumnName = "Image",
+            }, ml));
         #endregion
 }

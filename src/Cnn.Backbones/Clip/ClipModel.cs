@@ -35,7 +35,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
         var text = config.Text;
         token_embedding = nn.Embedding(text.VocabularySize, text.Width);
         positional_embedding = new Parameter(empty(text.ContextLength, text.Width));
-        transformer = new ClipTransformer(text.Width, text.Layers, text.Heads, text.MlpRatio, config.QuickGelu);
+        transformer = new ClipTransformer(text.Width, text.Layers, text.Heads, text.MlpRatio, config.QuickGelu, causal: true);
         ln_final = nn.LayerNorm(text.Width);
         text_projection = new Parameter(empty(text.Width, config.EmbedDim));
         logit_scale = new Parameter(tensor((float)Math.Log(1 / 0.07)));
@@ -92,10 +92,9 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
         using var scope = NewDisposeScope();
         var device = positional_embedding.device;
         ids = ids.to(device);
-        long n = ids.shape[0], l = ids.shape[1], width = Config.Text.Width;
-        var mask = Scalars.Filled([l, l], float.NegativeInfinity).to(device).triu(1);
+        long n = ids.shape[0], width = Config.Text.Width;
         var x = token_embedding.call(ids).Plus(positional_embedding);
-        x = ln_final.call(transformer.call(x, mask));
+        x = ln_final.call(transformer.call(x));
         var end = ids.argmax(-1).reshape(n, 1, 1).expand(n, 1, width);
         var features = x.gather(1, end).squeeze(1).matmul(text_projection);
         return (normalize ? Normalize(features) : features).MoveToOuterDisposeScope();

@@ -1,5 +1,6 @@
 using Cnn.Backbones.Native;
 using Cnn.Backbones.Compute;
+using Cnn.Backbones.Onnx.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -7,7 +8,7 @@ using static TorchSharp.torch;
 namespace Cnn.Backbones.Clip;
 
 /// <summary>QuickGELU, x·σ(1.702x): the activation OpenAI's CLIP checkpoints were trained with.</summary>
-internal sealed class QuickGelu : nn.Module<Tensor, Tensor>
+internal sealed class QuickGelu : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     /// <summary>Creates the activation.</summary>
     public QuickGelu() : base(nameof(QuickGelu)) { }
@@ -18,13 +19,20 @@ internal sealed class QuickGelu : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return input.mul(input.Times(1.702).sigmoid()).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Mul(input, context.Op("Sigmoid", [context.Mul(input, context.Builder.Scalar(1.702f))]));
+    }
 }
 
 /// <summary>
 /// Multi-head self-attention with <c>nn.MultiheadAttention</c>'s parameters (<c>in_proj_weight</c> [3D, D], <c>in_proj_bias</c>,
 /// <c>out_proj</c>), batch-first, no dropout, with an optional additive mask: softmax(Q Kᵀ / √d + M) V per head.
 /// </summary>
-internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>, IOnnxExportable
 {
     private readonly Parameter in_proj_weight;
     private readonly Parameter in_proj_bias;
@@ -34,13 +42,14 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Creates the layer.</summary>
     /// <param name="width">Token width.</param>
     /// <param name="heads">Heads; must divide <paramref name="width"/>.</param>
-    public ClipAttention(int width, int heads) : base("MultiheadAttention")
+    /// <param name="device">Device for the parameters, or null.</param>
+    public ClipAttention(int width, int heads, Device? device = null) : base("MultiheadAttention")
     {
         if (width % heads != 0) throw new ArgumentException($"The width {width} is not divisible by {heads} heads.", nameof(heads));
         _heads = heads;
-        in_proj_weight = new Parameter(empty(3L * width, width));
-        in_proj_bias = new Parameter(zeros(3L * width));
-        out_proj = Ops.Linear(width, width);
+        in_proj_weight = new Parameter(empty(3L * width, width, device: device));
+        in_proj_bias = new Parameter(zeros(3L * width, device: device));
+        out_proj = Ops.Linear(width, width, device: device);
         RegisterComponents();
     }
 
@@ -58,6 +67,25 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
         return out_proj.call(output).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The unmasked computation as ONNX: the batch and sequence axes stay symbolic (Reshape's 0 copies them).</summary>
+    /// <param name="context">The graph being written.</param>
+    /// <param name="input">The tokens [N, L, D].</param>
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        long d = in_proj_weight.shape[1], hd = d / _heads;
+        using var transposed = in_proj_weight.t();
+        var projected = context.Add(context.Op("MatMul", [input, context.Parameter(this, "in_proj_weight.T", transposed)]),
+            context.Parameter(this, "in_proj_bias", in_proj_bias));
+        var qkv = context.Transpose(context.Reshape(projected, 0, 0, 3, _heads, hd), 2, 0, 3, 1, 4);
+        string Part(long i) => context.Op("Gather", [qkv, context.Builder.LongScalar(i)], OnnxGraphBuilder.Int("axis", 0));
+        var q = context.Mul(Part(0), context.Builder.Scalar((float)(1.0 / Math.Sqrt(hd))));
+        var scores = context.Op("MatMul", [q, context.Transpose(Part(1), 0, 1, 3, 2)]);
+        var attention = context.Op("Softmax", [scores], OnnxGraphBuilder.Int("axis", -1));
+        var output = context.Reshape(context.Transpose(context.Op("MatMul", [attention, Part(2)]), 0, 2, 1, 3), 0, 0, d);
+        return context.Emit(out_proj, output);
+    }
+
     internal void Initialize(double attentionStd, double projectionStd)
     {
         nn.init.normal_(in_proj_weight, 0, attentionStd);
@@ -68,7 +96,7 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>CLIP's MLP: <c>c_fc</c>, GELU or QuickGELU, <c>c_proj</c>.</summary>
-internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
+internal sealed class ClipMlp : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly PrecisionLinear c_fc;
     private readonly nn.Module<Tensor, Tensor> gelu;
@@ -78,11 +106,12 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
     /// <param name="width">Token width.</param>
     /// <param name="hidden">Hidden width.</param>
     /// <param name="quickGelu">QuickGELU instead of exact GELU.</param>
-    public ClipMlp(int width, int hidden, bool quickGelu) : base("Mlp")
+    /// <param name="device">Device for the parameters, or null.</param>
+    public ClipMlp(int width, int hidden, bool quickGelu, Device? device = null) : base("Mlp")
     {
-        c_fc = Ops.Linear(width, hidden);
+        c_fc = Ops.Linear(width, hidden, device: device);
         gelu = quickGelu ? new QuickGelu() : nn.GELU();
-        c_proj = Ops.Linear(hidden, width);
+        c_proj = Ops.Linear(hidden, width, device: device);
         RegisterComponents();
     }
 
@@ -93,6 +122,13 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
         return c_proj.call(gelu.call(c_fc.call(input))).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.EmitAll(input, [c_fc, gelu, c_proj]);
+    }
+
     internal void Initialize(double fcStd, double projectionStd)
     {
         nn.init.normal_(c_fc.weight, 0, fcStd);
@@ -100,34 +136,52 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>A pre-norm transformer block: <c>x + attn(ln_1(x))</c>, then <c>+ mlp(ln_2(·))</c> (LayerNorm eps 1e-5).</summary>
-internal sealed class ClipResidualBlock : nn.Module<Tensor, Tensor?, Tensor>
+/// <summary>
+/// A pre-norm transformer block: <c>x + attn(ln_1(x))</c>, then <c>+ mlp(ln_2(·))</c> (LayerNorm eps 1e-5); causal (each token
+/// attends to itself and those before it, the text tower's mask) or not (the image tower).
+/// </summary>
+internal sealed class ClipResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly LayerNorm ln_1;
     private readonly ClipAttention attn;
     private readonly LayerNorm ln_2;
     private readonly ClipMlp mlp;
+    private readonly bool _causal;
 
     /// <summary>Creates the block.</summary>
     /// <param name="width">Token width.</param>
     /// <param name="heads">Attention heads.</param>
     /// <param name="mlpRatio">MLP hidden width / token width.</param>
     /// <param name="quickGelu">QuickGELU in the MLP.</param>
-    public ClipResidualBlock(int width, int heads, double mlpRatio, bool quickGelu) : base("ResidualAttentionBlock")
+    /// <param name="causal">Mask the attention causally (−∞ above the diagonal).</param>
+    /// <param name="device">Device for the parameters, or null.</param>
+    public ClipResidualBlock(int width, int heads, double mlpRatio, bool quickGelu, bool causal, Device? device = null) : base("ResidualAttentionBlock")
     {
-        ln_1 = nn.LayerNorm(width);
-        attn = new ClipAttention(width, heads);
-        ln_2 = nn.LayerNorm(width);
-        mlp = new ClipMlp(width, (int)(width * mlpRatio), quickGelu);
+        _causal = causal;
+        ln_1 = nn.LayerNorm(width, device: device);
+        attn = new ClipAttention(width, heads, device);
+        ln_2 = nn.LayerNorm(width, device: device);
+        mlp = new ClipMlp(width, (int)(width * mlpRatio), quickGelu, device);
         RegisterComponents();
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input, Tensor? mask)
+    public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
+        long l = input.shape[1];
+        var mask = _causal ? Scalars.Filled([l, l], float.NegativeInfinity).to(input.device).triu(1) : null;
         var x = input.Plus(attn.call(ln_1.call(input), mask));
         return x.Plus(mlp.call(ln_2.call(x))).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public string ExportOnnx(OnnxExportContext context, string input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (_causal) throw new NotSupportedException("ONNX export of CLIP's causal (text) blocks is not implemented; only the image tower exports.");
+        var x = context.Add(context.EmitAll(input, [ln_1, attn]), input);
+        return context.Add(x, context.EmitAll(x, [ln_2, mlp]));
     }
 
     internal void Initialize(double attentionStd, double projectionStd, double fcStd)
@@ -137,8 +191,8 @@ internal sealed class ClipResidualBlock : nn.Module<Tensor, Tensor?, Tensor>
     }
 }
 
-/// <summary>CLIP's transformer: <c>resblocks.i</c> blocks applied in order with one optional mask.</summary>
-internal sealed class ClipTransformer : nn.Module<Tensor, Tensor?, Tensor>
+/// <summary>CLIP's transformer: <c>resblocks.i</c> blocks applied in order, causal (text) or not (image).</summary>
+internal sealed class ClipTransformer : nn.Module<Tensor, Tensor>
 {
     private readonly ModuleList<ClipResidualBlock> resblocks;
 
@@ -148,10 +202,12 @@ internal sealed class ClipTransformer : nn.Module<Tensor, Tensor?, Tensor>
     /// <param name="heads">Attention heads.</param>
     /// <param name="mlpRatio">MLP hidden width / token width.</param>
     /// <param name="quickGelu">QuickGELU in the MLPs.</param>
-    public ClipTransformer(int width, int layers, int heads, double mlpRatio, bool quickGelu) : base("Transformer")
+    /// <param name="causal">Causal attention (the text tower).</param>
+    /// <param name="device">Device for the parameters, or null.</param>
+    public ClipTransformer(int width, int layers, int heads, double mlpRatio, bool quickGelu, bool causal, Device? device = null) : base("Transformer")
     {
         Width = width;
-        resblocks = nn.ModuleList(Enumerable.Range(0, layers).Select(_ => new ClipResidualBlock(width, heads, mlpRatio, quickGelu)).ToArray());
+        resblocks = nn.ModuleList(Enumerable.Range(0, layers).Select(_ => new ClipResidualBlock(width, heads, mlpRatio, quickGelu, causal, device)).ToArray());
         RegisterComponents();
     }
 
@@ -161,12 +217,16 @@ internal sealed class ClipTransformer : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Number of blocks.</summary>
     public int Layers => resblocks.Count;
 
+    /// <summary>Block <paramref name="index"/>.</summary>
+    /// <param name="index">Block index.</param>
+    internal ClipResidualBlock Block(int index) => resblocks[index];
+
     /// <inheritdoc />
-    public override Tensor forward(Tensor input, Tensor? mask)
+    public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
         var x = input;
-        foreach (var block in resblocks) x = block.call(x, mask);
+        foreach (var block in resblocks) x = block.call(x);
         return x.MoveToOuterDisposeScope();
     }
 

@@ -96,6 +96,30 @@ public static class ClipWeights
                 $"{config.Text.Layers} blocks; embedding {config.EmbedDim}). Load it into {Suggest(inferred)}.");
     }
 
+    /// <summary>
+    /// Throws a <see cref="ClipWeightsException"/> that names what an OpenCLIP state dict holds when its image tower is not the one
+    /// of <paramref name="config"/> (kind, width, depth, patch, embedding width); the image size may differ, and the text tower
+    /// is not looked at.
+    /// </summary>
+    /// <param name="weights">The checkpoint (after <see cref="Prepare"/>).</param>
+    /// <param name="config">The image tower's CLIP model.</param>
+    /// <param name="model">The model being loaded, for messages (e.g. <c>clip_vit_b32</c>).</param>
+    /// <param name="modelFor">The model to suggest for an OpenCLIP model name (e.g. <c>clip_vit_b32</c> for <c>ViT-B-32</c>), or null.</param>
+    public static void CheckImageTower(StateDict weights, ClipModelConfig config, string model, Func<string, string?>? modelFor = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var inferred = Infer(weights) ?? throw new ClipWeightsException(
+            $"The checkpoint loaded into {model} is not an OpenCLIP CLIP state dict (no visual.conv1 or visual.attnpool keys; first keys: " +
+            $"{string.Join(", ", weights.Keys.Take(5))}).");
+        var (a, b) = (inferred.Vision, config.Vision);
+        if (inferred.EmbedDim == config.EmbedDim && a.IsResNet == b.IsResNet && a.Width == b.Width && a.PatchSize == b.PatchSize && a.Layers.SequenceEqual(b.Layers))
+            return;
+        string known = modelFor?.Invoke(inferred.Name) is { } suggested ? $" Load it into {suggested}." : "";
+        throw new ClipWeightsException(
+            $"The OpenCLIP checkpoint holds {inferred.Name} (image tower {a.Describe()}, embedding {inferred.EmbedDim}), but {model} is the image tower of " +
+            $"{config.Name} ({b.Describe()}, embedding {config.EmbedDim}); nothing was loaded.{known}");
+    }
+
     private static string Suggest(ClipModelConfig inferred) =>
         ClipModels.Contains(inferred.Name) ? $"{inferred.Name} (or {inferred.Name}-quickgelu for OpenAI's original checkpoints)" : "a matching configuration";
 

@@ -45,6 +45,12 @@ public sealed record PretrainedConfig(
     /// <summary>ImageNet standard deviation (0.229, 0.224, 0.225).</summary>
     public static IReadOnlyList<double> ImageNetStd { get; } = [0.229, 0.224, 0.225];
 
+    /// <summary>OpenAI CLIP's mean (0.48145466, 0.4578275, 0.40821073), which OpenCLIP's models use too.</summary>
+    public static IReadOnlyList<double> ClipMean { get; } = [0.48145466, 0.4578275, 0.40821073];
+
+    /// <summary>OpenAI CLIP's standard deviation (0.26862954, 0.26130258, 0.27577711).</summary>
+    public static IReadOnlyList<double> ClipStd { get; } = [0.26862954, 0.26130258, 0.27577711];
+
     /// <summary>
     /// The configuration of torchvision's ImageNet classification weights: <c>ImageClassification(crop_size, resize_size)</c>
     /// with ImageNet mean/std and bilinear resizing, 3×crop×crop input and 1000 classes.

@@ -19,7 +19,8 @@ public sealed record ResolvedWeights(string Path, PretrainedConfig? Config, IRea
 /// Turns what a user asks for (<see cref="ModelOptions.Weights"/>, <c>cnn --weights</c>) into a local weights file: a file path as
 /// it is; <c>DEFAULT</c>, a catalog entry (<c>IMAGENET1K_V2</c>) or timm's name for it (<c>resnet50.tv2_in1k</c>) downloaded from
 /// torchvision's server into <c>$TORCH_HOME/hub/checkpoints</c>; <c>hf-hub:org/name[@revision]</c> from the Hugging Face hub into its
-/// cache, with the repository's <c>config.json</c> giving the preprocessing. Every download is hash-checked; see
+/// cache, with the repository's <c>config.json</c> giving the preprocessing (for the CLIP image towers, <see cref="ClipImageFamily"/>,
+/// the repository's OpenCLIP checkpoint, <c>open_clip_model.safetensors</c> or <c>open_clip_pytorch_model.bin</c>). Every download is hash-checked; see
 /// <see cref="WeightStore"/> for the cache, offline use and mirrors.
 /// </summary>
 public static class PretrainedWeights
@@ -88,6 +89,13 @@ public static class PretrainedWeights
 
     private static ResolvedWeights ResolveHub(ModelDefinition definition, HubModelId id, WeightStore store, CancellationToken cancellation)
     {
+        if (definition.Family == ClipImageFamily.Family)
+        {
+            // OpenCLIP's files; the image tower is checked against the model when the checkpoint loads, and the model's own
+            // (CLIP) preprocessing applies.
+            var clip = Wait(store.GetHubFilesAsync(id, HubFileSet.OpenClip, cancellation));
+            return new ResolvedWeights(clip.WeightsPath, null, null, id.ToString());
+        }
         var snapshot = Wait(store.GetHubFilesAsync(id, HubFileSet.Timm, cancellation));
         PretrainedConfig? config = null;
         IReadOnlyList<string>? labels = null;

@@ -54,9 +54,11 @@ public static class WeightFile
         Span<byte> head = stackalloc byte[9];
         int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (read >= 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && head[2] == 3 && head[3] == 4) return Format.TorchZip;
+        // safetensors: an 8-byte little-endian header length that fits the file, then the JSON header's '{'. Checked before the
+        // pickle's PROTO opcode, which a header length such as 640 (0x80 0x02 ...) begins with too.
+        if (read >= 9 && head[8] == (byte)'{' && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)Math.Max(0, stream.Length - 8))
+            return Format.SafeTensors;
         if (read >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return Format.Pickle;
-        // safetensors: an 8-byte little-endian header length, then the JSON header's '{'.
-        if (read >= 9 && head[8] == (byte)'{') return Format.SafeTensors;
         if (Onnx.OnnxFile.CouldBeModel(head[..read])) return Format.Onnx;
         return Format.SafeTensors;
     }

@@ -35,8 +35,8 @@ public sealed class ClipNetwork : IDisposable
         Width = config.Vision.ImageSize,
         CropPct = 1.0,
         Interpolation = ResizeInterpolation.Bicubic,
-        Mean = [0.48145466f, 0.4578275f, 0.40821073f],
-        Std = [0.26862954f, 0.26130258f, 0.27577711f],
+        Mean = Backbones.Models.PretrainedConfig.ClipMean.Select(v => (float)v).ToArray(),
+        Std = Backbones.Models.PretrainedConfig.ClipStd.Select(v => (float)v).ToArray(),
     };
 
     /// <summary>Builds the named model and loads its weights (random weights when <paramref name="weightsPath"/> is null).</summary>

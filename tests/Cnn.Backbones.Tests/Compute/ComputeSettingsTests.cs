@@ -106,8 +106,9 @@ public sealed class ComputeSettingsTests
 
     private static Tensor Input(Backbone model, ModelSpec spec, int batch = 2, int minimumSize = 0)
     {
-        // ViT takes its own image size; LeNet-5 only the 28 or 32 pixels it was designed for.
+        // ViT (torchvision's, CLIP's) takes its own image size; LeNet-5 only the 28 or 32 pixels it was designed for.
         int size = model is VisionTransformer vit ? vit.ImageSize
+            : model is ClipImageBackbone clip ? clip.ImageSize
             : model.PretrainedConfig.InputSize.Height <= 32 ? spec.Quirks.TestSize : Math.Max(spec.Quirks.TestSize, minimumSize);
         torch.manual_seed(3);
         return randn(batch, model.InChannels, size, size);

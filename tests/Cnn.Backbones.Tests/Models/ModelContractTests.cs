@@ -19,8 +19,13 @@ public sealed class ModelContractTests
 
     private static int NominalReduction(long input, long size) => 1 << (int)Math.Round(Math.Log2((double)input / size));
 
-    /// <summary>A stage output as a map [N, C, H, W]: a ViT's tokens are laid out on their patch grid.</summary>
-    private static Tensor AsMap(Backbone model, Tensor stage) => model is VisionTransformer vit ? vit.TokensToMap(stage) : stage;
+    /// <summary>A stage output as a map [N, C, H, W]: a ViT's tokens (torchvision's or CLIP's) are laid out on their patch grid.</summary>
+    private static Tensor AsMap(Backbone model, Tensor stage) => model switch
+    {
+        VisionTransformer vit => vit.TokensToMap(stage),
+        ClipImageBackbone clip => clip.TokensToMap(stage),
+        _ => stage,
+    };
 
     [TestMethod]
     [DynamicData(nameof(ForwardNames))]
@@ -32,6 +37,7 @@ public sealed class ModelContractTests
         model.eval();
         int size = spec.Quirks.StageCheckSize ?? spec.Quirks.TestSize;
         if (model is VisionTransformer vit) size = vit.ImageSize;
+        if (model is ClipImageBackbone clip) size = clip.ImageSize;
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
         var captured = new Dictionary<string, Tensor>();
         var removers = new List<Action>();

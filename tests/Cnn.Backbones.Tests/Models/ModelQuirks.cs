@@ -102,6 +102,13 @@ internal static class ModelQuirksTable
         ["efficientnet_v2_m"] = new() { MinSizeDiffers = MinSizeLeftToTheLayers },
         ["efficientnet_v2_l"] = new() { MinSizeDiffers = MinSizeLeftToTheLayers },
         ["vit"] = Vit,
+        ["clip"] = new()
+        {
+            ImageSize = 64,
+            ParitySize = 224,
+            ParityBatch = 1,
+            NoTorchvisionWeights = "CLIP's image towers are OpenCLIP's; the reference is OpenCLIP's own tower (random weights) with a linear head",
+        },
         ["vit_b_16"] = Vit with { ResampleSize = 160 },
     };
 

@@ -203,4 +203,32 @@ public sealed class PretrainedWeightsTests
         var missing = Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedWeights.ResolveOpenClip(dir.File("nope.bin")));
         StringAssert.Contains(missing.Message, "hf-hub:");
     }
+
+    /// <summary>
+    /// For a CLIP image tower (<c>clip_*</c>), an <c>hf-hub:</c> name fetches the repository's OpenCLIP checkpoint (as timm's CLIP
+    /// repositories hold one beside timm's files), not timm's <c>model.safetensors</c>; the model's own CLIP preprocessing applies.
+    /// </summary>
+    [TestMethod]
+    public void AClipImageTowerTakesTheHubRepositorysOpenClipCheckpoint()
+    {
+        var openClip = new byte[2048];
+        new Random(3).NextBytes(openClip);
+        using var hub = new FakeHub("timm/vit_base_patch32_clip_224.test", new Dictionary<string, byte[]>
+        {
+            ["config.json"] = System.Text.Encoding.UTF8.GetBytes("""{"architecture": "vit_base_patch32_clip_224"}"""),
+            ["model.safetensors"] = new byte[64],
+            ["open_clip_config.json"] = System.Text.Encoding.UTF8.GetBytes("""{"model_cfg": {"embed_dim": 512}}"""),
+            ["open_clip_model.safetensors"] = openClip,
+        });
+        using var dir = new TempDirectory();
+        var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
+        options.Progress = null;
+        options.HubEndpoint = hub.Server.BaseUrl;
+        using var store = new WeightStore(options);
+        var resolved = PretrainedWeights.Resolve("clip_vit_b32", "hf-hub:timm/vit_base_patch32_clip_224.test", store);
+        StringAssert.EndsWith(resolved.Path, "open_clip_model.safetensors");
+        CollectionAssert.AreEqual(openClip, File.ReadAllBytes(resolved.Path));
+        Assert.IsNull(resolved.Config, "the model's own (CLIP) preprocessing applies");
+        Assert.AreEqual("hf-hub:timm/vit_base_patch32_clip_224.test", resolved.Description);
+    }
 }

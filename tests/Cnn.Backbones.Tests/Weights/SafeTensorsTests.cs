@@ -65,6 +65,37 @@ public sealed class SafeTensorsTests
         WeightsReference.AssertMatches(expected, again);
     }
 
+    /// <summary>
+    /// A safetensors header of 640, 896, 1152 or 1408 bytes makes the file begin 0x80 0x02..0x05, as a pickle's PROTO opcode does;
+    /// such a file is still read as safetensors (a parity fixture of clip_vit_b16 once had one).
+    /// </summary>
+    [TestMethod]
+    [DataRow(640)]
+    [DataRow(896)]
+    [DataRow(1152)]
+    [DataRow(1408)]
+    public void AHeaderLengthThatLooksLikeAPickleProtocolIsStillSafeTensors(int headerLength)
+    {
+        TorchRuntime.EnsureLoaded();
+        using var dir = new TempDirectory();
+        string file = dir.File("padded.safetensors");
+        var values = new float[] { 1.5f, -2.25f, 3f };
+        string json = """{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}}""";
+        var header = Encoding.UTF8.GetBytes(json.PadRight(headerLength));
+        using (var stream = File.Create(file))
+        {
+            var length = new byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        }
+        Assert.AreEqual(0x80, File.ReadAllBytes(file)[0]);
+        Assert.AreEqual(WeightFile.Format.SafeTensors, WeightFile.Detect(file));
+        using var weights = WeightFile.Load(file);
+        CollectionAssert.AreEqual(values, weights["x"].data<float>().ToArray());
+    }
+
     [TestMethod]
     public void PythonReadsWhatCSharpWrites()
     {

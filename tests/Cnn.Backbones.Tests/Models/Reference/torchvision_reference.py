@@ -8,7 +8,8 @@ A spec is a registry name, optionally followed by flags: googlenet+aux (aux_logi
 (transform_input=False), resnet18+blocks-2-2-2-3 (torchvision's ResNet(BasicBlock, [2, 2, 2, 3])). Without flags GoogLeNet and
 Inception v3 use transform_input=True and torchvision's pretrained aux settings (GoogLeNet off, Inception on), which are the
 library's defaults. Models without a torchvision equivalent have a builder here (EXTRA_BUILDERS): lenet5 (a plain PyTorch
-LeNet-5) and seresnet50/101 (torchvision's ResNet with timm's SE modules after bn3).
+LeNet-5), seresnet50/101 (torchvision's ResNet with timm's SE modules after bn3) and the clip_* image towers (OpenCLIP's own
+image tower from shared/reference/open_clip, a test oracle only, with a linear head on its embedding).
 Stage maps come from explicit_stages for the families written out there, else from forward hooks on the modules the C# model's
 FeatureInfo names (given in each parity job).
 One process serves many jobs, so torch is imported once.
@@ -85,10 +86,75 @@ def seresnet(depth_name):
     return model
 
 
+def open_clip_module():
+    """OpenCLIP from shared/reference (CNN_REFERENCE_DIR, else the first shared/reference above the working directory), imported
+    as its README says: its timm and itself first on sys.path, the shims (ftfy, tqdm) last."""
+    ref = os.environ.get("CNN_REFERENCE_DIR")
+    here = os.path.abspath(os.getcwd())
+    while not ref:
+        for candidate in (os.path.join(here, "shared", "reference"), os.path.join(here, "..", "shared", "reference")):
+            if os.path.isdir(os.path.join(candidate, "open_clip", "open_clip")):
+                ref = os.path.abspath(candidate)
+                break
+        parent = os.path.dirname(here)
+        if not ref and parent == here:
+            raise SystemExit("OpenCLIP's reference source (shared/reference/open_clip) was not found; set CNN_REFERENCE_DIR.")
+        here = parent
+    if os.path.join(ref, "open_clip") not in sys.path:
+        sys.dont_write_bytecode = True
+        sys.path.insert(0, os.path.join(ref, "timm"))
+        sys.path.insert(0, os.path.join(ref, "open_clip"))
+        sys.path.append(os.path.join(ref, "shims"))
+    import logging
+    logging.disable(logging.WARNING)
+    import open_clip
+    return open_clip
+
+
+class ClipImageTower(nn.Module):
+    # OpenCLIP's image tower of a CLIP model ('visual', built by OpenCLIP from its model config) and a linear head on the embedding.
+    def __init__(self, model_name, num_classes=1000):
+        super().__init__()
+        open_clip = open_clip_module()
+        from open_clip.model import _build_vision_tower
+        cfg = open_clip.get_model_config(model_name)
+        self.visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=cfg.get("quick_gelu", False))
+        self.head = nn.Linear(cfg["embed_dim"], num_classes)
+
+    def forward(self, x):
+        return self.head(self.visual(x))
+
+    def staged(self, x):
+        # The library's stages: ResNet stem to act3 (stride 2), then avgpool + layer1, layer2..4; the ViT's blocks (tokens).
+        v = self.visual
+        if hasattr(v, "attnpool"):
+            s = [v.act3(v.bn3(v.conv3(v.act2(v.bn2(v.conv2(v.act1(v.bn1(v.conv1(x)))))))))]
+            for i, layer in enumerate((v.layer1, v.layer2, v.layer3, v.layer4)):
+                s.append(layer(v.avgpool(s[-1]) if i == 0 else s[-1]))
+            features = s[-1]
+            pre = v.attnpool(features)
+        else:
+            t, s = v._embeds(x), []
+            for block in v.transformer.resblocks:
+                t = block(t)
+                s.append(t)
+            features = v.ln_post(t)
+            pre = features[:, 0] @ v.proj
+        return s, features, pre, self.head(pre)
+
+
+CLIP_TOWERS = {
+    "clip_vit_b32": "ViT-B-32", "clip_vit_b32_quickgelu": "ViT-B-32-quickgelu",
+    "clip_vit_b16": "ViT-B-16", "clip_vit_b16_quickgelu": "ViT-B-16-quickgelu",
+    "clip_vit_l14": "ViT-L-14", "clip_vit_l14_quickgelu": "ViT-L-14-quickgelu",
+    "clip_rn50": "RN50",
+}
+
 EXTRA_BUILDERS = {
     "lenet5": lambda flags: LeNet5(),
     "seresnet50": lambda flags: seresnet("resnet50"),
     "seresnet101": lambda flags: seresnet("resnet101"),
+    **{name: (lambda flags, clip=clip: ClipImageTower(clip)) for name, clip in CLIP_TOWERS.items()},
 }
 
 
@@ -275,6 +341,10 @@ def hooked_outputs(model, job, x):
 
 
 def eval_outputs(name, model, job, x):
+    if isinstance(model, ClipImageTower):
+        s, features, pre, logits = model.staged(x)
+        assert torch.allclose(logits, model(x), rtol=0, atol=1e-5), "staged forward differs from model(x)"
+        return s, features, pre, logits
     explicit = explicit_stages(name, model, x)
     if explicit is None:
         return hooked_outputs(model, job, x)
