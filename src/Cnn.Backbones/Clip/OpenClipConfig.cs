@@ -111,6 +111,7 @@ public sealed record OpenClipConfig(ClipModelConfig Model, ClipPreprocessConfig 
             var modelCfg = root.TryGetProperty("model_cfg", out var m) ? m : root;
             if (modelCfg.ValueKind != JsonValueKind.Object) throw Error(source, "has a 'model_cfg' that is not an object");
             var model = ParseModel(modelCfg, source, name ?? source);
+            model = ClipModels.All.FirstOrDefault(c => SameModel(c, model)) ?? model;
             var preprocess = root.TryGetProperty("preprocess_cfg", out var p) && p.ValueKind == JsonValueKind.Object
                 ? ParsePreprocess(p, source)
                 : ClipPreprocessConfig.OpenAi;
@@ -176,6 +177,14 @@ public sealed record OpenClipConfig(ClipModelConfig Model, ClipPreprocessConfig 
             $"image tower {config.Vision.Describe()}, head width {config.Vision.HeadWidth}, MLP ratio {config.Vision.MlpRatio}; text width {t.Width}, {t.Heads} heads, {t.Layers} blocks, context {t.ContextLength}, vocabulary {t.VocabularySize}; embedding {config.EmbedDim}; {(config.QuickGelu ? "QuickGELU" : "GELU")}");
     }
 
+    /// <summary>The model configuration of <paramref name="json"/> as written, under <paramref name="name"/> (no look-up in <see cref="ClipModels"/>).</summary>
+    internal static ClipModelConfig ParseModelAsWritten(string json, string source, string name)
+    {
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        return ParseModel(root.TryGetProperty("model_cfg", out var m) ? m : root, source, name);
+    }
+
     private static ClipModelConfig ParseModel(JsonElement cfg, string source, string name)
     {
         foreach (var property in cfg.EnumerateObject())
@@ -208,8 +217,7 @@ public sealed record OpenClipConfig(ClipModelConfig Model, ClipPreprocessConfig 
             OptionalDouble(textCfg, "mlp_ratio", 4.0, source, "text_cfg"));
         if (text.Heads < 1 || text.Width % text.Heads != 0)
             throw Error(source, $"has text_cfg.width {text.Width} not divisible into {text.Heads} heads");
-        var parsed = new ClipModelConfig(name, embed, vision, text, quickGelu);
-        return ClipModels.All.FirstOrDefault(c => SameModel(c, parsed)) ?? parsed;
+        return new ClipModelConfig(name, embed, vision, text, quickGelu);
     }
 
     private static ClipVisionConfig ParseVision(JsonElement cfg, string source)
