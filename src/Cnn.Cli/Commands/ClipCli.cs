@@ -13,6 +13,36 @@ internal static class ClipCli
 
     public static CliOption BatchSize { get; } = CommonOptions.BatchSize("images per forward pass (default 16)");
 
+    public static CliOption Labels(string when) => new("--labels", $"comma-separated class names, e.g. \"cat,dog,car\" ({when})", "<a,b,...>", "-l");
+
+    public static CliOption Template { get; } =
+        new("--template", $"prompt with {{}} for the label (default \"{ClipZeroShotClassifier.DefaultTemplate}\"); separate several with '|'", "<text>", "-t");
+
+    /// <summary>The class names of <c>--labels</c>, or null when it is not given; a usage error when it is empty.</summary>
+    public static string[]? LabelsOf(CliArguments arguments)
+    {
+        if (arguments.String("--labels") is not { } text) return null;
+        var labels = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return labels.Length > 0 ? labels : throw new CliUsageException("--labels is empty: give comma-separated class names, e.g. --labels \"cat,dog,car\"");
+    }
+
+    /// <summary>The prompt templates of <c>--template</c> (default CLIP's one).</summary>
+    public static string[] TemplatesOf(CliArguments arguments) =>
+        (arguments.String("--template") ?? ClipZeroShotClassifier.DefaultTemplate).Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Checks labels and templates as the classifier will (a usage error naming the first problem).</summary>
+    public static void CheckPrompts(IReadOnlyList<string> labels, IReadOnlyList<string> templates)
+    {
+        try
+        {
+            ClipZeroShotClassifier.Validate(labels, templates);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(UserMessage.Of(e));
+        }
+    }
+
     /// <summary>The checked model name or hf-hub: name (a usage error names the known ones).</summary>
     public static string ModelName(CliArguments arguments)
     {
