@@ -12,7 +12,7 @@ namespace Cnn.Backbones.Clip;
 /// end-of-text token) and <c>logit_scale</c>. OpenCLIP checkpoints load as they are (<see cref="LoadWeights(string)"/>).
 /// </summary>
 /// <remarks>Float32 on the CPU (or wherever <c>to()</c> moves it). Call <c>eval()</c> before inference (the ResNet tower has
-/// BatchNorm); <see cref="Create"/> returns the model in eval mode.</remarks>
+/// BatchNorm); <see cref="Create(string)"/> returns the model in eval mode.</remarks>
 public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly ClipImageTower visual;
@@ -53,7 +53,14 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="name">e.g. <c>ViT-B-32</c>.</param>
     public static ClipModel Create(string name)
     {
-        var model = new ClipModel(ClipModels.Get(name));
+        return Create(ClipModels.Get(name));
+    }
+
+    /// <summary>Builds the model of <paramref name="config"/> in eval mode.</summary>
+    /// <param name="config">Any configuration this library builds, e.g. one read by <see cref="OpenClipConfig.Load"/>.</param>
+    public static ClipModel Create(ClipModelConfig config)
+    {
+        var model = new ClipModel(config);
         model.eval();
         return model;
     }

@@ -24,17 +24,25 @@ internal sealed class EvalCommand : ICliCommand
         new("--plot", "draw the confusion matrix (counts, per-class recall) to this PNG", "<file.png>"),
         .. ComputeOptions.InferenceOptions,
         CommonOptions.Json,
+        .. ZeroShotEvaluation.Options,
     ];
+
+    public string Details =>
+        "With --model (a CLIP model or an hf-hub: OpenCLIP name) instead of --model-file, a zero-shot classifier is evaluated on\n" +
+        "--data, a folder per class, with no training: the labels (default: the class folders' names) become prompts through the\n" +
+        "templates, as OpenCLIP's build_zero_shot_classifier does.";
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         ComputeOptions.Check(arguments);
-        string modelFile = arguments.Required("--model-file");
         string? folder = arguments.String("--data");
         int? cap = arguments.OptionalInt("--limit", min: 2);
         bool json = arguments.Flag("--json");
         int? topK = arguments.OptionalInt("--topk", min: 1);
         string? plot = arguments.String("--plot") is { } p ? OutputPath.Check(p, "--plot") : null;
+        if (ZeroShotEvaluation.Requested(arguments))
+            return ZeroShotEvaluation.Evaluate(arguments, folder, cap, topK, stderr).Write(json, plot, stdout, stderr);
+        string modelFile = arguments.Required("--model-file");
 
         using var model = PipelineModel.Load(modelFile);
         model.UseCompute(arguments);
@@ -43,14 +51,6 @@ internal sealed class EvalCommand : ICliCommand
             : DataSources.Folder(folder, cap);
         if (topK > model.ClassNames.Count)
             throw new CliUsageException($"option --topk ({topK}) exceeds the model's {model.ClassNames.Count} classes");
-        var report = EvaluationReport.Of(model, data, topK);
-        if (json) report.WriteJson(stdout);
-        else report.WriteText(stdout);
-        if (plot is not null)
-        {
-            Plots.ConfusionMatrixPlot.Save(report.ClassNames, report.Metrics.ConfusionMatrix.Counts, plot);
-            (json ? stderr : stdout).WriteLine($"confusion matrix: {Path.GetFullPath(plot)}");
-        }
-        return 0;
+        return EvaluationReport.Of(model, data, topK).Write(json, plot, stdout, stderr);
     }
 }

@@ -19,8 +19,8 @@ internal sealed class ZeroShotCommand : ICliCommand
     [
         ClipCli.Model,
         ClipCli.Weights,
-        new("--labels", "comma-separated class names, e.g. \"cat,dog,car\" (required)", "<a,b,...>", "-l"),
-        new("--template", $"prompt with {{}} for the label (default \"{ClipZeroShotClassifier.DefaultTemplate}\"); separate several with '|'", "<text>", "-t"),
+        ClipCli.Labels("required"),
+        ClipCli.Template,
         new("--top", "classes shown per image (default 5, at most the number of labels)", "K", "-k"),
         ClipCli.BatchSize,
         CommonOptions.Json,
@@ -36,18 +36,9 @@ internal sealed class ZeroShotCommand : ICliCommand
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
         string model = ClipCli.ModelName(arguments);
-        var labels = (arguments.String("--labels") ?? throw new CliUsageException("missing required option --labels (e.g. --labels \"cat,dog,car\")"))
-            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (labels.Length == 0) throw new CliUsageException("--labels is empty: give comma-separated class names, e.g. --labels \"cat,dog,car\"");
-        var templates = (arguments.String("--template") ?? ClipZeroShotClassifier.DefaultTemplate).Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        try
-        {
-            ClipZeroShotClassifier.Validate(labels, templates);
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliUsageException(UserMessage.Of(e));
-        }
+        var labels = ClipCli.LabelsOf(arguments) ?? throw new CliUsageException("missing required option --labels (e.g. --labels \"cat,dog,car\")");
+        var templates = ClipCli.TemplatesOf(arguments);
+        ClipCli.CheckPrompts(labels, templates);
         int top = Math.Min(arguments.Int("--top", 5, min: 1), labels.Length);
         int batchSize = arguments.Int("--batch-size", 16, min: 1);
         bool json = arguments.Flag("--json");

@@ -94,6 +94,22 @@ internal sealed class EvaluationReport
         }
     }
 
+    /// <summary>
+    /// What <c>cnn eval</c> prints: the JSON object or the text report on <paramref name="stdout"/>, and the confusion-matrix
+    /// plot when <paramref name="plot"/> names a PNG (its path on stderr with JSON, else on stdout). Returns exit code 0.
+    /// </summary>
+    public int Write(bool json, string? plot, TextWriter stdout, TextWriter stderr)
+    {
+        if (json) WriteJson(stdout);
+        else WriteText(stdout);
+        if (plot is not null)
+        {
+            Plots.ConfusionMatrixPlot.Save(ClassNames, Metrics.ConfusionMatrix.Counts, plot);
+            (json ? stderr : stdout).WriteLine($"confusion matrix: {Path.GetFullPath(plot)}");
+        }
+        return 0;
+    }
+
     /// <summary>The metrics as one indented JSON object.</summary>
     public void WriteJson(TextWriter output)
     {

@@ -79,7 +79,7 @@ public sealed class ClipImageEmbeddingEstimator : IEstimator<ClipImageEmbeddingT
         ArgumentNullException.ThrowIfNull(inputSchema);
         SchemaShapes.RequireImageColumn(inputSchema, Options.InputColumnName);
         var builder = new DataViewSchema.Builder();
-        builder.AddColumn(Options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, ClipModels.Get(Options.ModelName).EmbedDim));
+        builder.AddColumn(Options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, Options.EmbedDim()));
         return SchemaShapes.Append(inputSchema, builder.ToSchema());
     }
 
@@ -115,7 +115,7 @@ public sealed class ClipTextEmbeddingEstimator : IEstimator<ClipTextEmbeddingTra
         if (column.ItemType is not TextDataViewType || column.Kind != SchemaShape.Column.VectorKind.Scalar)
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Column '{Options.InputColumnName}' is not a text column; CLIP text embeddings need one.");
         var builder = new DataViewSchema.Builder();
-        builder.AddColumn(Options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, ClipModels.Get(Options.ModelName).EmbedDim));
+        builder.AddColumn(Options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, Options.EmbedDim()));
         return SchemaShapes.Append(inputSchema, builder.ToSchema());
     }
 

@@ -13,10 +13,11 @@ public sealed class ClipNetwork : IDisposable
     private readonly object _gate = new();
     private ImageBatcher? _batcher;
 
-    private ClipNetwork(ClipModel model)
+    private ClipNetwork(ClipModel model, ClipPreprocessConfig preprocess)
     {
         Model = model;
-        Preprocess = PreprocessFor(model.Config);
+        PreprocessConfig = preprocess;
+        Preprocess = PreprocessFor(model.Config, preprocess);
     }
 
     /// <summary>The CLIP model (image and text towers, <c>logit_scale</c>).</summary>
@@ -25,29 +26,51 @@ public sealed class ClipNetwork : IDisposable
     /// <summary>OpenCLIP's name of the model, e.g. <c>ViT-B-32</c>.</summary>
     public string ModelName => Model.Config.Name;
 
-    /// <summary>The image preprocessing the model is fed with (<see cref="PreprocessFor"/>).</summary>
+    /// <summary>The image preprocessing the model is fed with (<see cref="PreprocessFor(ClipModelConfig, ClipPreprocessConfig)"/>).</summary>
     public PreprocessOptions Preprocess { get; }
 
-    /// <summary>OpenCLIP's evaluation transform: bicubic resize of the shorter side, centre crop, CLIP's mean and std.</summary>
-    public static PreprocessOptions PreprocessFor(ClipModelConfig config) => new()
-    {
-        Height = config.Vision.ImageSize,
-        Width = config.Vision.ImageSize,
-        CropPct = 1.0,
-        Interpolation = ResizeInterpolation.Bicubic,
-        Mean = Backbones.Models.PretrainedConfig.ClipMean.Select(v => (float)v).ToArray(),
-        Std = Backbones.Models.PretrainedConfig.ClipStd.Select(v => (float)v).ToArray(),
-    };
+    /// <summary>The preprocessing as OpenCLIP states it (<c>preprocess_cfg</c>): CLIP's own, or what a hub configuration gives.</summary>
+    public ClipPreprocessConfig PreprocessConfig { get; }
 
-    /// <summary>Builds the named model and loads its weights (random weights when <paramref name="weightsPath"/> is null).</summary>
-    public static ClipNetwork Create(string modelName, string? weightsPath)
+    /// <summary>OpenCLIP's evaluation transform: bicubic resize of the shorter side, centre crop, CLIP's mean and std.</summary>
+    public static PreprocessOptions PreprocessFor(ClipModelConfig config) => PreprocessFor(config, ClipPreprocessConfig.OpenAi);
+
+    /// <summary>
+    /// OpenCLIP's evaluation transform for <paramref name="preprocess"/> (<c>preprocess_cfg</c>): resize of the shorter side
+    /// (bicubic, or bilinear where it says so), centre crop to the image tower's size, its mean and std.
+    /// </summary>
+    public static PreprocessOptions PreprocessFor(ClipModelConfig config, ClipPreprocessConfig preprocess)
     {
-        var model = ClipModel.Create(modelName);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(preprocess);
+        return new()
+        {
+            Height = config.Vision.ImageSize,
+            Width = config.Vision.ImageSize,
+            CropPct = 1.0,
+            Interpolation = preprocess.Bilinear ? ResizeInterpolation.Bilinear : ResizeInterpolation.Bicubic,
+            Mean = preprocess.Mean.ToArray(),
+            Std = preprocess.Std.ToArray(),
+        };
+    }
+
+    /// <summary>
+    /// Builds the model and loads its weights (random weights when there are none): <paramref name="modelName"/> is a name of
+    /// <see cref="ClipModels"/> or an <c>hf-hub:</c> name whose <c>open_clip_config.json</c> gives the model and preprocessing
+    /// (see <see cref="ClipModelSource.Resolve"/>).
+    /// </summary>
+    public static ClipNetwork Create(string modelName, string? weightsPath) => Create(ClipModelSource.Resolve(modelName, weightsPath));
+
+    /// <summary>Builds a resolved model and loads its weights (random weights when it has none).</summary>
+    public static ClipNetwork Create(ClipModelSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var model = ClipModel.Create(source.Config.Model);
         try
         {
-            if (weightsPath is not null) model.LoadWeights(Backbones.Weights.PretrainedWeights.ResolveOpenClip(weightsPath));
+            if (source.WeightsPath is not null) model.LoadWeights(source.WeightsPath);
             model.eval();
-            return new ClipNetwork(model);
+            return new ClipNetwork(model, source.Config.Preprocess);
         }
         catch
         {
@@ -92,6 +115,8 @@ public sealed class ClipNetwork : IDisposable
             using (var weights = StateDict.FromModule(Model))
                 SafeTensors.Write(temporary, weights, new Dictionary<string, string> { ["clip_model"] = ModelName });
             archive.CreateEntryFromFile(temporary, prefix + "clip.safetensors", CompressionLevel.Fastest);
+            using var config = new StreamWriter(archive.CreateEntry(prefix + ConfigEntry, CompressionLevel.Fastest).Open());
+            config.Write(new OpenClipConfig(Model.Config, PreprocessConfig).ToJson());
         }
         finally
         {
@@ -108,13 +133,14 @@ public sealed class ClipNetwork : IDisposable
         try
         {
             entry.ExtractToFile(temporary);
-            var model = ClipModel.Create(modelName);
+            var config = ReadConfig(archive, prefix, modelName);
+            var model = ClipModel.Create(config.Model);
             try
             {
                 using var weights = SafeTensors.Read(temporary);
                 model.LoadWeights(weights, $"the model file's {prefix}clip.safetensors");
                 model.eval();
-                return new ClipNetwork(model);
+                return new ClipNetwork(model, config.Preprocess);
             }
             catch
             {
@@ -125,6 +151,26 @@ public sealed class ClipNetwork : IDisposable
         finally
         {
             File.Delete(temporary);
+        }
+    }
+
+    // The model and preprocessing configuration (OpenCLIP's open_clip_config.json); files written before it name a ClipModels entry.
+    private const string ConfigEntry = "clip_config.json";
+
+    private static OpenClipConfig ReadConfig(ZipArchive archive, string prefix, string modelName)
+    {
+        if (archive.GetEntry(prefix + ConfigEntry) is not { } entry)
+            return ClipModels.Contains(modelName)
+                ? new OpenClipConfig(ClipModels.Get(modelName), ClipPreprocessConfig.OpenAi)
+                : throw new InvalidDataException($"Model file: '{prefix}{ConfigEntry}' is missing and '{modelName}' is not a known CLIP model.");
+        using var reader = new StreamReader(entry.Open());
+        try
+        {
+            return OpenClipConfig.Parse(reader.ReadToEnd(), $"the model file's {prefix}{ConfigEntry}", modelName);
+        }
+        catch (ClipConfigException e)
+        {
+            throw new InvalidDataException($"Model file: {e.Message}", e);
         }
     }
 

@@ -5,13 +5,19 @@ namespace Cnn.MLNet.Clip;
 /// <summary>Which CLIP model to run and with which weights; shared by the CLIP transforms.</summary>
 public class ClipModelOptions
 {
-    /// <summary>OpenCLIP's model name (see <see cref="ClipModels.Names"/>). Default <c>ViT-B-32</c>.</summary>
+    /// <summary>
+    /// OpenCLIP's model name (see <see cref="ClipModels.Names"/>), or a hub name such as
+    /// <c>hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K</c> whose <c>open_clip_config.json</c> gives the model and its preprocessing
+    /// (as OpenCLIP's <c>create_model('hf-hub:…')</c>); the hub's checkpoint is then the weights unless <see cref="WeightsPath"/>
+    /// names others. Default <c>ViT-B-32</c>.
+    /// </summary>
     public string ModelName { get; set; } = "ViT-B-32";
 
     /// <summary>
     /// An OpenCLIP checkpoint (<c>open_clip_pytorch_model.bin</c>, <c>open_clip_model.safetensors</c> or a <c>.pt</c> state dict),
-    /// or a hub name such as <c>hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K</c> (downloaded once into the hub's cache; see
-    /// <c>PretrainedWeights.ResolveOpenClip</c>). Null builds the model with random weights (only useful for tests).
+    /// or a hub name such as <c>hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K</c> (downloaded once into the hub's cache; its
+    /// <c>open_clip_config.json</c> must describe <see cref="ModelName"/>). Null: the hub model's own weights when
+    /// <see cref="ModelName"/> is a hub name, else random weights (only useful for tests).
     /// </summary>
     public string? WeightsPath { get; set; }
 
@@ -23,11 +29,15 @@ public class ClipModelOptions
 
     internal virtual void Validate()
     {
-        ClipModels.Get(ModelName);
+        if (!ClipModelSource.IsModel(ModelName)) throw new ArgumentException(ClipModelSource.UnknownModelMessage(ModelName), nameof(ModelName));
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be at least 1.");
         if (WeightsPath is not null && !Backbones.Weights.Download.HubModelId.IsHubName(WeightsPath) && !File.Exists(WeightsPath))
             throw new FileNotFoundException($"CLIP weight file '{WeightsPath}' does not exist. Pass an OpenCLIP checkpoint (open_clip_pytorch_model.bin, open_clip_model.safetensors or a .pt state dict).", WeightsPath);
     }
+
+    /// <summary>The embedding width of the model (a hub model's configuration is downloaded once to read it).</summary>
+    internal int EmbedDim() =>
+        ClipModels.Contains(ModelName) ? ClipModels.Get(ModelName).EmbedDim : ClipModelSource.Resolve(ModelName, WeightsPath).Config.Model.EmbedDim;
 }
 
 /// <summary>Options of <c>mlContext.Transforms.ZeroShotClassify</c>.</summary>
