@@ -6,7 +6,9 @@ namespace Cnn.MLNet;
 /// <summary>
 /// What every network-training estimator shares (<see cref="CnnTrainerOptions"/> for fine-tuning,
 /// <see cref="Distillation.CnnDistillationOptions"/> for distillation): columns, optimisation, schedule, device, preprocessing
-/// and augmentation, robustness and cancellation.
+/// and augmentation, robustness and cancellation. Each option a command line offers is declared on its property
+/// (<see cref="CommandLineOptionAttribute"/>: name, alias, range or words, help text), from which <c>cnn train</c>,
+/// <c>cnn distill</c> and <c>cnn lr-find</c> build their typed options.
 /// </summary>
 public abstract class CnnFitOptions
 {

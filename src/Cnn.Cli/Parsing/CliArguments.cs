@@ -82,7 +82,7 @@ public sealed class CliArguments
 
     /// <summary>
     /// The name of an option to look up. An option the verb does not declare can never be given (the parser refuses it), so it
-    /// reads as absent: shared parsers (<c>FitSettings</c>) then serve verbs that declare only some of their options.
+    /// reads as absent: shared parsers (<c>FitRun</c>, <c>TrainSettings</c>) then serve verbs that declare only some of their options.
     /// </summary>
     private string Declared(string name) => _declared.Contains(name) ? name : "\0undeclared";
 }
