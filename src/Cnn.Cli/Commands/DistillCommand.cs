@@ -33,9 +33,6 @@ internal sealed class DistillCommand : ICliCommand
         new("--student-weights", "weights the student starts from: " + CommonOptions.WeightsForms + " (default: random)", "<name|file>"),
         new("--data", "labelled images: a folder per class (the teacher's class names)", "<folder>"),
         new("--unlabeled", "unlabelled images: a folder (searched recursively)", "<folder>"),
-        new("--temperature", "softmax temperature T of the soft term (default 4)", "T"),
-        new("--alpha", "weight of the hard-label cross-entropy, in [0, 1] (default 0.5)", "F"),
-        new("--pseudo-labels", "unlabelled images take the teacher's argmax as a hard label"),
         .. FitRun.CliOptions(Defaults(), null, Shape),
     ];
 
@@ -52,11 +49,11 @@ internal sealed class DistillCommand : ICliCommand
         string? studentWeights = arguments.String("--student-weights");
         string? dataFolder = arguments.String("--data");
         string? unlabeledFolder = arguments.String("--unlabeled");
-        double temperature = arguments.Double("--temperature", 4.0, min: 1e-3, max: 1000)!.Value;
-        double alpha = arguments.Double("--alpha", 0.5, min: 0, max: 1)!.Value;
-        bool pseudoLabels = arguments.Flag("--pseudo-labels");
         var options = Defaults();
         var fit = FitRun.Parse(arguments, options, Shape);
+        double temperature = options.Temperature;
+        double alpha = options.Alpha;
+        bool pseudoLabels = options.PseudoLabels;
         if (dataFolder is null && unlabeledFolder is null)
             throw new CliUsageException("give training images: --data <folder-per-class> and/or --unlabeled <folder of images>");
         int? cap = fit.Limit;
@@ -80,9 +77,6 @@ internal sealed class DistillCommand : ICliCommand
             ImageSize = fit.ImageSize ?? (teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null),
             DropRate = 0,
         };
-        options.Temperature = temperature;
-        options.Alpha = alpha;
-        options.PseudoLabels = pseudoLabels;
         options.ValidationFraction = held is null ? fit.ValidationSplit : 0;
         options.ValidationSet = held is null ? null : teacher.MapLabelsToKeys(ml).Fit(ImageDataViews.ToDataView(ml, held.Dataset)).Transform(ImageDataViews.ToDataView(ml, held.Dataset));
         using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(fit.Output),

@@ -22,7 +22,7 @@ internal sealed class FitRun
     public const double ModelEmaDefaultDecay = 0.9998;
 
     /// <summary>
-    /// The options of a training verb: the declared ones, each with the default <paramref name="defaults"/> holds unless its name
+    /// The options of a training verb: the ones its options class declares (<see cref="CnnFitOptions"/>'s, then its own), each with the default <paramref name="defaults"/> holds unless its name
     /// is in <paramref name="varying"/> (defaults that depend on the data), and the command line's own, with
     /// <paramref name="shape"/>'s defaults when the verb has one set of them.
     /// </summary>
@@ -33,7 +33,7 @@ internal sealed class FitRun
         [
             new("--image-size", "square input size in pixels" + Default(shape?.ImageSize), "N"),
             new("--channels", "input channels: 1 (grey) or 3 (RGB)" + Default(shape?.Channels), "1|3"),
-            .. DeclaredOption.Of(typeof(CnnFitOptions)).Select(o => o.ToCliOption(varying?.Contains(o.Declaration.Name) == true ? null : defaults)),
+            .. DeclaredOption.Of(defaults.GetType()).Select(o => o.ToCliOption(varying?.Contains(o.Declaration.Name) == true ? null : defaults)),
             new("--val-data", "validation images: a folder per class (instead of --val-split)", "<folder>"),
             new("--model-ema", FormattableString.Invariant($"keep an exponential moving average of the weights (timm's ModelEmaV2, decay {ModelEmaDefaultDecay} unless --model-ema-decay); validate and save it")),
             new("--threads", "CPU threads of the network's operations (default: all cores)", "N"),
@@ -89,7 +89,7 @@ internal sealed class FitRun
     public static FitRun Parse(CliArguments arguments, CnnFitOptions options, FitShape shape)
     {
         if (arguments.Result is { } result)
-            foreach (var declared in DeclaredOption.Of(typeof(CnnFitOptions)))
+            foreach (var declared in DeclaredOption.Of(options.GetType()))
                 declared.Bind(result, options);
         if (arguments.Flag("--model-ema") && !arguments.Given("--model-ema-decay"))
             options.ModelEmaDecay = ModelEmaDefaultDecay;

@@ -72,7 +72,6 @@ internal sealed record TrainSettings
         CommonOptions.Weights("weights to start from: " + CommonOptions.WeightsForms + " (default: random)"),
         CommonOptions.Pretrained,
         new("--freeze", "none, backbone, or the last frozen stage's index (needs --weights or --pretrained)", "none|backbone|<stage>"),
-        new("--cache-dir", "with --freeze backbone and --augment off: keep the backbone's outputs per image in this folder and reuse them in later runs", "<folder>"),
         .. FitRun.CliOptions(new CnnTrainerOptions(), DataDependent, null),
     ];
 
@@ -91,8 +90,6 @@ internal sealed record TrainSettings
     /// <summary>Last frozen stage with <see cref="FreezeMode.UpToStage"/>.</summary>
     public int FreezeUpToStage { get; init; }
 
-    /// <summary>Folder of the bottleneck cache, or null.</summary>
-    public string? CacheDirectory { get; init; }
 
     /// <summary>The run: the trainer options the command line gave and the options <c>cnn train</c> shares with <c>cnn distill</c>.</summary>
     public required FitRun Fit { get; init; }
@@ -118,10 +115,9 @@ internal sealed record TrainSettings
             Weights = CommonOptions.WeightsOf(arguments),
             Freeze = freeze,
             FreezeUpToStage = stage,
-            CacheDirectory = arguments.String("--cache-dir"),
             Fit = FitRun.Parse(arguments, options, shape),
         };
-        if (settings.CacheDirectory is { } cache && File.Exists(cache))
+        if (settings.Fit.Options is CnnTrainerOptions { CacheDirectory: { } cache } && File.Exists(cache))
             throw new CliUsageException($"option --cache-dir '{cache}' is a file; give a folder (it is created if missing)");
         if (settings.Freeze != FreezeMode.None && settings.Weights is null)
             throw new CliUsageException("--freeze needs --weights or --pretrained: freezing randomly initialised layers would leave them untrained");
@@ -136,7 +132,6 @@ internal sealed record TrainSettings
         options.Model = new ModelOptions { Weights = Weights, InChannels = Channels, ImageSize = Fit.ImageSize };
         options.Freeze = Freeze;
         options.FreezeUpToStage = FreezeUpToStage;
-        options.CacheDirectory = CacheDirectory;
         options.ValidationFraction = 0; // the verb splits the data itself (--val-split) or takes --val-data, and reports the counts
         return options;
     }
