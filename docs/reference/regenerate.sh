@@ -23,7 +23,8 @@ mapfile -t verbs < <(dotnet "$cnn" help | awk '/^commands:/ {on = 1; next} on &&
   echo
   echo "The \`cnn\` tool (\`dotnet tool install -g Cnn.Cli\`). Every verb prints this text with \`cnn help <verb>\` or \`cnn <verb> --help\`."
   echo "Options take \`--name value\` or \`--name=value\`; an unknown option or model name is a usage error (exit code 2) that names it."
-  echo "Any other failure is one line on standard error and exit code 1."
+  echo "Any other failure is one line on standard error and exit code 1. \`@file\` reads more arguments from a response file"
+  echo "(separated by spaces or lines); \`cnn [suggest:<position>] \"<command line>\"\` lists completions for shells (System.CommandLine's)."
   echo
   echo "Conventions shared by the verbs:"
   echo

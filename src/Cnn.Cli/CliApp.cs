@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Reflection;
 using Cnn.Backbones.Models;
 
@@ -39,45 +41,37 @@ public static class CliApp
     {
         if (args.Length == 0)
         {
-            PrintHelp(stdout);
+            CliHelp.Print(stdout);
             return 2;
         }
-        switch (args[0])
+        var result = CliParser.Root.Parse(args);
+        var command = CliParser.VerbOf(result.CommandResult.Command);
+        if (result.Action is ParseErrorAction)
         {
-            case "--version":
-                stdout.WriteLine($"cnn {Version}");
-                return 0;
-            case "help" or "--help" or "-h" when args.Length == 1:
-                PrintHelp(stdout);
-                return 0;
-            case "help":
-                if (Find(args[1]) is not { } verb) return UnknownCommand(args[1], stderr);
-                PrintHelp(verb, stdout);
-                return 0;
+            if (command is null) return UnknownCommand(args[0], stderr);
+            return UsageError(command, CliParser.Describe(result.Errors[0].Message, command), stderr);
         }
-        if (Find(args[0]) is not { } command) return UnknownCommand(args[0], stderr);
-        if (Cnn.MLNet.Distributed.MpiLaunch.IsWorker) stdout = TextWriter.Null; // under mpirun, rank 0 prints for the whole run
+        if (command is not null && Cnn.MLNet.Distributed.MpiLaunch.IsWorker) stdout = TextWriter.Null; // under mpirun, rank 0 prints for the whole run
         try
         {
-            var arguments = CliParser.Parse(command, args[1..]);
-            if (arguments.IsHelp)
-            {
-                PrintHelp(command, stdout);
-                return 0;
-            }
-            return command.Run(arguments, stdout, stderr);
+            return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
-        catch (CliUsageException ex)
+        catch (CliUsageException ex) when (command is not null)
         {
-            stderr.WriteLine($"cnn {command.Name}: {ex.Message}");
-            stderr.WriteLine($"usage: {UsageLine(command)}");
-            return 2;
+            return UsageError(command, ex.Message, stderr);
         }
-        catch (Exception ex) when (Environment.GetEnvironmentVariable("CNN_DEBUG") != "1")
+        catch (Exception ex) when (command is not null && Environment.GetEnvironmentVariable("CNN_DEBUG") != "1")
         {
             stderr.WriteLine($"cnn {command.Name}: error: {UserMessage.Of(ex)}");
             return 1;
         }
+    }
+
+    private static int UsageError(ICliCommand command, string message, TextWriter stderr)
+    {
+        stderr.WriteLine($"cnn {command.Name}: {message}");
+        stderr.WriteLine($"usage: {UsageLine(command)}");
+        return 2;
     }
 
     /// <summary>The usage line of a verb, made from its declared options: <c>cnn train [-m|--model &lt;name&gt;] …</c>.</summary>
@@ -93,42 +87,12 @@ public static class CliApp
         throw new CliUsageException($"unknown model '{name}'" + (close.Count > 0 ? $"; did you mean {string.Join(", ", close)}?" : "") + " ('cnn models' lists them)");
     }
 
-    private static ICliCommand? Find(string name) => Commands.FirstOrDefault(c => c.Name == name);
-
-    private static int UnknownCommand(string name, TextWriter stderr)
+    /// <summary>An unknown verb: a usage error naming the close matches.</summary>
+    internal static int UnknownCommand(string name, TextWriter stderr)
     {
         var close = Commands.Select(c => c.Name).Where(n => n.StartsWith(name[..Math.Min(2, name.Length)], StringComparison.Ordinal) || name.Contains(n, StringComparison.Ordinal)).ToList();
         stderr.WriteLine($"cnn: unknown command '{name}'.{(close.Count > 0 ? $" Did you mean '{string.Join("', '", close)}'?" : "")} Run 'cnn help' for the list of commands.");
         return 2;
-    }
-
-    private static void PrintHelp(TextWriter stdout)
-    {
-        stdout.WriteLine("cnn: transfer learning with CNN backbones (TorchSharp + ML.NET)");
-        stdout.WriteLine();
-        stdout.WriteLine("commands:");
-        foreach (var command in Commands)
-            stdout.WriteLine($"  {command.Name,-10} {command.Summary}");
-        stdout.WriteLine();
-        stdout.WriteLine("Run 'cnn help <command>' or 'cnn <command> --help' for a command's options; 'cnn --version' for the version.");
-    }
-
-    private static void PrintHelp(ICliCommand command, TextWriter stdout)
-    {
-        stdout.WriteLine($"usage: {UsageLine(command)}");
-        stdout.WriteLine();
-        stdout.WriteLine(command.Summary);
-        stdout.WriteLine();
-        stdout.WriteLine("options:");
-        var options = command.Options.Append(CliParser.Help).ToList();
-        int width = options.Max(o => o.HelpText.Length) + 2;
-        foreach (var option in options)
-            stdout.WriteLine($"  {option.HelpText.PadRight(width)}{option.Description}");
-        if (command.Details.Length > 0)
-        {
-            stdout.WriteLine();
-            stdout.WriteLine(command.Details);
-        }
     }
 }
 

@@ -91,6 +91,7 @@ public sealed class CnnTrainerOptions : CnnFitOptions
     /// A folder where bottlenecks are kept between runs (<c>cnn train --cache-dir</c>), or null to keep them in memory only. An entry
     /// is reused only for the same architecture, preprocessing, frozen weights and image content (SHA-256 of each image).
     /// </summary>
+    [CommandLineOption("--cache-dir", HelpText = "with --freeze backbone and --augment off: keep the backbone's outputs per image in this folder and reuse them in later runs", ValueName = "<folder>")]
     public string? CacheDirectory { get; set; }
 
     /// <summary>With <see cref="FreezeMode.UpToStage"/>: the last frozen stage (0 = stem only, 1 = stem and first stage, …).</summary>

@@ -33,15 +33,14 @@ internal sealed class DistillCommand : ICliCommand
         new("--student-weights", "weights the student starts from: " + CommonOptions.WeightsForms + " (default: random)", "<name|file>"),
         new("--data", "labelled images: a folder per class (the teacher's class names)", "<folder>"),
         new("--unlabeled", "unlabelled images: a folder (searched recursively)", "<folder>"),
-        new("--temperature", "softmax temperature T of the soft term (default 4)", "T"),
-        new("--alpha", "weight of the hard-label cross-entropy, in [0, 1] (default 0.5)", "F"),
-        new("--pseudo-labels", "unlabelled images take the teacher's argmax as a hard label"),
-        .. FitSettings.Options(Defaults),
+        .. FitRun.CliOptions(Defaults(), null, Shape),
     ];
 
-    /// <summary>The defaults of the shared options: the teacher's input size and channels, augmentation off (the teacher runs once),
-    /// no validation split.</summary>
-    private static readonly FitDefaults Defaults = new(5, 32, 1e-3, null, null, null, Augment: false, 0.08, 0, "student.zip");
+    /// <summary>The defaults of the shared options: the library's, with augmentation off (the teacher runs once).</summary>
+    private static CnnDistillationOptions Defaults() => new() { Augment = false };
+
+    /// <summary>The student takes the teacher's input size and channels; the model is saved to student.zip.</summary>
+    private static readonly FitShape Shape = new(null, null, "student.zip");
 
     public int Run(CliArguments arguments, TextWriter stdout, TextWriter stderr)
     {
@@ -50,16 +49,17 @@ internal sealed class DistillCommand : ICliCommand
         string? studentWeights = arguments.String("--student-weights");
         string? dataFolder = arguments.String("--data");
         string? unlabeledFolder = arguments.String("--unlabeled");
-        double temperature = arguments.Double("--temperature", 4.0, min: 1e-3, max: 1000)!.Value;
-        double alpha = arguments.Double("--alpha", 0.5, min: 0, max: 1)!.Value;
-        bool pseudoLabels = arguments.Flag("--pseudo-labels");
-        var fit = FitSettings.Parse(arguments, Defaults);
+        var options = Defaults();
+        var fit = FitRun.Parse(arguments, options, Shape);
+        double temperature = options.Temperature;
+        double alpha = options.Alpha;
+        bool pseudoLabels = options.PseudoLabels;
         if (dataFolder is null && unlabeledFolder is null)
             throw new CliUsageException("give training images: --data <folder-per-class> and/or --unlabeled <folder of images>");
         int? cap = fit.Limit;
         var clock = Stopwatch.StartNew();
 
-        var ml = new MLContext(seed: fit.Seed);
+        var ml = new MLContext(seed: fit.Options.Seed);
         using var teacher = DistillationTeacher.FromModelFile(teacherPath, ml);
         var labelled = dataFolder is null ? null : TeacherClassFolder(DataSources.Folder(dataFolder, cap), teacher);
         var held = fit.ValidationFolder is null ? null : TeacherClassFolder(DataSources.Folder(fit.ValidationFolder, cap), teacher);
@@ -70,21 +70,15 @@ internal sealed class DistillCommand : ICliCommand
         rows.AddRange(unlabeled.Select(path => new EncodedImageRow { Image = File.ReadAllBytes(path), Label = "" }));
         var data = ml.Data.LoadFromEnumerable(rows);
 
-        var options = new CnnDistillationOptions
+        options.Student = new ModelOptions
         {
-            Student = new ModelOptions
-            {
-                Weights = studentWeights,
-                InChannels = fit.Channels ?? teacher.InputChannels,
-                ImageSize = fit.ImageSize ?? (teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null),
-                DropRate = 0,
-            },
-            Temperature = temperature,
-            Alpha = alpha,
-            PseudoLabels = pseudoLabels,
-            ValidationFraction = held is null ? fit.ValidationSplit : 0,
-            ValidationSet = held is null ? null : teacher.MapLabelsToKeys(ml).Fit(ImageDataViews.ToDataView(ml, held.Dataset)).Transform(ImageDataViews.ToDataView(ml, held.Dataset)),
+            Weights = studentWeights,
+            InChannels = fit.Channels ?? teacher.InputChannels,
+            ImageSize = fit.ImageSize ?? (teacher.InputSize.Height == teacher.InputSize.Width ? teacher.InputSize.Height : null),
+            DropRate = 0,
         };
+        options.ValidationFraction = held is null ? fit.ValidationSplit : 0;
+        options.ValidationSet = held is null ? null : teacher.MapLabelsToKeys(ml).Fit(ImageDataViews.ToDataView(ml, held.Dataset)).Transform(ImageDataViews.ToDataView(ml, held.Dataset));
         using var reporter = new FitReporter(stdout, FitReporter.CsvPathFor(fit.Output),
             ["epoch", "loss", "hard_loss", "soft_loss", "train_accuracy", "teacher_accuracy", "agreement", "val_loss", "val_accuracy", "val_agreement",
              "lr", "images_per_second", "seconds", "skipped_images"], fit.Quiet);
@@ -93,11 +87,10 @@ internal sealed class DistillCommand : ICliCommand
              m.ValidationAgreement, m.LearningRate, m.ImagesPerSecond, m.Elapsed.TotalSeconds, m.SkippedImages], Plots.TrainingCurvePoint.From(m));
         options.BatchCompleted = reporter.Batch;
         options.DataParallelCompleted = report => stdout.WriteLine(report);
-        fit.ApplyTo(options);
         stdout.WriteLine($"teacher: {teacher.Description}, {teacher.InputChannels} channel(s), {teacher.InputSize.Height}x{teacher.InputSize.Width} px");
         stdout.WriteLine($"data:    {DataSources.Count(labelled?.Dataset.Count ?? 0)} labelled images{(labelled is null ? "" : $" ({labelled.Description})")}, " +
                          $"{DataSources.Count(unlabeled.Count)} unlabelled{(unlabeledFolder is null ? "" : $" ({Path.GetFullPath(unlabeledFolder)})")}");
-        string size = FitSettings.SizeText(options.Student.ImageSize, Cnn.Backbones.Models.ModelRegistry.Get(student).DefaultConfig.InputSize.Height);
+        string size = FitRun.SizeText(options.Student.ImageSize, Cnn.Backbones.Models.ModelRegistry.Get(student).DefaultConfig.InputSize.Height);
         stdout.WriteLine($"student: {student}, {options.Student.InChannels} channel(s), image size {size}, " + fit.Describe() +
             FormattableString.Invariant($", T {temperature:G4}, alpha {alpha:G4}") + $"{(pseudoLabels ? ", pseudo-labels" : "")}, " +
             $"{(held is not null ? $"validation on {held.Description}, " : fit.ValidationSplit > 0 ? FormattableString.Invariant($"validation split {fit.ValidationSplit:G3}, ") : "")}{(studentWeights is null ? "from scratch" : $"from '{studentWeights}'")}");

@@ -50,9 +50,9 @@ internal sealed class LrFindCommand : ICliCommand
             ? DataSources.FashionMnistPart(FashionMnistSplit.Train, settings.Fit.Limit, settings.DataFolder)
             : DataSources.Folder(settings.DataFolder!, settings.Fit.Limit);
         stdout.WriteLine($"data:  {source.Description}: {DataSources.Count(source.Dataset.Count)} images, {source.Dataset.ClassNames.Count} classes");
-        stdout.WriteLine(FormattableString.Invariant($"sweep: {finder.Steps} steps from {finder.StartLearningRate:G3} to {finder.EndLearningRate:G3}, batch {settings.Fit.BatchSize}"));
+        stdout.WriteLine(FormattableString.Invariant($"sweep: {finder.Steps} steps from {finder.StartLearningRate:G3} to {finder.EndLearningRate:G3}, batch {settings.Fit.Options.BatchSize}"));
 
-        var ml = new MLContext(seed: settings.Fit.Seed);
+        var ml = new MLContext(seed: settings.Fit.Options.Seed);
         var view = ImageDataViews.MapLabelsToKeys(ml, source.Dataset.ClassNames).Fit(ImageDataViews.ToDataView(ml, source.Dataset))
             .Transform(ImageDataViews.ToDataView(ml, source.Dataset));
         var result = CnnTrainer.Create(settings.Model, settings.ToTrainerOptions(), ml).FindLearningRate(view, finder);

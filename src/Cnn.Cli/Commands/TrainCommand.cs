@@ -50,13 +50,13 @@ internal sealed class TrainCommand : ICliCommand
             throw new InvalidDataException($"{held.Description} has the classes {string.Join(", ", held.Dataset.ClassNames)} but the training data has " +
                                            $"{string.Join(", ", source.Dataset.ClassNames)}; give --val-data a folder with the same class folders.");
         var (train, validation) = held is not null ? (source.Dataset, held.Dataset)
-            : settings.Fit.ValidationSplit > 0 ? source.Dataset.Split(settings.Fit.ValidationSplit, settings.Fit.Seed)
+            : settings.Fit.ValidationSplit > 0 ? source.Dataset.Split(settings.Fit.ValidationSplit, settings.Fit.Options.Seed)
             : (source.Dataset, null);
         stdout.WriteLine($"data:  {source.Description}: {DataSources.Count(train.Count)} training, {DataSources.Count(validation?.Count ?? 0)} validation images, " +
                          $"{train.ClassNames.Count} classes" + (test is null ? "" : $"; {DataSources.Count(test.Dataset.Count)} test images"));
         stdout.WriteLine($"model: {settings.Describe()}");
 
-        var ml = new MLContext(seed: settings.Fit.Seed);
+        var ml = new MLContext(seed: settings.Fit.Options.Seed);
         var trainView = ImageDataViews.ToDataView(ml, train);
         var options = settings.ToTrainerOptions();
         // Keys in the dataset's own label order (Fashion-MNIST's 0 = T-shirt/top … 9 = Ankle boot, a folder's sorted class

@@ -26,15 +26,37 @@ internal sealed record TrainSettings
     /// </summary>
     public const long SmallModelParameters = 1_000_000;
 
-    /// <summary>The defaults with <c>--data &lt;folder per class&gt;</c> for <paramref name="model"/>: 5 epochs of batch 32, cosine;
+    /// <summary>Sets the defaults with <c>--data &lt;folder per class&gt;</c> for <paramref name="model"/>: 5 epochs of batch 32, cosine;
     /// from scratch lr 0.006 and flips only for a small model, lr 0.003 and crops of 0.75–1 of the area otherwise; lr 0.001 from
-    /// pretrained weights.</summary>
-    public static FitDefaults FolderDefaults(string model, bool pretrained)
+    /// pretrained weights; a tenth held out for validation.</summary>
+    public static void FolderDefaults(CnnFitOptions options, string model, bool pretrained)
     {
         bool small = ModelRegistry.Get(model).ParameterCount < SmallModelParameters;
-        double rate = pretrained ? 1e-3 : small ? 6e-3 : 3e-3;
-        return new FitDefaults(5, 32, rate, null, 3, null, Augment: true, small ? 1.0 : 0.75, 0.1, "model.zip");
+        options.Epochs = 5;
+        options.BatchSize = 32;
+        options.LearningRate = pretrained ? 1e-3 : small ? 6e-3 : 3e-3;
+        options.Augment = true;
+        options.AugmentMinScale = small ? 1.0 : 0.75;
+        options.ValidationFraction = 0.1;
     }
+
+    /// <summary>Sets the Fashion-MNIST defaults (see the constants).</summary>
+    public static void FashionDefaults(CnnFitOptions options)
+    {
+        options.Epochs = FashionEpochs;
+        options.BatchSize = FashionBatchSize;
+        options.LearningRate = FashionLearningRate;
+        options.CropPct = 1.0;
+        options.Augment = true;
+        options.AugmentMinScale = FashionMinScale;
+        options.ValidationFraction = 0.1;
+    }
+
+    /// <summary>The declared options whose defaults depend on the data (see the verb's details), listed without one.</summary>
+    private static readonly HashSet<string> DataDependent = new(StringComparer.Ordinal)
+    {
+        "--epochs", "--batch-size", "--lr", "--crop-pct", "--augment", "--min-scale", "--val-split",
+    };
 
     /// <summary>Fashion-MNIST default: smallest crop area fraction, 1 = no cropping, so the augmentation is horizontal flips only.</summary>
     public const double FashionMinScale = 1.0;
@@ -50,8 +72,7 @@ internal sealed record TrainSettings
         CommonOptions.Weights("weights to start from: " + CommonOptions.WeightsForms + " (default: random)"),
         CommonOptions.Pretrained,
         new("--freeze", "none, backbone, or the last frozen stage's index (needs --weights or --pretrained)", "none|backbone|<stage>"),
-        new("--cache-dir", "with --freeze backbone and --augment off: keep the backbone's outputs per image in this folder and reuse them in later runs", "<folder>"),
-        .. FitSettings.Options(null),
+        .. FitRun.CliOptions(new CnnTrainerOptions(), DataDependent, null),
     ];
 
     /// <summary>Registered architecture.</summary>
@@ -69,11 +90,9 @@ internal sealed record TrainSettings
     /// <summary>Last frozen stage with <see cref="FreezeMode.UpToStage"/>.</summary>
     public int FreezeUpToStage { get; init; }
 
-    /// <summary>Folder of the bottleneck cache, or null.</summary>
-    public string? CacheDirectory { get; init; }
 
-    /// <summary>The options <c>cnn train</c> shares with <c>cnn distill</c>.</summary>
-    public required FitSettings Fit { get; init; }
+    /// <summary>The run: the trainer options the command line gave and the options <c>cnn train</c> shares with <c>cnn distill</c>.</summary>
+    public required FitRun Fit { get; init; }
 
     /// <summary>Input channels (1 or 3).</summary>
     public int Channels => Fit.Channels ?? 3;
@@ -85,9 +104,10 @@ internal sealed record TrainSettings
         bool fashion = data is null || DataSources.IsIdxFolder(data);
         var (freeze, stage) = ParseFreeze(arguments.String("--freeze") ?? "none");
         string model = CliApp.RequireModel(arguments.String("--model") ?? "resnet18");
-        var defaults = fashion
-            ? new FitDefaults(FashionEpochs, FashionBatchSize, FashionLearningRate, FashionImageSize, 1, 1.0, Augment: true, FashionMinScale, 0.1, "model.zip")
-            : FolderDefaults(model, pretrained: CommonOptions.WeightsOf(arguments) is not null);
+        var options = new CnnTrainerOptions();
+        if (fashion) FashionDefaults(options);
+        else FolderDefaults(options, model, pretrained: CommonOptions.WeightsOf(arguments) is not null);
+        var shape = fashion ? new FitShape(FashionImageSize, 1, "model.zip") : new FitShape(null, 3, "model.zip");
         var settings = new TrainSettings
         {
             Model = model,
@@ -95,35 +115,31 @@ internal sealed record TrainSettings
             Weights = CommonOptions.WeightsOf(arguments),
             Freeze = freeze,
             FreezeUpToStage = stage,
-            CacheDirectory = arguments.String("--cache-dir"),
-            Fit = FitSettings.Parse(arguments, defaults),
+            Fit = FitRun.Parse(arguments, options, shape),
         };
-        if (settings.CacheDirectory is { } cache && File.Exists(cache))
+        if (settings.Fit.Options is CnnTrainerOptions { CacheDirectory: { } cache } && File.Exists(cache))
             throw new CliUsageException($"option --cache-dir '{cache}' is a file; give a folder (it is created if missing)");
         if (settings.Freeze != FreezeMode.None && settings.Weights is null)
             throw new CliUsageException("--freeze needs --weights or --pretrained: freezing randomly initialised layers would leave them untrained");
         return settings;
     }
 
-    /// <summary>The trainer options these settings give (callbacks and validation data are added by the caller).</summary>
+    /// <summary>The trainer options these settings give (callbacks and validation data are added by the caller); the same instance on every call.</summary>
     public CnnTrainerOptions ToTrainerOptions()
     {
-        var options = new CnnTrainerOptions
-        {
-            Architecture = Model,
-            Model = new ModelOptions { Weights = Weights, InChannels = Channels, ImageSize = Fit.ImageSize },
-            Freeze = Freeze,
-            FreezeUpToStage = FreezeUpToStage,
-            CacheDirectory = CacheDirectory,
-        };
-        Fit.ApplyTo(options);
+        var options = (CnnTrainerOptions)Fit.Options;
+        options.Architecture = Model;
+        options.Model = new ModelOptions { Weights = Weights, InChannels = Channels, ImageSize = Fit.ImageSize };
+        options.Freeze = Freeze;
+        options.FreezeUpToStage = FreezeUpToStage;
+        options.ValidationFraction = 0; // the verb splits the data itself (--val-split) or takes --val-data, and reports the counts
         return options;
     }
 
     /// <summary>One line describing the run's hyper-parameters.</summary>
     public string Describe()
     {
-        string size = FitSettings.SizeText(Fit.ImageSize, ModelRegistry.Get(Model).DefaultConfig.InputSize.Height);
+        string size = FitRun.SizeText(Fit.ImageSize, ModelRegistry.Get(Model).DefaultConfig.InputSize.Height);
         string start = Weights is null ? "from scratch" : $"from '{Weights}'";
         string freeze = Freeze switch
         {

@@ -24,11 +24,16 @@ public sealed class CliArguments
         Positionals = positionals;
     }
 
-    /// <summary>The arguments of a verb asked for its help.</summary>
-    internal static CliArguments HelpRequested { get; } = new([], new Dictionary<string, string>(), new HashSet<string>(), []) { IsHelp = true };
+    /// <summary>
+    /// The whole parse, for the typed options an options class declares (<see cref="DeclaredOption.Bind"/>); null for arguments
+    /// made without a parse, where no typed option is given.
+    /// </summary>
+    public System.CommandLine.ParseResult? Result { get; init; }
 
-    /// <summary>Whether <c>-h</c>/<c>--help</c> was given.</summary>
-    public bool IsHelp { get; private init; }
+    /// <summary>Whether the command line gave the option (typed or not).</summary>
+    public bool Given(string name) =>
+        _options.ContainsKey(Declared(name)) || _flags.Contains(Declared(name)) ||
+        Result?.GetResult(name) is System.CommandLine.Parsing.OptionResult { Implicit: false };
 
     /// <summary>Arguments that are not options, in order.</summary>
     public IReadOnlyList<string> Positionals { get; }
@@ -77,7 +82,7 @@ public sealed class CliArguments
 
     /// <summary>
     /// The name of an option to look up. An option the verb does not declare can never be given (the parser refuses it), so it
-    /// reads as absent: shared parsers (<c>FitSettings</c>) then serve verbs that declare only some of their options.
+    /// reads as absent: shared parsers (<c>FitRun</c>, <c>TrainSettings</c>) then serve verbs that declare only some of their options.
     /// </summary>
     private string Declared(string name) => _declared.Contains(name) ? name : "\0undeclared";
 }

@@ -10,6 +10,12 @@ public sealed record CliOption(string Name, string Description, string? ValueNam
     /// <summary>Whether the option is a flag (takes no value).</summary>
     public bool IsFlag => ValueName is null;
 
+    /// <summary>
+    /// The typed System.CommandLine option, for an option an options class declares (<see cref="DeclaredOption"/>); null for a
+    /// verb's own option, which the parser reads as a string (or a flag).
+    /// </summary>
+    public System.CommandLine.Option? Symbol { get; init; }
+
     /// <summary>The option as the usage line shows it, e.g. <c>[-m|--model &lt;name&gt;]</c>.</summary>
     public string UsageText => $"[{(Alias is null ? "" : Alias + "|")}{Name}{(IsFlag ? "" : " " + ValueName)}]";
 
@@ -76,54 +82,41 @@ public static class CommonOptions
 /// </summary>
 public static class ComputeOptions
 {
-    /// <summary>The compute options of train and distill (precision and memory format auto by default).</summary>
-    public static IReadOnlyList<CliOption> TrainingOptions { get; } = Describe(training: true);
-
-    /// <summary>The compute options of predict, eval and features (float32 contiguous by default).</summary>
-    public static IReadOnlyList<CliOption> InferenceOptions { get; } = Describe(training: false);
-
-    private static CliOption[] Describe(bool training) =>
+    /// <summary>The compute options of predict, eval and features (float32 contiguous by default), as the training options declare them.</summary>
+    public static IReadOnlyList<CliOption> InferenceOptions { get; } =
     [
-        new("--precision", $"arithmetic: auto (bfloat16 mixed precision where the CPU has native bfloat16 and the input is at least 64 px, else float32), float32, bfloat16, or float16 (CUDA only) (default {(training ? "auto" : "float32, or what the model file stores")})", "auto|float32|bfloat16|float16"),
-        new("--memory-format", $"activation layout: auto (channels-last on the CPU, inputs of at least 64 px, for the convolutional families that trained faster so in the precision used), contiguous or channels-last (default {(training ? "auto" : "contiguous, or what the model file stores")})", "auto|contiguous|channels-last"),
-        new("--engine", "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU) (default torch)", "torch|onnxruntime"),
+        Describe(PrecisionOption, "float32, or what the model file stores"),
+        Describe(MemoryFormatOption, "contiguous, or what the model file stores"),
+        Describe(EngineOption, "torch"),
     ];
 
-    /// <summary>The parsed <c>--precision</c>; without it auto for a training verb, float32 for an inference verb.</summary>
-    public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments, bool training) => arguments.String("--precision") switch
-    {
-        null => training ? Cnn.MLNet.CnnPrecision.Auto : Cnn.MLNet.CnnPrecision.Float32,
-        "auto" => Cnn.MLNet.CnnPrecision.Auto,
-        "float32" or "fp32" => Cnn.MLNet.CnnPrecision.Float32,
-        "bfloat16" or "bf16" => Cnn.MLNet.CnnPrecision.BFloat16,
-        "float16" or "fp16" => Cnn.MLNet.CnnPrecision.Float16,
-        var other => throw new CliUsageException($"option --precision must be auto, float32, bfloat16 or float16, got '{other}'"),
-    };
+    private static DeclaredOption PrecisionOption => DeclaredOption.Named(typeof(Cnn.MLNet.CnnFitOptions), "--precision");
 
-    /// <summary>The parsed <c>--engine</c>.</summary>
-    public static Cnn.MLNet.CnnInferenceEngine Engine(CliArguments arguments) => arguments.String("--engine") switch
-    {
-        null or "torch" or "torchsharp" => Cnn.MLNet.CnnInferenceEngine.TorchSharp,
-        "onnxruntime" or "ort" => Cnn.MLNet.CnnInferenceEngine.OnnxRuntime,
-        var other => throw new CliUsageException($"option --engine must be torch or onnxruntime, got '{other}'"),
-    };
+    private static DeclaredOption MemoryFormatOption => DeclaredOption.Named(typeof(Cnn.MLNet.CnnFitOptions), "--memory-format");
 
-    /// <summary>The parsed <c>--memory-format</c>; without it auto for a training verb, contiguous for an inference verb.</summary>
-    public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments, bool training) => arguments.String("--memory-format") switch
-    {
-        null => training ? Cnn.MLNet.CnnMemoryFormat.Auto : Cnn.MLNet.CnnMemoryFormat.Contiguous,
-        "auto" => Cnn.MLNet.CnnMemoryFormat.Auto,
-        "contiguous" => Cnn.MLNet.CnnMemoryFormat.Contiguous,
-        "channels-last" => Cnn.MLNet.CnnMemoryFormat.ChannelsLast,
-        var other => throw new CliUsageException($"option --memory-format must be auto, contiguous or channels-last, got '{other}'"),
-    };
+    private static DeclaredOption EngineOption => DeclaredOption.Named(typeof(Cnn.MLNet.CnnFitOptions), "--engine");
+
+    private static CliOption Describe(DeclaredOption option, string fallback) =>
+        new(option.Declaration.Name, $"{option.Declaration.HelpText} (default {fallback})", option.ValueName, option.Declaration.Alias);
+
+    /// <summary>The parsed <c>--precision</c>; without it float32.</summary>
+    public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments) =>
+        arguments.String("--precision") is { } text ? (Cnn.MLNet.CnnPrecision)PrecisionOption.Parse(text) : Cnn.MLNet.CnnPrecision.Float32;
+
+    /// <summary>The parsed <c>--engine</c>; without it TorchSharp.</summary>
+    public static Cnn.MLNet.CnnInferenceEngine Engine(CliArguments arguments) =>
+        arguments.String("--engine") is { } text ? (Cnn.MLNet.CnnInferenceEngine)EngineOption.Parse(text) : Cnn.MLNet.CnnInferenceEngine.TorchSharp;
+
+    /// <summary>The parsed <c>--memory-format</c>; without it contiguous.</summary>
+    public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments) =>
+        arguments.String("--memory-format") is { } text ? (Cnn.MLNet.CnnMemoryFormat)MemoryFormatOption.Parse(text) : Cnn.MLNet.CnnMemoryFormat.Contiguous;
 
     /// <summary>Parses an inference verb's compute options and checks they go together, before any work starts.</summary>
     /// <exception cref="CliUsageException">A value is unknown, or ONNX Runtime is asked for with a reduced precision.</exception>
     public static void Check(CliArguments arguments)
     {
-        var precision = Precision(arguments, training: false);
-        MemoryFormat(arguments, training: false);
+        var precision = Precision(arguments);
+        MemoryFormat(arguments);
         if (Engine(arguments) == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime && precision is not (Cnn.MLNet.CnnPrecision.Float32 or Cnn.MLNet.CnnPrecision.Auto))
             throw new CliUsageException($"--engine onnxruntime computes in float32; drop --precision {arguments.String("--precision")} or use --engine torch");
     }
@@ -136,10 +129,10 @@ public static class ComputeOptions
     internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
     {
         var engine = arguments.String("--engine") is null ? network.Engine : Engine(arguments);
-        var precision = arguments.String("--precision") is not null ? Precision(arguments, training: false)
+        var precision = arguments.String("--precision") is not null ? Precision(arguments)
             : arguments.String("--engine") is not null && engine == Cnn.MLNet.CnnInferenceEngine.OnnxRuntime ? Cnn.MLNet.CnnPrecision.Float32
             : network.Precision;
-        network.UseCompute(precision, arguments.String("--memory-format") is null ? network.MemoryFormat : MemoryFormat(arguments, training: false));
+        network.UseCompute(precision, arguments.String("--memory-format") is null ? network.MemoryFormat : MemoryFormat(arguments));
         network.UseEngine(engine);
     }
 }

@@ -35,13 +35,16 @@ public sealed class CnnDistillationOptions : CnnFitOptions
     public int? NumClasses { get; set; }
 
     /// <summary>Softmax temperature T applied to both teacher and student logits in the soft term. Default 4.</summary>
+    [CommandLineOption("--temperature", HelpText = "softmax temperature T of the soft term", ValueName = "T", Min = 1e-3, Max = 1000)]
     public double Temperature { get; set; } = 4.0;
 
     /// <summary>Weight of the hard-label cross-entropy, in [0, 1]; the soft term gets 1 − Alpha (times T²). Default 0.5.</summary>
+    [CommandLineOption("--alpha", HelpText = "weight of the hard-label cross-entropy, in [0, 1]", Min = 0, Max = 1)]
     public double Alpha { get; set; } = 0.5;
 
     /// <summary>Give unlabelled rows the teacher's argmax as a hard label (they then count in the cross-entropy too). Default false:
     /// unlabelled rows use the soft targets only.</summary>
+    [CommandLineOption("--pseudo-labels", HelpText = "unlabelled images take the teacher's argmax as a hard label")]
     public bool PseudoLabels { get; set; }
 
     /// <summary>Label column (optional in the data): a key type with the teacher's classes in the teacher's order, key 0 = unlabelled.
