@@ -6,6 +6,7 @@
 using System.Diagnostics;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Features;
+using Cnn.MLNet;
 using Microsoft.ML;
 
 string model = Option("--model") ?? "resnet18";

@@ -1,4 +1,5 @@
 using Cnn.MLNet.Features;
+using Cnn.MLNet;
 using Microsoft.ML;
 
 namespace Cnn.Examples.GuideSnippets;

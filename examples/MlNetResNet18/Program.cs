@@ -7,6 +7,7 @@ using System.Reflection;
 using Cnn.Backbones.Models;
 using Cnn.Backbones.Onnx;
 using Cnn.Backbones.Weights;
+using Cnn.MLNet;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Features;
 using Microsoft.ML;

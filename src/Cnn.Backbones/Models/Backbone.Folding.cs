@@ -19,7 +19,8 @@ public abstract partial class Backbone
     {
         UnfoldBatchNorm();
         if (!modules().OfType<FoldableBatchNorm2d>().Any()) return 0;
-        var (channels, height, width) = (InChannels, Math.Max(PretrainedConfig.InputSize.Height, MinInputSize), Math.Max(PretrainedConfig.InputSize.Width, MinInputSize));
+        var (channels, height, width) = FixedInputSize is { } side ? (InChannels, side, side)
+            : (InChannels, Math.Max(PretrainedConfig.InputSize.Height, MinInputSize), Math.Max(PretrainedConfig.InputSize.Width, MinInputSize));
         bool wasTraining = training;
         IReadOnlyList<ModelLayer> layers;
         using (var probe = zeros(1, channels, height, width, device: parameters().First().device))

@@ -406,6 +406,12 @@ public abstract partial class Backbone : nn.Module<Tensor, Tensor>
     /// </summary>
     public virtual int MinInputSize => 1;
 
+    /// <summary>
+    /// The one input side the network takes, where its position embeddings fix it (Vision Transformers, CLIP's image towers:
+    /// their <see cref="ModelOptions.ImageSize"/>); null for networks that take any size from <see cref="MinInputSize"/> up.
+    /// </summary>
+    public virtual int? FixedInputSize => null;
+
     /// <summary>Runs stages 0..<paramref name="last"/>; <paramref name="collect"/> returns true for outputs the caller keeps.</summary>
     private Tensor RunStages(Tensor x, int last, Func<int, Tensor, bool>? collect)
     {

@@ -57,6 +57,9 @@ public sealed class ClipImageBackbone : Backbone
     /// <summary>The input size (square) the position embeddings are made for.</summary>
     public int ImageSize => Config.Vision.ImageSize;
 
+    /// <inheritdoc />
+    public override int? FixedInputSize => ImageSize;
+
     /// <summary>The image tower (OpenCLIP's <c>visual</c>); <c>Tower.call(images)</c> is OpenCLIP's <c>encode_image</c>.</summary>
     public ClipImageTower Tower => visual;
 

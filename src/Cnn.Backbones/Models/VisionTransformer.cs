@@ -89,6 +89,9 @@ public sealed class VisionTransformer : Backbone
     /// <summary>The input size (square) the position embedding is made for.</summary>
     public int ImageSize { get; }
 
+    /// <inheritdoc />
+    public override int? FixedInputSize => ImageSize;
+
     /// <summary>Side of the patch grid, <see cref="ImageSize"/> / patch size.</summary>
     public int GridSize => ImageSize / Architecture.PatchSize;
 

@@ -3,6 +3,7 @@ using Cnn.Cli.Data;
 using Cnn.Cli.Output;
 using Cnn.MLNet.Clip;
 using Cnn.MLNet.Data;
+using Cnn.MLNet;
 using Microsoft.ML;
 
 namespace Cnn.Cli.Inference;

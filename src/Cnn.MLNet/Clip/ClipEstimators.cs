@@ -1,7 +1,8 @@
 using Cnn.Backbones.Clip;
 using Cnn.MLNet.Mapping;
-using Microsoft.ML;
+using Cnn.MLNet;
 using Microsoft.ML.Data;
+using Microsoft.ML;
 
 namespace Cnn.MLNet.Clip;
 
@@ -126,45 +127,5 @@ public sealed class ClipTextEmbeddingEstimator : IEstimator<ClipTextEmbeddingTra
         ClipTextEmbeddingTransformer.FindText(input.Schema, Options.InputColumnName);
         return new ClipTextEmbeddingTransformer(ClipNetwork.Create(Options.ModelName, Options.WeightsPath), Options.InputColumnName,
             Options.OutputColumnName, Options.Normalize, Options.Warn);
-    }
-}
-
-/// <summary>ML.NET catalog entries for CLIP: zero-shot classification and image / text embeddings.</summary>
-public static class ClipCatalog
-{
-    /// <summary>
-    /// Zero-shot image classification into <paramref name="labels"/>: each label's prompts (every template with <c>{}</c>
-    /// replaced by the label) are embedded, averaged and normalised, as OpenCLIP's <c>build_zero_shot_classifier</c> does;
-    /// outputs <c>Score</c> (softmax of exp(logit_scale) · cosine similarity) and <c>PredictedLabel</c> (a key with the labels
-    /// as key values), so <c>MulticlassClassification.Evaluate</c> works with no training.
-    /// </summary>
-    /// <param name="catalog">The transforms catalog.</param>
-    /// <param name="labels">Class names (at least two, no repeats).</param>
-    /// <param name="templates">Prompt templates, each with <c>{}</c>; null for <c>"a photo of a {}."</c>.</param>
-    /// <param name="options">Model, weights and columns; null for the defaults (ViT-B-32, random weights).</param>
-    /// <exception cref="ArgumentException">An empty or repeated label, or a template without <c>{}</c>.</exception>
-    public static ClipZeroShotEstimator ZeroShotClassify(this TransformsCatalog catalog, IReadOnlyList<string> labels,
-        IReadOnlyList<string>? templates = null, ClipZeroShotOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return new ClipZeroShotEstimator(labels, templates, options ?? new ClipZeroShotOptions());
-    }
-
-    /// <summary>CLIP image embeddings of an image column (L2-normalised by default), for downstream trainers and search.</summary>
-    /// <param name="catalog">The transforms catalog.</param>
-    /// <param name="options">Model, weights and columns (<see cref="ClipEmbeddingOptions.InputColumnName"/> is the image column).</param>
-    public static ClipImageEmbeddingEstimator ExtractClipImageEmbeddings(this TransformsCatalog catalog, ClipEmbeddingOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return new ClipImageEmbeddingEstimator(options);
-    }
-
-    /// <summary>CLIP text embeddings of a text column (L2-normalised by default), e.g. to search images by text.</summary>
-    /// <param name="catalog">The transforms catalog.</param>
-    /// <param name="options">Model, weights and columns (<see cref="ClipEmbeddingOptions.InputColumnName"/> is the text column).</param>
-    public static ClipTextEmbeddingEstimator ExtractClipTextEmbeddings(this TransformsCatalog catalog, ClipEmbeddingOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return new ClipTextEmbeddingEstimator(options);
     }
 }

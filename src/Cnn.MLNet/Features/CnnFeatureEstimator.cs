@@ -1,8 +1,9 @@
 using Cnn.Backbones.Models;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
-using Microsoft.ML;
+using Cnn.MLNet;
 using Microsoft.ML.Data;
+using Microsoft.ML;
 
 namespace Cnn.MLNet.Features;
 
@@ -57,23 +58,4 @@ public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
             throw;
         }
     }
-}
-
-/// <summary>ML.NET catalog entry: <c>mlContext.Transforms.ExtractCnnFeatures(...)</c>.</summary>
-public static class CnnFeatureCatalog
-{
-    /// <summary>Pooled CNN features (and optional stage maps) of an image column, for downstream trainers.</summary>
-    public static CnnFeatureEstimator ExtractCnnFeatures(this TransformsCatalog catalog, CnnFeatureOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return new CnnFeatureEstimator(options);
-    }
-
-    /// <summary>Pooled features of <paramref name="architecture"/> with <paramref name="weightsPath"/> into <paramref name="outputColumnName"/>.</summary>
-    public static CnnFeatureEstimator ExtractCnnFeatures(this TransformsCatalog catalog, string outputColumnName = "Features",
-        string architecture = CnnTrainerOptions.DefaultArchitecture, string? weightsPath = null, string imageColumnName = "Image")
-        => catalog.ExtractCnnFeatures(new CnnFeatureOptions
-        {
-            OutputColumnName = outputColumnName, Architecture = architecture, Model = new ModelOptions { WeightsPath = weightsPath }, ImageColumnName = imageColumnName,
-        });
 }

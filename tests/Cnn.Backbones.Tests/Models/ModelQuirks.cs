@@ -108,6 +108,9 @@ internal static class ModelQuirksTable
             ParitySize = 224,
             ParityBatch = 1,
             NoTorchvisionWeights = "CLIP's image towers are OpenCLIP's; the reference is OpenCLIP's own tower (random weights) with a linear head",
+            // The family's smallest model (the one the import suites run) is clip_rn50; its ViT towers stop at ViT's packed attention.
+            NoOnnxImport = "visual.attnpool.positional_embedding: the ResNet tower's attention pool adds its position embedding and runs " +
+                           "multi-head attention as plain MatMuls, outside the layers the importer pairs along the data flow",
         },
         ["vit_b_16"] = Vit with { ResampleSize = 160 },
     };

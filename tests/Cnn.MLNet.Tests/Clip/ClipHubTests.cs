@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Cnn.Backbones.Clip;
-using Cnn.Backbones.Weights;
 using Cnn.Backbones.Weights.Download;
+using Cnn.Backbones.Weights;
 using Cnn.MLNet.Clip;
 using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Tests.Cli;
+using Cnn.MLNet;
 using Cnn.Tests.Shared;
-using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML;
 using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Tests.Clip;

@@ -1,9 +1,10 @@
 using Cnn.Backbones.Weights;
 using Cnn.MLNet.Clip;
 using Cnn.MLNet.Persistence;
+using Cnn.MLNet;
 using Cnn.Tests.Shared;
-using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML;
 using static TorchSharp.torch;
 
 namespace Cnn.MLNet.Tests.Clip;

@@ -2,9 +2,10 @@ using System.Text.Json;
 using Cnn.MLNet.Features;
 using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Tests.Training;
+using Cnn.MLNet;
 using Cnn.Tests.Shared;
-using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML;
 
 namespace Cnn.MLNet.Tests.Features;
 

@@ -4,6 +4,7 @@ using Cnn.MLNet.Networks;
 using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Tests.Training;
+using Cnn.MLNet;
 using Cnn.Tests.Shared;
 using Microsoft.ML;
 using static TorchSharp.torch;

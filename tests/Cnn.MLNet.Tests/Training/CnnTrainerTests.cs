@@ -3,9 +3,10 @@ using Cnn.MLNet.Data;
 using Cnn.MLNet.Persistence;
 using Cnn.MLNet.Scoring;
 using Cnn.MLNet.Training;
+using Cnn.MLNet;
 using Cnn.Tests.Shared;
-using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML;
 
 namespace Cnn.MLNet.Tests.Training;
 

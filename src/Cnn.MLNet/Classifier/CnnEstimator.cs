@@ -3,13 +3,13 @@ using Cnn.MLNet.Data;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
 using Cnn.MLNet.Scoring;
-using Cnn.MLNet.Training;
 using Cnn.MLNet.Training.Bottlenecks;
 using Cnn.MLNet.Training.Checkpoints;
-using Microsoft.ML;
+using Cnn.MLNet.Training;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms.Image;
+using Microsoft.ML;
 
 namespace Cnn.MLNet;
 

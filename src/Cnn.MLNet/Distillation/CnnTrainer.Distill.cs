@@ -38,19 +38,3 @@ public static partial class CnnTrainer
         return Distill(DistillationTeacher.FromTransformer(teacher), studentArchitecture, options, mlContext);
     }
 }
-
-/// <summary>ML.NET catalog entry: <c>mlContext.MulticlassClassification.Trainers.CnnDistill(teacher, options)</c>.</summary>
-public static class CnnDistillationCatalog
-{
-    /// <summary>
-    /// Knowledge distillation of <paramref name="teacher"/> into a student of <paramref name="options"/>.StudentArchitecture (default
-    /// resnet18); progress goes to the catalog's <see cref="MLContext"/> log.
-    /// </summary>
-    public static CnnDistillationEstimator CnnDistill(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, DistillationTeacher teacher,
-        CnnDistillationOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        options ??= new CnnDistillationOptions();
-        return new CnnDistillationEstimator(teacher, options, CatalogEnvironment.Of(catalog));
-    }
-}

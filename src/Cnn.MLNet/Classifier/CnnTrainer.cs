@@ -52,19 +52,3 @@ public static partial class CnnTrainer
     /// <summary>Wide ResNet-101-2 (torchvision <c>wide_resnet101_2</c>).</summary>
     public static CnnEstimator WideResNet101_2(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("wide_resnet101_2", options, mlContext);
 }
-
-/// <summary>ML.NET catalog entries: <c>mlContext.MulticlassClassification.Trainers.Cnn(...)</c>.</summary>
-public static class CnnCatalog
-{
-    /// <summary>
-    /// Fine-tunes a CNN backbone (<paramref name="options"/>.Architecture, default resnet18) as a multiclass trainer; progress goes
-    /// to the catalog's <see cref="MLContext"/> log.
-    /// </summary>
-    public static CnnEstimator Cnn(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, CnnTrainerOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        options ??= new CnnTrainerOptions();
-        ModelRegistry.Get(options.Architecture);
-        return new CnnEstimator(options, CatalogEnvironment.Of(catalog));
-    }
-}
