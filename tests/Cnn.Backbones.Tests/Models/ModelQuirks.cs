@@ -28,6 +28,12 @@ internal sealed record ModelQuirks
     /// </summary>
     public string? NoOnnxImport { get; init; }
 
+    /// <summary>
+    /// Why <c>OnnxImporter</c> cannot import torch.onnx's export of the model's reference (while our own export imports), or null:
+    /// <see cref="NoOnnxImport"/> applies. The import test then checks the refusal names the parameter.
+    /// </summary>
+    public string? NoReferenceOnnxImport { get; init; }
+
     /// <summary>Parity batch size (1 for the large-input ViTs, to keep the fixtures small).</summary>
     public int ParityBatch { get; init; } = 2;
 
@@ -109,7 +115,7 @@ internal static class ModelQuirksTable
             ParityBatch = 1,
             NoTorchvisionWeights = "CLIP's image towers are OpenCLIP's; the reference is OpenCLIP's own tower (random weights) with a linear head",
             // The family's smallest model (the one the import suites run) is clip_rn50; its ViT towers stop at ViT's packed attention.
-            NoOnnxImport = "visual.attnpool.positional_embedding: the ResNet tower's attention pool adds its position embedding and runs " +
+            NoReferenceOnnxImport = "visual.attnpool.positional_embedding: the ResNet tower's attention pool adds its position embedding and runs " +
                            "multi-head attention as plain MatMuls, outside the layers the importer pairs along the data flow",
         },
         ["vit_b_16"] = Vit with { ResampleSize = 160 },

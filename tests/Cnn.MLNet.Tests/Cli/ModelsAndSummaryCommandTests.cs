@@ -77,7 +77,8 @@ public sealed class ModelsAndSummaryCommandTests
 
     /// <summary>
     /// The smallest variant of every registered family, summarised at the smallest input it takes (at least 32×32, its default
-    /// channels): the total is the parameter count of the model built for that input (a ViT's position embedding follows it).
+    /// channels): the total is the parameter count of the model built for that input (a ViT's position embedding follows it) with
+    /// its pretrained configuration's classes, as the command builds it (a CLIP tower's: none, the embedding).
     /// </summary>
     [TestMethod]
     [DynamicData(nameof(SmallestOfEachFamily))]
@@ -88,7 +89,7 @@ public sealed class ModelsAndSummaryCommandTests
         Assert.AreEqual(0, exit, error);
         var definition = ModelRegistry.GetDefinition(name);
         long expected;
-        using (var meta = definition.Build((definition.DefaultOptions ?? new ModelOptions()) with { ImageSize = size }, TorchSharp.torch.META))
+        using (var meta = definition.Build((definition.DefaultOptions ?? new ModelOptions()) with { ImageSize = size, NumClasses = definition.DefaultConfig.NumClasses }, TorchSharp.torch.META))
             expected = meta.parameters().Sum(p => p.numel());
         StringAssert.Contains(output, $"Total params: {expected:N0}");
         var activations = System.Text.RegularExpressions.Regex.Match(output, @"Forward/backward pass size \(MB\): ([\d.]+)");
