@@ -183,19 +183,44 @@ public sealed class ClipImageBackbone : Backbone
 /// </summary>
 public sealed class ClipImageFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>clip_vit_b32</c>.</summary>
+        public const string ClipVitB32 = "clip_vit_b32";
+
+        /// <summary><c>clip_vit_b32_quickgelu</c>.</summary>
+        public const string ClipVitB32QuickGelu = "clip_vit_b32_quickgelu";
+
+        /// <summary><c>clip_vit_b16</c>.</summary>
+        public const string ClipVitB16 = "clip_vit_b16";
+
+        /// <summary><c>clip_vit_b16_quickgelu</c>.</summary>
+        public const string ClipVitB16QuickGelu = "clip_vit_b16_quickgelu";
+
+        /// <summary><c>clip_vit_l14</c>.</summary>
+        public const string ClipVitL14 = "clip_vit_l14";
+
+        /// <summary><c>clip_vit_l14_quickgelu</c>.</summary>
+        public const string ClipVitL14QuickGelu = "clip_vit_l14_quickgelu";
+
+        /// <summary><c>clip_rn50</c>.</summary>
+        public const string ClipRN50 = "clip_rn50";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "clip";
 
     /// <summary>The registered names and the OpenCLIP model each is the image tower of.</summary>
     public static IReadOnlyList<(string Name, string OpenClipName)> Towers { get; } =
     [
-        ("clip_vit_b32", "ViT-B-32"),
-        ("clip_vit_b32_quickgelu", "ViT-B-32-quickgelu"),
-        ("clip_vit_b16", "ViT-B-16"),
-        ("clip_vit_b16_quickgelu", "ViT-B-16-quickgelu"),
-        ("clip_vit_l14", "ViT-L-14"),
-        ("clip_vit_l14_quickgelu", "ViT-L-14-quickgelu"),
-        ("clip_rn50", "RN50"),
+        (ClipImageFamily.Names.ClipVitB32, "ViT-B-32"),
+        (ClipImageFamily.Names.ClipVitB32QuickGelu, "ViT-B-32-quickgelu"),
+        (ClipImageFamily.Names.ClipVitB16, "ViT-B-16"),
+        (ClipImageFamily.Names.ClipVitB16QuickGelu, "ViT-B-16-quickgelu"),
+        (ClipImageFamily.Names.ClipVitL14, "ViT-L-14"),
+        (ClipImageFamily.Names.ClipVitL14QuickGelu, "ViT-L-14-quickgelu"),
+        (ClipImageFamily.Names.ClipRN50, "RN50"),
     ];
 
     /// <inheritdoc />

@@ -13,22 +13,22 @@ public sealed partial class ConvNeXtFamily
     /// </summary>
     internal static IReadOnlyDictionary<string, TorchvisionWeightsEnum> WeightsEnums { get; } = new Dictionary<string, TorchvisionWeightsEnum>
     {
-        ["convnext_tiny"] = new("IMAGENET1K_V1",
+        [ConvNeXtFamily.Names.ConvNeXtTiny] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/convnext_tiny-983f1562.pth", new(224, 236), 28_589_128, 82.52, 96.146,
                 "https://github.com/pytorch/vision/tree/main/references/classification#convnext"),
         ]),
-        ["convnext_small"] = new("IMAGENET1K_V1",
+        [ConvNeXtFamily.Names.ConvNeXtSmall] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/convnext_small-0c510722.pth", new(224, 230), 50_223_688, 83.616, 96.65,
                 "https://github.com/pytorch/vision/tree/main/references/classification#convnext"),
         ]),
-        ["convnext_base"] = new("IMAGENET1K_V1",
+        [ConvNeXtFamily.Names.ConvNeXtBase] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/convnext_base-6075fbad.pth", new(224, 232), 88_591_464, 84.062, 96.87,
                 "https://github.com/pytorch/vision/tree/main/references/classification#convnext"),
         ]),
-        ["convnext_large"] = new("IMAGENET1K_V1",
+        [ConvNeXtFamily.Names.ConvNeXtLarge] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/convnext_large-ea097f82.pth", new(224, 232), 197_767_336, 84.414, 96.976,
                 "https://github.com/pytorch/vision/tree/main/references/classification#convnext"),

@@ -173,6 +173,22 @@ internal sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 /// <summary>Registers torchvision's ConvNeXt tiny/small/base/large with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class ConvNeXtFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>convnext_tiny</c>.</summary>
+        public const string ConvNeXtTiny = "convnext_tiny";
+
+        /// <summary><c>convnext_small</c>.</summary>
+        public const string ConvNeXtSmall = "convnext_small";
+
+        /// <summary><c>convnext_base</c>.</summary>
+        public const string ConvNeXtBase = "convnext_base";
+
+        /// <summary><c>convnext_large</c>.</summary>
+        public const string ConvNeXtLarge = "convnext_large";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "convnext";
 
@@ -182,10 +198,10 @@ public sealed partial class ConvNeXtFamily : IModelFamily
     /// <summary>The architectures, as torchvision defines them (resize 236/230/232/232, crop 224, bilinear).</summary>
     public static IReadOnlyList<ConvNeXtArchitecture> Architectures { get; } =
     [
-        new("convnext_tiny", [96, 192, 384, 768], [3, 3, 9, 3], 0.1, Config(236)),
-        new("convnext_small", [96, 192, 384, 768], [3, 3, 27, 3], 0.4, Config(230)),
-        new("convnext_base", [128, 256, 512, 1024], [3, 3, 27, 3], 0.5, Config(232)),
-        new("convnext_large", [192, 384, 768, 1536], [3, 3, 27, 3], 0.5, Config(232)),
+        new(ConvNeXtFamily.Names.ConvNeXtTiny, [96, 192, 384, 768], [3, 3, 9, 3], 0.1, Config(236)),
+        new(ConvNeXtFamily.Names.ConvNeXtSmall, [96, 192, 384, 768], [3, 3, 27, 3], 0.4, Config(230)),
+        new(ConvNeXtFamily.Names.ConvNeXtBase, [128, 256, 512, 1024], [3, 3, 27, 3], 0.5, Config(232)),
+        new(ConvNeXtFamily.Names.ConvNeXtLarge, [192, 384, 768, 1536], [3, 3, 27, 3], 0.5, Config(232)),
     ];
 
     /// <inheritdoc />

@@ -13,22 +13,22 @@ public sealed partial class DenseNetFamily
     /// </summary>
     internal static IReadOnlyDictionary<string, TorchvisionWeightsEnum> WeightsEnums { get; } = new Dictionary<string, TorchvisionWeightsEnum>
     {
-        ["densenet121"] = new("IMAGENET1K_V1",
+        [DenseNetFamily.Names.DenseNet121] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/densenet121-a639ec97.pth", new(224, 256), 7_978_856, 74.434, 91.972,
                 "https://github.com/pytorch/vision/pull/116", "tv_in1k"),
         ]),
-        ["densenet161"] = new("IMAGENET1K_V1",
+        [DenseNetFamily.Names.DenseNet161] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/densenet161-8d451a50.pth", new(224, 256), 28_681_000, 77.138, 93.56,
                 "https://github.com/pytorch/vision/pull/116", "tv_in1k"),
         ]),
-        ["densenet169"] = new("IMAGENET1K_V1",
+        [DenseNetFamily.Names.DenseNet169] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/densenet169-b2777c0a.pth", new(224, 256), 14_149_480, 75.6, 92.806,
                 "https://github.com/pytorch/vision/pull/116", "tv_in1k"),
         ]),
-        ["densenet201"] = new("IMAGENET1K_V1",
+        [DenseNetFamily.Names.DenseNet201] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/densenet201-c1103571.pth", new(224, 256), 20_013_928, 76.896, 93.37,
                 "https://github.com/pytorch/vision/pull/116", "tv_in1k"),

@@ -303,6 +303,22 @@ public sealed class DenseNet : Backbone
 /// <summary>Registers torchvision's DenseNet variants with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class DenseNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>densenet121</c>.</summary>
+        public const string DenseNet121 = "densenet121";
+
+        /// <summary><c>densenet161</c>.</summary>
+        public const string DenseNet161 = "densenet161";
+
+        /// <summary><c>densenet169</c>.</summary>
+        public const string DenseNet169 = "densenet169";
+
+        /// <summary><c>densenet201</c>.</summary>
+        public const string DenseNet201 = "densenet201";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "densenet";
 
@@ -312,10 +328,10 @@ public sealed partial class DenseNetFamily : IModelFamily
     /// <summary>The architectures, by name, as torchvision defines them.</summary>
     public static IReadOnlyList<DenseNetArchitecture> Architectures { get; } =
     [
-        Define("densenet121", 32, [6, 12, 24, 16], 64),
-        Define("densenet161", 48, [6, 12, 36, 24], 96),
-        Define("densenet169", 32, [6, 12, 32, 32], 64),
-        Define("densenet201", 32, [6, 12, 48, 32], 64),
+        Define(DenseNetFamily.Names.DenseNet121, 32, [6, 12, 24, 16], 64),
+        Define(DenseNetFamily.Names.DenseNet161, 48, [6, 12, 36, 24], 96),
+        Define(DenseNetFamily.Names.DenseNet169, 32, [6, 12, 32, 32], 64),
+        Define(DenseNetFamily.Names.DenseNet201, 32, [6, 12, 48, 32], 64),
     ];
 
     /// <inheritdoc />

@@ -146,6 +146,43 @@ public sealed class EfficientNet : SequentialBackbone
 /// <summary>Registers torchvision's EfficientNet B0–B7 and V2 S/M/L with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class EfficientNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>efficientnet_b0</c>.</summary>
+        public const string EfficientNetB0 = "efficientnet_b0";
+
+        /// <summary><c>efficientnet_b1</c>.</summary>
+        public const string EfficientNetB1 = "efficientnet_b1";
+
+        /// <summary><c>efficientnet_b2</c>.</summary>
+        public const string EfficientNetB2 = "efficientnet_b2";
+
+        /// <summary><c>efficientnet_b3</c>.</summary>
+        public const string EfficientNetB3 = "efficientnet_b3";
+
+        /// <summary><c>efficientnet_b4</c>.</summary>
+        public const string EfficientNetB4 = "efficientnet_b4";
+
+        /// <summary><c>efficientnet_b5</c>.</summary>
+        public const string EfficientNetB5 = "efficientnet_b5";
+
+        /// <summary><c>efficientnet_b6</c>.</summary>
+        public const string EfficientNetB6 = "efficientnet_b6";
+
+        /// <summary><c>efficientnet_b7</c>.</summary>
+        public const string EfficientNetB7 = "efficientnet_b7";
+
+        /// <summary><c>efficientnet_v2_s</c>.</summary>
+        public const string EfficientNetV2S = "efficientnet_v2_s";
+
+        /// <summary><c>efficientnet_v2_m</c>.</summary>
+        public const string EfficientNetV2M = "efficientnet_v2_m";
+
+        /// <summary><c>efficientnet_v2_l</c>.</summary>
+        public const string EfficientNetV2L = "efficientnet_v2_l";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "efficientnet";
 
@@ -179,18 +216,18 @@ public sealed partial class EfficientNetFamily : IModelFamily
     /// <summary>The architectures, as torchvision defines them.</summary>
     public static IReadOnlyList<EfficientNetArchitecture> Architectures { get; } =
     [
-        V1Variant("efficientnet_b0", 1.0, 1.0, 0.2, 224, 256),
-        V1Variant("efficientnet_b1", 1.0, 1.1, 0.2, 240, 256),
-        V1Variant("efficientnet_b2", 1.1, 1.2, 0.3, 288, 288),
-        V1Variant("efficientnet_b3", 1.2, 1.4, 0.3, 300, 320),
-        V1Variant("efficientnet_b4", 1.4, 1.8, 0.4, 380, 384),
-        V1Variant("efficientnet_b5", 1.6, 2.2, 0.4, 456, 456, large: true),
-        V1Variant("efficientnet_b6", 1.8, 2.6, 0.5, 528, 528, large: true),
-        V1Variant("efficientnet_b7", 2.0, 3.1, 0.5, 600, 600, large: true),
-        V2Variant("efficientnet_v2_s", V2S, 0.2, 384, "bilinear"),
-        V2Variant("efficientnet_v2_m", V2M, 0.3, 480, "bilinear"),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB0, 1.0, 1.0, 0.2, 224, 256),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB1, 1.0, 1.1, 0.2, 240, 256),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB2, 1.1, 1.2, 0.3, 288, 288),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB3, 1.2, 1.4, 0.3, 300, 320),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB4, 1.4, 1.8, 0.4, 380, 384),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB5, 1.6, 2.2, 0.4, 456, 456, large: true),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB6, 1.8, 2.6, 0.5, 528, 528, large: true),
+        V1Variant(EfficientNetFamily.Names.EfficientNetB7, 2.0, 3.1, 0.5, 600, 600, large: true),
+        V2Variant(EfficientNetFamily.Names.EfficientNetV2S, V2S, 0.2, 384, "bilinear"),
+        V2Variant(EfficientNetFamily.Names.EfficientNetV2M, V2M, 0.3, 480, "bilinear"),
         // torchvision's V2-L weights were ported from the original TF checkpoint, which normalises with mean = std = 0.5.
-        V2Variant("efficientnet_v2_l", V2L, 0.4, 480, "bicubic", halfNormalisation: true),
+        V2Variant(EfficientNetFamily.Names.EfficientNetV2L, V2L, 0.4, 480, "bicubic", halfNormalisation: true),
     ];
 
     /// <inheritdoc />

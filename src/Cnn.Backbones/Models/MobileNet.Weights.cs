@@ -13,19 +13,19 @@ public sealed partial class MobileNetFamily
     /// </summary>
     internal static IReadOnlyDictionary<string, TorchvisionWeightsEnum> WeightsEnums { get; } = new Dictionary<string, TorchvisionWeightsEnum>
     {
-        ["mobilenet_v2"] = new("IMAGENET1K_V2",
+        [MobileNetFamily.Names.MobileNetV2] = new("IMAGENET1K_V2",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", new(224, 256), 3_504_872, 71.878, 90.286,
                 "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv2"),
             ImageNet1K("IMAGENET1K_V2", "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", new(224, 232), 3_504_872, 72.154, 90.822,
                 "https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning"),
         ]),
-        ["mobilenet_v3_small"] = new("IMAGENET1K_V1",
+        [MobileNetFamily.Names.MobileNetV3Small] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth", new(224, 256), 2_542_856, 67.668, 87.402,
                 "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small"),
         ]),
-        ["mobilenet_v3_large"] = new("IMAGENET1K_V2",
+        [MobileNetFamily.Names.MobileNetV3Large] = new("IMAGENET1K_V2",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth", new(224, 256), 5_483_032, 74.042, 91.34,
                 "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small"),

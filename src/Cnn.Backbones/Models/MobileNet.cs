@@ -22,7 +22,7 @@ public sealed class MobileNetV2 : SequentialBackbone
     /// <param name="options">Creation options.</param>
     /// <param name="device">Device for the parameters; null for the default. The meta device builds without memory.</param>
     public MobileNetV2(ModelOptions? options = null, Device? device = null)
-        : base("mobilenet_v2", options ??= new ModelOptions(), Layout(options, device), LastChannel, MobileNetFamily.Config("mobilenet_v2"), "classifier.", 0.2)
+        : base(MobileNetFamily.Names.MobileNetV2, options ??= new ModelOptions(), Layout(options, device), LastChannel, MobileNetFamily.Config(MobileNetFamily.Names.MobileNetV2), "classifier.", 0.2)
     {
         if (!options.FeaturesOnly)
         {
@@ -135,7 +135,7 @@ public sealed class MobileNetV3 : SequentialBackbone
     private protected override string ExportPool(OnnxExportContext context, string features) =>
         context.EmitAll(base.ExportPool(context, features), [_hidden!, _hiddenActivation]);
 
-    private static string NameOf(MobileNetV3Size size) => size == MobileNetV3Size.Small ? "mobilenet_v3_small" : "mobilenet_v3_large";
+    private static string NameOf(MobileNetV3Size size) => size == MobileNetV3Size.Small ? MobileNetFamily.Names.MobileNetV3Small : MobileNetFamily.Names.MobileNetV3Large;
 
     private static int HiddenWidth(MobileNetV3Size size) => size == MobileNetV3Size.Small ? 1024 : 1280;
 
@@ -186,6 +186,19 @@ public sealed class MobileNetV3 : SequentialBackbone
 /// <summary>Registers torchvision's MobileNetV2 and MobileNetV3 (small, large) with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class MobileNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>mobilenet_v2</c>.</summary>
+        public const string MobileNetV2 = "mobilenet_v2";
+
+        /// <summary><c>mobilenet_v3_small</c>.</summary>
+        public const string MobileNetV3Small = "mobilenet_v3_small";
+
+        /// <summary><c>mobilenet_v3_large</c>.</summary>
+        public const string MobileNetV3Large = "mobilenet_v3_large";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "mobilenet";
 
@@ -195,13 +208,13 @@ public sealed partial class MobileNetFamily : IModelFamily
     /// <summary>torchvision IMAGENET1K_V1: resize 256, crop 224, bilinear, ImageNet mean/std.</summary>
     /// <param name="name">Model name.</param>
     public static PretrainedConfig Config(string name) =>
-        PretrainedConfig.TorchvisionImageNet(224, 256, "features.0.0", name == "mobilenet_v2" ? "classifier.1" : "classifier.3", "torchvision IMAGENET1K_V1");
+        PretrainedConfig.TorchvisionImageNet(224, 256, "features.0.0", name == MobileNetFamily.Names.MobileNetV2 ? "classifier.1" : "classifier.3", "torchvision IMAGENET1K_V1");
 
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
     [
-        new ModelDefinition("mobilenet_v2", Family, Config("mobilenet_v2"), (o, d) => new MobileNetV2(o, d)).WithWeights(WeightsEnums),
-        new ModelDefinition("mobilenet_v3_small", Family, Config("mobilenet_v3_small"), (o, d) => new MobileNetV3(MobileNetV3Size.Small, o, d)).WithWeights(WeightsEnums),
-        new ModelDefinition("mobilenet_v3_large", Family, Config("mobilenet_v3_large"), (o, d) => new MobileNetV3(MobileNetV3Size.Large, o, d)).WithWeights(WeightsEnums),
+        new ModelDefinition(MobileNetFamily.Names.MobileNetV2, Family, Config(MobileNetFamily.Names.MobileNetV2), (o, d) => new MobileNetV2(o, d)).WithWeights(WeightsEnums),
+        new ModelDefinition(MobileNetFamily.Names.MobileNetV3Small, Family, Config(MobileNetFamily.Names.MobileNetV3Small), (o, d) => new MobileNetV3(MobileNetV3Size.Small, o, d)).WithWeights(WeightsEnums),
+        new ModelDefinition(MobileNetFamily.Names.MobileNetV3Large, Family, Config(MobileNetFamily.Names.MobileNetV3Large), (o, d) => new MobileNetV3(MobileNetV3Size.Large, o, d)).WithWeights(WeightsEnums),
     ];
 }

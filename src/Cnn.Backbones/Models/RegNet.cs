@@ -215,6 +215,52 @@ internal sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExpor
 /// <summary>Registers torchvision's RegNetY and RegNetX (400MF to 32GF) with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class RegNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>regnet_y_400mf</c>.</summary>
+        public const string RegNetY400MF = "regnet_y_400mf";
+
+        /// <summary><c>regnet_y_800mf</c>.</summary>
+        public const string RegNetY800MF = "regnet_y_800mf";
+
+        /// <summary><c>regnet_y_1_6gf</c>.</summary>
+        public const string RegNetY1_6GF = "regnet_y_1_6gf";
+
+        /// <summary><c>regnet_y_3_2gf</c>.</summary>
+        public const string RegNetY3_2GF = "regnet_y_3_2gf";
+
+        /// <summary><c>regnet_y_8gf</c>.</summary>
+        public const string RegNetY8GF = "regnet_y_8gf";
+
+        /// <summary><c>regnet_y_16gf</c>.</summary>
+        public const string RegNetY16GF = "regnet_y_16gf";
+
+        /// <summary><c>regnet_y_32gf</c>.</summary>
+        public const string RegNetY32GF = "regnet_y_32gf";
+
+        /// <summary><c>regnet_x_400mf</c>.</summary>
+        public const string RegNetX400MF = "regnet_x_400mf";
+
+        /// <summary><c>regnet_x_800mf</c>.</summary>
+        public const string RegNetX800MF = "regnet_x_800mf";
+
+        /// <summary><c>regnet_x_1_6gf</c>.</summary>
+        public const string RegNetX1_6GF = "regnet_x_1_6gf";
+
+        /// <summary><c>regnet_x_3_2gf</c>.</summary>
+        public const string RegNetX3_2GF = "regnet_x_3_2gf";
+
+        /// <summary><c>regnet_x_8gf</c>.</summary>
+        public const string RegNetX8GF = "regnet_x_8gf";
+
+        /// <summary><c>regnet_x_16gf</c>.</summary>
+        public const string RegNetX16GF = "regnet_x_16gf";
+
+        /// <summary><c>regnet_x_32gf</c>.</summary>
+        public const string RegNetX32GF = "regnet_x_32gf";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "regnet";
 
@@ -228,20 +274,20 @@ public sealed partial class RegNetFamily : IModelFamily
     /// <summary>The designs, as torchvision's builders define them.</summary>
     public static IReadOnlyList<RegNetArchitecture> Architectures { get; } =
     [
-        Y("regnet_y_400mf", 16, 48, 27.89, 2.09, 8),
-        Y("regnet_y_800mf", 14, 56, 38.84, 2.4, 16),
-        Y("regnet_y_1_6gf", 27, 48, 20.71, 2.65, 24),
-        Y("regnet_y_3_2gf", 21, 80, 42.63, 2.66, 24),
-        Y("regnet_y_8gf", 17, 192, 76.82, 2.19, 56),
-        Y("regnet_y_16gf", 18, 200, 106.23, 2.48, 112),
-        Y("regnet_y_32gf", 20, 232, 115.89, 2.53, 232),
-        X("regnet_x_400mf", 22, 24, 24.48, 2.54, 16),
-        X("regnet_x_800mf", 16, 56, 35.73, 2.28, 16),
-        X("regnet_x_1_6gf", 18, 80, 34.01, 2.25, 24),
-        X("regnet_x_3_2gf", 25, 88, 26.31, 2.25, 48),
-        X("regnet_x_8gf", 23, 80, 49.56, 2.88, 120),
-        X("regnet_x_16gf", 22, 216, 55.59, 2.1, 128),
-        X("regnet_x_32gf", 23, 320, 69.86, 2.0, 168),
+        Y(RegNetFamily.Names.RegNetY400MF, 16, 48, 27.89, 2.09, 8),
+        Y(RegNetFamily.Names.RegNetY800MF, 14, 56, 38.84, 2.4, 16),
+        Y(RegNetFamily.Names.RegNetY1_6GF, 27, 48, 20.71, 2.65, 24),
+        Y(RegNetFamily.Names.RegNetY3_2GF, 21, 80, 42.63, 2.66, 24),
+        Y(RegNetFamily.Names.RegNetY8GF, 17, 192, 76.82, 2.19, 56),
+        Y(RegNetFamily.Names.RegNetY16GF, 18, 200, 106.23, 2.48, 112),
+        Y(RegNetFamily.Names.RegNetY32GF, 20, 232, 115.89, 2.53, 232),
+        X(RegNetFamily.Names.RegNetX400MF, 22, 24, 24.48, 2.54, 16),
+        X(RegNetFamily.Names.RegNetX800MF, 16, 56, 35.73, 2.28, 16),
+        X(RegNetFamily.Names.RegNetX1_6GF, 18, 80, 34.01, 2.25, 24),
+        X(RegNetFamily.Names.RegNetX3_2GF, 25, 88, 26.31, 2.25, 48),
+        X(RegNetFamily.Names.RegNetX8GF, 23, 80, 49.56, 2.88, 120),
+        X(RegNetFamily.Names.RegNetX16GF, 22, 216, 55.59, 2.1, 128),
+        X(RegNetFamily.Names.RegNetX32GF, 23, 320, 69.86, 2.0, 168),
     ];
 
     /// <inheritdoc />

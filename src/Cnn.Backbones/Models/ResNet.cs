@@ -353,6 +353,40 @@ internal sealed class Bottleneck : ResNetBlockModule
 /// <summary>Registers torchvision's ResNet, ResNeXt and Wide ResNet variants with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class ResNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>resnet18</c>.</summary>
+        public const string ResNet18 = "resnet18";
+
+        /// <summary><c>resnet34</c>.</summary>
+        public const string ResNet34 = "resnet34";
+
+        /// <summary><c>resnet50</c>.</summary>
+        public const string ResNet50 = "resnet50";
+
+        /// <summary><c>resnet101</c>.</summary>
+        public const string ResNet101 = "resnet101";
+
+        /// <summary><c>resnet152</c>.</summary>
+        public const string ResNet152 = "resnet152";
+
+        /// <summary><c>resnext50_32x4d</c>.</summary>
+        public const string ResNeXt50_32x4d = "resnext50_32x4d";
+
+        /// <summary><c>resnext101_32x8d</c>.</summary>
+        public const string ResNeXt101_32x8d = "resnext101_32x8d";
+
+        /// <summary><c>resnext101_64x4d</c>.</summary>
+        public const string ResNeXt101_64x4d = "resnext101_64x4d";
+
+        /// <summary><c>wide_resnet50_2</c>.</summary>
+        public const string WideResNet50_2 = "wide_resnet50_2";
+
+        /// <summary><c>wide_resnet101_2</c>.</summary>
+        public const string WideResNet101_2 = "wide_resnet101_2";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "resnet";
 
@@ -362,17 +396,17 @@ public sealed partial class ResNetFamily : IModelFamily
     /// <summary>The architectures, by name, as torchvision defines them.</summary>
     public static IReadOnlyList<ResNetArchitecture> Architectures { get; } =
     [
-        Define("resnet18", ResNetBlock.Basic, [2, 2, 2, 2]),
-        Define("resnet34", ResNetBlock.Basic, [3, 4, 6, 3]),
-        Define("resnet50", ResNetBlock.Bottleneck, [3, 4, 6, 3]),
-        Define("resnet101", ResNetBlock.Bottleneck, [3, 4, 23, 3]),
-        Define("resnet152", ResNetBlock.Bottleneck, [3, 8, 36, 3]),
-        Define("resnext50_32x4d", ResNetBlock.Bottleneck, [3, 4, 6, 3], groups: 32, widthPerGroup: 4),
-        Define("resnext101_32x8d", ResNetBlock.Bottleneck, [3, 4, 23, 3], groups: 32, widthPerGroup: 8),
+        Define(ResNetFamily.Names.ResNet18, ResNetBlock.Basic, [2, 2, 2, 2]),
+        Define(ResNetFamily.Names.ResNet34, ResNetBlock.Basic, [3, 4, 6, 3]),
+        Define(ResNetFamily.Names.ResNet50, ResNetBlock.Bottleneck, [3, 4, 6, 3]),
+        Define(ResNetFamily.Names.ResNet101, ResNetBlock.Bottleneck, [3, 4, 23, 3]),
+        Define(ResNetFamily.Names.ResNet152, ResNetBlock.Bottleneck, [3, 8, 36, 3]),
+        Define(ResNetFamily.Names.ResNeXt50_32x4d, ResNetBlock.Bottleneck, [3, 4, 6, 3], groups: 32, widthPerGroup: 4),
+        Define(ResNetFamily.Names.ResNeXt101_32x8d, ResNetBlock.Bottleneck, [3, 4, 23, 3], groups: 32, widthPerGroup: 8),
         // torchvision's only weights for this variant were trained with the new recipe: resize 232, crop 224.
-        Define("resnext101_64x4d", ResNetBlock.Bottleneck, [3, 4, 23, 3], groups: 64, widthPerGroup: 4, resizeSize: 232),
-        Define("wide_resnet50_2", ResNetBlock.Bottleneck, [3, 4, 6, 3], widthPerGroup: 128),
-        Define("wide_resnet101_2", ResNetBlock.Bottleneck, [3, 4, 23, 3], widthPerGroup: 128),
+        Define(ResNetFamily.Names.ResNeXt101_64x4d, ResNetBlock.Bottleneck, [3, 4, 23, 3], groups: 64, widthPerGroup: 4, resizeSize: 232),
+        Define(ResNetFamily.Names.WideResNet50_2, ResNetBlock.Bottleneck, [3, 4, 6, 3], widthPerGroup: 128),
+        Define(ResNetFamily.Names.WideResNet101_2, ResNetBlock.Bottleneck, [3, 4, 23, 3], widthPerGroup: 128),
     ];
 
     /// <inheritdoc />

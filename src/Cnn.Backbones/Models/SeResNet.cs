@@ -8,6 +8,16 @@ namespace Cnn.Backbones.Models;
 /// </summary>
 public sealed partial class SeResNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>seresnet50</c>.</summary>
+        public const string SeResNet50 = "seresnet50";
+
+        /// <summary><c>seresnet101</c>.</summary>
+        public const string SeResNet101 = "seresnet101";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "seresnet";
 
@@ -18,9 +28,9 @@ public sealed partial class SeResNetFamily : IModelFamily
     public static IReadOnlyList<ResNetArchitecture> Architectures { get; } =
     [
         // timm seresnet50.ra2_in1k: 224 px, crop_pct 0.95, bicubic, ImageNet mean/std.
-        new("seresnet50", ResNetBlock.Bottleneck, [3, 4, 6, 3], 1, 64, TimmConfig(0.95, "bicubic", "timm seresnet50.ra2_in1k"), ResNetAttention.SqueezeExcitation),
+        new(SeResNetFamily.Names.SeResNet50, ResNetBlock.Bottleneck, [3, 4, 6, 3], 1, 64, TimmConfig(0.95, "bicubic", "timm seresnet50.ra2_in1k"), ResNetAttention.SqueezeExcitation),
         // timm publishes no seresnet101 weights: its default configuration (224 px, crop_pct 0.875, bilinear).
-        new("seresnet101", ResNetBlock.Bottleneck, [3, 4, 23, 3], 1, 64, TimmConfig(0.875, "bilinear", "timm default (no pretrained weights)"), ResNetAttention.SqueezeExcitation),
+        new(SeResNetFamily.Names.SeResNet101, ResNetBlock.Bottleneck, [3, 4, 23, 3], 1, 64, TimmConfig(0.875, "bilinear", "timm default (no pretrained weights)"), ResNetAttention.SqueezeExcitation),
     ];
 
     /// <inheritdoc />

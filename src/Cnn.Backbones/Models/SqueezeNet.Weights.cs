@@ -13,12 +13,12 @@ public sealed partial class SqueezeNetFamily
     /// </summary>
     internal static IReadOnlyDictionary<string, TorchvisionWeightsEnum> WeightsEnums { get; } = new Dictionary<string, TorchvisionWeightsEnum>
     {
-        ["squeezenet1_0"] = new("IMAGENET1K_V1",
+        [SqueezeNetFamily.Names.SqueezeNet1_0] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/squeezenet1_0-b66bff10.pth", new(224, 256), 1_248_424, 58.092, 80.42,
                 "https://github.com/pytorch/vision/pull/49#issuecomment-277560717"),
         ]),
-        ["squeezenet1_1"] = new("IMAGENET1K_V1",
+        [SqueezeNetFamily.Names.SqueezeNet1_1] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth", new(224, 256), 1_235_496, 58.178, 80.624,
                 "https://github.com/pytorch/vision/pull/49#issuecomment-277560717"),

@@ -199,6 +199,16 @@ public sealed class SqueezeNet : Backbone
 /// <summary>Registers torchvision's <c>squeezenet1_0</c> and <c>squeezenet1_1</c>.</summary>
 public sealed partial class SqueezeNetFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>squeezenet1_0</c>.</summary>
+        public const string SqueezeNet1_0 = "squeezenet1_0";
+
+        /// <summary><c>squeezenet1_1</c>.</summary>
+        public const string SqueezeNet1_1 = "squeezenet1_1";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "squeezenet";
 
@@ -212,7 +222,7 @@ public sealed partial class SqueezeNetFamily : IModelFamily
     /// <inheritdoc />
     public IEnumerable<ModelDefinition> Models =>
     [
-        new ModelDefinition("squeezenet1_0", Family, Config, (options, device) => new SqueezeNet("1_0", options, device)).WithWeights(WeightsEnums),
-        new ModelDefinition("squeezenet1_1", Family, Config, (options, device) => new SqueezeNet("1_1", options, device)).WithWeights(WeightsEnums),
+        new ModelDefinition(SqueezeNetFamily.Names.SqueezeNet1_0, Family, Config, (options, device) => new SqueezeNet("1_0", options, device)).WithWeights(WeightsEnums),
+        new ModelDefinition(SqueezeNetFamily.Names.SqueezeNet1_1, Family, Config, (options, device) => new SqueezeNet("1_1", options, device)).WithWeights(WeightsEnums),
     ];
 }

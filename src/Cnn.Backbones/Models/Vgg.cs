@@ -185,6 +185,34 @@ public sealed class Vgg : Backbone
 /// <summary>Registers torchvision's VGG variants (vgg11..vgg19, with and without BatchNorm) with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class VggFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>vgg11</c>.</summary>
+        public const string Vgg11 = "vgg11";
+
+        /// <summary><c>vgg11_bn</c>.</summary>
+        public const string Vgg11Bn = "vgg11_bn";
+
+        /// <summary><c>vgg13</c>.</summary>
+        public const string Vgg13 = "vgg13";
+
+        /// <summary><c>vgg13_bn</c>.</summary>
+        public const string Vgg13Bn = "vgg13_bn";
+
+        /// <summary><c>vgg16</c>.</summary>
+        public const string Vgg16 = "vgg16";
+
+        /// <summary><c>vgg16_bn</c>.</summary>
+        public const string Vgg16Bn = "vgg16_bn";
+
+        /// <summary><c>vgg19</c>.</summary>
+        public const string Vgg19 = "vgg19";
+
+        /// <summary><c>vgg19_bn</c>.</summary>
+        public const string Vgg19Bn = "vgg19_bn";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vgg";
 
@@ -200,10 +228,10 @@ public sealed partial class VggFamily : IModelFamily
     /// <summary>The architectures, by name, as torchvision defines them.</summary>
     public static IReadOnlyList<VggArchitecture> Architectures { get; } =
     [
-        Define("vgg11", A, false), Define("vgg11_bn", A, true),
-        Define("vgg13", B, false), Define("vgg13_bn", B, true),
-        Define("vgg16", D, false), Define("vgg16_bn", D, true),
-        Define("vgg19", E, false), Define("vgg19_bn", E, true),
+        Define(VggFamily.Names.Vgg11, A, false), Define(VggFamily.Names.Vgg11Bn, A, true),
+        Define(VggFamily.Names.Vgg13, B, false), Define(VggFamily.Names.Vgg13Bn, B, true),
+        Define(VggFamily.Names.Vgg16, D, false), Define(VggFamily.Names.Vgg16Bn, D, true),
+        Define(VggFamily.Names.Vgg19, E, false), Define(VggFamily.Names.Vgg19Bn, E, true),
     ];
 
     /// <inheritdoc />

@@ -13,7 +13,7 @@ public sealed partial class VisionTransformerFamily
     /// </summary>
     internal static IReadOnlyDictionary<string, TorchvisionWeightsEnum> WeightsEnums { get; } = new Dictionary<string, TorchvisionWeightsEnum>
     {
-        ["vit_b_16"] = new("IMAGENET1K_V1",
+        [VisionTransformerFamily.Names.VitB16] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/vit_b_16-c867db91.pth", new(224, 256), 86_567_656, 81.072, 95.318,
                 "https://github.com/pytorch/vision/tree/main/references/classification#vit_b_16"),
@@ -22,12 +22,12 @@ public sealed partial class VisionTransformerFamily
             ImageNet1K("IMAGENET1K_SWAG_LINEAR_V1", "https://download.pytorch.org/models/vit_b_16_lc_swag-4e70ced5.pth", new(224, 224, "bicubic"), 86_567_656, 81.886, 96.18,
                 "https://github.com/pytorch/vision/pull/5793", license: SwagLicense),
         ]),
-        ["vit_b_32"] = new("IMAGENET1K_V1",
+        [VisionTransformerFamily.Names.VitB32] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/vit_b_32-d86f8d99.pth", new(224, 256), 88_224_232, 75.912, 92.466,
                 "https://github.com/pytorch/vision/tree/main/references/classification#vit_b_32"),
         ]),
-        ["vit_l_16"] = new("IMAGENET1K_V1",
+        [VisionTransformerFamily.Names.VitL16] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/vit_l_16-852ce7e3.pth", new(224, 242), 304_326_632, 79.662, 94.638,
                 "https://github.com/pytorch/vision/tree/main/references/classification#vit_l_16"),
@@ -36,7 +36,7 @@ public sealed partial class VisionTransformerFamily
             ImageNet1K("IMAGENET1K_SWAG_LINEAR_V1", "https://download.pytorch.org/models/vit_l_16_lc_swag-4d563306.pth", new(224, 224, "bicubic"), 304_326_632, 85.146, 97.422,
                 "https://github.com/pytorch/vision/pull/5793", license: SwagLicense),
         ]),
-        ["vit_l_32"] = new("IMAGENET1K_V1",
+        [VisionTransformerFamily.Names.VitL32] = new("IMAGENET1K_V1",
         [
             ImageNet1K("IMAGENET1K_V1", "https://download.pytorch.org/models/vit_l_32-c7638314.pth", new(224, 256), 306_535_400, 76.972, 93.07,
                 "https://github.com/pytorch/vision/tree/main/references/classification#vit_l_32"),

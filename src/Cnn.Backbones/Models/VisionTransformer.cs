@@ -426,6 +426,22 @@ internal sealed class SelfAttention : nn.Module<Tensor, Tensor>, IOnnxExportable
 /// <summary>Registers torchvision's ViT-B/16, B/32, L/16 and L/32 with their IMAGENET1K_V1 configurations.</summary>
 public sealed partial class VisionTransformerFamily : IModelFamily
 {
+    /// <summary>The registered names of the family's models, one constant each (the <c>CnnTrainer</c> factories name models by them).</summary>
+    public static class Names
+    {
+        /// <summary><c>vit_b_16</c>.</summary>
+        public const string VitB16 = "vit_b_16";
+
+        /// <summary><c>vit_b_32</c>.</summary>
+        public const string VitB32 = "vit_b_32";
+
+        /// <summary><c>vit_l_16</c>.</summary>
+        public const string VitL16 = "vit_l_16";
+
+        /// <summary><c>vit_l_32</c>.</summary>
+        public const string VitL32 = "vit_l_32";
+    }
+
     /// <summary>Family name used in <see cref="ModelInfo.Family"/>.</summary>
     public const string Family = "vit";
 
@@ -435,10 +451,10 @@ public sealed partial class VisionTransformerFamily : IModelFamily
     /// <summary>The architectures, as torchvision defines them (crop 224; resize 256, ViT-L/16 242; bilinear).</summary>
     public static IReadOnlyList<VisionTransformerArchitecture> Architectures { get; } =
     [
-        new("vit_b_16", 16, 12, 12, 768, 3072, Config(256)),
-        new("vit_b_32", 32, 12, 12, 768, 3072, Config(256)),
-        new("vit_l_16", 16, 24, 16, 1024, 4096, Config(242)),
-        new("vit_l_32", 32, 24, 16, 1024, 4096, Config(256)),
+        new(VisionTransformerFamily.Names.VitB16, 16, 12, 12, 768, 3072, Config(256)),
+        new(VisionTransformerFamily.Names.VitB32, 32, 12, 12, 768, 3072, Config(256)),
+        new(VisionTransformerFamily.Names.VitL16, 16, 24, 16, 1024, 4096, Config(242)),
+        new(VisionTransformerFamily.Names.VitL32, 32, 24, 16, 1024, 4096, Config(256)),
     ];
 
     /// <inheritdoc />

@@ -38,7 +38,7 @@ public static class MlNetResNet18
         var (network, preprocess) = Find(modelsFolder) ?? throw new FileNotFoundException(
             $"ML.NET's ResNet-18 graphs were not found in '{modelsFolder ?? Path.Combine(AppContext.BaseDirectory, "DnnImageModels")}': " +
             "reference the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18, which copies them beside the application.");
-        using var result = OnnxImporter.ImportWithPreprocessing(preprocess, network, "resnet18");
+        using var result = OnnxImporter.ImportWithPreprocessing(preprocess, network, Models.ResNetFamily.Names.ResNet18);
         result.WriteSafeTensors(output, Path.GetFileName(network));
         return result.Report;
     }

@@ -103,7 +103,7 @@ internal sealed record TrainSettings
         string? data = arguments.String("--data");
         bool fashion = data is null || DataSources.IsIdxFolder(data);
         var (freeze, stage) = ParseFreeze(arguments.String("--freeze") ?? "none");
-        string model = CliApp.RequireModel(arguments.String("--model") ?? "resnet18");
+        string model = CliApp.RequireModel(arguments.String("--model") ?? Cnn.MLNet.CnnTrainerOptions.DefaultArchitecture);
         var options = new CnnTrainerOptions();
         if (fashion) FashionDefaults(options);
         else FolderDefaults(options, model, pretrained: CommonOptions.WeightsOf(arguments) is not null);

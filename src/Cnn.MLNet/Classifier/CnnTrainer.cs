@@ -23,32 +23,32 @@ public static partial class CnnTrainer
     }
 
     /// <summary>ResNet-18 (torchvision <c>resnet18</c>).</summary>
-    public static CnnEstimator ResNet18(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnet18", options, mlContext);
+    public static CnnEstimator ResNet18(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNet18, options, mlContext);
 
     /// <summary>ResNet-34 (torchvision <c>resnet34</c>).</summary>
-    public static CnnEstimator ResNet34(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnet34", options, mlContext);
+    public static CnnEstimator ResNet34(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNet34, options, mlContext);
 
     /// <summary>ResNet-50 (torchvision <c>resnet50</c>).</summary>
-    public static CnnEstimator ResNet50(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnet50", options, mlContext);
+    public static CnnEstimator ResNet50(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNet50, options, mlContext);
 
     /// <summary>ResNet-101 (torchvision <c>resnet101</c>).</summary>
-    public static CnnEstimator ResNet101(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnet101", options, mlContext);
+    public static CnnEstimator ResNet101(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNet101, options, mlContext);
 
     /// <summary>ResNet-152 (torchvision <c>resnet152</c>).</summary>
-    public static CnnEstimator ResNet152(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnet152", options, mlContext);
+    public static CnnEstimator ResNet152(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNet152, options, mlContext);
 
     /// <summary>ResNeXt-50 32×4d (torchvision <c>resnext50_32x4d</c>).</summary>
-    public static CnnEstimator ResNeXt50_32x4d(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnext50_32x4d", options, mlContext);
+    public static CnnEstimator ResNeXt50_32x4d(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNeXt50_32x4d, options, mlContext);
 
     /// <summary>ResNeXt-101 32×8d (torchvision <c>resnext101_32x8d</c>).</summary>
-    public static CnnEstimator ResNeXt101_32x8d(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnext101_32x8d", options, mlContext);
+    public static CnnEstimator ResNeXt101_32x8d(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNeXt101_32x8d, options, mlContext);
 
     /// <summary>ResNeXt-101 64×4d (torchvision <c>resnext101_64x4d</c>).</summary>
-    public static CnnEstimator ResNeXt101_64x4d(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("resnext101_64x4d", options, mlContext);
+    public static CnnEstimator ResNeXt101_64x4d(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.ResNeXt101_64x4d, options, mlContext);
 
     /// <summary>Wide ResNet-50-2 (torchvision <c>wide_resnet50_2</c>).</summary>
-    public static CnnEstimator WideResNet50_2(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("wide_resnet50_2", options, mlContext);
+    public static CnnEstimator WideResNet50_2(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.WideResNet50_2, options, mlContext);
 
     /// <summary>Wide ResNet-101-2 (torchvision <c>wide_resnet101_2</c>).</summary>
-    public static CnnEstimator WideResNet101_2(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create("wide_resnet101_2", options, mlContext);
+    public static CnnEstimator WideResNet101_2(CnnTrainerOptions? options = null, MLContext? mlContext = null) => Create(ResNetFamily.Names.WideResNet101_2, options, mlContext);
 }

@@ -57,7 +57,7 @@ public sealed class CnnTrainerOptions : CnnFitOptions
     /// The architecture the SDK's options start from when none is named (<c>resnet18</c>): the one place this default is written;
     /// the trainer's, the distillation student's and the feature extractor's options use it.
     /// </summary>
-    public const string DefaultArchitecture = "resnet18";
+    public const string DefaultArchitecture = ResNetFamily.Names.ResNet18;
 
     /// <summary>Registered architecture name (e.g. <c>resnet50</c>). Set by the <see cref="CnnTrainer"/> factories. Default <see cref="DefaultArchitecture"/>.</summary>
     public string Architecture { get; set; } = DefaultArchitecture;
