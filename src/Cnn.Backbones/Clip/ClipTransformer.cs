@@ -73,17 +73,7 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>, IOnnxE
     public string ExportOnnx(OnnxExportContext context, string input)
     {
         ArgumentNullException.ThrowIfNull(context);
-        long d = in_proj_weight.shape[1], hd = d / _heads;
-        using var transposed = in_proj_weight.t();
-        var projected = context.Add(context.Op("MatMul", [input, context.Parameter(this, "in_proj_weight.T", transposed)]),
-            context.Parameter(this, "in_proj_bias", in_proj_bias));
-        var qkv = context.Transpose(context.Reshape(projected, 0, 0, 3, _heads, hd), 2, 0, 3, 1, 4);
-        string Part(long i) => context.Op("Gather", [qkv, context.Builder.LongScalar(i)], OnnxGraphBuilder.Int("axis", 0));
-        var q = context.Mul(Part(0), context.Builder.Scalar((float)(1.0 / Math.Sqrt(hd))));
-        var scores = context.Op("MatMul", [q, context.Transpose(Part(1), 0, 1, 3, 2)]);
-        var attention = context.Op("Softmax", [scores], OnnxGraphBuilder.Int("axis", -1));
-        var output = context.Reshape(context.Transpose(context.Op("MatMul", [attention, Part(2)]), 0, 2, 1, 3), 0, 0, d);
-        return context.Emit(out_proj, output);
+        return context.PackedSelfAttention(this, input, in_proj_weight, in_proj_bias, _heads, out_proj);
     }
 
     internal void Initialize(double attentionStd, double projectionStd)

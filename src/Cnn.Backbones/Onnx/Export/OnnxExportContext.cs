@@ -47,6 +47,31 @@ internal sealed class OnnxExportContext
     /// </summary>
     public IReadOnlyList<long>? FeatureShape { get; init; }
 
+    /// <summary>
+    /// Packed multi-head self-attention in PyTorch's <c>nn.MultiheadAttention</c> layout (<c>in_proj_weight</c> [3D, D],
+    /// <c>in_proj_bias</c>, then <paramref name="outProj"/>) as ONNX: one MatMul for q, k and v, scaled dot products, softmax, the
+    /// output projection. The batch and sequence axes stay symbolic (Reshape's 0 copies them).
+    /// </summary>
+    /// <param name="owner">The attention module (names its parameters).</param>
+    /// <param name="input">The tokens [N, L, D].</param>
+    /// <param name="inProjWeight">The packed input projection [3D, D].</param>
+    /// <param name="inProjBias">Its bias [3D].</param>
+    /// <param name="heads">Attention heads.</param>
+    /// <param name="outProj">The output projection.</param>
+    internal string PackedSelfAttention(nn.Module owner, string input, Tensor inProjWeight, Tensor inProjBias, int heads, nn.Module outProj)
+    {
+        long d = inProjWeight.shape[1], hd = d / heads;
+        using var transposed = inProjWeight.t();
+        var projected = Add(Op("MatMul", [input, Parameter(owner, "in_proj_weight.T", transposed)]), Parameter(owner, "in_proj_bias", inProjBias));
+        var qkv = Transpose(Reshape(projected, 0, 0, 3, heads, hd), 2, 0, 3, 1, 4);
+        string Part(long i) => Op("Gather", [qkv, Builder.LongScalar(i)], OnnxGraphBuilder.Int("axis", 0));
+        var q = Mul(Part(0), Builder.Scalar((float)(1.0 / Math.Sqrt(hd))));
+        var scores = Op("MatMul", [q, Transpose(Part(1), 0, 1, 3, 2)]);
+        var attention = Op("Softmax", [scores], OnnxGraphBuilder.Int("axis", -1));
+        var output = Reshape(Transpose(Op("MatMul", [attention, Part(2)]), 0, 2, 1, 3), 0, 0, d);
+        return Emit(outProj, output);
+    }
+
     /// <summary>Writes <paramref name="module"/>'s eval-mode forward pass on <paramref name="input"/>; returns its output value.</summary>
     /// <param name="module">A module of the exported model.</param>
     /// <param name="input">Name of the input value.</param>
