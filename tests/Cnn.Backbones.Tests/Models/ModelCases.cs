@@ -22,9 +22,9 @@ internal static class ModelCases
     public static IReadOnlyList<ModelSpec> Specs =>
         Names.SelectMany(n => n.Quirks.Variants.Select(v => new ModelSpec($"{n.Spec}+{v}")).Prepend(n)).ToArray();
 
-    /// <summary>Every parity case: each spec at its parity size, and plain models at their extra sizes too.</summary>
+    /// <summary>Every parity case: each spec at its parity size, and plain models at their extra sizes too (not those whose parity a sibling covers).</summary>
     public static IReadOnlyList<ParityCase> Parity =>
-        Specs.SelectMany(s => (s.IsPlain ? s.Quirks.ExtraParitySizes : [])
+        Specs.Where(s => s.Quirks.ParityBySibling is null).SelectMany(s => (s.IsPlain ? s.Quirks.ExtraParitySizes : [])
                 .Prepend(s.Quirks.ParitySize ?? s.Quirks.TestSize)
                 .Select(size => new ParityCase(s, size, s.Quirks.ParityBatch)))
             .ToArray();

@@ -34,6 +34,12 @@ internal sealed record ModelQuirks
     /// </summary>
     public string? NoReferenceOnnxImport { get; init; }
 
+    /// <summary>
+    /// Why the model's numerical parity is left to a sibling that runs the same code (a larger copy, or only another activation),
+    /// or null: <c>ModelParityTests</c> compares it with its reference.
+    /// </summary>
+    public string? ParityBySibling { get; init; }
+
     /// <summary>Parity batch size (1 for the large-input ViTs, to keep the fixtures small).</summary>
     public int ParityBatch { get; init; } = 2;
 
@@ -87,6 +93,21 @@ internal static class ModelQuirksTable
                        "weight, not through a module the importer hooks, so the importer cannot pair it (nor the class token, fed to Expand)",
     };
 
+    private static readonly ModelQuirks Clip = new()
+    {
+        ImageSize = 64,
+        ParitySize = 224,
+        ParityBatch = 1,
+        NoTorchvisionWeights = "CLIP's image towers are OpenCLIP's; the reference is OpenCLIP's own tower (random weights) with a linear head",
+        // The family's smallest model (the one the import suites run) is clip_rn50; its ViT towers stop at ViT's packed attention.
+        NoReferenceOnnxImport = "visual.attnpool.positional_embedding: the ResNet tower's attention pool adds its position embedding and runs " +
+                       "multi-head attention as plain MatMuls, outside the layers the importer pairs along the data flow",
+    };
+
+    private const string ClipL14 =
+        "ViT-L-14's tower is ViT-B-16's code at 24 blocks of width 1024 (clip_vit_b16 is compared); its keys, shapes and a forward " +
+        "pass are checked against OpenCLIP by ClipModelStructureTests (and the architecture tests here), and building, saving and comparing 300M parameters costs 4 minutes";
+
     private static readonly Dictionary<string, ModelQuirks> Rows = new(StringComparer.OrdinalIgnoreCase)
     {
         ["lenet5"] = new()
@@ -108,17 +129,14 @@ internal static class ModelQuirksTable
         ["efficientnet_v2_m"] = new() { MinSizeDiffers = MinSizeLeftToTheLayers },
         ["efficientnet_v2_l"] = new() { MinSizeDiffers = MinSizeLeftToTheLayers },
         ["vit"] = Vit,
-        ["clip"] = new()
-        {
-            ImageSize = 64,
-            ParitySize = 224,
-            ParityBatch = 1,
-            NoTorchvisionWeights = "CLIP's image towers are OpenCLIP's; the reference is OpenCLIP's own tower (random weights) with a linear head",
-            // The family's smallest model (the one the import suites run) is clip_rn50; its ViT towers stop at ViT's packed attention.
-            NoReferenceOnnxImport = "visual.attnpool.positional_embedding: the ResNet tower's attention pool adds its position embedding and runs " +
-                           "multi-head attention as plain MatMuls, outside the layers the importer pairs along the data flow",
-        },
+        ["clip"] = Clip,
         ["vit_b_16"] = Vit with { ResampleSize = 160 },
+        ["clip_vit_l14"] = Clip with { ParityBySibling = ClipL14 },
+        ["clip_vit_l14_quickgelu"] = Clip with { ParityBySibling = ClipL14 },
+        ["clip_vit_b16_quickgelu"] = Clip with
+        {
+            ParityBySibling = "clip_vit_b16 runs the same tower and clip_vit_b32_quickgelu the same QuickGELU; OpenCLIP's parity tests cover ViT-B-16 end to end",
+        },
     };
 
     /// <summary>The quirks of a model: its own row, else its family's, else none.</summary>
