@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cnn.Backbones.Weights.Download;
 using Cnn.MLNet.Tests.Cli;
 using Cnn.Tests.Shared;
 
@@ -13,6 +14,11 @@ public sealed class ClipEvalCommandTests
 {
     private const string Template = "a photo of a {}.|a drawing of the {}.";
 
+    private const string Repository = "test/tiny-eval-clip";
+    private const string HubName = "hf-hub:" + Repository;
+
+    // A small CLIP (2 blocks per tower; OpenCLIP's own code builds it from the configuration) keeps the test to seconds; the hub
+    // name alone gives the model, as OpenCLIP's create_model('hf-hub:…') does.
     private const string Script = """
         folder = sys.argv[1]
         label_sets = json.loads(sys.argv[2])
@@ -20,10 +26,18 @@ public sealed class ClipEvalCommandTests
         from PIL import Image
         import numpy as np
         from open_clip.zero_shot_classifier import build_zero_shot_classifier
+        model_cfg = {'embed_dim': 64, 'quick_gelu': False,
+                     'vision_cfg': {'image_size': 64, 'layers': 2, 'width': 128, 'head_width': 64, 'patch_size': 16},
+                     'text_cfg': {'context_length': 77, 'vocab_size': 49408, 'width': 128, 'heads': 2, 'layers': 2}}
+        hub = folder + '/hub'
+        os.makedirs(hub)
+        with open(hub + '/open_clip_config.json', 'w') as f:
+            json.dump({'model_cfg': model_cfg}, f, indent=2)
         torch.manual_seed(2)
-        model, _, preprocess = open_clip.create_model_and_transforms('ViT-B-32', pretrained=None)
+        random_model = open_clip.create_model('local-dir:' + hub)
+        torch.save(random_model.state_dict(), hub + '/open_clip_pytorch_model.bin')
+        model, _, preprocess = open_clip.create_model_and_transforms('local-dir:' + hub)
         model.eval()
-        torch.save(model.state_dict(), folder + '/w.pt')
         rng = np.random.default_rng(4)
         data = folder + '/data'
         files, truth = [], []
@@ -35,7 +49,7 @@ public sealed class ClipEvalCommandTests
                 Image.fromarray(np.clip(base + rng.integers(-60, 60, (h, w, 3)), 0, 255).astype(np.uint8)).save(p)
                 files.append(p); truth.append(name)
         x = torch.stack([preprocess(Image.open(p)) for p in files])
-        tok = open_clip.get_tokenizer('ViT-B-32')
+        tok = open_clip.get_tokenizer('local-dir:' + hub)
         out = []
         with torch.no_grad():
             fi = model.encode_image(x, normalize=True)
@@ -53,45 +67,61 @@ public sealed class ClipEvalCommandTests
         string[][] labelSets = [["car", "cat", "dog"], ["dog", "car", "bird", "cat"]];
         string output = OpenClipReference.Run(Script, folder.Path, JsonSerializer.Serialize(labelSets), Template);
         using var reference = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        string weights = folder.File("w.pt"), data = Path.Combine(folder.Path, "data"), plot = folder.File("cm.png");
-
-        for (int set = 0; set < labelSets.Length; set++)
+        string data = Path.Combine(folder.Path, "data"), plot = folder.File("cm.png");
+        using var hub = new FakeHub(Repository, new Dictionary<string, byte[]>
         {
-            var expected = reference.RootElement[set];
-            var labels = expected.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToArray();
-            var truth = expected.GetProperty("truth").EnumerateArray().Select(t => t.GetInt32()).ToArray();
-            var probs = expected.GetProperty("probs").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
-            // OpenCLIP's predictions, the confusion matrix, accuracy, top-2 accuracy and log-loss they give.
-            var predicted = probs.Select(p => Array.IndexOf(p, p.Max())).ToArray();
-            var confusion = new long[labels.Length, labels.Length];
-            for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
-            double accuracy = truth.Where((t, i) => predicted[i] == t).Count() / (double)truth.Length;
-            double top2 = truth.Where((t, i) => probs[i].Count(p => p > probs[i][t]) < 2).Count() / (double)truth.Length;
-            double logLoss = truth.Select((t, i) => -Math.Log(probs[i][t])).Average();
+            ["open_clip_config.json"] = File.ReadAllBytes(Path.Combine(folder.Path, "hub", "open_clip_config.json")),
+            ["open_clip_pytorch_model.bin"] = File.ReadAllBytes(Path.Combine(folder.Path, "hub", "open_clip_pytorch_model.bin")),
+        });
+        var options = new WeightStoreOptions().UseCacheRoot(folder.File("cache"));
+        options.Progress = null;
+        options.HubEndpoint = hub.Server.BaseUrl;
+        WeightStore.OptionsForTests.Value = options;
+        try
+        {
 
-            string[] args = ["eval", "--model", "ViT-B-32", "--weights", weights, "--template", Template, "--data", data, "--topk", "2", "--json", "--plot", plot];
-            if (set == 1) args = [.. args, "--labels", string.Join(",", labels)];
-            var (exit, stdout, stderr) = CliHost.Run(args);
-            Assert.AreEqual(0, exit, stderr);
-            using var report = JsonDocument.Parse(stdout);
-            var root = report.RootElement;
-            CollectionAssert.AreEqual(labels, root.GetProperty("classes").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToArray(), "class order = labels");
-            Assert.AreEqual(truth.Length, root.GetProperty("count").GetInt32());
-            var matrix = root.GetProperty("confusion_matrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
-            for (int r = 0; r < labels.Length; r++)
-                for (int c = 0; c < labels.Length; c++)
-                    Assert.AreEqual(confusion[r, c], matrix[r][c], $"labels {string.Join(",", labels)}: confusion[{labels[r]}, {labels[c]}]");
-            Assert.AreEqual(accuracy, root.GetProperty("micro_accuracy").GetDouble(), 1e-9, "accuracy");
-            Assert.AreEqual(top2, root.GetProperty("top_k_accuracy").GetDouble(), 1e-9, "top-2 accuracy");
-            Assert.AreEqual(logLoss, root.GetProperty("log_loss").GetDouble(), 1e-3 * Math.Max(1, logLoss), "log-loss");
-            StringAssert.Contains(stderr, "confusion matrix: ");
-            Assert.IsTrue(new FileInfo(plot).Length > 0, "the confusion-matrix plot is written");
+            for (int set = 0; set < labelSets.Length; set++)
+            {
+                var expected = reference.RootElement[set];
+                var labels = expected.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToArray();
+                var truth = expected.GetProperty("truth").EnumerateArray().Select(t => t.GetInt32()).ToArray();
+                var probs = expected.GetProperty("probs").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+                // OpenCLIP's predictions, the confusion matrix, accuracy, top-2 accuracy and log-loss they give.
+                var predicted = probs.Select(p => Array.IndexOf(p, p.Max())).ToArray();
+                var confusion = new long[labels.Length, labels.Length];
+                for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
+                double accuracy = truth.Where((t, i) => predicted[i] == t).Count() / (double)truth.Length;
+                double top2 = truth.Where((t, i) => probs[i].Count(p => p > probs[i][t]) < 2).Count() / (double)truth.Length;
+                double logLoss = truth.Select((t, i) => -Math.Log(probs[i][t])).Average();
+
+                string[] args = ["eval", "--model", HubName, "--template", Template, "--data", data, "--topk", "2", "--json", "--plot", plot];
+                if (set == 1) args = [.. args, "--labels", string.Join(",", labels)];
+                var (exit, stdout, stderr) = CliHost.Run(args);
+                Assert.AreEqual(0, exit, stderr);
+                using var report = JsonDocument.Parse(stdout);
+                var root = report.RootElement;
+                CollectionAssert.AreEqual(labels, root.GetProperty("classes").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToArray(), "class order = labels");
+                Assert.AreEqual(truth.Length, root.GetProperty("count").GetInt32());
+                var matrix = root.GetProperty("confusion_matrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
+                for (int r = 0; r < labels.Length; r++)
+                    for (int c = 0; c < labels.Length; c++)
+                        Assert.AreEqual(confusion[r, c], matrix[r][c], $"labels {string.Join(",", labels)}: confusion[{labels[r]}, {labels[c]}]");
+                Assert.AreEqual(accuracy, root.GetProperty("micro_accuracy").GetDouble(), 1e-9, "accuracy");
+                Assert.AreEqual(top2, root.GetProperty("top_k_accuracy").GetDouble(), 1e-9, "top-2 accuracy");
+                Assert.AreEqual(logLoss, root.GetProperty("log_loss").GetDouble(), 1e-3 * Math.Max(1, logLoss), "log-loss");
+                StringAssert.Contains(stderr, "confusion matrix: ");
+                Assert.IsTrue(new FileInfo(plot).Length > 0, "the confusion-matrix plot is written");
+            }
+
+            // The text report names the zero-shot model and the classes.
+            string text = CliHost.Succeed("eval", "--model", HubName, "--data", data);
+            StringAssert.Contains(text, "zero-shot " + HubName);
+            StringAssert.Contains(text, "confusion matrix");
         }
-
-        // The text report names the zero-shot model and the classes.
-        string text = CliHost.Succeed("eval", "--model", "ViT-B-32", "--weights", weights, "--data", data);
-        StringAssert.Contains(text, "zero-shot ViT-B-32");
-        StringAssert.Contains(text, "confusion matrix");
+        finally
+        {
+            WeightStore.OptionsForTests.Value = null;
+        }
     }
 
     [TestMethod]
