@@ -67,4 +67,27 @@ internal sealed class FakeHub : IDisposable
     }
 
     public void Dispose() => Server.Dispose();
+
+    /// <summary>Store options that download from this hub into <paramref name="cacheRoot"/>, without a progress bar.</summary>
+    public Cnn.Backbones.Weights.Download.WeightStoreOptions StoreOptions(string cacheRoot)
+    {
+        var options = new Cnn.Backbones.Weights.Download.WeightStoreOptions().UseCacheRoot(cacheRoot);
+        options.Progress = null;
+        options.HubEndpoint = Server.BaseUrl;
+        return options;
+    }
+
+    /// <summary>
+    /// Makes every <c>new WeightStore()</c> of this test (the library's and the CLI's) download from this hub into
+    /// <paramref name="cacheRoot"/> until the returned scope is disposed.
+    /// </summary>
+    public IDisposable UseForTests(string cacheRoot) => new TestStoreScope(StoreOptions(cacheRoot));
+
+    private sealed class TestStoreScope : IDisposable
+    {
+        public TestStoreScope(Cnn.Backbones.Weights.Download.WeightStoreOptions options) =>
+            Cnn.Backbones.Weights.Download.WeightStore.OptionsForTests.Value = options;
+
+        public void Dispose() => Cnn.Backbones.Weights.Download.WeightStore.OptionsForTests.Value = null;
+    }
 }

@@ -123,9 +123,7 @@ public sealed class PretrainedWeightsTests
             ["model.safetensors"] = bytes,
         });
         using var dir = new TempDirectory();
-        var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
-        options.Progress = null;
-        options.HubEndpoint = hub.Server.BaseUrl;
+        var options = hub.StoreOptions(dir.Path);
         WeightStore.OptionsForTests.Value = options;
         try
         {
@@ -192,9 +190,7 @@ public sealed class PretrainedWeightsTests
             ["open_clip_pytorch_model.bin"] = bytes,
         });
         using var dir = new TempDirectory();
-        var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
-        options.Progress = null;
-        options.HubEndpoint = hub.Server.BaseUrl;
+        var options = hub.StoreOptions(dir.Path);
         using var store = new WeightStore(options);
         string path = PretrainedWeights.ResolveOpenClip("hf-hub:laion/CLIP-test", store);
         StringAssert.StartsWith(path, Path.Combine(dir.Path, "hub", "models--laion--CLIP-test", "snapshots"));
@@ -221,9 +217,7 @@ public sealed class PretrainedWeightsTests
             ["open_clip_model.safetensors"] = openClip,
         });
         using var dir = new TempDirectory();
-        var options = new WeightStoreOptions().UseCacheRoot(dir.Path);
-        options.Progress = null;
-        options.HubEndpoint = hub.Server.BaseUrl;
+        var options = hub.StoreOptions(dir.Path);
         using var store = new WeightStore(options);
         var resolved = PretrainedWeights.Resolve("clip_vit_b32", "hf-hub:timm/vit_base_patch32_clip_224.test", store);
         StringAssert.EndsWith(resolved.Path, "open_clip_model.safetensors");

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Cnn.Backbones.Weights.Download;
 using Cnn.MLNet.Tests.Cli;
 using Cnn.Tests.Shared;
 
@@ -73,55 +72,45 @@ public sealed class ClipEvalCommandTests
             ["open_clip_config.json"] = File.ReadAllBytes(Path.Combine(folder.Path, "hub", "open_clip_config.json")),
             ["open_clip_pytorch_model.bin"] = File.ReadAllBytes(Path.Combine(folder.Path, "hub", "open_clip_pytorch_model.bin")),
         });
-        var options = new WeightStoreOptions().UseCacheRoot(folder.File("cache"));
-        options.Progress = null;
-        options.HubEndpoint = hub.Server.BaseUrl;
-        WeightStore.OptionsForTests.Value = options;
-        try
+        using var store = hub.UseForTests(folder.File("cache"));
+
+        for (int set = 0; set < labelSets.Length; set++)
         {
+            var expected = reference.RootElement[set];
+            var labels = expected.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToArray();
+            var truth = expected.GetProperty("truth").EnumerateArray().Select(t => t.GetInt32()).ToArray();
+            var probs = expected.GetProperty("probs").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+            // OpenCLIP's predictions, the confusion matrix, accuracy, top-2 accuracy and log-loss they give.
+            var predicted = probs.Select(p => Array.IndexOf(p, p.Max())).ToArray();
+            var confusion = new long[labels.Length, labels.Length];
+            for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
+            double accuracy = truth.Where((t, i) => predicted[i] == t).Count() / (double)truth.Length;
+            double top2 = truth.Where((t, i) => probs[i].Count(p => p > probs[i][t]) < 2).Count() / (double)truth.Length;
+            double logLoss = truth.Select((t, i) => -Math.Log(probs[i][t])).Average();
 
-            for (int set = 0; set < labelSets.Length; set++)
-            {
-                var expected = reference.RootElement[set];
-                var labels = expected.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToArray();
-                var truth = expected.GetProperty("truth").EnumerateArray().Select(t => t.GetInt32()).ToArray();
-                var probs = expected.GetProperty("probs").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
-                // OpenCLIP's predictions, the confusion matrix, accuracy, top-2 accuracy and log-loss they give.
-                var predicted = probs.Select(p => Array.IndexOf(p, p.Max())).ToArray();
-                var confusion = new long[labels.Length, labels.Length];
-                for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
-                double accuracy = truth.Where((t, i) => predicted[i] == t).Count() / (double)truth.Length;
-                double top2 = truth.Where((t, i) => probs[i].Count(p => p > probs[i][t]) < 2).Count() / (double)truth.Length;
-                double logLoss = truth.Select((t, i) => -Math.Log(probs[i][t])).Average();
-
-                string[] args = ["eval", "--model", HubName, "--template", Template, "--data", data, "--topk", "2", "--json", "--plot", plot];
-                if (set == 1) args = [.. args, "--labels", string.Join(",", labels)];
-                var (exit, stdout, stderr) = CliHost.Run(args);
-                Assert.AreEqual(0, exit, stderr);
-                using var report = JsonDocument.Parse(stdout);
-                var root = report.RootElement;
-                CollectionAssert.AreEqual(labels, root.GetProperty("classes").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToArray(), "class order = labels");
-                Assert.AreEqual(truth.Length, root.GetProperty("count").GetInt32());
-                var matrix = root.GetProperty("confusion_matrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
-                for (int r = 0; r < labels.Length; r++)
-                    for (int c = 0; c < labels.Length; c++)
-                        Assert.AreEqual(confusion[r, c], matrix[r][c], $"labels {string.Join(",", labels)}: confusion[{labels[r]}, {labels[c]}]");
-                Assert.AreEqual(accuracy, root.GetProperty("micro_accuracy").GetDouble(), 1e-9, "accuracy");
-                Assert.AreEqual(top2, root.GetProperty("top_k_accuracy").GetDouble(), 1e-9, "top-2 accuracy");
-                Assert.AreEqual(logLoss, root.GetProperty("log_loss").GetDouble(), 1e-3 * Math.Max(1, logLoss), "log-loss");
-                StringAssert.Contains(stderr, "confusion matrix: ");
-                Assert.IsTrue(new FileInfo(plot).Length > 0, "the confusion-matrix plot is written");
-            }
-
-            // The text report names the zero-shot model and the classes.
-            string text = CliHost.Succeed("eval", "--model", HubName, "--data", data);
-            StringAssert.Contains(text, "zero-shot " + HubName);
-            StringAssert.Contains(text, "confusion matrix");
+            string[] args = ["eval", "--model", HubName, "--template", Template, "--data", data, "--topk", "2", "--json", "--plot", plot];
+            if (set == 1) args = [.. args, "--labels", string.Join(",", labels)];
+            var (exit, stdout, stderr) = CliHost.Run(args);
+            Assert.AreEqual(0, exit, stderr);
+            using var report = JsonDocument.Parse(stdout);
+            var root = report.RootElement;
+            CollectionAssert.AreEqual(labels, root.GetProperty("classes").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToArray(), "class order = labels");
+            Assert.AreEqual(truth.Length, root.GetProperty("count").GetInt32());
+            var matrix = root.GetProperty("confusion_matrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
+            for (int r = 0; r < labels.Length; r++)
+                for (int c = 0; c < labels.Length; c++)
+                    Assert.AreEqual(confusion[r, c], matrix[r][c], $"labels {string.Join(",", labels)}: confusion[{labels[r]}, {labels[c]}]");
+            Assert.AreEqual(accuracy, root.GetProperty("micro_accuracy").GetDouble(), 1e-9, "accuracy");
+            Assert.AreEqual(top2, root.GetProperty("top_k_accuracy").GetDouble(), 1e-9, "top-2 accuracy");
+            Assert.AreEqual(logLoss, root.GetProperty("log_loss").GetDouble(), 1e-3 * Math.Max(1, logLoss), "log-loss");
+            StringAssert.Contains(stderr, "confusion matrix: ");
+            Assert.IsTrue(new FileInfo(plot).Length > 0, "the confusion-matrix plot is written");
         }
-        finally
-        {
-            WeightStore.OptionsForTests.Value = null;
-        }
+
+        // The text report names the zero-shot model and the classes.
+        string text = CliHost.Succeed("eval", "--model", HubName, "--data", data);
+        StringAssert.Contains(text, "zero-shot " + HubName);
+        StringAssert.Contains(text, "confusion matrix");
     }
 
     [TestMethod]

@@ -80,9 +80,7 @@ public sealed class ClipHubTests
             ["open_clip_config.json"] = File.ReadAllBytes(Path.Combine(folder.Path, "hub", "open_clip_config.json")),
             ["open_clip_pytorch_model.bin"] = File.ReadAllBytes(Path.Combine(folder.Path, "hub", "open_clip_pytorch_model.bin")),
         });
-        var options = new WeightStoreOptions().UseCacheRoot(folder.File("cache"));
-        options.Progress = null;
-        options.HubEndpoint = hub.Server.BaseUrl;
+        var options = hub.StoreOptions(folder.File("cache"));
         WeightStore.OptionsForTests.Value = options;
         try
         {
@@ -147,20 +145,10 @@ public sealed class ClipHubTests
                 """),
             ["open_clip_pytorch_model.bin"] = [1, 2, 3],
         });
-        var options = new WeightStoreOptions().UseCacheRoot(folder.Path);
-        options.Progress = null;
-        options.HubEndpoint = hub.Server.BaseUrl;
-        WeightStore.OptionsForTests.Value = options;
-        try
-        {
-            string error = CliHost.FailOneLine(1, "embed", "--model", "hf-hub:test/timm-clip", "--text", "a cat");
-            StringAssert.Contains(error, "open_clip_config.json");
-            StringAssert.Contains(error, "timm image tower");
-        }
-        finally
-        {
-            WeightStore.OptionsForTests.Value = null;
-        }
+        using var store = hub.UseForTests(folder.Path);
+        string error = CliHost.FailOneLine(1, "embed", "--model", "hf-hub:test/timm-clip", "--text", "a cat");
+        StringAssert.Contains(error, "open_clip_config.json");
+        StringAssert.Contains(error, "timm image tower");
     }
 
     private static void AssertClose(Tensor expected, float[][] actual, string what, double relative)
