@@ -96,12 +96,45 @@ internal static class DataPathBenchmark
         Console.WriteLine($"    of which training epochs        : {epochRate,8:0.0} img/s  (per epoch: {string.Join(", ", epochRates.Select(r => r.ToString("0.0")))})");
         Console.WriteLine($"(b) bare TorchSharp loop            : {bareRate,8:0.0} img/s  (per epoch: {string.Join(", ", bareEpochs.Select(r => r.ToString("0.0")))})");
         Console.WriteLine($"ratio (a)/(b): end to end {fitRate / bareRate:0.00}, epochs {epochRate / bareRate:0.00}  (target >= 0.95 at 112 px, >= 0.9 at 28 px)");
+        Profile(rows, size, batch, bareRate);
 
         // (c) The bare loop of (b) in PyTorch, with the same thread count and compute.
         string? pytorch = PythonScript.Run(python, PyTorchBareLoop, images, epochs, size, batch, torch.get_num_threads(), compute.PyTorchMode);
         Console.WriteLine(pytorch is null
             ? $"(c) PyTorch bare loop               : not run ({python} with torch and torchvision not found)"
             : $"(c) PyTorch bare loop               : {pytorch}; ratio (b)/(c) {bareRate / double.Parse(pytorch.Split(' ')[0], CultureInfo.InvariantCulture):0.00}");
+    }
+
+    /// <summary>
+    /// Where the data path's time goes: the CPU time per batch of each of its parts, measured here on one thread over the same
+    /// images (decode, the augmentation's crop + resize + flip + normalisation, the batch's copy into a tensor), beside the CPU
+    /// time of one training step of the bare loop (its wall time × libtorch's threads), which the parts share the cores with.
+    /// </summary>
+    private static void Profile(IReadOnlyList<EncodedImageRow> rows, int size, int batch, double bareRate)
+    {
+        var samples = rows.Select((r, i) => ImageSample.FromEncoded(r.Image, i % 2, $"row {i}")).ToList();
+        var preprocessor = new ImagePreprocessor(PreprocessOptions.ImageNet(size, 1.0));
+        var images = samples.Select(s => s.Decode(3)).ToList();
+        var decode = Stopwatch.StartNew();
+        var scratch = new DecodedImage();
+        foreach (var sample in samples) sample.Decode(3, into: scratch);
+        double decodeMs = decode.Elapsed.TotalMilliseconds / samples.Count * batch;
+        var destination = new float[preprocessor.SampleLength];
+        var augment = Stopwatch.StartNew();
+        for (int i = 0; i < images.Count; i++) preprocessor.PreprocessForTraining(images[i], new Random(i), destination);
+        double augmentMs = augment.Elapsed.TotalMilliseconds / images.Count * batch;
+        var pixels = new float[batch * preprocessor.SampleLength];
+        var copy = Stopwatch.StartNew();
+        for (int k = 0; k < 20; k++)
+        {
+            using var t = torch.empty([batch, 3, size, size]);
+            t.data<float>().CopyFrom(pixels);
+        }
+        double copyMs = copy.Elapsed.TotalMilliseconds / 20;
+        double stepCpuMs = batch / bareRate * 1000 * torch.get_num_threads();
+        Console.WriteLine($"profile, CPU ms per batch of {batch} on one thread: decode {decodeMs:0.0}, augment (crop, resize, flip, normalise) {augmentMs:0.0}, " +
+                          $"copy into a tensor {copyMs:0.0}; one bare training step {stepCpuMs:0.0} CPU ms ({torch.get_num_threads()} threads), " +
+                          $"so preparing a batch costs {(decodeMs + augmentMs + copyMs) / stepCpuMs:P0} of a step's CPU time (decoded once and kept: {(augmentMs + copyMs) / stepCpuMs:P0})");
     }
 
     private const string PyTorchBareLoop = """

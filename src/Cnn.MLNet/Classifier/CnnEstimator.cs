@@ -83,7 +83,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
             else
             {
                 if (reason is not null) channel?.Info(MessageSensitivity.None, $"Bottleneck cache not used: {reason}.");
-                loop.Run(network, ClassificationObjective.Setup(o, network, train, validation));
+                loop.Run(network, ClassificationObjective.Setup(o, network, train, validation, keepDecoded: token, channel));
             }
             // The trained model predicts in the inference arithmetic, as it will after a save and load, whatever it trained in.
             network.UseCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine);

@@ -22,6 +22,7 @@ internal sealed class ImageBatcher
     private readonly ConcurrentBag<BatchBuffers> _buffers = [];
     private readonly ConcurrentBag<DecodedImage> _images = [];
     private long _skipped;
+    private DecodedImageCache? _decoded;
 
     /// <summary>Test hook: called with the batch index when <see cref="CreateBatch"/> starts preparing a batch.</summary>
     internal Action<int>? BatchStarting;
@@ -45,6 +46,23 @@ internal sealed class ImageBatcher
 
     /// <summary>Total number of images skipped as corrupt so far (with <see cref="ImageBatcherOptions.SkipCorruptImages"/>).</summary>
     public long SkippedCount => Interlocked.Read(ref _skipped);
+
+    /// <summary>
+    /// Decodes <paramref name="samples"/> now, in parallel, and keeps their pixels for this batcher's later batches of that list
+    /// while they fit in <paramref name="budget"/> bytes (<see cref="DecodedImageCache"/>): each image is then decoded once per
+    /// run, not once per epoch, and not on the cores training runs on. Batches compute exactly what they would without it.
+    /// </summary>
+    /// <returns>The bytes of pixels kept (0 when none).</returns>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public long KeepDecoded(IReadOnlyList<ImageSample> samples, long budget, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        _decoded = DecodedImageCache.Fill(samples, Preprocessor.Options.Channels, Preprocessor.Options.Alpha, budget, cancellationToken);
+        return _decoded?.Bytes ?? 0;
+    }
+
+    /// <summary>Images kept decoded by <see cref="KeepDecoded"/>, and their bytes.</summary>
+    public (int Images, long Bytes) DecodedKept => _decoded is { } d ? (d.Count, d.Bytes) : (0, 0);
 
     /// <summary>Number of batches an epoch of <paramref name="sampleCount"/> samples yields (of this batcher's shard when sharded).</summary>
     public int GetBatchCount(int sampleCount)
@@ -91,6 +109,7 @@ internal sealed class ImageBatcher
         cancellationToken.ThrowIfCancellationRequested();
         BatchStarting?.Invoke(batchIndex);
 
+        var decoded = _decoded is { } cache && ReferenceEquals(cache.Samples, samples) ? cache : null;
         var buffers = Rent();
         var failures = Options.SkipCorruptImages ? new ImageDecodeException?[n] : null;
         int sampleLength = Preprocessor.SampleLength;
@@ -103,22 +122,26 @@ internal sealed class ImageBatcher
                 {
                     int index = indices[i];
                     var sample = samples[index];
-                    try
+                    var source = decoded?[index];
+                    if (source is null)
                     {
-                        sample.Decode(Preprocessor.Options.Channels, Preprocessor.Options.Alpha, image);
-                    }
-                    catch (ImageDecodeException ex) when (failures is not null)
-                    {
-                        failures[i] = ex;
-                        return image;
+                        try
+                        {
+                            source = sample.Decode(Preprocessor.Options.Channels, Preprocessor.Options.Alpha, image);
+                        }
+                        catch (ImageDecodeException ex) when (failures is not null)
+                        {
+                            failures[i] = ex;
+                            return image;
+                        }
                     }
                     var destination = buffers.Pixels.AsSpan(i * sampleLength, sampleLength);
                     try
                     {
                         if (Options.Augment)
-                            Preprocessor.PreprocessForTraining(image, new Random(Mix(Options.Seed, epoch, index)), destination);
+                            Preprocessor.PreprocessForTraining(source, new Random(Mix(Options.Seed, epoch, index)), destination);
                         else
-                            Preprocessor.Preprocess(image, destination);
+                            Preprocessor.Preprocess(source, destination);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {

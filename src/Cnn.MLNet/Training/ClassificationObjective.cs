@@ -31,10 +31,26 @@ internal sealed class ClassificationObjective : ITrainingObjective<ImageBatch>
     /// Fine-tuning on images: the training batcher's batches of <paramref name="train"/>, this objective, and the validation on
     /// <paramref name="validation"/> (possibly none), all through <paramref name="network"/>'s preprocessing.
     /// </summary>
-    public static TrainingSetup<ImageBatch> Setup(CnnTrainerOptions options, CnnNetwork network, IReadOnlyList<ImageSample> train, IReadOnlyList<ImageSample> validation) =>
-        new(new ImageBatchSource(OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count), train),
-            new ClassificationObjective(options, network.Device),
-            validation.Count == 0 ? null : new ImageValidation(OptimizationSetup.EvaluationBatcher(options, network.Preprocess), validation, network.Device));
+    /// <param name="options">The run's options.</param>
+    /// <param name="network">The network trained.</param>
+    /// <param name="train">The training images.</param>
+    /// <param name="validation">The validation images (possibly none).</param>
+    /// <param name="keepDecoded">
+    /// For a run over whole epochs: decode the images now and keep them for every epoch while they fit in memory
+    /// (<see cref="ImageBatcher.KeepDecoded"/>), logging how many on <paramref name="channel"/>; null (a learning-rate sweep of a
+    /// few batches) decodes each batch's images when it is made.
+    /// </param>
+    /// <param name="channel">Where the decoding is logged, or null.</param>
+    public static TrainingSetup<ImageBatch> Setup(CnnTrainerOptions options, CnnNetwork network, IReadOnlyList<ImageSample> train, IReadOnlyList<ImageSample> validation,
+        CancellationToken? keepDecoded = null, Microsoft.ML.Runtime.IChannel? channel = null)
+    {
+        var trainBatcher = OptimizationSetup.TrainingBatcher(options, network.Preprocess, train.Count);
+        var validationBatcher = validation.Count == 0 ? null : OptimizationSetup.EvaluationBatcher(options, network.Preprocess);
+        if (keepDecoded is { } token)
+            OptimizationSetup.KeepDecoded([(trainBatcher, train, "training"), (validationBatcher, validation, "validation")], channel, token);
+        return new(new ImageBatchSource(trainBatcher, train), new ClassificationObjective(options, network.Device),
+            validationBatcher is null ? null : new ImageValidation(validationBatcher, validation, network.Device));
+    }
 
     /// <inheritdoc/>
     public void BeginEpoch() => _correct = 0;

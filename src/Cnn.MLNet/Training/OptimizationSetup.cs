@@ -47,6 +47,27 @@ internal static class OptimizationSetup
     public static ImageBatcher EvaluationBatcher(CnnFitOptions options, PreprocessOptions preprocess) =>
         new(new ImagePreprocessor(preprocess), new ImageBatcherOptions { BatchSize = options.BatchSize, SkipCorruptImages = options.SkipCorruptImages });
 
+    /// <summary>
+    /// Decodes each batcher's images once, before the first epoch, and keeps them within one memory budget
+    /// (<see cref="DecodedImageCache.DefaultBudget"/>) shared in order: the training images first. Logs what was kept.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static void KeepDecoded(IEnumerable<(ImageBatcher? Batcher, IReadOnlyList<ImageSample> Samples, string What)> sets, Microsoft.ML.Runtime.IChannel? channel,
+        CancellationToken cancellationToken)
+    {
+        long budget = DecodedImageCache.DefaultBudget;
+        foreach (var (batcher, samples, what) in sets)
+        {
+            if (batcher is null || samples.Count == 0) continue;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            budget -= batcher.KeepDecoded(samples, budget, cancellationToken);
+            var (images, bytes) = batcher.DecodedKept;
+            if (images > 0)
+                channel?.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
+                    $"Decoded the {what} images once for all epochs: {images} of {samples.Count} kept in memory ({bytes / 1048576.0:0.0} MB) in {clock.Elapsed.TotalSeconds:0.0} s.");
+        }
+    }
+
     /// <summary>A phase's learning-rate schedule: warm-up then the chosen shape, over every optimizer step of its epochs.</summary>
     /// <param name="options">The run's options (peak rate, warm-up epochs, shape).</param>
     /// <param name="stepsPerEpoch">Optimizer steps per epoch.</param>

@@ -189,6 +189,54 @@ public sealed class ImageBatcherTests
     }
 
     [TestMethod]
+    [DataRow(long.MaxValue)]
+    [DataRow(3000L)] // room for a few images only: the rest are decoded per batch
+    public void ImagesKeptDecodedGiveTheSameBatchesAsDecodingEachBatch(long budget)
+    {
+        using var dir = new TempDirectory();
+        var samples = MakeSamples(dir, 17);
+        string corrupt = dir.File("corrupt.png");
+        File.WriteAllBytes(corrupt, [0x89, (byte)'P', (byte)'N', (byte)'G', 1, 2, 3]);
+        samples[5] = ImageSample.FromFile(corrupt, 2);
+        var options = new ImageBatcherOptions { BatchSize = 4, Shuffle = true, Seed = 5, Augment = true, SkipCorruptImages = true };
+        var plain = new ImageBatcher(new ImagePreprocessor(Options), options);
+        var keeping = new ImageBatcher(new ImagePreprocessor(Options), options);
+
+        long kept = keeping.KeepDecoded(samples, budget);
+        var (images, bytes) = keeping.DecodedKept;
+        Assert.AreEqual(kept, bytes);
+        Assert.IsTrue(bytes <= budget, $"{bytes} bytes kept over a budget of {budget}");
+        int encoded = samples.Count(s => s.Kind != ImageSampleKind.Pixels) - 1; // the corrupt one is not kept
+        if (budget == long.MaxValue) Assert.AreEqual(encoded, images, "every decodable encoded image is kept; raw pixels are not");
+        else Assert.IsTrue(images is > 0 && images < encoded, $"{images} of {encoded} kept within {budget} bytes");
+
+        for (int epoch = 0; epoch < 2; epoch++)
+        {
+            var expected = plain.EnumerateEpoch(samples, epoch).Select(b => (b.Pixels.ToArray(), b.SampleIndices.ToArray(), b.Skipped.Count)).ToList();
+            var actual = keeping.EnumerateEpoch(samples, epoch).Select(b => (b.Pixels.ToArray(), b.SampleIndices.ToArray(), b.Skipped.Count)).ToList();
+            Assert.AreEqual(expected.Count, actual.Count);
+            for (int k = 0; k < expected.Count; k++)
+            {
+                CollectionAssert.AreEqual(expected[k].Item1, actual[k].Item1, $"epoch {epoch} batch {k}: pixels");
+                CollectionAssert.AreEqual(expected[k].Item2, actual[k].Item2, $"epoch {epoch} batch {k}: samples");
+                Assert.AreEqual(expected[k].Item3, actual[k].Item3, $"epoch {epoch} batch {k}: skipped");
+            }
+        }
+        Assert.AreEqual(plain.SkippedCount, keeping.SkippedCount, "the corrupt image is still skipped and counted in its batch");
+
+        // Another list of the same images is decoded per batch: the kept pixels belong to the list they were decoded from.
+        var copy = samples.ToList();
+        copy[1] = samples[2]; // both are kept decoded (an encoded image and a file)
+        using var fromCopy = keeping.CreateBatch(copy, [1], epoch: 0);
+        using var expectedCopy = plain.CreateBatch(copy, [1], epoch: 0);
+        CollectionAssert.AreEqual(expectedCopy.Pixels.ToArray(), fromCopy.Pixels.ToArray());
+
+        var strict = new ImageBatcher(new ImagePreprocessor(Options), options with { SkipCorruptImages = false });
+        strict.KeepDecoded(samples, budget);
+        StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => strict.EnumerateEpoch(samples, 0).ToList()).Message, corrupt);
+    }
+
+    [TestMethod]
     [DoNotParallelize] // measures process-wide allocations
     public void SteadyStateEpochsReuseBuffers()
     {
