@@ -80,18 +80,9 @@ public sealed class HeldScalarOptimizerTests
         TorchRuntime.EnsureLoaded();
         Assert.IsTrue(FusedKernels.Available, "libtorch 2.10's fused optimizer kernels should compile");
         var groups = Cases[name];
-        var parameters = Shapes.Select((shape, k) => new Parameter(tensor(Values(k, shape.Aggregate(1L, (a, b) => a * b), -1)).reshape(shape))).ToArray();
+        var parameters = NewParameters();
         using var optimizer = Create(name, groups, parameters, fused);
-        var rateControls = optimizer.ParamGroups.ToArray();
-        for (int t = 0; t < Steps; t++)
-        {
-            using var scope = NewDisposeScope();
-            for (int k = 0; k < groups.Length; k++) rateControls[k].LearningRate = (double)groups[k]["lr"] * (1 - 0.1 * t);
-            optimizer.zero_grad();
-            var loss = parameters.Select((p, k) => (p * tensor(Values(k, p.numel(), t)).reshape(p.shape)).sum()).Aggregate((a, b) => a.Plus(b));
-            loss.backward();
-            optimizer.step();
-        }
+        Train(optimizer, groups, parameters, 0, Steps);
         long fusedUpdates = optimizer switch { HeldScalarAdamW a => a.FusedUpdates, HeldScalarSgd s => s.FusedUpdates, _ => -1 };
         Assert.AreEqual(fused ? Steps * parameters.Length : 0, fusedUpdates, "parameter updates made by the fused kernel");
         var expected = s_reference.GetProperty(name);
@@ -103,6 +94,56 @@ public sealed class HeldScalarOptimizerTests
                 Assert.AreEqual(want[i], got[i], 2e-6 + 2e-6 * Math.Abs(want[i]), $"{name} (fused: {fused}): parameter {k}[{i}] after {Steps} steps");
         }
         foreach (var p in parameters) p.Dispose();
+    }
+
+    /// <summary>
+    /// The state our optimizers save (TorchSharp's form: step counts, moments, momentum buffers, which both paths update in place)
+    /// resumes a run: three steps, saved, loaded into a new optimizer, three more, give the uninterrupted run's parameters exactly.
+    /// </summary>
+    [TestMethod]
+    [DataRow("adamw-amsgrad-maximize")]
+    [DataRow("sgd")]
+    public void SavedStateResumesTheSameSteps(string name)
+    {
+        TorchRuntime.EnsureLoaded();
+        var groups = Cases[name];
+        var whole = NewParameters();
+        using (var optimizer = Create(name, groups, whole, fused: true)) Train(optimizer, groups, whole, 0, Steps);
+        var resumed = NewParameters();
+        using var saved = new MemoryStream();
+        using (var first = Create(name, groups, resumed, fused: true))
+        {
+            Train(first, groups, resumed, 0, Steps / 2);
+            using var writer = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true);
+            ((OptimizerHelper)first).save_state_dict(writer);
+        }
+        saved.Position = 0;
+        using (var second = Create(name, groups, resumed, fused: true))
+        {
+            using (var reader = new BinaryReader(saved)) ((OptimizerHelper)second).load_state_dict(reader);
+            Train(second, groups, resumed, Steps / 2, Steps);
+        }
+        for (int k = 0; k < whole.Length; k++)
+            CollectionAssert.AreEqual(whole[k].data<float>().ToArray(), resumed[k].data<float>().ToArray(), $"{name}: parameter {k}");
+        foreach (var p in whole.Concat(resumed)) p.Dispose();
+    }
+
+    private static Parameter[] NewParameters() =>
+        Shapes.Select((shape, k) => new Parameter(tensor(Values(k, shape.Aggregate(1L, (a, b) => a * b), -1)).reshape(shape))).ToArray();
+
+    /// <summary>Steps <paramref name="from"/> to <paramref name="to"/> − 1 of the shared schedule (rates and gradients).</summary>
+    private static void Train(optim.Optimizer optimizer, Dictionary<string, object>[] groups, Parameter[] parameters, int from, int to)
+    {
+        var rateControls = optimizer.ParamGroups.ToArray();
+        for (int t = from; t < to; t++)
+        {
+            using var scope = NewDisposeScope();
+            for (int k = 0; k < groups.Length; k++) rateControls[k].LearningRate = (double)groups[k]["lr"] * (1 - 0.1 * t);
+            optimizer.zero_grad();
+            var loss = parameters.Select((p, k) => (p * tensor(Values(k, p.numel(), t)).reshape(p.shape)).sum()).Aggregate((a, b) => a.Plus(b));
+            loss.backward();
+            optimizer.step();
+        }
     }
 
     private static optim.Optimizer Create(string name, Dictionary<string, object>[] groups, Parameter[] parameters, bool fused)
