@@ -13,7 +13,8 @@ namespace Cnn.Benchmarks;
 /// (lr 1e-3, weight decay 0.01) and SGD (lr 0.01, momentum 0.9, weight decay 1e-4) through the per-tensor step and through
 /// libtorch's fused kernel (what training runs on CPU float32 parameters, see <see cref="FusedKernels"/>), against PyTorch's
 /// <c>torch.optim.AdamW</c> and <c>SGD</c> with the same options on torchvision's model, in their default (per-tensor) and
-/// <c>foreach=True</c> forms. Same threads; each figure is the median of the timed steps after a warm-up step, ours per-tensor and fused taken in turns.
+/// <c>foreach=True</c> forms. Same threads; each figure is the median of the timed steps after a warm-up step, and in brackets the fastest (the least
+/// disturbed by other processes on a shared machine); ours per-tensor and fused are taken in turns. The ratios are of medians.
 /// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- --optimizer [--models resnet18,resnet50] [--steps 10]
 /// </summary>
 internal static class OptimizerBenchmark
@@ -21,8 +22,8 @@ internal static class OptimizerBenchmark
     public static void Run(IReadOnlyList<string> models, int steps, string python)
     {
         int threads = get_num_threads();
-        Console.WriteLine($"optimizer step, ms, {threads} threads, median of {steps} steps after a warm-up; fused kernels available: {FusedKernels.Available}");
-        Console.WriteLine($"{"model",-10} {"optimizer",-9} {"parameters",16} | ours per-tensor | ours fused | PyTorch | PyTorch foreach | per-tensor / fused | PyTorch / fused");
+        Console.WriteLine($"optimizer step, ms, {threads} threads, median (fastest) of {steps} steps after a warm-up; fused kernels available: {FusedKernels.Available}");
+        Console.WriteLine($"{"model",-10} {"optimizer",-9} {"parameters",16} | {"ours per-tensor",-17} | {"ours fused",-17} | {"PyTorch",-17} | {"PyTorch foreach",-17} | per-tensor / fused | best PyTorch / fused");
         foreach (var model in models)
         {
             manual_seed(1);
@@ -37,7 +38,7 @@ internal static class OptimizerBenchmark
             var torch = PyTorch(python, model, steps, threads);
             if (torch is not null && torch.Tensors != parameters.Length)
                 Console.WriteLine($"  (torchvision's {model} has {torch.Tensors} parameter tensors, ours {parameters.Length})");
-            var rows = new (string Name, Func<bool, optim.Optimizer> Create, double[]? Theirs)[]
+            var rows = new (string Name, Func<bool, optim.Optimizer> Create, Timing[]? Theirs)[]
             {
                 ("AdamW", fused => new HeldScalarAdamW(parameters, lr: 1e-3, weightDecay: 0.01) { Fused = fused }, torch?.AdamW),
                 ("SGD", fused => new HeldScalarSgd(parameters, lr: 0.01, momentum: 0.9, weightDecay: 1e-4) { Fused = fused }, torch?.Sgd),
@@ -45,18 +46,23 @@ internal static class OptimizerBenchmark
             foreach (var (name, create, theirs) in rows)
             {
                 var (perTensor, fused) = Milliseconds(create(false), create(true), steps);
-                string pytorch = theirs is null ? $"{"not run",7} | {"not run",15}" : $"{theirs[0],7:0.00} | {theirs[1],15:0.00}";
-                string ratio = theirs is null ? "" : $"{theirs.Min() / fused,15:0.00}";
-                Console.WriteLine($"{model,-10} {name,-9} {size,16} | {perTensor,15:0.00} | {fused,10:0.00} | {pytorch} | {perTensor / fused,18:0.00} | {ratio}");
+                string pytorch = theirs is null ? $"{"not run",-17} | {"not run",-17}" : $"{Figure(theirs[0])} | {Figure(theirs[1])}";
+                string ratio = theirs is null ? "" : $"{Math.Min(theirs[0].Median, theirs[1].Median) / fused.Median,20:0.00}";
+                Console.WriteLine($"{model,-10} {name,-9} {size,16} | {Figure(perTensor)} | {Figure(fused)} | {pytorch} | {perTensor.Median / fused.Median,18:0.00} | {ratio}");
             }
         }
     }
 
+    private static string Figure(Timing t) => $"{t.Median,7:0.0} ({t.Fastest,7:0.0})";
+
+    /// <summary>Milliseconds per step: the median and the fastest.</summary>
+    private sealed record Timing(double Median, double Fastest);
+
     /// <summary>
-    /// The median milliseconds of <paramref name="steps"/> steps of each optimizer, after one warm-up step each (which creates
+    /// The milliseconds of <paramref name="steps"/> steps of each optimizer, after one warm-up step each (which creates
     /// their state), taken in turns so that both see the same load on a shared machine. The optimizers are disposed.
     /// </summary>
-    private static (double First, double Second) Milliseconds(optim.Optimizer first, optim.Optimizer second, int steps)
+    private static (Timing First, Timing Second) Milliseconds(optim.Optimizer first, optim.Optimizer second, int steps)
     {
         using (first)
         using (second)
@@ -69,7 +75,7 @@ internal static class OptimizerBenchmark
                 a.Add(ta);
                 b.Add(tb);
             }
-            return (Median(a), Median(b));
+            return (Summary(a), Summary(b));
         }
     }
 
@@ -81,13 +87,14 @@ internal static class OptimizerBenchmark
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    private static double Median(List<double> values)
+    private static Timing Summary(List<double> values)
     {
         values.Sort();
-        return values[values.Count / 2];
+        return new Timing(values[values.Count / 2], values[0]);
     }
 
-    private sealed record TorchFigures(int Tensors, double[] AdamW, double[] Sgd);
+    /// <summary>PyTorch's parameter tensors, and its default and foreach steps of each optimizer.</summary>
+    private sealed record TorchFigures(int Tensors, Timing[] AdamW, Timing[] Sgd);
 
     private static TorchFigures? PyTorch(string python, string model, int steps, int threads)
     {
@@ -105,15 +112,17 @@ internal static class OptimizerBenchmark
                     t = time.perf_counter()
                     opt.step()
                     if s > 0: times.append(time.perf_counter() - t)
-                return 1000 * sorted(times)[len(times) // 2]
+                times.sort()
+                return [1000 * times[len(times) // 2], 1000 * times[0]]
             figures = [ms(torch.optim.AdamW(params, 1e-3, weight_decay=0.01, foreach=f)) for f in (False, True)]
             figures += [ms(torch.optim.SGD(params, 0.01, momentum=0.9, weight_decay=1e-4, foreach=f)) for f in (False, True)]
-            print(len(params), " ".join(f"{v:.4f}" for v in figures))
+            print(len(params), " ".join(f"{v:.4f}" for f in figures for v in f))
             """;
         string? output = PythonScript.Run(python, script, model, steps, threads);
         if (output is null) return null;
         var values = output.Split(' ');
         var ms = values.Skip(1).Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        return new TorchFigures(int.Parse(values[0], CultureInfo.InvariantCulture), ms[..2], ms[2..]);
+        var timings = Enumerable.Range(0, ms.Length / 2).Select(i => new Timing(ms[2 * i], ms[2 * i + 1])).ToArray();
+        return new TorchFigures(int.Parse(values[0], CultureInfo.InvariantCulture), timings[..2], timings[2..]);
     }
 }
