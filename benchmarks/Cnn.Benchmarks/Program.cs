@@ -7,6 +7,7 @@
 // With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 // With --folder [--images N] [--epochs N] [--size PX]: end to end from a JPEG folder against PyTorch's ImageFolder + DataLoader (FolderBenchmark.cs).
 // With --growth [--counts N,N] [--batches N,N]: epoch time against images and peak memory against batch size (GrowthBenchmark.cs).
+// With --optimizer [--models M,M] [--steps N]: ms per optimizer step (AdamW, SGD momentum) of ours per-tensor, ours fused and PyTorch's torch.optim (OptimizerBenchmark.cs).
 // With --numerics [--model M] [--size PX] [--channels N] [--batch N]: each compute setting's training pass against float64 here (NumericsCheck.cs).
 using Cnn.Backbones.Native;
 using TorchSharp;
@@ -17,6 +18,13 @@ if (args.Contains("--compute"))
     string modes = ArgumentString("--modes") ?? "fp32,fp32cl,bf16,bf16cl,eval-fp32,eval-fp32cl,eval-bf16,eval-bf16cl";
     foreach (var mode in modes.Split(','))
         Cnn.Benchmarks.ComputeComparison.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 112), Argument("--batch", 32), Argument("--steps", 12), mode, Argument("--channels", 3));
+    return;
+}
+if (args.Contains("--optimizer"))
+{
+    TorchRuntime.EnsureLoaded();
+    Cnn.Benchmarks.OptimizerBenchmark.Run((ArgumentString("--models") ?? "resnet18,resnet50").Split(','), Argument("--steps", 10),
+        ArgumentString("--python") ?? "/usr/bin/python3");
     return;
 }
 if (args.Contains("--numerics"))
