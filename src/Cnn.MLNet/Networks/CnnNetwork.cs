@@ -191,13 +191,16 @@ public sealed class CnnNetwork : IDisposable
         using var _ = no_grad();
         lock (_gate)
         {
-            var input = batch.ToTensor();
-            var engine = Engine == CnnInferenceEngine.Auto ? ChooseEngine(input, batch.Count, preLogits) : Engine;
+            Tensor? input = null;
+            var engine = Engine != CnnInferenceEngine.Auto ? Engine
+                : _autoChoices.TryGetValue(preLogits, out var chosen) ? chosen
+                : ChooseEngine(input = batch.ToTensor(), batch.Count, preLogits);
+            // ONNX Runtime reads the batch buffer in place; TorchSharp copies it into a tensor.
             if (engine == CnnInferenceEngine.OnnxRuntime && Engine == CnnInferenceEngine.Auto)
             {
                 try
                 {
-                    return OnnxRuntimeFor(preLogits).Run(input).MoveToOuterDisposeScope();
+                    return OnnxRuntimeFor(preLogits).Run(batch).MoveToOuterDisposeScope();
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -206,9 +209,9 @@ public sealed class CnnNetwork : IDisposable
             }
             else if (engine == CnnInferenceEngine.OnnxRuntime)
             {
-                return OnnxRuntimeFor(preLogits).Run(input).MoveToOuterDisposeScope();
+                return OnnxRuntimeFor(preLogits).Run(batch).MoveToOuterDisposeScope();
             }
-            return TorchSharpForward(input, preLogits).MoveToOuterDisposeScope();
+            return TorchSharpForward(input ?? batch.ToTensor(), preLogits).MoveToOuterDisposeScope();
         }
     }
 

@@ -59,6 +59,15 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
         return tensor(results[0].GetTensorDataAsSpan<float>().ToArray(), results[0].GetTensorTypeAndShape().Shape);
     }
 
+    /// <summary>The outputs for a prepared batch, read in place from its buffer (no tensor made), as a CPU tensor the caller disposes.</summary>
+    public Tensor Run(Data.ImageBatch batch)
+    {
+        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.PixelMemory, batch.Shape);
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, [OnnxExporter.InputName], [value], [_output]);
+        return tensor(results[0].GetTensorDataAsSpan<float>().ToArray(), results[0].GetTensorTypeAndShape().Shape);
+    }
+
     /// <inheritdoc />
     public void Dispose() => _session.Dispose();
 }
