@@ -3,7 +3,7 @@
 // Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--precision float32|auto] [--python PATH]
 // With --compute [--model M] [--channels N] [--modes fp32,bf16cl,eval-bf16cl,...]: img/s of one model per compute setting (ComputeComparison.cs).
 // With --training [--models M,M] [--sizes PX,PX]: training img/s of ours and PyTorch per compute setting (TrainingBenchmark.cs).
-// With --inference [--model M] [--size PX]: inference img/s of ours, ONNX Runtime and PyTorch side by side (InferenceBenchmark.cs).
+// With --inference [--models M,M] [--size PX]: inference img/s of ours, ONNX Runtime and PyTorch side by side (InferenceBenchmark.cs).
 // With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 // With --folder [--images N] [--epochs N] [--size PX]: end to end from a JPEG folder against PyTorch's ImageFolder + DataLoader (FolderBenchmark.cs).
 // With --growth [--counts N,N] [--batches N,N]: epoch time against images and peak memory against batch size (GrowthBenchmark.cs).
@@ -45,7 +45,7 @@ if (args.Contains("--training"))
 if (args.Contains("--inference"))
 {
     TorchRuntime.EnsureLoaded();
-    Cnn.Benchmarks.InferenceBenchmark.Run(ArgumentString("--model") ?? "resnet18", Argument("--size", 224), Argument("--batch", 32), Argument("--steps", 5),
+    Cnn.Benchmarks.InferenceBenchmark.Run((ArgumentString("--models") ?? ArgumentString("--model") ?? "resnet18").Split(','), Argument("--size", 224), Argument("--batch", 32), Argument("--steps", 5),
         ArgumentString("--python") ?? "/usr/bin/python3");
     return;
 }

@@ -43,7 +43,7 @@ public static class CnnCatalog
     public static CnnFeatureEstimator ExtractCnnFeatures(this TransformsCatalog catalog, CnnFeatureOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new CnnFeatureEstimator(options);
+        return new CnnFeatureEstimator(options, CatalogEnvironment.Of(catalog));
     }
 
     /// <summary>Pooled features of <paramref name="architecture"/> with <paramref name="weightsPath"/> into <paramref name="outputColumnName"/>.</summary>

@@ -51,6 +51,8 @@ internal sealed class EvalCommand : ICliCommand
             : DataSources.Folder(folder, cap);
         if (topK > model.ClassNames.Count)
             throw new CliUsageException($"option --topk ({topK}) exceeds the model's {model.ClassNames.Count} classes");
-        return EvaluationReport.Of(model, data, topK).Write(json, plot, stdout, stderr);
+        var report = EvaluationReport.Of(model, data, topK);
+        ComputeOptions.ReportEngine(model.Classifier.Network, stderr);
+        return report.Write(json, plot, stdout, stderr);
     }
 }

@@ -56,6 +56,7 @@ internal sealed class FeaturesCommand : ICliCommand
             using var pipeline = PipelineModel.Load(modelFile);
             pipeline.UseCompute(arguments);
             features = pipeline.Features(samples, batchSize);
+            ComputeOptions.ReportEngine(pipeline.Classifier.Network, stderr);
         }
         else
         {
@@ -63,6 +64,7 @@ internal sealed class FeaturesCommand : ICliCommand
             using var runner = BackboneRunner.Create(name!, weights, numClasses: null, cropPct, imageSize);
             runner.UseCompute(arguments);
             features = runner.Features(samples, batchSize);
+            ComputeOptions.ReportEngine(runner.Network, stderr);
         }
         if (csv)
             stdout.WriteLine(string.Join(',', Enumerable.Range(0, features.FirstOrDefault()?.Length ?? 0).Select(j => $"f{j}").Prepend("file")));

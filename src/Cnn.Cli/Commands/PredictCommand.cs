@@ -70,6 +70,7 @@ internal sealed class PredictCommand : ICliCommand
             var scores = PipelineModel.Scores(scored);
             predictions = files.Select((f, i) => new ImagePrediction(f, scores[i], null)).ToArray();
             labels = pipeline.ClassNames;
+            ComputeOptions.ReportEngine(pipeline.Classifier.Network, stderr);
         }
         else
         {
@@ -80,6 +81,7 @@ internal sealed class PredictCommand : ICliCommand
             labels = labelsPath is null ? runner.Categories : LabelFile.Read(labelsPath, runner.NumClasses);
             var logits = runner.Logits(ImageFiles.ToSamples(files, encoded), batchSize);
             predictions = files.Select((f, i) => new ImagePrediction(f, PredictionWriter.Softmax(logits[i]), logits[i])).ToArray();
+            ComputeOptions.ReportEngine(runner.Network, stderr);
         }
         if (csv) PredictionWriter.WriteCsv(stdout, predictions, labels, top);
         else PredictionWriter.Write(stdout, predictions, labels, top, json);

@@ -65,6 +65,7 @@ internal sealed class BackboneRunner : IDisposable
         {
             if (weightsPath is not null) Load(network.Model, modelName, weightsPath, numClasses);
             network.Model.eval();
+            network.UseEngine(Cnn.MLNet.CnnInferenceEngine.Auto); // --engine's default; ComputeOptions.Apply keeps it unless --engine is given
             var categories = resolved?.Categories is { } names && names.Count == network.Model.NumClasses ? names : null;
             return new BackboneRunner(network, categories);
         }
@@ -91,21 +92,12 @@ internal sealed class BackboneRunner : IDisposable
 
     private float[][] Run(IReadOnlyList<ImageSample> images, int batchSize, bool preLogits) => Rows(_network, images, batchSize, preLogits);
 
-    /// <summary>A network's eval-mode outputs (logits, or pooled features when <paramref name="preLogits"/>), one row per image, in batches.</summary>
-    internal static float[][] Rows(CnnNetwork network, IReadOnlyList<ImageSample> images, int batchSize, bool preLogits)
-    {
-        var rows = new List<float[]>(images.Count);
-        for (int start = 0; start < images.Count; start += batchSize)
-        {
-            var batch = images.Skip(start).Take(batchSize).ToArray();
-            using var output = network.Forward(batch, preLogits);
-            int width = (int)output.shape[1];
-            var values = output.data<float>().ToArray();
-            for (int i = 0; i < batch.Length; i++)
-                rows.Add(values.AsSpan(i * width, width).ToArray());
-        }
-        return rows.ToArray();
-    }
+    /// <summary>
+    /// A network's eval-mode outputs (logits, or pooled features when <paramref name="preLogits"/>), one row per image, in
+    /// batches, batch k + 1 decoded while batch k runs (<see cref="CnnNetwork.ForwardAll"/>).
+    /// </summary>
+    internal static float[][] Rows(CnnNetwork network, IReadOnlyList<ImageSample> images, int batchSize, bool preLogits) =>
+        network.ForwardAll(images, batchSize, preLogits);
 
     private static void Load(Backbone model, string modelName, string path, int? numClasses)
     {

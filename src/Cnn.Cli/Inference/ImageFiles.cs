@@ -33,25 +33,41 @@ internal static class ImageFiles
     }
 
     /// <summary>
-    /// Reads and test-decodes every file, so that a missing, unreadable or non-image file fails with one line naming it
-    /// (<see cref="ImageDecodeException"/>) before a model is built; returns the encoded bytes.
+    /// Reads and test-decodes every file (in parallel), so that a missing, unreadable or non-image file fails with one line
+    /// naming it (<see cref="ImageDecodeException"/>; the first such file in path order) before a model is built; returns the
+    /// encoded bytes.
     /// </summary>
     public static IReadOnlyList<byte[]> ReadAll(IReadOnlyList<string> paths)
     {
-        var result = new List<byte[]>(paths.Count);
-        var scratch = new DecodedImage();
-        foreach (string path in paths)
+        var result = new byte[paths.Count][];
+        var failures = new ImageDecodeException?[paths.Count];
+        try
         {
-            byte[] bytes;
-            try { bytes = File.ReadAllBytes(path); }
-            catch (FileNotFoundException ex) { throw new ImageDecodeException(path, "the file does not exist.", ex); }
-            catch (DirectoryNotFoundException ex) { throw new ImageDecodeException(path, "the folder does not exist.", ex); }
-            catch (UnauthorizedAccessException ex) { throw new ImageDecodeException(path, "access denied: " + ex.Message, ex); }
-            catch (IOException ex) { throw new ImageDecodeException(path, "the file cannot be read: " + ex.Message, ex); }
-            ImageDecoder.Decode(bytes, 3, path, into: scratch);
-            result.Add(bytes);
+            Parallel.For(0, paths.Count, () => new DecodedImage(), (i, _, scratch) =>
+            {
+                try { result[i] = Read(paths[i], scratch); }
+                catch (ImageDecodeException ex) { failures[i] = ex; }
+                return scratch;
+            }, _ => { });
         }
+        catch (AggregateException ex)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.Flatten().InnerExceptions[0]).Throw();
+        }
+        if (Array.Find(failures, f => f is not null) is { } first) throw first;
         return result;
+    }
+
+    private static byte[] Read(string path, DecodedImage scratch)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (FileNotFoundException ex) { throw new ImageDecodeException(path, "the file does not exist.", ex); }
+        catch (DirectoryNotFoundException ex) { throw new ImageDecodeException(path, "the folder does not exist.", ex); }
+        catch (UnauthorizedAccessException ex) { throw new ImageDecodeException(path, "access denied: " + ex.Message, ex); }
+        catch (IOException ex) { throw new ImageDecodeException(path, "the file cannot be read: " + ex.Message, ex); }
+        ImageDecoder.Decode(bytes, 3, path, into: scratch);
+        return bytes;
     }
 
     /// <summary>Samples for the batcher (label 0, named by their path) after <see cref="ReadAll"/> has checked them.</summary>

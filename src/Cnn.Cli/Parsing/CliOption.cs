@@ -78,7 +78,8 @@ public static class CommonOptions
 /// <summary>
 /// <c>--precision</c>, <c>--memory-format</c> and <c>--engine</c>: how a network computes, on every verb that runs one. The
 /// training verbs (train, distill) compute as auto picks (bfloat16 and channels-last where they measured faster), the inference
-/// verbs (predict, eval, features) in float32 contiguous, the arithmetic and layout every parity test checks.
+/// verbs (predict, eval, features) in float32 contiguous, the arithmetic and layout every parity test checks, with the engine
+/// auto picks (the faster of TorchSharp and ONNX Runtime, measured on the first batch of at least 8 images; both float32).
 /// </summary>
 public static class ComputeOptions
 {
@@ -87,7 +88,7 @@ public static class ComputeOptions
     [
         Describe(PrecisionOption, "float32, or what the model file stores"),
         Describe(MemoryFormatOption, "contiguous, or what the model file stores"),
-        Describe(EngineOption, "torch"),
+        Describe(EngineOption, "auto, or what the model file stores"),
     ];
 
     private static DeclaredOption PrecisionOption => DeclaredOption.Named(typeof(Cnn.MLNet.CnnFitOptions), "--precision");
@@ -103,9 +104,9 @@ public static class ComputeOptions
     public static Cnn.MLNet.CnnPrecision Precision(CliArguments arguments) =>
         arguments.String("--precision") is { } text ? (Cnn.MLNet.CnnPrecision)PrecisionOption.Parse(text) : Cnn.MLNet.CnnPrecision.Float32;
 
-    /// <summary>The parsed <c>--engine</c>; without it TorchSharp.</summary>
+    /// <summary>The parsed <c>--engine</c>; without it Auto.</summary>
     public static Cnn.MLNet.CnnInferenceEngine Engine(CliArguments arguments) =>
-        arguments.String("--engine") is { } text ? (Cnn.MLNet.CnnInferenceEngine)EngineOption.Parse(text) : Cnn.MLNet.CnnInferenceEngine.TorchSharp;
+        arguments.String("--engine") is { } text ? (Cnn.MLNet.CnnInferenceEngine)EngineOption.Parse(text) : Cnn.MLNet.CnnInferenceEngine.Auto;
 
     /// <summary>The parsed <c>--memory-format</c>; without it contiguous.</summary>
     public static Cnn.MLNet.CnnMemoryFormat MemoryFormat(CliArguments arguments) =>
@@ -124,7 +125,7 @@ public static class ComputeOptions
     /// <summary>
     /// Sets how an inference verb's <paramref name="network"/> computes from <c>--precision</c>, <c>--memory-format</c> and
     /// <c>--engine</c>; an option not given keeps the network's own setting (a model file's stored inference settings, float32
-    /// contiguous for a bare backbone). <c>--engine onnxruntime</c> alone computes in float32, the only arithmetic it has.
+    /// contiguous with the Auto engine for a bare backbone). <c>--engine onnxruntime</c> alone computes in float32, the only arithmetic it has.
     /// </summary>
     internal static void Apply(Cnn.MLNet.Networks.CnnNetwork network, CliArguments arguments)
     {
@@ -134,5 +135,12 @@ public static class ComputeOptions
             : network.Precision;
         network.UseCompute(precision, arguments.String("--memory-format") is null ? network.MemoryFormat : MemoryFormat(arguments));
         network.UseEngine(engine);
+    }
+
+    /// <summary>Prints on stderr what the Auto engine chose and the rates it measured, once it has chosen (a pass of at least 8 images).</summary>
+    internal static void ReportEngine(Cnn.MLNet.Networks.CnnNetwork network, TextWriter stderr)
+    {
+        if (network.Engine == Cnn.MLNet.CnnInferenceEngine.Auto && network.AutoChoice is not null)
+            stderr.WriteLine($"cnn: inference engine {network.EngineDescription}");
     }
 }

@@ -23,7 +23,7 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     {
         Network = network;
         Labels = labels;
-        _mapping = new ClassifierMapping(Labels, Probabilities, imageColumn, scoreColumn, predictedLabelColumn, batchSize);
+        _mapping = new ClassifierMapping(Labels, Probabilities, imageColumn, scoreColumn, predictedLabelColumn, batchSize, network.PrepareBatch, Probabilities);
     }
 
     /// <summary>The trained network: its backbone (<see cref="CnnNetwork.Model"/>), spec, and how it computes.</summary>
@@ -75,7 +75,14 @@ public sealed class CnnClassifierTransformer : ITransformer, IPersistentTransfor
     /// <summary>Class probabilities of a batch of images, [N, classes].</summary>
     internal float[] Probabilities(IReadOnlyList<ImageSample> images)
     {
-        using var logits = Network.Forward(images);
+        using var batch = Network.PrepareBatch(images);
+        return Probabilities(batch);
+    }
+
+    /// <summary>Class probabilities of a prepared batch (<see cref="CnnNetwork.PrepareBatch"/>), [N, classes].</summary>
+    internal float[] Probabilities(ImageBatch batch)
+    {
+        using var logits = Network.ForwardBatch(batch);
         using var probabilities = logits.softmax(1);
         return probabilities.data<float>().ToArray();
     }

@@ -64,6 +64,7 @@ public sealed class CnnEstimator : IEstimator<CnnClassifierTransformer>
 
         // The network first: a weights file that does not fit, or a freeze stage the model lacks, fails before any data is read.
         var network = BuildNetwork(labels);
+        network.Log = _environment as IChannelProvider;
         try
         {
             var (train, validation) = ReadData(input, labels, token);

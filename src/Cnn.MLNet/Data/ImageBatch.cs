@@ -54,6 +54,9 @@ internal sealed class ImageBatch : IDisposable, Training.ITrainingBatch
     /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
     public ReadOnlySpan<float> Pixels => Buffers.Pixels.AsSpan(0, Count * Channels * Height * Width);
 
+    /// <summary>The pixels as memory, for consumers that read them in place (ONNX Runtime pins them for a run).</summary>
+    internal Memory<float> PixelMemory => Buffers.Pixels.AsMemory(0, Count * Channels * Height * Width);
+
     /// <summary>The class index of each image.</summary>
     public ReadOnlySpan<long> Labels => Buffers.Labels.AsSpan(0, Count);
 

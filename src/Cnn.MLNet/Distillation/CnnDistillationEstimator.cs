@@ -87,6 +87,7 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
             $"{(o.PseudoLabels && labelled < train.Count ? " with teacher pseudo-labels" : "")}), validating on {validation.Count}; T = {o.Temperature}, alpha = {o.Alpha}, {o.Epochs} epochs of batch {o.BatchSize}.");
 
         var student = NetworkBuilder.Build(o.StudentSpec(Teacher), NetworkBuilder.ResolveDevice(o.Device), o.Seed);
+        student.Log = _environment as IChannelProvider;
         var teacherModel = Teacher.Network.Model;
         bool teacherWasTraining = teacherModel.training;
         try

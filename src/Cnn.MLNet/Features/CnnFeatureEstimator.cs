@@ -13,12 +13,15 @@ namespace Cnn.MLNet.Features;
 /// </summary>
 public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
 {
-    internal CnnFeatureEstimator(CnnFeatureOptions options)
+    private readonly Microsoft.ML.Runtime.IHostEnvironment? _environment;
+
+    internal CnnFeatureEstimator(CnnFeatureOptions options, Microsoft.ML.Runtime.IHostEnvironment? environment = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ModelRegistry.Get(options.Architecture);
         options.Validate();
         Options = options;
+        _environment = environment;
     }
 
     /// <summary>The extractor's options.</summary>
@@ -41,12 +44,13 @@ public sealed class CnnFeatureEstimator : IEstimator<CnnFeatureTransformer>
     {
         ArgumentNullException.ThrowIfNull(input);
         ImageColumns.Find(input.Schema, Options.ImageColumnName);
-        return Create(Options);
+        return Create(Options, _environment);
     }
 
-    internal static CnnFeatureTransformer Create(CnnFeatureOptions o)
+    internal static CnnFeatureTransformer Create(CnnFeatureOptions o, Microsoft.ML.Runtime.IHostEnvironment? environment = null)
     {
         var network = NetworkBuilder.Build(o.ToNetworkSpec(), NetworkBuilder.ResolveDevice(o.Device));
+        network.Log = environment;
         try
         {
             network.UseCompute(o.Precision, o.MemoryFormat, o.Engine);

@@ -51,10 +51,12 @@ public sealed class CnnFeatureOptions
     public CnnMemoryFormat MemoryFormat { get; set; } = CnnMemoryFormat.Contiguous;
 
     /// <summary>
-    /// What runs the network: <see cref="CnnInferenceEngine.TorchSharp"/> (default) or <see cref="CnnInferenceEngine.OnnxRuntime"/>
-    /// (float32 on the CPU, pooled features only: stage maps need TorchSharp).
+    /// What runs the network. Default <see cref="CnnInferenceEngine.Auto"/>: on the CPU in float32, the faster of TorchSharp and
+    /// ONNX Runtime as measured on the first batch of at least 8 images (logged to the <c>MLContext</c>), else TorchSharp; stage maps
+    /// always come from TorchSharp. <see cref="CnnInferenceEngine.TorchSharp"/> or <see cref="CnnInferenceEngine.OnnxRuntime"/>
+    /// (float32 on the CPU, pooled features only) fix the engine.
     /// </summary>
-    public CnnInferenceEngine Engine { get; set; } = CnnInferenceEngine.TorchSharp;
+    public CnnInferenceEngine Engine { get; set; } = CnnInferenceEngine.Auto;
 
     /// <summary>The network these options build.</summary>
     /// <exception cref="ArgumentException">Unknown architecture or invalid model or preprocessing options.</exception>

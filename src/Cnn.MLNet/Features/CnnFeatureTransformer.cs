@@ -130,10 +130,15 @@ public sealed class CnnFeatureTransformer : ITransformer, IPersistentTransformer
             return owner.StageIndices.Select(i => stages[i].shape[1..]).ToArray();
         }
 
-        public void Map(IReadOnlyList<ImageSample> images, float[][] outputs)
+        public IDisposable? Prepare(IReadOnlyList<ImageSample> images) => _owner.Network.PrepareBatch(images);
+
+        public void Map(IReadOnlyList<ImageSample> images, float[][] outputs) => Map(images, null, outputs);
+
+        public void Map(IReadOnlyList<ImageSample> images, IDisposable? prepared, float[][] outputs)
         {
             var network = _owner.Network;
-            using var batch = network.PrepareBatch(images);
+            using var owned = prepared is ImageBatch ? null : network.PrepareBatch(images);
+            var batch = owned ?? (ImageBatch)prepared!;
             if (_owner.StageIndices.Count == 0)
             {
                 using var pooledOnly = network.ForwardBatch(batch, preLogits: true);

@@ -18,7 +18,8 @@ internal static class BatchMappedSchema
 
 /// <summary>
 /// A lazy data view that adds a <see cref="IBatchMapping"/>'s columns to its input. Rows are mapped in batches: a second
-/// cursor over the input reads the image column ahead, one forward pass serves a whole batch.
+/// cursor over the input reads the image column ahead, one forward pass serves a whole batch, and while it runs the next
+/// batch is read and prepared (<see cref="IBatchMapping.Prepare"/>: decoded and preprocessed) on a background task.
 /// </summary>
 internal sealed class BatchMappedDataView : IDataView
 {
@@ -64,6 +65,10 @@ internal sealed class BatchMappedDataView : IDataView
         private long _row = -1;
         private long _batchStart;
         private int _batchCount;
+        private Task<IDisposable?>? _next; // the batch after the current one, being prepared
+        private List<Cnn.MLNet.Data.ImageSample>? _nextImages;
+        private long _nextStart;
+        private int _nextCount;
 
         public Cursor(BatchMappedDataView view, DataViewRowCursor main, HashSet<int> active, bool anyOutput)
         {
@@ -120,31 +125,95 @@ internal sealed class BatchMappedDataView : IDataView
                 throw new InvalidOperationException("The cursor is not on a row: call MoveNext first.");
             if (_row >= _batchStart && _row < _batchStart + _batchCount)
                 return;
-            // Skip rows whose outputs were never asked for, then read one batch starting at the current row.
-            while (_aheadRow < _row - 1)
+            List<Cnn.MLNet.Data.ImageSample> images;
+            long start;
+            IDisposable? prepared = null;
+            if (_next is not null && _row < _nextStart + _nextCount)
             {
-                if (!_ahead!.MoveNext()) throw new InvalidOperationException("The input data ended early while reading ahead.");
-                _aheadRow++;
+                // The batch read and prepared while the previous one was mapped holds this row.
+                (images, start) = (_nextImages!, _nextStart);
+                var pending = _next;
+                _next = null;
+                prepared = pending.GetAwaiter().GetResult();
             }
-            var images = new List<Cnn.MLNet.Data.ImageSample>(_view._mapping.BatchSize);
+            else
             {
-                while (images.Count < _view._mapping.BatchSize && _ahead!.MoveNext())
+                DiscardNext();
+                // Skip rows whose outputs were never asked for, then read one batch starting at the current row.
+                while (_aheadRow < _row - 1)
                 {
+                    if (!_ahead!.MoveNext()) throw new InvalidOperationException("The input data ended early while reading ahead.");
                     _aheadRow++;
-                    images.Add(_readAhead!(0));
                 }
-                _batchStart = _row;
+                images = ReadBatch();
+                start = _row;
+            }
+            try
+            {
+                _batchStart = start;
                 _batchCount = images.Count;
                 if (_batchCount == 0)
                     throw new InvalidOperationException("The input data ended early while reading ahead.");
-                _view._mapping.Map(images, _outputs);
+                if (_batchCount == _view._mapping.BatchSize) PrepareNext(start + _batchCount);
+                _view._mapping.Map(images, prepared, _outputs);
             }
+            finally
+            {
+                prepared?.Dispose();
+            }
+        }
+
+        private List<Cnn.MLNet.Data.ImageSample> ReadBatch()
+        {
+            var images = new List<Cnn.MLNet.Data.ImageSample>(_view._mapping.BatchSize);
+            while (images.Count < _view._mapping.BatchSize && _ahead!.MoveNext())
+            {
+                _aheadRow++;
+                images.Add(_readAhead!(0));
+            }
+            return images;
+        }
+
+        /// <summary>
+        /// Reads the batch that starts at row <paramref name="start"/> (here: the input cursor is not thread-safe) and prepares it
+        /// on a background task while the current batch is mapped.
+        /// </summary>
+        private void PrepareNext(long start)
+        {
+            List<Cnn.MLNet.Data.ImageSample> images;
+            try
+            {
+                images = ReadBatch();
+            }
+            catch (Exception ex)
+            {
+                // A row of the next batch cannot be read: its rows report that when asked for, as they would without reading ahead.
+                (_nextImages, _nextStart, _nextCount) = ([], start, _view._mapping.BatchSize);
+                _next = Task.FromException<IDisposable?>(ex);
+                return;
+            }
+            if (images.Count == 0) return;
+            var mapping = _view._mapping;
+            (_nextImages, _nextStart, _nextCount) = (images, start, images.Count);
+            _next = Task.Run(() => mapping.Prepare(images));
+        }
+
+        /// <summary>Drops a batch prepared ahead that no row asked for; its error, if it failed, no longer matters.</summary>
+        private void DiscardNext()
+        {
+            if (_next is null) return;
+            try { _next.GetAwaiter().GetResult()?.Dispose(); }
+            catch (Exception) { /* abandoned */ }
+            _next = null;
+            _nextImages = null;
+            _nextCount = 0;
         }
 
         protected override void Dispose(bool disposing)
         {
             if (disposing)
             {
+                DiscardNext();
                 _main.Dispose();
                 _ahead?.Dispose();
                 _ahead = null;

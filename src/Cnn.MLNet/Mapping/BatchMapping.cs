@@ -34,6 +34,15 @@ internal interface IBatchMapping
     /// </summary>
     void Map(IReadOnlyList<Cnn.MLNet.Data.ImageSample> images, float[][] outputs);
 
+    /// <summary>
+    /// The part of mapping <paramref name="images"/> that can run ahead on another thread while the previous batch is mapped
+    /// (decoding and preprocessing into a batch buffer), or null when the mapping has none. Thread-safe.
+    /// </summary>
+    IDisposable? Prepare(IReadOnlyList<Cnn.MLNet.Data.ImageSample> images) => null;
+
+    /// <summary>As <see cref="Map(IReadOnlyList{Cnn.MLNet.Data.ImageSample}, float[][])"/>, with what <see cref="Prepare"/> made for these images.</summary>
+    void Map(IReadOnlyList<Cnn.MLNet.Data.ImageSample> images, IDisposable? prepared, float[][] outputs) => Map(images, outputs);
+
     /// <summary>Checks the input schema; throws <see cref="ArgumentOutOfRangeException"/> with an actionable message if the image column is missing or not an image.</summary>
     void CheckInput(DataViewSchema schema);
 }

@@ -84,7 +84,7 @@ public static class ImageColumns
                     getter(ref buffer);
                     if (buffer.Length == 0)
                         throw new ImageDecodeException(Where(), "the image bytes are empty");
-                    return ImageSample.FromEncoded(buffer.DenseValues().ToArray(), label, Where());
+                    return ImageSample.FromEncoded(buffer.IsDense ? buffer.GetValues().ToArray() : buffer.DenseValues().ToArray(), label, Where());
                 };
             }
             default:

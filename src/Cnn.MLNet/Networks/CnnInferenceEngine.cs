@@ -12,4 +12,15 @@ public enum CnnInferenceEngine
     /// at ONNX Runtime's speed (fused convolutions, its own blocked layouts). The export is a snapshot of the weights at that moment.
     /// </summary>
     OnnxRuntime,
+
+    /// <summary>
+    /// The faster of the two on this machine, measured: on the CPU in float32, the first pass of a batch of at least
+    /// 8 images times TorchSharp (folded, as configured) and ONNX Runtime on the network's
+    /// own export on that very batch (a warm-up and two timed runs each) and keeps the faster; the choice is cached for the
+    /// process (per architecture, input size, batch size and thread count) and logged with both rates
+    /// (<see cref="Networks.CnnNetwork.EngineDescription"/>). Everywhere else (a reduced precision, CUDA, smaller batches, stage
+    /// maps) it is TorchSharp, as it is when the export or its session fails. Either way the outputs are the float32 network's within
+    /// float32 rounding.
+    /// </summary>
+    Auto,
 }

@@ -36,13 +36,17 @@ internal static class ComputeSelection
             throw new ArgumentException($"{owner}.{option} = Float16 needs a CUDA device: CPU kernels for float16 are slow or missing. On the CPU use BFloat16 (or Auto, which picks it where the CPU has native bfloat16).");
     }
 
-    /// <summary>Throws unless <paramref name="engine"/> is defined and, for ONNX Runtime, the precision is float32 (or Auto, which then resolves to it) and the device not CUDA.</summary>
+    /// <summary>
+    /// Throws unless <paramref name="engine"/> is defined and, for ONNX Runtime, the precision is float32 (or Auto, which then
+    /// resolves to it) and the device not CUDA. <see cref="CnnInferenceEngine.Auto"/> goes with any precision and device (it is
+    /// TorchSharp wherever ONNX Runtime cannot run).
+    /// </summary>
     /// <exception cref="ArgumentException">The combination cannot run.</exception>
     public static void ValidateEngine(CnnInferenceEngine engine, CnnPrecision precision, CnnDevice device, string owner, string option = "Precision")
     {
         string name = owner == nameof(Features.CnnFeatureOptions) ? "Engine" : "InferenceEngine";
         if (!Enum.IsDefined(engine))
-            throw new ArgumentException($"{owner}.{name} must be TorchSharp or OnnxRuntime; got {engine}.");
+            throw new ArgumentException($"{owner}.{name} must be Auto, TorchSharp or OnnxRuntime; got {engine}.");
         if (engine != CnnInferenceEngine.OnnxRuntime) return;
         if (precision is not (CnnPrecision.Float32 or CnnPrecision.Auto))
             throw new ArgumentException($"{owner}.{name} = OnnxRuntime computes in float32; {owner}.{option} is {precision}. Set {option} = Float32 (--precision float32), or use the TorchSharp engine for mixed precision.");

@@ -46,7 +46,23 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
     public Tensor Run(Tensor input)
     {
         using var cpu = input.to(ScalarType.Float32).cpu().contiguous();
-        using var value = OrtValue.CreateTensorValueFromMemory(cpu.data<float>().ToArray(), cpu.shape);
+        // ONNX Runtime reads the tensor's own native memory (no copy; it does not move, and the tensor outlives the run).
+        var bytes = cpu.bytes;
+        IntPtr data;
+        unsafe
+        {
+            fixed (byte* pointer = bytes) data = (IntPtr)pointer;
+        }
+        using var value = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, cpu.shape, data, bytes.Length);
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, [OnnxExporter.InputName], [value], [_output]);
+        return tensor(results[0].GetTensorDataAsSpan<float>().ToArray(), results[0].GetTensorTypeAndShape().Shape);
+    }
+
+    /// <summary>The outputs for a prepared batch, read in place from its buffer (no tensor made), as a CPU tensor the caller disposes.</summary>
+    public Tensor Run(Data.ImageBatch batch)
+    {
+        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.PixelMemory, batch.Shape);
         using var runOptions = new RunOptions();
         using var results = _session.Run(runOptions, [OnnxExporter.InputName], [value], [_output]);
         return tensor(results[0].GetTensorDataAsSpan<float>().ToArray(), results[0].GetTensorTypeAndShape().Shape);

@@ -100,11 +100,12 @@ public abstract class CnnFitOptions
 
     /// <summary>
     /// What runs the no-grad inference passes: the bottleneck cache's one pass over the images and the trained model's
-    /// predictions. Default <see cref="CnnInferenceEngine.TorchSharp"/>; <see cref="CnnInferenceEngine.OnnxRuntime"/> needs
-    /// float32 on the CPU. Training itself always runs in TorchSharp.
+    /// predictions. Default <see cref="CnnInferenceEngine.Auto"/>: on the CPU in float32, the faster of TorchSharp and ONNX Runtime
+    /// as measured on the first pass of at least 8 images (logged), else TorchSharp; <see cref="CnnInferenceEngine.OnnxRuntime"/>
+    /// needs float32 on the CPU. Stored in the model file. Training itself always runs in TorchSharp.
     /// </summary>
-    [CommandLineOption("--engine", HelpText = "what runs inference (predictions, features, the bottleneck cache): torch, or onnxruntime (the network's own ONNX export, float32 on the CPU)", Values = "torch,torchsharp=TorchSharp|onnxruntime,ort")]
-    public CnnInferenceEngine InferenceEngine { get; set; } = CnnInferenceEngine.TorchSharp;
+    [CommandLineOption("--engine", HelpText = "what runs inference (predictions, features, the bottleneck cache): auto (on the CPU in float32, the faster of torch and onnxruntime, measured on the first batch of at least 8 images; else torch), torch, or onnxruntime (the network's own ONNX export, float32 on the CPU)", Values = "auto|torch,torchsharp=TorchSharp|onnxruntime,ort")]
+    public CnnInferenceEngine InferenceEngine { get; set; } = CnnInferenceEngine.Auto;
 
     /// <summary>Seed for weight initialisation, shuffling, augmentation and any validation split. Default 0.</summary>
     [CommandLineOption("--seed", HelpText = "seed of initialisation, shuffling, augmentation and the split")]

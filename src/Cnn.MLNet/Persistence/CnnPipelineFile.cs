@@ -156,6 +156,16 @@ public static partial class CnnPipelineFile
             foreach (var loaded in transformers) (loaded as IDisposable)?.Dispose();
             throw;
         }
+        foreach (var transformer in transformers)
+        {
+            var network = transformer switch
+            {
+                Scoring.CnnClassifierTransformer classifier => classifier.Network,
+                Features.CnnFeatureTransformer features => features.Network,
+                _ => null,
+            };
+            if (network is not null) network.Log = mlContext; // Auto's engine choice goes to this context's log
+        }
         return new TransformerChain<ITransformer>(transformers.ToArray());
     }
 

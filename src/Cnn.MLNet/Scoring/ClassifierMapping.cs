@@ -15,6 +15,8 @@ internal sealed class ClassifierMapping : IBatchMapping
 {
     private readonly LabelKeys _labels;
     private readonly Func<IReadOnlyList<ImageSample>, float[]> _probabilities;
+    private readonly Func<IReadOnlyList<ImageSample>, ImageBatch>? _prepare;
+    private readonly Func<ImageBatch, float[]>? _preparedProbabilities;
 
     /// <param name="labels">The classes, in output order.</param>
     /// <param name="probabilities">Row-major probabilities [images × classes] of a batch of images.</param>
@@ -22,11 +24,15 @@ internal sealed class ClassifierMapping : IBatchMapping
     /// <param name="scoreColumn">The probabilities column.</param>
     /// <param name="predictedLabelColumn">The predicted key column.</param>
     /// <param name="batchSize">Images per batch.</param>
+    /// <param name="prepare">Decodes and preprocesses a batch ahead (<see cref="IBatchMapping.Prepare"/>), or null.</param>
+    /// <param name="preparedProbabilities">Probabilities of a batch <paramref name="prepare"/> made, or null.</param>
     public ClassifierMapping(LabelKeys labels, Func<IReadOnlyList<ImageSample>, float[]> probabilities, string imageColumn, string scoreColumn,
-        string predictedLabelColumn, int batchSize)
+        string predictedLabelColumn, int batchSize, Func<IReadOnlyList<ImageSample>, ImageBatch>? prepare = null, Func<ImageBatch, float[]>? preparedProbabilities = null)
     {
         _labels = labels;
         _probabilities = probabilities;
+        _prepare = prepare;
+        _preparedProbabilities = preparedProbabilities;
         InputColumnName = imageColumn;
         ScoreColumn = scoreColumn;
         PredictedLabelColumn = predictedLabelColumn;
@@ -50,10 +56,14 @@ internal sealed class ClassifierMapping : IBatchMapping
 
     public void CheckInput(DataViewSchema schema) => ImageColumns.Find(schema, InputColumnName);
 
-    public void Map(IReadOnlyList<ImageSample> images, float[][] outputs)
+    public IDisposable? Prepare(IReadOnlyList<ImageSample> images) => _prepare?.Invoke(images);
+
+    public void Map(IReadOnlyList<ImageSample> images, float[][] outputs) => Map(images, null, outputs);
+
+    public void Map(IReadOnlyList<ImageSample> images, IDisposable? prepared, float[][] outputs)
     {
         int classes = _labels.Count;
-        var probabilities = _probabilities(images);
+        var probabilities = prepared is ImageBatch batch && _preparedProbabilities is not null ? _preparedProbabilities(batch) : _probabilities(images);
         probabilities.AsSpan().CopyTo(outputs[0]);
         for (int i = 0; i < images.Count; i++)
         {

@@ -117,7 +117,7 @@ public sealed class PredictFeaturesCommandTests
         random.NextBytes(pixels);
         string image = _dir!.File("exact224.png");
         File.WriteAllBytes(image, ImageEncoder.EncodePng(pixels, 224, 224, 3));
-        var line = CliHost.JsonLines(CliHost.Succeed("predict", "--model", "resnet18", "--weights", Weights, "--crop-pct", "1", "--json", image)).Single();
+        var line = CliHost.JsonLines(CliHost.Succeed("predict", "--model", "resnet18", "--weights", Weights, "--crop-pct", "1", "--engine", "torch", "--json", image)).Single();
         var logits = CliHost.Floats(line.GetProperty("logits"));
 
         // The same pixels, normalised by hand (ToTensor + Normalize in float32), straight into the model.
@@ -149,10 +149,39 @@ public sealed class PredictFeaturesCommandTests
             CliHost.AssertClose(Reference(name, "logits"), CliHost.Floats(logits[i].GetProperty("logits")), 1e-4, name + " logits (ONNX Runtime)");
             CliHost.AssertClose(Reference(name, "features"), CliHost.Floats(features[i].GetProperty("features")), 1e-4, name + " features (ONNX Runtime)");
         }
-        StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model", "resnet18", "--engine", "tensorrt", images[0]), "--engine must be torch or onnxruntime");
+        StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model", "resnet18", "--engine", "tensorrt", images[0]), "--engine must be auto, torch or onnxruntime");
         string mixed = CliHost.FailOneLine(2, "features", "--model", "resnet18", "--weights", Weights, "--engine", "onnxruntime", "--precision", "bfloat16", images[0]);
         StringAssert.Contains(mixed, "float32");
         Assert.IsFalse(mixed.Contains("(Parameter", StringComparison.Ordinal), mixed);
+    }
+
+    /// <summary>
+    /// A folder runs batched, batch k + 1 decoded while batch k runs: the rows come out in the folder's path order with each
+    /// image's own logits (against one image per pass), a last partial batch included.
+    /// </summary>
+    [TestMethod]
+    public void AFolderIsPredictedInBatchesInPathOrder()
+    {
+        using var folder = new TempDirectory();
+        var random = new Random(7);
+        for (int i = 0; i < 7; i++)
+        {
+            int width = 48 + 8 * i, height = 40;
+            var pixels = new byte[width * height * 3];
+            random.NextBytes(pixels);
+            File.WriteAllBytes(folder.File($"image{6 - i}.png"), Cnn.MLNet.Imaging.ImageEncoder.EncodePng(pixels, width, height, 3));
+        }
+        string[] Run(int batch) => CliHost.Succeed("predict", "--model", "resnet18", "--weights", Weights, "--engine", "torch", "--image-size", "64",
+            "--batch-size", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", folder.Path).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var batched = CliHost.JsonLines(string.Join('\n', Run(3)));
+        var single = CliHost.JsonLines(string.Join('\n', Run(1)));
+        Assert.AreEqual(7, batched.Count);
+        for (int i = 0; i < 7; i++)
+        {
+            Assert.AreEqual(folder.File($"image{i}.png"), batched[i].GetProperty("file").GetString(), "ordinal path order");
+            Assert.AreEqual(single[i].GetProperty("file").GetString(), batched[i].GetProperty("file").GetString());
+            CliHost.AssertClose(CliHost.Floats(single[i].GetProperty("logits")), CliHost.Floats(batched[i].GetProperty("logits")), 1e-5, $"row {i}");
+        }
     }
 
     [TestMethod]

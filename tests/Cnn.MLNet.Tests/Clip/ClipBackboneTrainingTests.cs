@@ -139,6 +139,7 @@ public sealed class ClipBackboneTrainingTests
         Device = CnnDevice.Cpu,
         Precision = CnnPrecision.Float32,
         MemoryFormat = CnnMemoryFormat.Contiguous,
+        InferenceEngine = CnnInferenceEngine.TorchSharp,
         EpochCompleted = epochCompleted,
     };
 }

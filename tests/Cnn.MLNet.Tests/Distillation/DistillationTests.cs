@@ -24,7 +24,7 @@ public sealed partial class DistillationTests
         var options = new CnnTrainerOptions
         {
             Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 6, BatchSize = 16, LearningRate = 2e-3, Augment = false, Seed = 3,
-            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
         };
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.ResNet18(options));
         return (pipeline.Fit(train), train);
@@ -35,7 +35,7 @@ public sealed partial class DistillationTests
     private static CnnDistillationOptions StudentOptions(int epochs) => new()
     {
         Epochs = epochs, BatchSize = 16, LearningRate = 3e-3, Augment = false, Temperature = 4, Alpha = 0.5, Seed = 5,
-        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
     };
 
     /// <summary>The teacher's 50 training images with their labels, then 50 other images with an empty label (= unlabelled).</summary>

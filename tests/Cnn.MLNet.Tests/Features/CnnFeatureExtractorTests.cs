@@ -150,7 +150,7 @@ public sealed class CnnFeatureExtractorTests
         var train = FashionMnistFixture.View(ml, train: true, perClass: 30, classes: 4);
         var test = FashionMnistFixture.View(ml, train: false, perClass: 15, classes: 4);
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0 }))
+            .Append(ml.Transforms.ExtractCnnFeatures(new CnnFeatureOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Engine = CnnInferenceEngine.TorchSharp }))
             .Append(ml.Transforms.NormalizeMinMax("Features"))
             .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features", maximumNumberOfIterations: 30))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));

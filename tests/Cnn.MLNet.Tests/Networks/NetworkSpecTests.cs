@@ -27,7 +27,7 @@ public sealed class NetworkSpecTests
         var options = new CnnTrainerOptions
         {
             Model = Unusual, Mean = [0.3f], Std = [0.4f], CropPct = 1.0, Epochs = 1, BatchSize = 6, Augment = false, Seed = 2,
-            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
         };
         var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.ResNet18(options)).Fit(raw);
         return (model, raw, ml);

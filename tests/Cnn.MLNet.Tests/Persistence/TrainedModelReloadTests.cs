@@ -38,6 +38,7 @@ public sealed class TrainedModelReloadTests
         Seed = 11,
         Precision = precision,
         MemoryFormat = format,
+        InferenceEngine = CnnInferenceEngine.TorchSharp,
     };
 
     [TestMethod]

@@ -18,7 +18,7 @@ public sealed class ConcurrencyAndMemoryTests
     {
         var ml = new MLContext(seed: 1);
         var raw = FashionMnistFixture.View(ml, train: true, perClass: 3, classes: 10);
-        var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 1, BatchSize = 10, Augment = false, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous };
+        var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 1, BatchSize = 10, Augment = false, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp };
         var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(CnnTrainer.LeNet5(options)).Fit(raw);
         return (model, ml.Data.CreateEnumerable<EncodedImageRow>(raw, reuseRowObject: false).ToList(), raw, ml);
     }

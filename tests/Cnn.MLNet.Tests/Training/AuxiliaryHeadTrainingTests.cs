@@ -18,7 +18,7 @@ public sealed class AuxiliaryHeadTrainingTests
         var options = new CnnTrainerOptions
         {
             ImageColumnName = "Image", Model = new() { ImageSize = 64, AuxLogits = true, AuxLossWeight = 0.3 }, CropPct = 1.0, Epochs = 1, BatchSize = 8,
-            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
             Augment = false, Seed = 5, EpochCompleted = m => losses.Add(m.TrainLoss),
         };
         using var model = CnnTrainer.Create("googlenet", options).Fit(data);

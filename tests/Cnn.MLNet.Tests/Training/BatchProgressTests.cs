@@ -18,7 +18,7 @@ public sealed class BatchProgressTests
         var options = new CnnTrainerOptions
         {
             Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 2, BatchSize = 4, Augment = false,
-            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+            Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
             BatchCompleted = steps.Add, EpochCompleted = epochs.Add,
         };
         using var model = CnnTrainer.LeNet5(options).Fit(data);

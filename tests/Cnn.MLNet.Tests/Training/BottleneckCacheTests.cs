@@ -22,7 +22,7 @@ public sealed class BottleneckCacheTests
     {
         Architecture = architecture,
         Model = new ModelOptions { InChannels = 1, ImageSize = 32 },
-        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
         Freeze = FreezeMode.Backbone,
         Augment = false,
         Epochs = 3,

@@ -22,7 +22,7 @@ public sealed class CheckpointResumeTests
     {
         Architecture = "lenet5",
         Model = new ModelOptions { InChannels = 1, DropRate = 0.3 },
-        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
         Epochs = 3,
         BatchSize = 8,
         LearningRate = 3e-3,

@@ -18,7 +18,7 @@ public sealed class CnnTrainerTests
         ImageColumnName = "Image",
         Model = new() { InChannels = 1, ImageSize = 32 },
         CropPct = 1.0,
-        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
         Epochs = epochs,
         BatchSize = 32,
         LearningRate = 2e-3,

@@ -59,7 +59,7 @@ public sealed class LearningRateFinderTests
         var ml = new MLContext(seed: 1);
         var raw = FashionMnistFixture.View(ml, train: true, perClass: 10);
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
-        var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, BatchSize = 10, Augment = false, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous };
+        var options = new CnnTrainerOptions { Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, BatchSize = 10, Augment = false, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp };
         var result = CnnTrainer.LeNet5(options).FindLearningRate(data, new LearningRateFinderOptions { Steps = 60 });
         Assert.IsTrue(result.Diverged, "a sweep to lr 10 diverges");
         Assert.IsTrue(result.LearningRates.Count is > 5 and < 60, result.LearningRates.Count.ToString(CultureInfo.InvariantCulture));

@@ -22,7 +22,7 @@ public sealed class RecipeTrainingTests
     {
         Architecture = "lenet5",
         Model = new ModelOptions { InChannels = 1 },
-        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+        Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
         Epochs = 1,
         BatchSize = batchSize,
         Augment = false,

@@ -17,7 +17,7 @@ public sealed class ValidationAndScheduleTests
         var epochs = new List<EpochMetrics>();
         var options = new CnnTrainerOptions
         {
-            ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 6, BatchSize = 12, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+            ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 6, BatchSize = 12, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
             LearningRate = 3e-3, Augment = false, Seed = 4, ValidationSet = validation,
             EarlyStoppingMetric = EarlyStoppingMetric.ValidationAccuracy, EarlyStoppingPatience = 2,
             EpochCompleted = epochs.Add,
@@ -49,7 +49,7 @@ public sealed class ValidationAndScheduleTests
             var epochs = new List<EpochMetrics>();
             var options = new CnnTrainerOptions
             {
-                ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 4, BatchSize = 8, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous,
+                ImageColumnName = "Image", Model = new() { InChannels = 1, ImageSize = 32 }, CropPct = 1.0, Epochs = 4, BatchSize = 8, Precision = CnnPrecision.Float32, MemoryFormat = CnnMemoryFormat.Contiguous, InferenceEngine = CnnInferenceEngine.TorchSharp,
                 LearningRate = optimizer == CnnOptimizer.Sgd ? 0.05 : 2e-3, Optimizer = optimizer, WarmupEpochs = 1, Augment = false, Seed = 4,
                 ValidationFraction = 0.2, EarlyStoppingMetric = EarlyStoppingMetric.ValidationLoss, EarlyStoppingPatience = 10,
                 EpochCompleted = epochs.Add,

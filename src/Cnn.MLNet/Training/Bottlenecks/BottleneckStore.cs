@@ -90,7 +90,7 @@ internal sealed class BottleneckStore : IDisposable
                 if (batch.Count == 0) continue;
                 using var scope = NewDisposeScope();
                 Tensor output;
-                if (level == BottleneckLevel.PreLogits && network.Engine == CnnInferenceEngine.OnnxRuntime)
+                if (level == BottleneckLevel.PreLogits && network.Engine is CnnInferenceEngine.OnnxRuntime or CnnInferenceEngine.Auto)
                     output = network.ForwardBatch(batch, preLogits: true);
                 else
                 {
