@@ -11,7 +11,8 @@ internal static class PyTorchTraining
     /// <summary>PyTorch's settings in the order <see cref="Measure"/> returns their rates.</summary>
     public static readonly string[] Modes = ["fp32", "fp32 cl", "autocast", "autocast cl"];
 
-    // The training loop both scripts share: rate(channels_last, autocast) returns img/s (median step) and the per-step phases.
+    // The training loop both scripts share: train(...) returns img/s (median step), the timed steps' phases (total, forward,
+    // backward, optimizer step; seconds), the network and its input.
     private const string Loop = """
         import sys, time, contextlib, statistics, torch, torchvision
         def context(autocast):
@@ -41,13 +42,24 @@ internal static class PyTorchTraining
             return batch / sorted(times)[len(times) // 2], phases, net, x
         """;
 
-    // Rates of the four settings, then for each candidate (the autocast settings where bf16, else the fp32 ones) one line:
-    // "index total forward batchnorm casts backward optimizer host" (ms; BatchNorm and casts from torch.profiler).
-    private const string Profiled = Loop + """
+    // The img/s of each setting, in the order of Modes (the autocast ones where bf16).
+    private const string Rates = Loop + """
 
-        from torch.profiler import profile, ProfilerActivity
         model, size, batch, steps, threads, bf16 = sys.argv[1], *map(int, sys.argv[2:7])
         torch.set_num_threads(threads)
+        modes = [(False, False), (True, False)] + ([(False, True), (True, True)] if bf16 else [])
+        print(" ".join(f"{train(model, size, batch, steps, cl, ac)[0]:.3f}" for cl, ac in modes))
+        """;
+
+    // One setting in a fresh process: "rate peak_bytes start_bytes" (VmHWM after the run, VmRSS before the model was built), then
+    // with profile=1 the step phases "total forward batchnorm casts backward optimizer host" in ms, BatchNorm and casts from
+    // torch.profiler over two extra forward passes (after the peak was read).
+    private const string Single = Loop + """
+
+        from torch.profiler import profile, ProfilerActivity
+        def resident(key):
+            with open("/proc/self/status") as status:
+                return next(int(line.split()[1]) * 1024 for line in status if line.startswith(key))
         def under(event, name):
             parent = event.cpu_parent
             while parent is not None:
@@ -64,56 +76,36 @@ internal static class PyTorchTraining
             norm = sum(e.cpu_time_total for e in events if e.name == "aten::batch_norm" and not under(e, "aten::batch_norm"))
             norm -= sum(e.cpu_time_total for e in casts if under(e, "aten::batch_norm"))
             return norm / 1e3, sum(e.cpu_time_total for e in casts) / 1e3
-        modes = [(False, False), (True, False)] + ([(False, True), (True, True)] if bf16 else [])
-        candidates = [2, 3] if bf16 else [0, 1]
-        rates, lines = [], []
-        for i, (cl, ac) in enumerate(modes):
-            rate, phases, net, x = train(model, size, batch, steps, cl, ac)
-            rates.append(rate)
-            if i in candidates:
-                ops = [forward_ops(net, x, ac) for _ in range(2)]
-                median = [statistics.median(p[k] for p in phases) * 1e3 for k in range(4)]
-                host = statistics.median((p[0] - p[1] - p[2] - p[3]) * 1e3 for p in phases)
-                norm, casts = statistics.mean(o[0] for o in ops), statistics.mean(o[1] for o in ops)
-                lines.append(f"{i} {median[0]:.3f} {median[1]:.3f} {norm:.3f} {casts:.3f} {median[2]:.3f} {median[3]:.3f} {host:.3f}")
-        print(" ".join(f"{r:.3f}" for r in rates))
-        print("\n".join(lines))
-        """;
-
-    // One setting in a fresh process: "rate peak_bytes start_bytes" (VmHWM after the run, VmRSS before the model was built).
-    private const string Memory = Loop + """
-
-        def resident(key):
-            with open("/proc/self/status") as status:
-                return next(int(line.split()[1]) * 1024 for line in status if line.startswith(key))
-        model, size, batch, steps, threads, cl, ac = sys.argv[1], *map(int, sys.argv[2:8])
+        model, size, batch, steps, threads, cl, ac, profiled = sys.argv[1], *map(int, sys.argv[2:9])
         torch.set_num_threads(threads)
         start = resident("VmRSS:")
-        rate = train(model, size, batch, steps, bool(cl), bool(ac))[0]
+        rate, phases, net, x = train(model, size, batch, steps, bool(cl), bool(ac))
         print(f"{rate:.3f} {resident('VmHWM:')} {start}")
+        if profiled:
+            ops = [forward_ops(net, x, bool(ac)) for _ in range(2)]
+            median = [statistics.median(p[k] for p in phases) * 1e3 for k in range(4)]
+            host = statistics.median((p[0] - p[1] - p[2] - p[3]) * 1e3 for p in phases)
+            norm, casts = statistics.mean(o[0] for o in ops), statistics.mean(o[1] for o in ops)
+            print(f"{median[0]:.3f} {median[1]:.3f} {norm:.3f} {casts:.3f} {median[2]:.3f} {median[3]:.3f} {host:.3f}")
         """;
 
+    /// <summary>The img/s of each setting of <see cref="Modes"/> (the autocast ones only where <paramref name="bf16"/>); null when the Python or its torch is missing.</summary>
+    public static double[]? Measure(string python, string model, int size, int batch, int steps, int threads, bool bf16) =>
+        PythonScript.Run(python, Rates, model, size, batch, steps, threads, bf16 ? 1 : 0)?.Split(' ')
+            .Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+
     /// <summary>
-    /// The img/s of each setting of <see cref="Modes"/> (the autocast ones only where <paramref name="bf16"/>), and the step
-    /// phases of the candidates for PyTorch's best (the autocast settings, else the float32 ones) by index into <see cref="Modes"/>;
-    /// null when the Python or its torch is missing.
+    /// One setting of <see cref="Modes"/> (by index) in a fresh Python process: its img/s, peak resident MB, resident MB at the
+    /// start and, when <paramref name="profiled"/>, its step phases; null without torch.
     /// </summary>
-    public static (double[] Rates, Dictionary<int, StepPhases> Phases)? Measure(string python, string model, int size, int batch, int steps, int threads, bool bf16)
+    public static (double Rate, double PeakMegabytes, double StartMegabytes, StepPhases? Phases)? MeasureOne(string python, string model, int size,
+        int batch, int steps, int threads, int mode, bool profiled)
     {
-        string? output = PythonScript.Run(python, Profiled, model, size, batch, steps, threads, bf16 ? 1 : 0);
+        string? output = PythonScript.Run(python, Single, model, size, batch, steps, threads, mode % 2, mode / 2, profiled ? 1 : 0);
         if (output is null) return null;
         var lines = output.Split('\n');
-        var rates = lines[0].Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        var phases = lines.Skip(1).Select(l => l.Split(' ')).ToDictionary(v => int.Parse(v[0], CultureInfo.InvariantCulture), v => StepPhases.Parse(v[1..]));
-        return (rates, phases);
-    }
-
-    /// <summary>One setting of <see cref="Modes"/> in a fresh Python process: its img/s, peak resident MB and resident MB at the start; null without torch.</summary>
-    public static (double Rate, double PeakMegabytes, double StartMegabytes)? MeasureMemory(string python, string model, int size, int batch, int steps, int threads, int mode)
-    {
-        string? output = PythonScript.Run(python, Memory, model, size, batch, steps, threads, mode % 2, mode / 2);
-        if (output is null) return null;
-        var v = output.Split(' ');
-        return (double.Parse(v[0], CultureInfo.InvariantCulture), long.Parse(v[1], CultureInfo.InvariantCulture) / 1e6, long.Parse(v[2], CultureInfo.InvariantCulture) / 1e6);
+        var v = lines[0].Split(' ');
+        return (double.Parse(v[0], CultureInfo.InvariantCulture), long.Parse(v[1], CultureInfo.InvariantCulture) / 1e6,
+            long.Parse(v[2], CultureInfo.InvariantCulture) / 1e6, profiled ? StepPhases.Parse(lines[1].Split(' ')) : null);
     }
 }

@@ -35,10 +35,10 @@ internal static class TrainingBenchmark
             {
                 var rates = ours.Select(mode => ComputeComparison.Measure(model, size, batch, steps, mode)).ToArray();
                 var torch = PyTorchTraining.Measure(python, model, size, batch, steps, threads, torchBf16);
-                string theirs = torch is null ? "not run (no torch)" : string.Join(" | ", torch.Value.Rates.Select(r => $"{r,12:0.0}"));
-                string ratios = torch is null ? "" : $" | {rates[0] / torch.Value.Rates[0],24:0.00} | {rates.Max() / torch.Value.Rates.Max(),24:0.00}";
+                string theirs = torch is null ? "not run (no torch)" : string.Join(" | ", torch.Select(r => $"{r,12:0.0}"));
+                string ratios = torch is null ? "" : $" | {rates[0] / torch[0],24:0.00} | {rates.Max() / torch.Max(),24:0.00}";
                 Console.WriteLine($"{model,-10} {size,5} | {string.Join(" | ", rates.Select(r => $"{r,11:0.0}"))} | {theirs}{ratios}");
-                rows.Add(new(model, size, ours.Zip(rates).ToDictionary(p => p.First, p => p.Second), torch?.Rates, torch?.Phases));
+                rows.Add(new(model, size, ours.Zip(rates).ToDictionary(p => p.First, p => p.Second), torch));
             }
 
         // Ours at its best setting; PyTorch's peak memory at the setting that computes alike (bf16cl: autocast channels-last).
@@ -52,19 +52,21 @@ internal static class TrainingBenchmark
         Console.WriteLine("    and a clock around our convolution and linear layers' casts; PyTorch: torch.profiler's CPU time of aten::batch_norm,");
         Console.WriteLine("    casts inside it excluded, and of aten::_to_copy, over two extra profiled forward passes); backward: loss.backward();");
         Console.WriteLine("  optimizer: AdamW's step(); zero_grad+host: the rest (cross-entropy, zero_grad, loss.item(), freeing the step's tensors).");
+        Console.WriteLine("  Each side is a fresh process (PyTorch's right after ours, so both meet the same machine), which also gives the peak memory.");
         Console.WriteLine($"{"model",-10} {"size",5} | {"setting",-20} | {"total",8} | {"forward",8} | {"(BN)",8} | {"(casts)",8} | {"backward",8} | {"optimizer",9} | {"zero_grad+host",14}");
         var memory = new List<string>();
         var speedVerdicts = new List<string>();
         var memoryVerdicts = new List<string>();
         foreach (var row in rows)
         {
+            // Ours, then PyTorch right after it (so both meet the same machine): its best setting profiled, and the alike one's memory.
             var (phases, peak, start) = OursTrainingRun.InChild(row.Model, row.Size, batch, steps, oursBest);
             PrintPhases(row, $"ours {oursBest}", phases);
-            int? best = row.TorchRates is null || row.TorchPhases is null ? null : row.TorchPhases.Keys.MaxBy(i => row.TorchRates[i]);
-            if (best is { } b)
+            int? best = row.TorchRates is null ? null : (torchBf16 ? [2, 3] : new[] { 0, 1 }).MaxBy(i => row.TorchRates[i]);
+            var profiled = best is { } b ? PyTorchTraining.MeasureOne(python, row.Model, row.Size, batch, steps, threads, b, profiled: true) : null;
+            if (profiled?.Phases is { } theirs)
             {
-                var theirs = row.TorchPhases![b];
-                PrintPhases(row, $"PyTorch {PyTorchTraining.Modes[b]}", theirs);
+                PrintPhases(row, $"PyTorch {PyTorchTraining.Modes[best!.Value]}", theirs);
                 var gap = new StepPhases(phases.Total - theirs.Total, phases.Forward - theirs.Forward, phases.BatchNorm - theirs.BatchNorm,
                     phases.Casts - theirs.Casts, phases.Backward - theirs.Backward, phases.Optimizer - theirs.Optimizer, phases.Host - theirs.Host);
                 PrintPhases(row, "ours - PyTorch", gap);
@@ -72,7 +74,8 @@ internal static class TrainingBenchmark
                 Console.WriteLine($"{"",16} | largest gap: {largest.Name} {largest.Milliseconds:+0.0;-0.0} ms per step ({100 * largest.Milliseconds / theirs.Total:0}% of PyTorch's step)");
             }
 
-            var torchMemory = PyTorchTraining.MeasureMemory(python, row.Model, row.Size, batch, steps, threads, torchAlike);
+            var torchMemory = best == torchAlike ? profiled
+                : row.TorchRates is null ? null : PyTorchTraining.MeasureOne(python, row.Model, row.Size, batch, steps, threads, torchAlike, profiled: false);
             string alike = PyTorchTraining.Modes[torchAlike];
             if (torchMemory is { } m)
             {
@@ -115,5 +118,5 @@ internal static class TrainingBenchmark
     private static void PrintPhases(Row row, string setting, StepPhases p) =>
         Console.WriteLine($"{row.Model,-10} {row.Size,5} | {setting,-20} | {p.Total,8:0.0} | {p.Forward,8:0.0} | {p.BatchNorm,8:0.0} | {p.Casts,8:0.0} | {p.Backward,8:0.0} | {p.Optimizer,9:0.0} | {p.Host,14:0.0}");
 
-    private sealed record Row(string Model, int Size, Dictionary<string, double> OursRates, double[]? TorchRates, Dictionary<int, StepPhases>? TorchPhases);
+    private sealed record Row(string Model, int Size, Dictionary<string, double> OursRates, double[]? TorchRates);
 }
