@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using Cnn.MLNet;
 using Cnn.MLNet.Data;
 using Cnn.MLNet.Imaging;
@@ -67,32 +65,13 @@ internal static class GrowthBenchmark
             EpochCompleted = m => seconds.Add(m.Elapsed.TotalSeconds),
         };
         using (CnnTrainer.ResNet18(options, ml).Fit(data)) { }
-        Console.WriteLine(FormattableString.Invariant($"{seconds[^1]:0.000} {PeakResidentBytes()}"));
+        Console.WriteLine(FormattableString.Invariant($"{seconds[^1]:0.000} {ProcessMemory.PeakResidentBytes()}"));
     }
 
     private static (double EpochSeconds, double PeakMegabytes) Child(string root, int count, int batch, int size, int epochs)
     {
-        string self = Assembly.GetExecutingAssembly().Location;
-        string host = Environment.ProcessPath ?? "dotnet";
-        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet") info.ArgumentList.Add(self);
-        foreach (var a in new object[] { "--growth-child", root, count, batch, size, epochs })
-            info.ArgumentList.Add(Convert.ToString(a, CultureInfo.InvariantCulture)!);
-        using var process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd().Trim();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"The child run ({count} images, batch {batch}) failed with exit code {process.ExitCode}.");
-        var values = output.Split('\n')[^1].Split(' ');
+        var values = ChildProcess.Run("--growth-child", root, count, batch, size, epochs).Split(' ');
         return (double.Parse(values[0], CultureInfo.InvariantCulture), long.Parse(values[1], CultureInfo.InvariantCulture) / 1e6);
-    }
-
-    // The kernel's peak resident set size of this process (VmHWM in /proc/self/status), in bytes; 0 where there is none.
-    private static long PeakResidentBytes()
-    {
-        const string key = "VmHWM:";
-        if (!File.Exists("/proc/self/status")) return 0;
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal));
-        return line is null ? 0 : long.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
     }
 
     // count PNG files in Classes folders: a per-class pattern plus noise, so the classes are learnable and the files differ.

@@ -30,7 +30,7 @@ internal static class InferenceBenchmark
         foreach (string model in models)
         {
             var (ours, onnxRuntime) = Run(model, size, batch, steps, python);
-            verdicts.Add($"default inference {model} {size} px: ours default {ours:0.0} / ONNX Runtime {onnxRuntime:0.0} = {ours / onnxRuntime:0.00} (goal >= 1.0): {(ours >= onnxRuntime ? "met" : "not met")}");
+            verdicts.Add(Verdict.AtLeast($"default inference {model} {size} px: ours default {ours:0.0} img/s / ONNX Runtime {onnxRuntime:0.0} img/s", ours / onnxRuntime, 1.0));
         }
         foreach (string verdict in verdicts) Console.WriteLine(verdict);
     }

@@ -2,8 +2,9 @@
 // Default: the data path, CnnTrainer.Fit end to end from encoded images vs a bare TorchSharp loop on pre-decoded tensors (DataPathBenchmark.cs).
 // Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--precision float32|auto] [--python PATH]
 // With --compute [--model M] [--channels N] [--modes fp32,bf16cl,eval-bf16cl,...]: img/s of one model per compute setting (ComputeComparison.cs).
-// With --training [--models M,M] [--sizes PX,PX]: training img/s of ours and PyTorch per compute setting (TrainingBenchmark.cs).
-// With --inference [--models M,M] [--size PX]: inference img/s of ours, ONNX Runtime and PyTorch side by side (InferenceBenchmark.cs).
+// With --training [--models M,M] [--sizes PX,PX] [--batch N] [--steps N]: training img/s of ours and PyTorch per compute setting, the
+// step-phase profile, peak memory (a child process each, --training-child) and a verdict per goal (TrainingBenchmark.cs).
+// With --inference [--models M,M] [--size PX]: inference img/s of ours (the default included), ONNX Runtime and PyTorch side by side, a verdict per model (InferenceBenchmark.cs).
 // With --bottleneck: frozen-backbone fine-tuning with and without the bottleneck cache (BottleneckBenchmark.cs).
 // With --folder [--images N] [--epochs N] [--size PX]: end to end from a JPEG folder against PyTorch's ImageFolder + DataLoader (FolderBenchmark.cs).
 // With --growth [--counts N,N] [--batches N,N]: epoch time against images and peak memory against batch size (GrowthBenchmark.cs).
@@ -38,8 +39,15 @@ if (args.Contains("--training"))
 {
     TorchRuntime.EnsureLoaded();
     Cnn.Benchmarks.TrainingBenchmark.Run((ArgumentString("--models") ?? "resnet18,resnet50").Split(','),
-        (ArgumentString("--sizes") ?? "112,224").Split(',').Select(int.Parse).ToArray(), Argument("--batch", 32), Argument("--steps", 8),
+        (ArgumentString("--sizes") ?? "112,224").Split(',').Select(int.Parse).ToArray(), Argument("--batch", 32), Argument("--steps", 5),
         ArgumentString("--python") ?? "/usr/bin/python3");
+    return;
+}
+if (args.Contains(Cnn.Benchmarks.OursTrainingRun.Flag))
+{
+    TorchRuntime.EnsureLoaded();
+    int at = Array.IndexOf(args, Cnn.Benchmarks.OursTrainingRun.Flag);
+    Cnn.Benchmarks.OursTrainingRun.Run(args[at + 1], int.Parse(args[at + 2]), int.Parse(args[at + 3]), int.Parse(args[at + 4]), args[at + 5]);
     return;
 }
 if (args.Contains("--inference"))

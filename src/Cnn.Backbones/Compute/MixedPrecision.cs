@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Cnn.Backbones.Compute;
@@ -16,6 +17,13 @@ namespace Cnn.Backbones.Compute;
 internal static class MixedPrecision
 {
     [ThreadStatic] private static ScalarType? _computeType;
+
+    /// <summary>
+    /// A profiling hook for benchmarks: while set on a thread, <see cref="PrecisionLayer"/> runs its casts (input, weight and
+    /// bias to the reduced type) inside this clock, so it accumulates the time spent casting. Null (off, one null check per
+    /// layer) unless a benchmark sets it.
+    /// </summary>
+    [ThreadStatic] internal static Stopwatch? CastClock;
 
     /// <summary>The reduced type convolutions and linear layers compute in on this thread, or null for float32 throughout.</summary>
     public static ScalarType? ComputeType => _computeType;

@@ -61,7 +61,12 @@ internal abstract class PrecisionLayer : nn.Module<Tensor, Tensor>
         if (MixedPrecision.ComputeTypeFor(input) is not { } type)
             return Apply(input, w, b);
         using var scope = NewDisposeScope();
-        var output = Apply(input.to(type), w.to(type), b?.to(type));
+        var clock = MixedPrecision.CastClock;
+        clock?.Start();
+        Tensor reducedInput = input.to(type), reducedWeight = w.to(type);
+        var reducedBias = b?.to(type);
+        clock?.Stop();
+        var output = Apply(reducedInput, reducedWeight, reducedBias);
         return output.MoveToOuterDisposeScope();
     }
 
