@@ -88,7 +88,7 @@ internal sealed class DecodedImageCache
             Interlocked.Add(ref _bytes, -size);
             return false;
         }
-        Volatile.Write(ref _images[index], DecodedImage.FromPixels(image.Pixels, image.Width, image.Height, image.Channels));
+        Volatile.Write(ref _images[index], DecodedImage.KeepCopy(image));
         return true;
     }
 }

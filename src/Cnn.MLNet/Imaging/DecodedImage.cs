@@ -45,6 +45,19 @@ public sealed class DecodedImage
         return Pixels;
     }
 
+    /// <summary>
+    /// A copy of <paramref name="image"/>'s pixels, alone in an array on the pinned object heap: for images kept for a whole run
+    /// (<see cref="Data.DecodedImageCache"/>), which the garbage collector then never copies from generation to generation.
+    /// </summary>
+    internal static DecodedImage KeepCopy(DecodedImage image)
+    {
+        var pixels = image.Pixels;
+        var kept = new DecodedImage { _pixels = GC.AllocateUninitializedArray<byte>(pixels.Length, pinned: true) };
+        kept.Reset(image.Width, image.Height, image.Channels);
+        pixels.CopyTo(kept._pixels);
+        return kept;
+    }
+
     /// <summary>Creates an image that holds a copy of <paramref name="pixels"/> (HWC, <paramref name="channels"/> bytes per pixel).</summary>
     public static DecodedImage FromPixels(ReadOnlySpan<byte> pixels, int width, int height, int channels)
     {
