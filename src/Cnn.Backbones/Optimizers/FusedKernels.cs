@@ -41,9 +41,9 @@ internal static class FusedKernels
         {
             return jit.compile(Source + "\n"); // TorchScript's parser fails on a last statement without its line end
         }
-        catch (ExternalException)
+        catch (Exception ex) when (ex is ExternalException or InvalidOperationException or ArgumentException or NotSupportedException)
         {
-            return null; // a libtorch without the fused kernels: the optimizers keep their per-tensor step
+            return null; // a libtorch without the fused kernels, or a TorchScript it cannot compile: the optimizers keep their per-tensor step
         }
     }
 
