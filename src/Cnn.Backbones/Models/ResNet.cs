@@ -124,7 +124,7 @@ public sealed class ResNet : Backbone
         {
             case 0:
                 using (var scope = NewDisposeScope())
-                    return act1.call(bn1.call(conv1.call(x))).MoveToOuterDisposeScope();
+                    return conv1.call(x).Then(bn1).Then(act1).MoveToOuterDisposeScope();
             case 1:
                 using (var pooled = maxpool.call(x))
                     return layer1.call(pooled);
@@ -280,11 +280,10 @@ internal sealed class BasicBlock : ResNetBlockModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var @out = relu.call(bn1.call(conv1.call(x)));
-        @out = bn2.call(conv2.call(@out));
-        if (se is not null) @out = se.call(@out);
+        var @out = conv1.call(x).Then(bn1).ReluInPlace().Then(conv2).Then(bn2);
+        if (se is not null) @out = @out.Then(se);
         var identity = downsample is null ? x : downsample.call(x);
-        return relu.call(@out.Plus(identity)).MoveToOuterDisposeScope();
+        return @out.PlusConsumed(identity).ReluInPlace().MoveToOuterDisposeScope();
     }
 }
 
@@ -341,12 +340,10 @@ internal sealed class Bottleneck : ResNetBlockModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var @out = relu.call(bn1.call(conv1.call(x)));
-        @out = relu.call(bn2.call(conv2.call(@out)));
-        @out = bn3.call(conv3.call(@out));
-        if (se is not null) @out = se.call(@out);
+        var @out = conv1.call(x).Then(bn1).ReluInPlace().Then(conv2).Then(bn2).ReluInPlace().Then(conv3).Then(bn3);
+        if (se is not null) @out = @out.Then(se);
         var identity = downsample is null ? x : downsample.call(x);
-        return relu.call(@out.Plus(identity)).MoveToOuterDisposeScope();
+        return @out.PlusConsumed(identity).ReluInPlace().MoveToOuterDisposeScope();
     }
 }
 

@@ -1,0 +1,37 @@
+using Cnn.Backbones.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cnn.Backbones.Compute;
+
+/// <summary>
+/// Frees a block's intermediate activations as soon as the next layer has consumed them, as PyTorch's reference counting does.
+/// A dispose scope would otherwise keep every intermediate of a block (convolution, BatchNorm and ReLU outputs) alive until the
+/// block returns, which raises the peak of each block and the memory the allocator then holds. Disposing the handle is always safe
+/// under autograd: what a backward pass needs, autograd keeps its own reference to.
+/// </summary>
+internal static class Consumed
+{
+    /// <summary>Runs <paramref name="module"/> on <paramref name="input"/>, then disposes <paramref name="input"/> (an intermediate
+    /// this block made, never the block's own input) unless the module returned it.</summary>
+    public static Tensor Then(this Tensor input, nn.Module<Tensor, Tensor> module)
+    {
+        var output = module.call(input);
+        if (!ReferenceEquals(output, input)) input.Dispose();
+        return output;
+    }
+
+    /// <summary><c>relu(x)</c> in place, as torchvision's <c>ReLU(inplace=True)</c>: <paramref name="x"/> must be an intermediate
+    /// no other layer reads (a BatchNorm output, or a sum the block made).</summary>
+    public static Tensor ReluInPlace(this Tensor x) => x.relu_();
+
+    /// <summary><c>x += y</c> in place where the dtypes agree (torchvision's <c>out += identity</c>), else <c>x + y</c> with
+    /// <paramref name="x"/> disposed.</summary>
+    public static Tensor PlusConsumed(this Tensor x, Tensor y)
+    {
+        if (x.dtype == y.dtype) return x.PlusInPlace(y);
+        var sum = x.Plus(y);
+        x.Dispose();
+        return sum;
+    }
+}
