@@ -16,7 +16,8 @@ public enum CnnInferenceEngine
     /// <summary>
     /// The faster of the two on this machine, measured: on the CPU in float32, the first pass of a batch of at least
     /// 8 images times TorchSharp (folded, as configured) and ONNX Runtime on the network's
-    /// own export on that very batch (a warm-up and two timed runs each) and keeps the faster; the choice is cached for the
+    /// own export on that very batch (one timed run each, after a warm-up run of ONNX Runtime's session) and keeps the faster,
+    /// whose timed output is that batch's result; the choice is cached for the
     /// process (per architecture, input size, batch size and thread count) and logged with both rates
     /// (<see cref="Networks.CnnNetwork.EngineDescription"/>). Everywhere else (a reduced precision, CUDA, smaller batches, stage
     /// maps) it is TorchSharp, as it is when the export or its session fails. Either way the outputs are the float32 network's within

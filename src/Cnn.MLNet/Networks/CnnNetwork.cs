@@ -191,10 +191,11 @@ public sealed class CnnNetwork : IDisposable
         using var _ = no_grad();
         lock (_gate)
         {
-            Tensor? input = null;
+            Tensor? input = null, calibrated = null;
             var engine = Engine != CnnInferenceEngine.Auto ? Engine
                 : _autoChoices.TryGetValue(preLogits, out var chosen) ? chosen
-                : ChooseEngine(input = batch.ToTensor(), batch.Count, preLogits);
+                : ChooseEngine(input = batch.ToTensor(), batch.Count, preLogits, out calibrated);
+            if (calibrated is not null) return calibrated.MoveToOuterDisposeScope(); // the calibration's own pass of the chosen engine
             // ONNX Runtime reads the batch buffer in place; TorchSharp copies it into a tensor.
             if (engine == CnnInferenceEngine.OnnxRuntime && Engine == CnnInferenceEngine.Auto)
             {
@@ -233,8 +234,14 @@ public sealed class CnnNetwork : IDisposable
     /// measure (<see cref="AutoEngine.WhyTorchSharp"/>), else the process's decision for this key, measured now on
     /// <paramref name="input"/> if there is none. Logs each choice.
     /// </summary>
-    private CnnInferenceEngine ChooseEngine(Tensor input, int images, bool preLogits)
+    /// <param name="input">The batch.</param>
+    /// <param name="images">Its image count.</param>
+    /// <param name="preLogits">Pooled features instead of logits.</param>
+    /// <param name="output">When the choice was measured on this batch, the chosen engine's output of it from the calibration
+    /// (in the current dispose scope), so that the batch is not run again; else null.</param>
+    private CnnInferenceEngine ChooseEngine(Tensor input, int images, bool preLogits, out Tensor? output)
     {
+        output = null;
         if (_autoChoices.TryGetValue(preLogits, out var chosen)) return chosen;
         if (AutoEngine.WhyTorchSharp(this, images) is { } why)
         {
@@ -242,8 +249,11 @@ public sealed class CnnNetwork : IDisposable
             return CnnInferenceEngine.TorchSharp;
         }
         var key = AutoEngine.KeyOf(this, images, preLogits);
-        var (decision, measuredHere) = AutoEngine.Decide(key, () => Calibrate(input, images, preLogits));
+        var outputs = new CalibrationOutputs();
+        var (decision, measuredHere) = AutoEngine.Decide(key, () => Calibrate(input, images, preLogits, outputs));
         var engine = decision.Engine;
+        if (measuredHere) output = outputs.Take(engine);
+        outputs.Dispose();
         string description = decision.Describe(key, measuredHere);
         if (engine == CnnInferenceEngine.OnnxRuntime && !measuredHere)
         {
@@ -262,14 +272,19 @@ public sealed class CnnNetwork : IDisposable
         return engine;
     }
 
-    /// <summary>Times both engines on this batch with <see cref="AutoEngine.Measurement"/>; ONNX Runtime's failure is a decision for TorchSharp.</summary>
-    private AutoEngine.Decision Calibrate(Tensor input, int images, bool preLogits)
+    /// <summary>
+    /// Times both engines on this batch with <see cref="AutoEngine.Measurement"/>, keeping each engine's last output of it in
+    /// <paramref name="outputs"/>; ONNX Runtime's failure is a decision for TorchSharp. The BatchNorms are folded first, so
+    /// that TorchSharp's timed pass is the folded pass that later batches run.
+    /// </summary>
+    private AutoEngine.Decision Calibrate(Tensor input, int images, bool preLogits, CalibrationOutputs outputs)
     {
         var measure = AutoEngine.Measurement;
+        PrepareForInference();
         double torchSharp = measure(CnnInferenceEngine.TorchSharp, () =>
         {
             using var scope = NewDisposeScope();
-            TorchSharpForward(input, preLogits);
+            outputs.Keep(CnnInferenceEngine.TorchSharp, TorchSharpForward(input, preLogits).MoveToOuterDisposeScope());
         }, images);
         try
         {
@@ -277,7 +292,7 @@ public sealed class CnnNetwork : IDisposable
             double onnxRuntime = measure(CnnInferenceEngine.OnnxRuntime, () =>
             {
                 using var scope = NewDisposeScope();
-                session.Run(input);
+                outputs.Keep(CnnInferenceEngine.OnnxRuntime, session.Run(input).MoveToOuterDisposeScope());
             }, images);
             bool faster = onnxRuntime > torchSharp;
             if (!faster) ReleaseOnnxRuntime();
@@ -287,6 +302,29 @@ public sealed class CnnNetwork : IDisposable
         {
             ReleaseOnnxRuntime();
             return new AutoEngine.Decision(CnnInferenceEngine.TorchSharp, torchSharp, double.NaN, OneLine(ex));
+        }
+    }
+
+    /// <summary>Each engine's last output of the calibration batch: the chosen one is the batch's result, the other is freed.</summary>
+    private sealed class CalibrationOutputs : IDisposable
+    {
+        private readonly Dictionary<CnnInferenceEngine, Tensor> _outputs = [];
+
+        /// <summary>Keeps <paramref name="output"/> as <paramref name="engine"/>'s, freeing the one it replaces.</summary>
+        public void Keep(CnnInferenceEngine engine, Tensor output)
+        {
+            if (_outputs.Remove(engine, out var previous)) previous.Dispose();
+            _outputs[engine] = output;
+        }
+
+        /// <summary><paramref name="engine"/>'s output, now the caller's; null if that engine made none.</summary>
+        public Tensor? Take(CnnInferenceEngine engine) => _outputs.Remove(engine, out var output) ? output : null;
+
+        /// <summary>Frees the outputs not taken.</summary>
+        public void Dispose()
+        {
+            foreach (var output in _outputs.Values) output.Dispose();
+            _outputs.Clear();
         }
     }
 

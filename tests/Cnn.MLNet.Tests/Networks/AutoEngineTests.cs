@@ -97,6 +97,28 @@ public sealed class AutoEngineTests
             AssertClose(torchSharp, auto, 1e-4);
     }
 
+    /// <summary>The calibration's timed pass of the chosen engine is the first batch's result: the batch is not run again.</summary>
+    [TestMethod]
+    public void TheCalibrationsOwnPassIsTheFirstBatchsResult()
+    {
+        var calls = new List<CnnInferenceEngine>();
+        using var seam = AutoEngine.UseForTests(Prefer(CnnInferenceEngine.TorchSharp, calls));
+        using var network = Network();
+        int passes = 0;
+        network.Model.register_forward_hook((_, input, output) =>
+        {
+            if (input.shape[0] == 8) passes++; // the batches' passes, not the export's own (its tracing and verification)
+            return output;
+        });
+        var images = Images(16);
+
+        var auto = network.ForwardAll(images, batchSize: 8);
+        Assert.AreEqual(2, calls.Count, "one calibration, on the first batch");
+        Assert.AreEqual(2, passes, $"one TorchSharp pass per batch of 8: the calibration's, then the second batch's; got {passes}");
+        var torchSharp = PinnedTorchSharp(network, images, batchSize: 8);
+        for (int i = 0; i < images.Length; i++) CollectionAssert.AreEqual(torchSharp[i], auto[i], $"row {i}");
+    }
+
     [TestMethod]
     public void SmallBatchesAndReducedPrecisionRunTorchSharpWithoutMeasuring()
     {
