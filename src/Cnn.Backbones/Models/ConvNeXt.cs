@@ -161,8 +161,10 @@ internal sealed class CNBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var result = stochastic_depth.call(layer_scale * block.call(x));
-        return result.Plus(x).MoveToOuterDisposeScope();
+        var branch = block.call(x);
+        var result = (layer_scale * branch).Then(stochastic_depth);
+        branch.Dispose();
+        return result.PlusConsumed(x).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -235,8 +235,7 @@ public sealed class DenseNet : Backbone
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            var bottleneck = conv1.call(relu1.call(norm1.call(x)));
-            return conv2.call(relu2.call(norm2.call(bottleneck))).MoveToOuterDisposeScope();
+            return norm1.call(x).Then(relu1).Then(conv1).Then(norm2).Then(relu2).Then(conv2).MoveToOuterDisposeScope();
         }
 
         public string ExportOnnx(OnnxExportContext context, string input) => context.EmitAll(input, [norm1, relu1, conv1, norm2, relu2, conv2]);
@@ -261,7 +260,7 @@ public sealed class DenseNet : Backbone
         {
             using var scope = NewDisposeScope();
             var outputs = new List<Tensor> { x };
-            foreach (var layer in _layers) outputs.Add(layer.call(cat(outputs, 1)));
+            foreach (var layer in _layers) outputs.Add(cat(outputs, 1).Then(layer));
             return cat(outputs, 1).MoveToOuterDisposeScope();
         }
 
@@ -293,7 +292,7 @@ public sealed class DenseNet : Backbone
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            return pool.call(conv.call(relu.call(norm.call(x)))).MoveToOuterDisposeScope();
+            return norm.call(x).Then(relu).Then(conv).Then(pool).MoveToOuterDisposeScope();
         }
 
         public string ExportOnnx(OnnxExportContext context, string input) => context.EmitAll(input, [norm, relu, conv, pool]);

@@ -201,7 +201,7 @@ internal sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExpor
     {
         using var scope = NewDisposeScope();
         var shortcut = proj is null ? x : proj.call(x);
-        return activation.call(shortcut.Plus(f.call(x))).MoveToOuterDisposeScope();
+        return f.call(x).PlusConsumed(shortcut).ReluInPlace().MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

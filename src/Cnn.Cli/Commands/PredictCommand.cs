@@ -24,7 +24,7 @@ internal sealed class PredictCommand : ICliCommand
         CommonOptions.InferenceImageSize,
         new("--labels", "with --model: a text file of class names, one per line, in class order (default: the pretrained weights' own, e.g. ImageNet's)", "<file>"),
         new("--top", "how many classes to print per image (default 5)", "K"),
-        CommonOptions.BatchSize("images per forward pass (default 32)"),
+        CommonOptions.BatchSize("with --model: images per forward pass (default 32; a model file batches as it was trained)"),
         .. ComputeOptions.InferenceOptions,
         CommonOptions.Json,
         CommonOptions.Csv,
@@ -55,8 +55,9 @@ internal sealed class PredictCommand : ICliCommand
         if (json && csv) throw new CliUsageException("give --json or --csv, not both");
         if ((model is null) == (modelFile is null))
             throw new CliUsageException("give either --model <name> or --model-file <model.zip>");
-        if (modelFile is not null && (weights is not null || numClasses is not null || cropPct is not null || labelsPath is not null || imageSize is not null))
-            throw new CliUsageException("--weights, --num-classes, --crop-pct, --image-size and --labels apply to --model only (a model file carries its own)");
+        if (modelFile is not null && (weights is not null || numClasses is not null || cropPct is not null || labelsPath is not null || imageSize is not null
+            || arguments.Given("--batch-size")))
+            throw new CliUsageException("--weights, --num-classes, --crop-pct, --image-size, --labels and --batch-size apply to --model only (a model file carries its own)");
         var files = ImageFiles.FromPositionals(arguments);
         var encoded = ImageFiles.ReadAll(files);
 

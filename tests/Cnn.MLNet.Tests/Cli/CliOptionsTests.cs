@@ -73,6 +73,7 @@ public sealed class CliOptionsTests
         Assert.AreEqual(512, CliHost.Floats(sized.GetProperty("features")).Length);
         StringAssert.Contains(CliHost.FailOneLine(2, "features", "--model-file", Model, "--image-size", "48", folder), "apply to --model only");
         StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model-file", Model, "--csv", "--json", folder), "not both");
+        StringAssert.Contains(CliHost.FailOneLine(2, "predict", "--model-file", Model, "--batch-size", "4", folder), "--batch-size apply to --model only");
     }
 
     private static (int Width, int Height) PngSize(string path)
