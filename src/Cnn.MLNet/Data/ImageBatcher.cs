@@ -61,6 +61,21 @@ internal sealed class ImageBatcher
         return _decoded?.Bytes ?? 0;
     }
 
+    /// <summary>
+    /// Serves this batcher's batches of the samples <paramref name="source"/> kept decoded (<see cref="KeepDecoded"/>) from the
+    /// same pixels, without a copy, where both decode alike (channels and transparency): a distillation teacher's batcher reads
+    /// the student's. False, and nothing shared, where they decode differently or <paramref name="source"/> kept nothing.
+    /// </summary>
+    public bool ShareDecoded(ImageBatcher source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source._decoded is null || source.Preprocessor.Options.Channels != Preprocessor.Options.Channels
+            || source.Preprocessor.Options.Alpha != Preprocessor.Options.Alpha)
+            return false;
+        _decoded = source._decoded;
+        return true;
+    }
+
     /// <summary>Images kept decoded by <see cref="KeepDecoded"/>, and their bytes.</summary>
     public (int Images, long Bytes) DecodedKept => _decoded is { } d ? (d.Count, d.Bytes) : (0, 0);
 

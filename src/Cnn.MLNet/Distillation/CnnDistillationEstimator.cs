@@ -102,7 +102,7 @@ public sealed class CnnDistillationEstimator : IEstimator<CnnClassifierTransform
                 ("teacher weights", RunFingerprint.Weights(Teacher.Network.Model)),
                 ("training images", RunFingerprint.Images(train.Samples, train.Labels)),
                 ("validation images", RunFingerprint.Images(validation.Samples, validation.Labels))]);
-            new TrainingLoop(o, channel, cancellation, fingerprint).Run(student, DistillationObjective.Setup(o, student, Teacher.Network, train, validation, channel));
+            new TrainingLoop(o, channel, cancellation, fingerprint).Run(student, DistillationObjective.Setup(o, student, Teacher.Network, train, validation, channel, keepDecoded: token));
             // The distilled model predicts in the inference arithmetic, as it will after a save and load, whatever it trained in.
             student.UseCompute(o.InferencePrecision, o.InferenceMemoryFormat, o.InferenceEngine);
         }

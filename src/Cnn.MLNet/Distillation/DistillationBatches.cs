@@ -30,6 +30,11 @@ internal sealed class DistillationBatches : IBatchSource<DistillationBatch>
         _teacherBatcher = cache ? null : OptimizationSetup.TrainingBatcher(options, teacher.Preprocess, train.Count);
     }
 
+    /// <summary>What keeping images decoded covers: the student's training images, then the teacher's view of them (which shares
+    /// the student's pixels where both decode alike; absent when the teacher's logits are cached).</summary>
+    public IEnumerable<(ImageBatcher? Batcher, IReadOnlyList<ImageSample> Samples, string What)> DecodedSets =>
+        [(_studentBatcher, _train.Samples, "training"), (_teacherBatcher, _train.Samples, "teacher's training")];
+
     /// <inheritdoc/>
     public int BatchesPerEpoch => _studentBatcher.GetBatchCount(_train.Count);
 

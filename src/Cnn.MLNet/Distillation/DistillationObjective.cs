@@ -42,13 +42,21 @@ internal sealed class DistillationObjective : ITrainingObjective<DistillationBat
     /// <param name="teacher">The teacher (kept in eval mode by the caller).</param>
     /// <param name="train">Training images with their labels (−1 = unlabelled).</param>
     /// <param name="validation">Validation images with their labels, possibly none.</param>
-    /// <param name="channel">Where the teacher's cached passes are logged, or null.</param>
+    /// <param name="channel">Where the teacher's cached passes and the images kept decoded are logged, or null.</param>
+    /// <param name="keepDecoded">
+    /// When given, decodes the training and validation images now and keeps them for every epoch within one memory budget, the
+    /// teacher reading the student's pixels where both decode alike (<see cref="OptimizationSetup.KeepDecoded"/>); the token
+    /// cancels the decoding.
+    /// </param>
     public static TrainingSetup<DistillationBatch> Setup(CnnDistillationOptions options, CnnNetwork student, CnnNetwork teacher, DistillationData train,
-        DistillationData validation, IChannel? channel)
+        DistillationData validation, IChannel? channel, CancellationToken? keepDecoded = null)
     {
         var outputs = new TeacherOutputs(teacher, options, student.Spec.Model.NumClasses, channel);
-        return new(new DistillationBatches(options, student.Preprocess, outputs, train), new DistillationObjective(options, student.Device, outputs, train.Labels),
-            validation.Count == 0 ? null : new DistillationValidation(options, student, outputs, validation));
+        var batches = new DistillationBatches(options, student.Preprocess, outputs, train);
+        var validating = validation.Count == 0 ? null : new DistillationValidation(options, student, outputs, validation);
+        if (keepDecoded is { } token)
+            OptimizationSetup.KeepDecoded(validating is null ? batches.DecodedSets : [.. batches.DecodedSets, validating.DecodedSet], channel, token);
+        return new(batches, new DistillationObjective(options, student.Device, outputs, train.Labels), validating);
     }
 
     /// <inheritdoc/>

@@ -33,6 +33,9 @@ internal sealed class DistillationValidation : IValidation
         _device = student.Device;
     }
 
+    /// <summary>What keeping images decoded covers: the validation images, through the student's evaluation batcher.</summary>
+    public (ImageBatcher? Batcher, IReadOnlyList<ImageSample> Samples, string What) DecodedSet => (_batcher, _validation.Samples, "validation");
+
     /// <inheritdoc/>
     public ValidationScore? Validate(Backbone model, CancellationToken token)
     {

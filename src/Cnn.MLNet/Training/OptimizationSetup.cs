@@ -49,16 +49,21 @@ internal static class OptimizationSetup
 
     /// <summary>
     /// Decodes each batcher's images once, before the first epoch, and keeps them within one memory budget
-    /// (<see cref="DecodedImageCache.DefaultBudget"/>) shared in order: the training images first. Logs what was kept.
+    /// (<see cref="DecodedImageCache.DefaultBudget"/>) shared in order: the training images first. A batcher of the same images
+    /// as an earlier one that decodes them alike (distillation's teacher and student) reads the earlier one's pixels instead of
+    /// keeping a copy (<see cref="ImageBatcher.ShareDecoded"/>). Logs what was kept.
     /// </summary>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public static void KeepDecoded(IEnumerable<(ImageBatcher? Batcher, IReadOnlyList<ImageSample> Samples, string What)> sets, Microsoft.ML.Runtime.IChannel? channel,
         CancellationToken cancellationToken)
     {
         long budget = DecodedImageCache.DefaultBudget;
+        var kept = new List<(ImageBatcher Batcher, IReadOnlyList<ImageSample> Samples)>();
         foreach (var (batcher, samples, what) in sets)
         {
             if (batcher is null || samples.Count == 0) continue;
+            if (kept.Any(k => ReferenceEquals(k.Samples, samples) && batcher.ShareDecoded(k.Batcher))) continue;
+            kept.Add((batcher, samples));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             budget -= batcher.KeepDecoded(samples, budget, cancellationToken);
             var (images, bytes) = batcher.DecodedKept;

@@ -236,6 +236,49 @@ public sealed class ImageBatcherTests
         StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => strict.EnumerateEpoch(samples, 0).ToList()).Message, corrupt);
     }
 
+    /// <summary>
+    /// Distillation's teacher batcher reads the pixels the student's batcher kept where both decode alike (same channels), with
+    /// its own size and normalisation, and gives the batches it would decoding itself; a batcher that decodes otherwise (one
+    /// channel) keeps its own copy, within the same budget (<see cref="Cnn.MLNet.Training.OptimizationSetup.KeepDecoded"/>).
+    /// </summary>
+    [TestMethod]
+    public void ABatcherOfTheSameImagesReadsThePixelsAnotherKeptWhereBothDecodeAlike()
+    {
+        using var dir = new TempDirectory();
+        var samples = MakeSamples(dir, 9);
+        var options = new ImageBatcherOptions { BatchSize = 4, Shuffle = true, Seed = 3, Augment = true };
+        ImageBatcher Batcher(PreprocessOptions preprocess) => new(new ImagePreprocessor(preprocess), options);
+        var teacherPreprocess = Options with { Height = 40, Width = 40, Mean = [0.5f, 0.4f, 0.3f], Std = [0.2f, 0.3f, 0.4f] };
+        var grey = Options with { Channels = 1, Mean = [0.5f], Std = [0.25f] };
+        var student = Batcher(Options);
+        var teacher = Batcher(teacherPreprocess);
+        var greyBatcher = Batcher(grey);
+        Assert.IsFalse(teacher.ShareDecoded(student), "nothing kept yet");
+
+        var ml = new Microsoft.ML.MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info) lock (log) log.Add(e.Message); };
+        using (var channel = ((Microsoft.ML.Runtime.IChannelProvider)ml).Start("test"))
+            Cnn.MLNet.Training.OptimizationSetup.KeepDecoded(
+                [(student, samples, "student"), (teacher, samples, "teacher"), (greyBatcher, samples, "grey")], channel, CancellationToken.None);
+        Assert.AreEqual(2, log.Count, string.Join("\n", log));
+        StringAssert.Contains(log[0], "Decoded the student images once");
+        StringAssert.Contains(log[1], "Decoded the grey images once", "the teacher decoded nothing: it reads the student's pixels");
+        Assert.AreEqual(samples.Count(s => s.Kind != ImageSampleKind.Pixels), student.DecodedKept.Images);
+        Assert.AreEqual(student.DecodedKept, teacher.DecodedKept);
+        Assert.AreEqual(student.DecodedKept.Images, greyBatcher.DecodedKept.Images);
+        Assert.AreNotEqual(student.DecodedKept.Bytes, greyBatcher.DecodedKept.Bytes, "one channel: decoded and kept apart");
+
+        foreach (var (kept, preprocess) in new[] { (teacher, teacherPreprocess), (greyBatcher, grey) })
+            for (int epoch = 0; epoch < 2; epoch++)
+            {
+                var expected = Batcher(preprocess).EnumerateEpoch(samples, epoch).Select(b => b.Pixels.ToArray()).ToList();
+                var actual = kept.EnumerateEpoch(samples, epoch).Select(b => b.Pixels.ToArray()).ToList();
+                Assert.AreEqual(expected.Count, actual.Count);
+                for (int k = 0; k < expected.Count; k++) CollectionAssert.AreEqual(expected[k], actual[k], $"{preprocess.Channels} channels, epoch {epoch}, batch {k}");
+            }
+    }
+
     [TestMethod]
     [DoNotParallelize] // measures process-wide allocations
     public void SteadyStateEpochsReuseBuffers()
