@@ -13,17 +13,14 @@ namespace Cnn.Backbones.Compute;
 internal static class Consumed
 {
     /// <summary>Runs <paramref name="module"/> on <paramref name="input"/>, then disposes <paramref name="input"/> (an intermediate
-    /// this block made, never the block's own input) unless the module returned it.</summary>
+    /// this block made, never the block's own input) unless the module returned it. An in-place module (a block's
+    /// <c>ReLU(inplace: true)</c>, as torchvision's) may only be given such an intermediate, which no other layer reads.</summary>
     public static Tensor Then(this Tensor input, nn.Module<Tensor, Tensor> module)
     {
         var output = module.call(input);
         if (!ReferenceEquals(output, input)) input.Dispose();
         return output;
     }
-
-    /// <summary><c>relu(x)</c> in place, as torchvision's <c>ReLU(inplace=True)</c>: <paramref name="x"/> must be an intermediate
-    /// no other layer reads (a BatchNorm output, or a sum the block made).</summary>
-    public static Tensor ReluInPlace(this Tensor x) => x.relu_();
 
     /// <summary><c>x += y</c> in place where the dtypes agree (torchvision's <c>out += identity</c>), else <c>x + y</c> with
     /// <paramref name="x"/> disposed.</summary>

@@ -192,7 +192,7 @@ internal sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExpor
             layers.Add(("se", new SqueezeExcitation(wb, (int)Math.Round(ratio * widthIn, MidpointRounding.ToEven), nn.ReLU(), nn.Sigmoid(), device)));
         layers.Add(("c", Layers.ConvNormAct(wb, widthOut, 1, 1, 1, null, norm, device)));
         f = nn.Sequential(layers.ToArray());
-        activation = nn.ReLU();
+        activation = nn.ReLU(inplace: true); // on the block's own sum
         RegisterComponents();
     }
 
@@ -201,7 +201,7 @@ internal sealed class ResBottleneckBlock : nn.Module<Tensor, Tensor>, IOnnxExpor
     {
         using var scope = NewDisposeScope();
         var shortcut = proj is null ? x : proj.call(x);
-        return f.call(x).PlusConsumed(shortcut).ReluInPlace().MoveToOuterDisposeScope();
+        return f.call(x).PlusConsumed(shortcut).Then(activation).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -261,7 +261,7 @@ internal sealed class BasicBlock : ResNetBlockModule
     {
         conv1 = ResNet.Conv3x3(inplanes, planes, stride, 1, device);
         bn1 = Ops.BatchNorm2d(planes, device: device);
-        relu = nn.ReLU();
+        relu = nn.ReLU(inplace: true); // on the block's own BatchNorm outputs and sum, as torchvision's
         conv2 = ResNet.Conv3x3(planes, planes, 1, 1, device);
         bn2 = Ops.BatchNorm2d(planes, device: device);
         se = attention;
@@ -280,10 +280,10 @@ internal sealed class BasicBlock : ResNetBlockModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var @out = conv1.call(x).Then(bn1).ReluInPlace().Then(conv2).Then(bn2);
+        var @out = conv1.call(x).Then(bn1).Then(relu).Then(conv2).Then(bn2);
         if (se is not null) @out = @out.Then(se);
         var identity = downsample is null ? x : downsample.call(x);
-        return @out.PlusConsumed(identity).ReluInPlace().MoveToOuterDisposeScope();
+        return @out.PlusConsumed(identity).Then(relu).MoveToOuterDisposeScope();
     }
 }
 
@@ -324,7 +324,7 @@ internal sealed class Bottleneck : ResNetBlockModule
         conv3 = ResNet.Conv1x1(width, planes * 4, 1, device);
         bn3 = Ops.BatchNorm2d(planes * 4, device: device);
         se = attention;
-        relu = nn.ReLU();
+        relu = nn.ReLU(inplace: true); // on the block's own BatchNorm outputs and sum, as torchvision's
         this.downsample = downsample;
         RegisterComponents();
     }
@@ -340,10 +340,10 @@ internal sealed class Bottleneck : ResNetBlockModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var @out = conv1.call(x).Then(bn1).ReluInPlace().Then(conv2).Then(bn2).ReluInPlace().Then(conv3).Then(bn3);
+        var @out = conv1.call(x).Then(bn1).Then(relu).Then(conv2).Then(bn2).Then(relu).Then(conv3).Then(bn3);
         if (se is not null) @out = @out.Then(se);
         var identity = downsample is null ? x : downsample.call(x);
-        return @out.PlusConsumed(identity).ReluInPlace().MoveToOuterDisposeScope();
+        return @out.PlusConsumed(identity).Then(relu).MoveToOuterDisposeScope();
     }
 }
 
