@@ -74,6 +74,7 @@ internal static class OursTrainingRun
                     loss.item<float>();
                 }
                 double total = clock.Elapsed.TotalMilliseconds;
+                Cnn.Backbones.Native.NativeHeap.KeepStepMemory(); // as the trainer's loop does after its first step
                 (backward, optimizer) = (backward - lossAndZeroGrad, optimizer - backward);
                 if (s > 0)
                     phases.Add(new(total, forward, norms.Elapsed.TotalMilliseconds, casts.Elapsed.TotalMilliseconds, backward, optimizer,

@@ -1,6 +1,6 @@
 // The benchmarks of this project, one program; each mode prints its figures side by side in one run.
 // Default: the data path, CnnTrainer.Fit end to end from encoded images vs a bare TorchSharp loop on pre-decoded tensors (DataPathBenchmark.cs).
-// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--precision float32|auto] [--python PATH]
+// Usage: dotnet run -c Release --project benchmarks/Cnn.Benchmarks -- [--images N] [--epochs N] [--size PX] [--batch N] [--rounds N] [--precision float32|auto] [--python PATH]
 // With --compute [--model M] [--channels N] [--modes fp32,bf16cl,eval-bf16cl,...]: img/s of one model per compute setting (ComputeComparison.cs).
 // With --training [--models M,M] [--sizes PX,PX] [--batch N] [--steps N]: training img/s of ours and PyTorch per compute setting, the
 // step-phase profile, peak memory (a child process each, --training-child) and a verdict per goal (TrainingBenchmark.cs).
@@ -85,7 +85,7 @@ if (args.Contains("--bottleneck"))
 }
 
 TorchRuntime.EnsureLoaded();
-Cnn.Benchmarks.DataPathBenchmark.Run(Argument("--images", 512), Argument("--epochs", 2), Argument("--size", 112), Argument("--batch", 32),
+Cnn.Benchmarks.DataPathBenchmark.Run(Argument("--images", 512), Argument("--epochs", 2), Argument("--size", 112), Argument("--batch", 32), Argument("--rounds", 3),
     ArgumentString("--precision") ?? "float32", ArgumentString("--python") ?? "/usr/bin/python3");
 
 int Argument(string name, int fallback) => int.TryParse(ArgumentString(name), out int v) && v > 0 ? v : fallback;

@@ -51,6 +51,12 @@ public static class TorchRuntime
     /// <summary>Whether oneDNN's instruction set was capped for this processor, and why (see the README's "Native runtime").</summary>
     public static string OneDnnStatus => OneDnnGuard.Status;
 
+    /// <summary>
+    /// Whether glibc's heap keeps the memory a training step frees for the next step, from the first step of a training run on,
+    /// instead of handing it back to the kernel (see docs/troubleshooting.md, "The native heap during training"); or why not.
+    /// </summary>
+    public static string NativeHeapStatus => NativeHeap.Status;
+
     /// <summary>Path of the patched library copy when one is in use; otherwise null.</summary>
     public static string? PatchedLibraryPath { get; private set; }
 
@@ -125,6 +131,7 @@ public static class TorchRuntime
     private static void PrepareCore()
     {
         OneDnnGuard.Apply();
+        NativeHeap.Apply();
         if (!OperatingSystem.IsLinux())
         {
             Status = "not needed on this operating system";

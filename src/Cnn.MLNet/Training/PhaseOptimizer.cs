@@ -95,6 +95,7 @@ internal sealed class PhaseOptimizer : IDisposable
         _optimizer.step();
         _optimizer.zero_grad();
         ema?.Update(model);
+        NativeHeap.KeepStepMemory(); // from the first step on, the heap keeps what a step frees for the next (once per process)
         return rate;
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cnn.Backbones.Models;
+using Cnn.Backbones.Native;
 using Cnn.MLNet.Distributed;
 using Cnn.MLNet.Mapping;
 using Cnn.MLNet.Networks;
@@ -106,6 +107,7 @@ internal sealed class TrainingLoop
             run.Resume?.Dispose();
             run.Best.Dispose();
             run.Ema?.Dispose();
+            NativeHeap.ReleaseFreed();
         }
         foreach (var p in model.parameters()) p.requires_grad = true;
         model.eval();

@@ -52,6 +52,18 @@ public sealed class RecipeTrainingTests
     private static double MaxDifference(Dictionary<string, Tensor> a, Dictionary<string, Tensor> b) =>
         a.Keys.Max(k => (a[k] - b[k]).abs().max().item<float>());
 
+    /// <summary>
+    /// From a run's first step on, glibc's heap keeps what a step frees for the next step (NativeHeap), where the process may set
+    /// it: on Linux without the user's own malloc settings. Elsewhere the status says why it did not.
+    /// </summary>
+    [TestMethod]
+    public void ATrainingStepLeavesGlibcsHeapKeepingWhatAStepFrees()
+    {
+        Train(Options(), Images(2));
+        string expected = NativeHeap.Refusal(OperatingSystem.IsLinux(), Environment.GetEnvironmentVariable) ?? "glibc's heap keeps up to 256 MiB free for the next training step";
+        StringAssert.StartsWith(TorchRuntime.NativeHeapStatus, expected);
+    }
+
     [TestMethod]
     public void AccumulatedBatchesEqualOneLargerBatch()
     {
