@@ -17,7 +17,7 @@ namespace Cnn.Backbones.Native;
 /// <para>After the first step of a training run (<see cref="KeepStepMemory"/>), when the step's blocks and the optimizer's state
 /// are laid out, the thresholds are set to 32 MiB (the adaptive one's ceiling: larger blocks are still mapped and unmapped) and
 /// 256 MiB, with <c>mallopt</c>. The steps then took about 140 page faults each, and peak memory stayed within the run-to-run
-/// spread of glibc's defaults. Setting the same values when the process starts instead added 5–18% to resnet50's peak memory at
+/// spread of glibc's defaults. Setting the same values when the process starts instead added 5–12% to resnet50's peak memory at
 /// 112 px. When the run ends, <see cref="ReleaseFreed"/> hands back to the kernel what the heap holds free
 /// (<c>malloc_trim</c>).</para>
 /// <para>It runs on Linux only, and not where the environment sets glibc's malloc variables (<c>MALLOC_MMAP_THRESHOLD_</c>,
